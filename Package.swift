@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "statelab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "statelab", targets: ["statelab"]),
+        .library(name: "StateLab", targets: ["StateLab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CNCurses", path: "Sources/CNCurses"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .target(name: "CSupport", path: "Sources/CSupport"),
+        .target(
+            name: "StateLab",
+            dependencies: [
+                "CSQLite",
+                "CSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "StateLabDashboard",
+            dependencies: ["StateLab", "CNCurses"]
+        ),
+        .executableTarget(
+            name: "statelab",
+            dependencies: [
+                "StateLab",
+                "StateLabDashboard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "StateLabTests",
+            dependencies: [
+                "StateLab",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "StateLabDashboardTests", dependencies: ["StateLabDashboard", "StateLab"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["StateLab"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

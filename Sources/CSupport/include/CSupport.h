@@ -1,0 +1,26 @@
+#ifndef STATELAB_CSUPPORT_H
+#define STATELAB_CSUPPORT_H
+#include <sys/types.h>
+#include <stdint.h>
+
+/// Forks and execs `path`. In the child, before exec: asks the kernel for SIGKILL
+/// when the forking thread dies (PR_SET_PDEATHSIG), exits at once if the parent is
+/// already gone, moves `fd_from[i]` to `fd_to[i]` (kept across exec), puts the child
+/// in a process group of its own when `new_group` is set, and redirects stdin to
+/// /dev/null. Returns the child's pid, or -errno.
+pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
+               const int *fd_from, const int *fd_to, int fd_count,
+               int new_group);
+
+/// Asks for SIGKILL when the parent dies; returns 0, or -1 when the parent is already gone.
+int sl_die_with_parent(pid_t expected_parent);
+
+/// Size of the shared mutex area (pthread_mutex_t rounded up to 64 bytes).
+size_t sl_robust_mutex_size(void);
+/// Initialises a process-shared robust mutex at `p`; returns 0 or an errno.
+int sl_robust_mutex_init(void *p);
+/// Locks; returns 0, or 1 when the previous owner died and the mutex was made
+/// consistent again (EOWNERDEAD recovered), or an errno value > 1 on failure.
+int sl_robust_mutex_lock(void *p);
+int sl_robust_mutex_unlock(void *p);
+#endif

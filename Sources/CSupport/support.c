@@ -1,0 +1,71 @@
+#define _GNU_SOURCE
+#include "CSupport.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
+               const int *fd_from, const int *fd_to, int fd_count,
+               int new_group) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid > 0) return pid;
+    // Child: only async-signal-safe calls until execve.
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(126);
+    if (getppid() != parent) _exit(126);
+    if (new_group) setpgid(0, 0);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) { dup2(devnull, 0); if (devnull != 0) close(devnull); }
+    for (int i = 0; i < fd_count; i++) {
+        if (fd_from[i] == fd_to[i]) {
+            int flags = fcntl(fd_from[i], F_GETFD);
+            if (flags >= 0) fcntl(fd_from[i], F_SETFD, flags & ~FD_CLOEXEC);
+        } else {
+            dup2(fd_from[i], fd_to[i]); // dup2 clears FD_CLOEXEC on the new fd
+        }
+    }
+    execve(path, argv, envp);
+    _exit(127);
+}
+
+int sl_die_with_parent(pid_t expected_parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return -1;
+    if (getppid() != expected_parent) return -1;
+    return 0;
+}
+
+size_t sl_robust_mutex_size(void) {
+    size_t s = sizeof(pthread_mutex_t);
+    return (s + 63) & ~(size_t)63;
+}
+
+int sl_robust_mutex_init(void *p) {
+    pthread_mutexattr_t attr;
+    int rc = pthread_mutexattr_init(&attr);
+    if (rc) return rc;
+    if ((rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED))) return rc;
+    if ((rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST))) return rc;
+    rc = pthread_mutex_init((pthread_mutex_t *)p, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return rc;
+}
+
+int sl_robust_mutex_lock(void *p) {
+    int rc = pthread_mutex_lock((pthread_mutex_t *)p);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent((pthread_mutex_t *)p);
+        return 1;
+    }
+    return rc == 0 ? 0 : (rc == 1 ? EPERM : rc);
+}
+
+int sl_robust_mutex_unlock(void *p) {
+    return pthread_mutex_unlock((pthread_mutex_t *)p);
+}

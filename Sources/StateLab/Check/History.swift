@@ -1,0 +1,81 @@
+/// How one increment ended, as DESIGN.md defines it.
+public enum Outcome: String, Sendable, Codable {
+    /// A 2xx answer: the increment applied.
+    case ok
+    /// It certainly did not apply: refused before sending, a 4xx, an explicit "not committed".
+    case fail
+    /// It may have applied: timeout after sending, reset mid-answer, a 5xx from inside the handler.
+    case indeterminate
+}
+
+/// One increment as the load generator saw it. Times are nanoseconds on one
+/// monotonic clock (`MonotonicClock.now()`), so reads and increments order.
+public struct IncrementRecord: Sendable, Equatable, Codable {
+    public var outcome: Outcome
+    /// The count the answer carried (ok answers only).
+    public var count: Int?
+    /// The worker pid that answered (from X-Worker-Pid or the body), when known.
+    public var pid: Int32?
+    /// When the request was (or was meant to be) sent.
+    public var start: UInt64
+    /// When the answer (or the failure) arrived.
+    public var end: UInt64
+
+    public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64) {
+        self.outcome = outcome
+        self.count = count
+        self.pid = pid
+        self.start = start
+        self.end = end
+    }
+}
+
+/// One read of the counter through one worker.
+public struct ReadRecord: Sendable, Equatable, Codable {
+    public var pid: Int32
+    /// The worker index (0-based) when the app is statelab's own, else nil.
+    public var worker: Int?
+    public var value: Int
+    public var start: UInt64
+    public var end: UInt64
+
+    public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64) {
+        self.pid = pid
+        self.worker = worker
+        self.value = value
+        self.start = start
+        self.end = end
+    }
+}
+
+/// Everything a run did: the input of the checker.
+public struct History: Sendable, Equatable, Codable {
+    public var increments: [IncrementRecord]
+    /// Reads taken during the run and the final read of every worker.
+    public var reads: [ReadRecord]
+    /// The final reads, one per worker (a subset of `reads`).
+    public var finalReads: [ReadRecord]
+    /// Resets done during the run: the counter restarts from 0 after one.
+    public var resets: [ResetRecord]
+
+    public init(increments: [IncrementRecord] = [], reads: [ReadRecord] = [], finalReads: [ReadRecord] = [], resets: [ResetRecord] = []) {
+        self.increments = increments
+        self.reads = reads
+        self.finalReads = finalReads
+        self.resets = resets
+    }
+}
+
+/// A reset sent through one worker (or every worker) during a run.
+public struct ResetRecord: Sendable, Equatable, Codable {
+    /// The pid of the worker the reset went through, when known.
+    public var pid: Int32?
+    public var start: UInt64
+    public var end: UInt64
+
+    public init(pid: Int32? = nil, start: UInt64, end: UInt64) {
+        self.pid = pid
+        self.start = start
+        self.end = end
+    }
+}

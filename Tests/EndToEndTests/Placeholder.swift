@@ -1,0 +1,3 @@
+import Testing
+import StateLab
+@Test func endToEndPlaceholder() { #expect(Strategy.allCases.count == 5) }

@@ -1,0 +1,7 @@
+import Testing
+import StateLab
+
+@Test func dashboardPlaceholder() {
+    #expect(Strategy.global.modes == [.naive])
+    #expect(Strategy.redis.modes == [.naive, .locked, .atomic])
+}
