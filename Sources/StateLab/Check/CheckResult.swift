@@ -1,0 +1,131 @@
+/// The one-word summary of a check, in precedence order: a lost update
+/// outranks divergence, which outranks plain errors.
+public enum Verdict: String, Sendable, Codable, CaseIterable {
+    case ok
+    case lostUpdates = "lost-updates"
+    case divergent
+    case errors
+}
+
+/// Two or more acknowledged increments that returned the same count: each
+/// extra one is an update that some other increment overwrote.
+public struct DuplicateWitness: Sendable, Codable, Equatable {
+    public var count: Int
+    /// The pids that answered those increments (unknown pids left out).
+    public var pids: [Int32]
+
+    public init(count: Int, pids: [Int32]) {
+        self.count = count
+        self.pids = pids
+    }
+}
+
+/// A read outside what the history allows: below the acknowledged increments
+/// that finished before it began, or above every increment that may have
+/// applied before it ended.
+public struct ReadViolation: Sendable, Codable, Equatable {
+    public var read: ReadRecord
+    public var lower: Int
+    public var upper: Int
+
+    public init(read: ReadRecord, lower: Int, upper: Int) {
+        self.read = read
+        self.lower = lower
+        self.upper = upper
+    }
+}
+
+/// One worker's share of a run.
+public struct WorkerTally: Sendable, Codable, Equatable {
+    public var pid: Int32
+    public var worker: Int?
+    /// Its final read.
+    public var count: Int
+    /// The ok increments it answered (over the whole run, resets included).
+    public var acknowledged: Int
+
+    public init(pid: Int32, worker: Int?, count: Int, acknowledged: Int) {
+        self.pid = pid
+        self.worker = worker
+        self.count = count
+        self.acknowledged = acknowledged
+    }
+}
+
+/// What the checker concluded from one run's history.
+public struct CheckResult: Sendable, Codable, Equatable {
+    /// Whether the store was checked as one shared counter or one per worker.
+    public var shared: Bool
+    /// Ok increments over the whole run.
+    public var acknowledged: Int
+    public var failed: Int
+    public var indeterminate: Int
+    /// The ok increments certainly counted in the final value: those that
+    /// started after the last reset ended (all of them when there was no reset).
+    public var acknowledgedSinceReset: Int
+    /// Lowest and highest final read (0 when there is none).
+    public var finalMin: Int
+    public var finalMax: Int
+    /// The figure lost and unexpected compare against: finalMax for a shared
+    /// store (so lost is a lower bound), the sum of the final reads when each
+    /// worker has its own counter.
+    public var final: Int
+    /// max(0, acknowledgedSinceReset - final): at least this many updates vanished.
+    public var lost: Int
+    /// max(0, final - everything that may have applied): increments nobody sent.
+    public var unexpected: Int
+    /// Extra ok increments that returned a count another ok increment also returned.
+    public var duplicates: Int
+    /// A few duplicated counts, lowest first.
+    public var witnesses: [DuplicateWitness]
+    /// The final reads differ.
+    public var divergent: Bool
+    /// The first few reads out of bounds, in time order.
+    public var readViolations: [ReadViolation]
+    /// How many reads were out of bounds in all.
+    public var readViolationCount: Int
+    /// One entry per final read, by worker index then pid.
+    public var perWorker: [WorkerTally]
+    public var verdict: Verdict
+
+    public init(
+        shared: Bool, acknowledged: Int, failed: Int, indeterminate: Int, acknowledgedSinceReset: Int,
+        finalMin: Int, finalMax: Int, final: Int, lost: Int, unexpected: Int, duplicates: Int,
+        witnesses: [DuplicateWitness], divergent: Bool, readViolations: [ReadViolation],
+        readViolationCount: Int, perWorker: [WorkerTally], verdict: Verdict
+    ) {
+        self.shared = shared
+        self.acknowledged = acknowledged
+        self.failed = failed
+        self.indeterminate = indeterminate
+        self.acknowledgedSinceReset = acknowledgedSinceReset
+        self.finalMin = finalMin
+        self.finalMax = finalMax
+        self.final = final
+        self.lost = lost
+        self.unexpected = unexpected
+        self.duplicates = duplicates
+        self.witnesses = witnesses
+        self.divergent = divergent
+        self.readViolations = readViolations
+        self.readViolationCount = readViolationCount
+        self.perWorker = perWorker
+        self.verdict = verdict
+    }
+
+    /// Lost updates as a percentage of the increments that should have counted.
+    public var lostPercent: Double {
+        acknowledgedSinceReset == 0 ? 0 : Double(lost) * 100 / Double(acknowledgedSinceReset)
+    }
+
+    /// The verdict rule, kept apart so reports can explain it.
+    public static func verdict(
+        lost: Int, duplicates: Int, divergent: Bool, failed: Int, indeterminate: Int,
+        unexpected: Int, readViolations: Int
+    ) -> Verdict {
+        if lost > 0 || duplicates > 0 { return .lostUpdates }
+        if divergent { return .divergent }
+        if failed + indeterminate > 0 || unexpected > 0 || readViolations > 0 { return .errors }
+        return .ok
+    }
+}
