@@ -309,6 +309,20 @@ import Testing
         #expect(result.verdict == .divergent)
     }
 
+    @Test func unsharedResetWithoutPidReachesEveryWorker() {
+        let increments = [
+            ok(1, pid: pidA, 0, 10), ok(2, pid: pidA, 20, 30), ok(1, pid: pidB, 0, 10),
+            ok(1, pid: pidA, 120, 130), ok(1, pid: pidB, 120, 130),
+        ]
+        let finals = [read(1, pid: pidA, worker: 0, 200, 210), read(1, pid: pidB, worker: 1, 200, 210)]
+        let history = History(increments: increments, reads: finals, finalReads: finals,
+                              resets: [ResetRecord(pid: nil, start: 100, end: 110)])
+        let result = Checker.check(history, shared: false)
+        #expect(result.acknowledgedSinceReset == 2)
+        #expect(result.lost == 0 && result.unexpected == 0 && result.readViolationCount == 0)
+        #expect(result.verdict == .ok)
+    }
+
     @Test func verdictPrecedence() {
         func verdict(lost: Int = 0, duplicates: Int = 0, divergent: Bool = false, failed: Int = 0,
                      indeterminate: Int = 0, unexpected: Int = 0, violations: Int = 0) -> Verdict {

@@ -20,7 +20,8 @@ struct CounterModel {
     let shared: Bool
     private let allResets: ResetTimeline
     private let resetsByPid: [Int32: ResetTimeline]
-    private let resetsToEveryone: [ResetRecord]
+    /// Resets without a pid, which reach every worker's copy.
+    private let resetsToEveryone: ResetTimeline
     /// Read bounds per counter: key nil is the shared counter, or (unshared)
     /// the increments whose pid is unknown, which only raise upper bounds.
     private var bounds: [Int32?: ReadBounds]
@@ -30,11 +31,11 @@ struct CounterModel {
         allResets = ResetTimeline(history.resets)
         if shared {
             resetsByPid = [:]
-            resetsToEveryone = history.resets
+            resetsToEveryone = allResets
             bounds = [nil: ReadBounds(history.increments)]
         } else {
             let everyone = history.resets.filter { $0.pid == nil }
-            resetsToEveryone = everyone
+            resetsToEveryone = ResetTimeline(everyone)
             resetsByPid = Dictionary(grouping: history.resets.filter { $0.pid != nil }, by: { $0.pid! })
                 .mapValues { ResetTimeline($0 + everyone) }
             bounds = Dictionary(grouping: history.increments, by: \.pid).mapValues(ReadBounds.init)
@@ -45,7 +46,7 @@ struct CounterModel {
     /// or an unknown worker, for which every reset may have counted).
     private func timeline(for pid: Int32?) -> ResetTimeline {
         guard !shared, let pid else { return allResets }
-        return resetsByPid[pid] ?? ResetTimeline(resetsToEveryone)
+        return resetsByPid[pid] ?? resetsToEveryone
     }
 
     func standing(of increment: IncrementRecord) -> Standing {
