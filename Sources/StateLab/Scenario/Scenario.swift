@@ -1,0 +1,91 @@
+/// The counter app's settings for a run; every key of a scenario's `app:`.
+public struct AppSettings: Sendable, Equatable, Codable {
+    public var workers: Int
+    /// Microseconds slept between read and write, to widen the race for demos.
+    public var raceWindowMicros: Int
+    /// Store threads per worker.
+    public var threads: Int
+
+    public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4) {
+        self.workers = workers
+        self.raceWindowMicros = raceWindowMicros
+        self.threads = threads
+    }
+
+    public static let defaults = AppSettings()
+}
+
+/// How a run fires its increments; every key of a scenario's `load:`.
+public struct LoadSettings: Sendable, Equatable {
+    /// When the load stops: after a number of increments, or after a while.
+    public enum Limit: Sendable, Equatable {
+        case increments(Int)
+        case duration(Duration)
+    }
+
+    public var limit: Limit
+    /// Keep-alive connections.
+    public var concurrency: Int
+    /// Open model at this many increments per second; nil for the closed model.
+    public var rate: Double?
+    /// After this many acknowledged increments, POST /reset through worker 0.
+    public var resetAfter: Int?
+    /// Per-request timeout.
+    public var timeout: Duration
+
+    public init(limit: Limit, concurrency: Int = 32, rate: Double? = nil, resetAfter: Int? = nil,
+                timeout: Duration = .seconds(5)) {
+        self.limit = limit
+        self.concurrency = concurrency
+        self.rate = rate
+        self.resetAfter = resetAfter
+        self.timeout = timeout
+    }
+}
+
+/// One run of a scenario, with the scenario's settings already merged in.
+public struct RunSpec: Sendable, Equatable {
+    public var strategy: Strategy
+    public var mode: Mode
+    /// The scenario's app settings with this run's overrides applied.
+    public var app: AppSettings
+    /// The scenario's expectations with this run's added or overriding them.
+    public var expectations: [Expectation]
+    /// Where the run starts in the scenario file (1-based).
+    public var line: Int
+
+    public init(strategy: Strategy, mode: Mode, app: AppSettings, expectations: [Expectation], line: Int) {
+        self.strategy = strategy
+        self.mode = mode
+        self.app = app
+        self.expectations = expectations
+        self.line = line
+    }
+
+    /// "shm/naive".
+    public var label: String { "\(strategy.rawValue)/\(mode.rawValue)" }
+}
+
+/// A scenario file, validated: what to run and what to expect. See Scenarios/README.md.
+public struct Scenario: Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    /// The file it came from, as given to the loader.
+    public var sourcePath: String
+    public var app: AppSettings
+    public var load: LoadSettings
+    /// The scenario-wide expectations (each run's are already merged into it).
+    public var expectations: [Expectation]
+    public var runs: [RunSpec]
+
+    public init(name: String, description: String?, sourcePath: String, app: AppSettings, load: LoadSettings,
+                expectations: [Expectation], runs: [RunSpec]) {
+        self.name = name
+        self.description = description
+        self.sourcePath = sourcePath
+        self.app = app
+        self.load = load
+        self.expectations = expectations
+        self.runs = runs
+    }
+}
