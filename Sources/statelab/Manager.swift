@@ -10,10 +10,10 @@ extension StateLabCommand {
             shouldDisplay: false
         )
 
-        @Option(name: .customLong("socket"), help: "Unix socket path to listen on (created with mode 0600).")
+        @Option(name: .customLong("socket"), help: ArgumentHelp("Unix socket path to listen on (created with mode 0600).", valueName: "path"))
         var socketPath: String
 
-        @Option(name: .customLong("key-file"), help: "File holding the shared authentication key (hex).")
+        @Option(name: .customLong("key-file"), help: ArgumentHelp("File holding the shared authentication key (hex).", valueName: "path"))
         var keyFile: String
 
         func run() throws {

@@ -201,6 +201,12 @@ import Testing
             #expect(String(decoding: try second.receiveFrame(), as: UTF8.self).hasPrefix("error "))
             try first.sendFrame(Array("unlock".utf8))
             #expect(String(decoding: try first.receiveFrame(), as: UTF8.self).hasPrefix("error "))
+            // A waiter that hangs up leaves the queue: the lock is not handed to it.
+            third.close()
+            usleep(50_000)
+            try second.sendFrame(Array("unlock".utf8))
+            #expect(String(decoding: try second.receiveFrame(), as: UTF8.self) == "ok")
+            #expect(try manager.session(timeout: 5).increment(mode: .locked, raceWindowMicros: 0) == 6)
         }
     }
 

@@ -27,6 +27,7 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
     private var phase: Phase = .closed
     private var pending: [ByteBuffer] = []
     private var context: ChannelHandlerContext?
+    private var authenticationDeadline: Scheduled<Void>?
 
     init(connection: Int, key: [UInt8], state: ManagerState, log: @escaping @Sendable (String) -> Void) {
         self.connection = connection
@@ -47,7 +48,7 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
         let challenge = ManagerAuthentication.makeChallenge()
         phase = .awaitingAnswer(challenge: challenge)
         send(challenge, context: context)
-        context.eventLoop.assumeIsolated().scheduleTask(in: Self.authenticationTimeout) { [self] in
+        authenticationDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.authenticationTimeout) { [self] in
             if case .awaitingAnswer = phase {
                 refuse("did not answer the challenge within \(Self.authenticationTimeout.nanoseconds / 1_000_000_000) s")
             }
@@ -58,6 +59,7 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closed
         pending.removeAll()
+        authenticationDeadline?.cancel()
         if state.forget(connection) {
             log("manager: client \(connection) disconnected holding the lock; released")
         }
@@ -107,6 +109,7 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
             return
         }
         phase = .serving
+        authenticationDeadline?.cancel()
         send(Array(ManagerProtocol.welcome.utf8), context: context)
     }
 
