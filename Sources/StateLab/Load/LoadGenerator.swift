@@ -15,6 +15,7 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Fires a `LoadPlan` at an HTTP counter app and records every request.
+/// A generator runs its plan once; make a new one for another run.
 ///
 /// Connections live on event loops and tally per loop (`LoadShard`); the
 /// caller's task only waits, samples progress every 100 ms and merges the
@@ -57,6 +58,11 @@ public final class LoadGenerator: @unchecked Sendable {
         for connection in connections { connection.abandon() }
     }
 
+    /// Runs the plan to its stop condition (or until `stop()` or task
+    /// cancellation) and returns every request's record. `progress` is called
+    /// from a background task at most every 100 ms and once more at the end
+    /// with the final totals; it should only hand the value on.
+    /// Throws only `LoadError.invalidPlan`: failed requests are records, not errors.
     public func run(progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
         try validate()
         let ownedGroup = providedGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, plan.threads)) : nil
@@ -167,7 +173,8 @@ public final class LoadGenerator: @unchecked Sendable {
         case .count(let count): total = Double(count)
         case .duration(let seconds): total = (plan.rate ?? 10_000) * seconds
         }
-        return Int(min(total, 10_000_000)) / max(shardCount, 1) + 16
+        // Only a hint: a long run grows its arrays instead of reserving gigabytes.
+        return Int(min(total, 1_000_000)) / max(shardCount, 1) + 16
     }
 
     // MARK: Progress

@@ -25,9 +25,11 @@ public enum ReportReader {
             let start = MonotonicClock.now()
             guard start < deadline else { break }
             attempts += 1
+            // One hung worker must not use up the whole budget of the others.
             let remaining = Double(deadline - start) / 1_000_000_000
+            let attemptTimeout = min(remaining, max(1, timeout / 4))
             do {
-                let answer = try await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: remaining)
+                let answer = try await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: attemptTimeout)
                 let end = MonotonicClock.now()
                 guard let read = readRecord(from: answer, start: start, end: end) else { continue }
                 if !reads.contains(where: { $0.pid == read.pid }) { reads.append(read) }
