@@ -128,6 +128,24 @@ import Testing
         #expect(result.perPid.isEmpty)
     }
 
+    @Test func aServerThatGoesAwayEndsTheRunWithTheRestFailed() async throws {
+        let server = try TestCounterServer()
+        let total = 200_000
+        let started = MonotonicClock.now()
+        let stopper = Task {
+            try await Task.sleep(nanoseconds: 300_000_000)
+            server.shutdown()
+        }
+        let result = try await LoadGenerator(plan: LoadPlan(port: server.port, stop: .count(total), concurrency: 4, timeout: 1)).run()
+        try await stopper.value
+        #expect(seconds(since: started) < 4)
+        #expect(result.increments.count == total)
+        #expect(result.okCount > 0)
+        #expect(result.failCount > total / 2)
+        // What the server applied lies between what was acknowledged and what may have applied.
+        #expect(result.okCount <= server.count && server.count <= result.okCount + result.indeterminateCount)
+    }
+
     @Test(arguments: [
         (TestCounterServer.Fault.status500, Outcome.indeterminate, true),
         (.closeMidAnswer, .indeterminate, true),
