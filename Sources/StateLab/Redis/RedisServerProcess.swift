@@ -39,15 +39,17 @@ public final class RedisServerProcess: @unchecked Sendable {
         return "redis-server not found on PATH: install it (apt-get install -y redis-server) or pass --redis-url redis://127.0.0.1:6379"
     }
 
-    /// Starts redis-server and returns once it answers PING.
-    public static func launch() throws -> RedisServerProcess {
+    /// Starts redis-server and returns once it answers PING. Its private
+    /// directory goes under `parent` (a run directory, so a sweep after
+    /// `kill -9` removes it too), or the temp dir.
+    public static func launch(in parent: String? = nil) throws -> RedisServerProcess {
         guard let executable = ChildProcess.which("redis-server") else {
             throw StoreError(availability() ?? "redis-server not found")
         }
         var failures: [String] = []
         for _ in 0..<startAttempts {
             do {
-                return try start(executable: executable, port: freeLoopbackPort())
+                return try start(executable: executable, port: freeLoopbackPort(), parent: parent)
             } catch let error as StoreError {
                 failures.append(error.message)
             }
@@ -68,8 +70,8 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// One attempt on `port`; on failure the process is stopped, its dir removed,
     /// and the error carries the end of its log.
-    static func start(executable: String, port: Int) throws -> RedisServerProcess {
-        let directory = try makePrivateDirectory()
+    static func start(executable: String, port: Int, parent: String? = nil) throws -> RedisServerProcess {
+        let directory = try makePrivateDirectory(in: parent)
         let outputFile = directory + "/redis.out"
         let child: ChildProcess
         do {
@@ -122,8 +124,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// A new 0700 directory under the temp dir (mkdtemp never reuses one).
-    private static func makePrivateDirectory() throws -> String {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    private static func makePrivateDirectory(in parent: String?) throws -> String {
+        let base = parent ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array((base + "/statelab-redis-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else {

@@ -17,7 +17,13 @@ public protocol CounterSession: AnyObject {
 /// A store failure: the HTTP layer answers 503 with `message`.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// True when the store says for certain the write did not happen (the
+    /// client may count the increment as failed, not indeterminate).
+    public var notCommitted: Bool
+    public init(_ message: String, notCommitted: Bool = false) {
+        self.message = message
+        self.notCommitted = notCommitted
+    }
     public var description: String { message }
 }
 

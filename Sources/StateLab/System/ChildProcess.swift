@@ -19,14 +19,15 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`. `inherit` maps a parent fd to the fd
     /// number the child gets; stdout and stderr go to `output` (a file opened
-    /// for appending) or are inherited.
+    /// for appending) or are inherited. The child gets a process group of its
+    /// own by default, so a Ctrl-C meant for statelab does not reach it first.
     public static func spawn(
         executable: String,
         arguments: [String],
         environment: [String: String]? = nil,
         inherit: [(from: Int32, to: Int32)] = [],
         outputFile: String? = nil,
-        newProcessGroup: Bool = false
+        newProcessGroup: Bool = true
     ) throws -> ChildProcess {
         var mapping = inherit
         var outputFD: Int32 = -1
@@ -152,7 +153,7 @@ final class Spawner: @unchecked Sendable {
         condition.signal()
         condition.unlock()
         done.lock()
-        while result == nil { done.wait(until: Date().addingTimeInterval(1)) }
+        while result == nil { _ = done.wait(until: Date().addingTimeInterval(1)) }
         done.unlock()
         return result!
     }

@@ -1,0 +1,59 @@
+/// How to launch one counter app.
+public struct AppConfig: Sendable, Equatable {
+    public var strategy: Strategy
+    public var mode: Mode
+    public var workers: Int
+    /// 0 picks a free loopback port.
+    public var port: Int
+    public var raceWindowMicros: Int
+    public var storeThreads: Int
+    /// An existing Redis server to use instead of starting one.
+    public var redisURL: String?
+    /// The statelab binary the workers and the manager run as.
+    public var executable: String
+
+    public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
+                raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,
+                executable: String = ChildProcess.currentExecutable) {
+        self.strategy = strategy
+        self.mode = mode
+        self.workers = workers
+        self.port = port
+        self.raceWindowMicros = raceWindowMicros
+        self.storeThreads = storeThreads
+        self.redisURL = redisURL
+        self.executable = executable
+    }
+
+    /// Problems with the settings themselves, each as one line with the fix.
+    public func problems() -> [String] {
+        var found: [String] = []
+        if !strategy.modes.contains(mode) {
+            found.append("\(strategy.rawValue) has no \(mode.rawValue) mode: a per-process variable is never shared; use --mode naive")
+        }
+        if !(1...64).contains(workers) { found.append("--workers must be between 1 and 64 (got \(workers))") }
+        if !(0...65535).contains(port) { found.append("--port must be between 0 and 65535 (got \(port)); 0 picks a free port") }
+        if !(0...1_000_000).contains(raceWindowMicros) {
+            found.append("--race-window-us must be between 0 and 1000000 (got \(raceWindowMicros))")
+        }
+        if !(1...64).contains(storeThreads) { found.append("--threads must be between 1 and 64 (got \(storeThreads))") }
+        return found
+    }
+
+    /// Why this strategy cannot run on this machine, with the fix; nil when it can.
+    public func unavailability() -> String? {
+        StrategyAvailability.reason(strategy, redisURL: redisURL)
+    }
+}
+
+public enum StrategyAvailability {
+    /// nil when `strategy` can run here; else one line saying why and how to fix it.
+    public static func reason(_ strategy: Strategy, redisURL: String? = nil) -> String? {
+        switch strategy {
+        case .redis where redisURL == nil:
+            return RedisServerProcess.availability()
+        default:
+            return nil
+        }
+    }
+}

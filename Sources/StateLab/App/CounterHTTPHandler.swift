@@ -1,0 +1,152 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Serves the counter API on one connection: routes a request, makes the store
+/// call on the store threads, and answers in JSON with X-Worker-Pid.
+final class CounterHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// One request at a time per connection (the pipeline handler holds back pipelined ones).
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead)
+        case responding(keepAlive: Bool)
+
+        mutating func received(_ head: HTTPRequestHead) {
+            guard case .idle = self else { preconditionFailure("request head while \(self)") }
+            self = .receiving(head)
+        }
+
+        mutating func ended() -> HTTPRequestHead {
+            guard case .receiving(let head) = self else { preconditionFailure("request end while \(self)") }
+            self = .responding(keepAlive: head.isKeepAlive)
+            return head
+        }
+
+        mutating func responded() -> Bool {
+            guard case .responding(let keepAlive) = self else { preconditionFailure("response while \(self)") }
+            self = .idle
+            return keepAlive
+        }
+    }
+
+    private let app: CounterApp
+    private var state = State.idle
+
+    init(app: CounterApp) {
+        self.app = app
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            state.received(head)
+        case .body:
+            break // the API takes no body; it is read and dropped
+        case .end:
+            let head = state.ended()
+            route(head, context: context)
+        }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let app = self.app
+        let mode = app.spec.mode
+        let window = app.spec.raceWindowMicros
+        switch (path, head.method) {
+        case ("/increment", .POST):
+            offload(context: context) {
+                let count = try app.sessions.withSession { try $0.increment(mode: mode, raceWindowMicros: window) }
+                app.handledIncrements.wrappingIncrement(ordering: .relaxed)
+                return "{\"count\":\(count),\(app.identity)}"
+            }
+        case ("/report", .GET):
+            offload(context: context) {
+                let count = try app.sessions.withSession { try $0.read() }
+                let handled = app.handledIncrements.load(ordering: .relaxed)
+                return "{\"count\":\(count),\(app.identity),\"handled\":\(handled),\"strategy\":\"\(app.spec.strategy.rawValue)\",\"mode\":\"\(app.spec.mode.rawValue)\"}"
+            }
+        case ("/reset", .POST):
+            offload(context: context) {
+                try app.sessions.withSession { try $0.reset() }
+                return "{\"count\":0,\(app.identity)}"
+            }
+        case ("/increment", _), ("/reset", _):
+            respond(context: context, status: .methodNotAllowed, body: errorJSON("use POST \(path)"), extra: [("Allow", "POST")])
+        case ("/report", _):
+            respond(context: context, status: .methodNotAllowed, body: errorJSON("use GET /report"), extra: [("Allow", "GET")])
+        default:
+            respond(context: context, status: .notFound, body: errorJSON("no such endpoint \(path); try POST /increment, GET /report or POST /reset"))
+        }
+    }
+
+    /// Runs a blocking store call off the event loop and answers when it is done.
+    private func offload(context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> String) {
+        let future = app.storeThreads.runIfActive(eventLoop: context.eventLoop, work)
+        future.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let body):
+                self.respond(context: context, status: .ok, body: body)
+            case .failure(let error):
+                let message = (error as? StoreError)?.message ?? "\(error)"
+                let notCommitted = (error as? StoreError)?.notCommitted ?? false
+                var body = "{\"error\":\(jsonString("store failed: \(message)")),\(self.app.identity)"
+                body += notCommitted ? ",\"committed\":false}" : "}"
+                self.respond(context: context, status: .serviceUnavailable, body: body,
+                             extra: notCommitted ? [("X-Statelab-Committed", "false")] : [])
+            }
+        }
+    }
+
+    private func errorJSON(_ message: String) -> String {
+        "{\"error\":\(jsonString(message)),\(app.identity)}"
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String,
+                         extra: [(String, String)] = []) {
+        let keepAlive = state.responded()
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(5 + extra.count)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "X-Worker-Pid", value: String(app.pid))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // One bad client never takes the worker down: drop just this connection.
+        context.close(promise: nil)
+    }
+}
+
+extension ChannelHandlerContext {
+    fileprivate func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}
+
+/// A JSON string literal for `text`.
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,43 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private 0700 directory for one app run: spec, sockets, logs, database.
+/// It records the supervisor's pid, so a later run can remove the directory of
+/// a supervisor that was killed with -9 and had no chance to clean up.
+public struct RunDirectory: Sendable {
+    public static let prefix = "statelab-"
+    public let path: String
+
+    public static func create() throws -> RunDirectory {
+        sweepStale()
+        var template = Array((NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/") .utf8CString.dropLast())
+        template += Array("\(prefix)XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw StoreError("cannot create a run directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+        }
+        let dir = RunDirectory(path: String(cString: made))
+        try "\(getpid())\n".write(toFile: dir.path + "/supervisor.pid", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Removes run directories whose supervisor no longer exists.
+    static func sweepStale() {
+        let tmp = NSTemporaryDirectory()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let dir = (tmp as NSString).appendingPathComponent(name)
+            guard let text = try? String(contentsOfFile: dir + "/supervisor.pid", encoding: .utf8),
+                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                  kill(pid, 0) == -1, errno == ESRCH,
+                  (try? FileManager.default.attributesOfItem(atPath: dir)[.ownerAccountID] as? Int) == Int(getuid())
+            else { continue }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// The shared store an app's workers use, set up before they start and torn
+/// down after they stop: the shm segment, the SQLite file, the manager
+/// process, the redis-server.
+final class StrategyResources: @unchecked Sendable {
+    private(set) var sharedMemory: SharedMemoryCounter?
+    private(set) var manager: ChildProcess?
+    private(set) var redis: RedisServerProcess?
+    private(set) var redisAddress: (host: String, port: Int)?
+
+    /// fds the workers inherit (parent fd -> child fd).
+    var inheritedDescriptors: [(from: Int32, to: Int32)] {
+        sharedMemory.map { [($0.fd, SharedMemoryCounter.inheritedFD)] } ?? []
+    }
+
+    init(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec) throws {
+        do {
+            switch config.strategy {
+            case .global:
+                break
+            case .shm:
+                sharedMemory = try SharedMemoryCounter.create()
+            case .sqlite:
+                try SQLiteSession.createDatabase(at: spec.sqlitePath)
+            case .manager:
+                try startManager(config: config, spec: spec)
+            case .redis:
+                try startRedis(config: config, runDirectory: runDirectory, spec: &spec)
+            }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private func startManager(config: AppConfig, spec: WorkerSpec) throws {
+        let key = ManagerKey.generate()
+        try ManagerKey.write(key, to: spec.managerKeyPath)
+        let process = try ChildProcess.spawn(
+            executable: config.executable,
+            arguments: ["manager", "--socket", spec.managerSocketPath, "--key-file", spec.managerKeyPath],
+            outputFile: spec.runDirectory + "/manager.log")
+        manager = process
+        // Ready once it authenticates a client.
+        let deadline = MonotonicClock.now() + 10_000_000_000
+        while true {
+            if let session = try? ManagerSession(socketPath: spec.managerSocketPath, key: key, timeout: 2) {
+                session.close()
+                return
+            }
+            if !process.isRunning || MonotonicClock.now() > deadline {
+                let log = LogTail.read(spec.runDirectory + "/manager.log")
+                throw StoreError("the manager process did not start\(log.isEmpty ? "" : ": \(log)")")
+            }
+            usleepChecked(20_000)
+        }
+    }
+
+    private func startRedis(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec) throws {
+        let host: String
+        let port: Int
+        if let url = config.redisURL {
+            let parsed = try RedisURL(parsing: url)
+            (host, port) = (parsed.host, parsed.port)
+        } else {
+            let server = try RedisServerProcess.launch(in: runDirectory.path)
+            redis = server
+            (host, port) = (server.host, server.port)
+        }
+        // Every run starts from 0, also on a server the user named.
+        let session = try RedisSession(host: host, port: port, timeout: 5)
+        defer { session.close() }
+        try session.reset()
+        spec.redisHost = host
+        spec.redisPort = port
+        redisAddress = (host, port)
+    }
+
+    func stop() {
+        manager?.stop()
+        manager = nil
+        redis?.stop()
+        redis = nil
+        sharedMemory = nil
+    }
+}
+
+/// The last line of a log file, for error messages.
+enum LogTail {
+    static func read(_ path: String, lines: Int = 1) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
+        return text.split(separator: "\n").suffix(lines).joined(separator: " | ")
+    }
+}

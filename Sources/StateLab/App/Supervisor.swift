@@ -1,0 +1,187 @@
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One worker process of the app.
+public struct WorkerHandle: Sendable {
+    public enum Status: String, Sendable { case alive, dead, restarting }
+    public var index: Int
+    public var pid: Int32
+    public var status: Status
+    public var socketPath: String
+    let process: ChildProcess
+    public var isRunning: Bool { process.isRunning }
+}
+
+/// Starts an app (its store and N workers sharing one port), watches it,
+/// reads, resets and kills single workers, and stops all of it, removing the
+/// run directory. Like gunicorn's arbiter, it restarts a worker that dies.
+public final class Supervisor: @unchecked Sendable {
+    public let config: AppConfig
+    public let port: Int
+    public let runDirectory: RunDirectory
+    public let spec: WorkerSpec
+    private let resources: StrategyResources
+    private let state: NIOLockedValueBox<[WorkerHandle]>
+    private let log: @Sendable (String) -> Void
+    private let stopped = NIOLockedValueBox(false)
+
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var workers: [WorkerHandle] { state.withLockedValue { $0 } }
+    /// The redis-server statelab started, if any.
+    public var redisPID: Int32? { resources.redis?.pid }
+    public var managerPID: Int32? { resources.manager?.pid }
+
+    /// Starts everything and returns once every worker answers on its private
+    /// socket. On failure, everything started so far is stopped again.
+    public static func start(_ config: AppConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> Supervisor {
+        if let problem = config.problems().first { throw StoreError(problem) }
+        if let reason = config.unavailability() { throw StoreError(reason) }
+        let runDirectory = try RunDirectory.create()
+        do {
+            let holder = try PortReservation(port: config.port)
+            defer { holder.release() }
+            var spec = WorkerSpec(strategy: config.strategy, mode: config.mode, port: holder.port,
+                                  raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
+                                  runDirectory: runDirectory.path)
+            let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec)
+            try spec.write()
+            let supervisor = Supervisor(config: config, port: holder.port, runDirectory: runDirectory,
+                                        spec: spec, resources: resources, log: log)
+            do {
+                try supervisor.launchAll()
+            } catch {
+                supervisor.stop()
+                throw error
+            }
+            return supervisor
+        } catch {
+            runDirectory.remove()
+            throw error
+        }
+    }
+
+    private init(config: AppConfig, port: Int, runDirectory: RunDirectory, spec: WorkerSpec,
+                 resources: StrategyResources, log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        self.port = port
+        self.runDirectory = runDirectory
+        self.spec = spec
+        self.resources = resources
+        self.log = log
+        self.state = NIOLockedValueBox([])
+    }
+
+    private func launchAll() throws {
+        var started: [WorkerHandle] = []
+        for index in 0..<config.workers {
+            started.append(try spawnWorker(index))
+            state.withLockedValue { $0 = started }
+        }
+        for worker in started { try waitReady(worker) }
+    }
+
+    private func spawnWorker(_ index: Int) throws -> WorkerHandle {
+        let process = try ChildProcess.spawn(
+            executable: config.executable,
+            arguments: ["worker", "--spec", spec.specPath, "--index", String(index), "--parent-pid", String(getpid())],
+            inherit: resources.inheritedDescriptors,
+            outputFile: spec.logPath(worker: index))
+        return WorkerHandle(index: index, pid: process.pid, status: .restarting,
+                            socketPath: spec.controlSocketPath(worker: index), process: process)
+    }
+
+    private func waitReady(_ worker: WorkerHandle, timeout: Double = 15) throws {
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        while true {
+            if let answer = try? ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: 2),
+               answer.status == 200 {
+                setStatus(worker.index, .alive)
+                return
+            }
+            if !worker.process.isRunning {
+                let reason = LogTail.read(spec.logPath(worker: worker.index))
+                throw StoreError("worker \(worker.index) exited at start\(reason.isEmpty ? "" : ": \(reason)")")
+            }
+            if MonotonicClock.now() > deadline {
+                throw StoreError("worker \(worker.index) (pid \(worker.pid)) did not answer within \(Int(timeout))s")
+            }
+            usleepChecked(10_000)
+        }
+    }
+
+    private func setStatus(_ index: Int, _ status: WorkerHandle.Status) {
+        state.withLockedValue { $0[index].status = status }
+    }
+
+    /// Restarts workers that died; returns one line per event. Call it periodically.
+    @discardableResult
+    public func monitor() -> [String] {
+        guard !stopped.withLockedValue({ $0 }) else { return [] }
+        var events: [String] = []
+        for worker in workers where worker.status != .restarting && !worker.process.isRunning {
+            let how = worker.process.exitCode.map { "exited with code \($0)" } ?? "was killed"
+            events.append("worker \(worker.index) (pid \(worker.pid)) \(how); restarting it")
+            setStatus(worker.index, .dead)
+            do {
+                let fresh = try spawnWorker(worker.index)
+                state.withLockedValue { $0[worker.index] = fresh }
+                try waitReady(fresh)
+                events.append("worker \(worker.index) is back as pid \(fresh.pid)")
+            } catch {
+                events.append("worker \(worker.index) could not restart: \(error)")
+            }
+        }
+        events.forEach(log)
+        return events
+    }
+
+    /// Kills one worker with SIGKILL (the monitor restarts it).
+    public func kill(worker index: Int) {
+        guard let worker = workers.first(where: { $0.index == index }) else { return }
+        worker.process.send(SIGKILL)
+        worker.process.wait(timeout: 5)
+        setStatus(index, .dead)
+        log("killed worker \(index) (pid \(worker.pid)) with SIGKILL")
+    }
+
+    /// Reads every worker through its private socket.
+    public func readAll(timeout: Double = 5) -> [ReadRecord] {
+        workers.compactMap { worker in
+            let start = MonotonicClock.now()
+            guard let answer = try? ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: timeout),
+                  answer.status == 200, let count = answer.count
+            else { return nil }
+            return ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
+                              start: start, end: MonotonicClock.now())
+        }
+    }
+
+    /// POST /reset through one worker.
+    public func reset(through index: Int) throws -> ResetRecord {
+        guard let worker = workers.first(where: { $0.index == index }) else {
+            throw StoreError("no worker \(index)")
+        }
+        let start = MonotonicClock.now()
+        let answer = try ControlClient.request("POST", "/reset", socketPath: worker.socketPath)
+        guard answer.status == 200 else {
+            throw StoreError("reset through worker \(index) failed: \(answer.error ?? "HTTP \(answer.status)")")
+        }
+        return ResetRecord(pid: worker.pid, start: start, end: MonotonicClock.now())
+    }
+
+    /// Stops every worker and helper process by pid and removes the run directory. Idempotent.
+    public func stop() {
+        let first = stopped.withLockedValue { done in defer { done = true }; return !done }
+        guard first else { return }
+        let all = workers
+        all.forEach { $0.process.send(SIGTERM) }
+        all.forEach { $0.process.stop(grace: 3) }
+        resources.stop()
+        runDirectory.remove()
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,88 @@
+import CSupport
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One worker process: a one-event-loop HTTP/1.1 server on the shared port
+/// (SO_REUSEPORT, like `gunicorn --reuse-port`) and on its private Unix socket.
+public enum WorkerServer {
+    /// SO_REUSEPORT has no named NIO option; it is built from the Glibc constant.
+    static let reusePort = ChannelOptions.socketOption(.init(rawValue: SO_REUSEPORT))
+
+    /// Serves until the process is signalled. `parentPID` is the supervisor:
+    /// the worker dies with it.
+    public static func run(specPath: String, worker: Int, parentPID: Int32?) throws {
+        if let parentPID, sl_die_with_parent(parentPID) != 0 {
+            throw StoreError("supervisor \(parentPID) is gone")
+        }
+        let spec = try WorkerSpec.read(from: specPath)
+        let factory = try sessionFactory(for: spec)
+        // Open one session now so a store that cannot be reached fails the start, not the first request.
+        try factory().close()
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let storeThreads = NIOThreadPool(numberOfThreads: spec.storeThreads)
+        storeThreads.start()
+        let app = CounterApp(spec: spec, worker: worker, sessions: SessionPool(factory: factory), storeThreads: storeThreads)
+
+        let tcp = try bootstrap(group: group, app: app)
+            .serverChannelOption(reusePort, value: 1)
+            .bind(host: "127.0.0.1", port: spec.port).wait()
+        let socketPath = spec.controlSocketPath(worker: worker)
+        unlink(socketPath)
+        let control = try bootstrap(group: group, app: app).bind(unixDomainSocketPath: socketPath).wait()
+        chmod(socketPath, 0o600)
+
+        // Both listeners live until the process is signalled (default SIGTERM action):
+        // the supervisor owns the run directory and cleans it up.
+        _ = try tcp.closeFuture.and(control.closeFuture).wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    static func bootstrap(group: EventLoopGroup, app: CounterApp) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
+                    try pipeline.addHandler(BadRequestHandler(pid: app.pid))
+                    try pipeline.addHandler(CounterHTTPHandler(app: app))
+                }
+            }
+    }
+
+    /// How this worker opens sessions on its strategy's store.
+    static func sessionFactory(for spec: WorkerSpec) throws -> @Sendable () throws -> CounterSession {
+        switch spec.strategy {
+        case .global:
+            return { GlobalSession() }
+        case .shm:
+            let segment = try SharedMemoryCounter.attach()
+            let worker = getpid()
+            return {
+                SharedMemorySession(segment: segment) {
+                    FileHandle.standardError.write(Data("worker \(worker): shm mutex holder died; recovered the lock\n".utf8))
+                }
+            }
+        case .sqlite:
+            let path = spec.sqlitePath
+            return { try SQLiteSession(path: path) }
+        case .manager:
+            let key = try ManagerKey.read(from: spec.managerKeyPath)
+            let path = spec.managerSocketPath
+            return { try ManagerSession(socketPath: path, key: key) }
+        case .redis:
+            guard let host = spec.redisHost, let port = spec.redisPort else {
+                throw StoreError("redis strategy without a redis address in the worker spec")
+            }
+            return { try RedisSession(host: host, port: port) }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import StateLab
+
+extension StateLabCommand {
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "serve",
+            abstract: "Run the counter app: N worker processes sharing one loopback port.",
+            discussion: """
+                Every worker answers POST /increment, GET /report and POST /reset with JSON and an \
+                X-Worker-Pid header, on the shared port and on a private Unix socket in the run directory. \
+                Ctrl-C or SIGTERM stops every process statelab started and removes its files.
+                """)
+
+        @OptionGroup var app: AppOptions
+
+        @Option(help: "Loopback port the workers share; 0 picks a free one.")
+        var port: Int = 8000
+
+        @Flag(help: "Print one JSON line with the port and pids when ready (for scripts).")
+        var json = false
+
+        func validate() throws {
+            if !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535 (got \(port)); 0 picks a free one") }
+        }
+
+        func run() throws {
+            let stopRequested = SignalWatch(signals: [SIGINT, SIGTERM])
+            let supervisor: Supervisor
+            do {
+                supervisor = try Supervisor.start(app.config(port: port)) { line in
+                    FileHandle.standardError.write(Data("statelab serve: \(line)\n".utf8))
+                }
+            } catch {
+                throw fail("\(error)")
+            }
+            defer { supervisor.stop() }
+            printReady(supervisor)
+            // Watch the workers until a signal; each pass is bounded.
+            while !stopRequested.fired {
+                supervisor.monitor()
+                stopRequested.wait(seconds: 0.25)
+            }
+            FileHandle.standardError.write(Data("statelab serve: stopping \(supervisor.workers.count) workers\n".utf8))
+        }
+
+        private func printReady(_ supervisor: Supervisor) {
+            let workers = supervisor.workers
+            if json {
+                let pids = workers.map { String($0.pid) }.joined(separator: ",")
+                var line = "{\"url\":\"\(supervisor.url)\",\"port\":\(supervisor.port),\"strategy\":\"\(app.strategy.rawValue)\","
+                line += "\"mode\":\"\(app.mode.rawValue)\",\"pids\":[\(pids)],\"run_dir\":\"\(supervisor.runDirectory.path)\""
+                line += ",\"manager_pid\":\(supervisor.managerPID.map(String.init) ?? "null")"
+                line += ",\"redis_pid\":\(supervisor.redisPID.map(String.init) ?? "null")}"
+                print(line)
+            } else {
+                print("statelab serve: \(app.strategy.rawValue) / \(app.mode.rawValue), \(workers.count) workers on \(supervisor.url)")
+                print("  \(app.strategy.describe(app.mode))")
+                for worker in workers {
+                    print("  worker \(worker.index)  pid \(worker.pid)  control socket \(worker.socketPath)")
+                }
+                if let pid = supervisor.managerPID { print("  manager  pid \(pid)") }
+                if let pid = supervisor.redisPID { print("  redis-server  pid \(pid)") }
+                print("Try: curl -X POST \(supervisor.url)/increment; curl \(supervisor.url)/report. Ctrl-C stops.")
+            }
+            fflush(nil)
+        }
+    }
+}
+
+/// Turns SIGINT/SIGTERM into a flag a loop can check, instead of dying mid-cleanup.
+final class SignalWatch: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var firedFlag = false
+
+    init(signals: [Int32]) {
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock(); self.firedFlag = true; self.lock.unlock()
+                self.semaphore.signal()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var fired: Bool { lock.lock(); defer { lock.unlock() }; return firedFlag }
+
+    func wait(seconds: Double) {
+        _ = semaphore.wait(timeout: .now() + seconds)
+    }
+}

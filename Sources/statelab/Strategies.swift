@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import StateLab
+
+extension StateLabCommand {
+    struct Strategies: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "strategies",
+            abstract: "Show the strategy x mode table and what can run on this machine.")
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+        @Option(help: "Output format.") var format: Format = .table
+        @Option(name: .customLong("redis-url"), help: "Count redis as available through this server.") var redisURL: String?
+
+        func run() throws {
+            switch format {
+            case .json: print(json())
+            case .table: print(table(), terminator: "")
+            }
+        }
+
+        func table() -> String {
+            var out = ""
+            for strategy in Strategy.allCases {
+                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL)
+                out += "\(strategy.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(strategy.summary)"
+                out += reason.map { "\n         unavailable: \($0)" } ?? ""
+                out += "\n"
+                for mode in Mode.allCases {
+                    let modeName = mode.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    out += "  \(modeName)  \(strategy.describe(mode))\n"
+                }
+            }
+            return out
+        }
+
+        func json() -> String {
+            let rows = Strategy.allCases.map { strategy -> String in
+                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL)
+                let modes = strategy.modes.map { "{\"mode\":\"\($0.rawValue)\",\"description\":\(quoted(strategy.describe($0)))}" }
+                return "{\"strategy\":\"\(strategy.rawValue)\",\"available\":\(reason == nil),"
+                    + "\"reason\":\(reason.map(quoted) ?? "null"),\"summary\":\(quoted(strategy.summary)),"
+                    + "\"modes\":[\(modes.joined(separator: ","))]}"
+            }
+            return "{\"schema\":\"statelab.strategies/1\",\"strategies\":[\(rows.joined(separator: ","))]}"
+        }
+    }
+}
+
+/// A JSON string literal.
+func quoted(_ text: String) -> String {
+    let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+    let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
+    return String(array.dropFirst().dropLast())
+}

@@ -1,3 +1,0 @@
-import Testing
-import StateLab
-@Test func endToEndPlaceholder() { #expect(Strategy.allCases.count == 5) }

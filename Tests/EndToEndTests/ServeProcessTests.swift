@@ -1,0 +1,165 @@
+import Foundation
+import StateLab
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `statelab serve` as a person runs it: a real supervisor process.
+@Suite(.serialized)
+struct ServeProcessTests {
+    struct Ready: Decodable {
+        var url: String
+        var port: Int
+        var pids: [Int32]
+        var run_dir: String
+        var manager_pid: Int32?
+        var redis_pid: Int32?
+    }
+
+    /// Starts `statelab serve ... --json --port 0` and waits (bounded) for its ready line.
+    static func serve(_ arguments: [String]) throws -> (ChildProcess, Ready, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let output = dir + "/serve.out"
+        let process = try ChildProcess.spawn(executable: Binary.path,
+                                             arguments: ["serve", "--port", "0", "--json"] + arguments,
+                                             outputFile: output)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: output, encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("{") }),
+               let ready = try? JSONDecoder().decode(Ready.self, from: Data(line.utf8)) {
+                return (process, ready, dir)
+            }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        process.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+        throw StoreError("serve did not become ready: \(text)")
+    }
+
+    static func shmSegments() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.contains("statelab") }
+    }
+
+    @Test("kill -9 of the supervisor leaves no worker, manager, redis-server or shm segment",
+          arguments: ["shm", "manager", "redis"])
+    func sigkillLeavesNothing(_ name: String) throws {
+        if name == "redis" && !RedisRequirement.shouldRun() { return }
+        let (supervisor, ready, dir) = try Self.serve(["--strategy", name, "--mode", "atomic", "--workers", "3"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var children = ready.pids
+        if let pid = ready.manager_pid { children.append(pid) }
+        if let pid = ready.redis_pid { children.append(pid) }
+        #expect(children.count == (name == "shm" ? 3 : 4))
+        #expect(children.allSatisfy(ProcessTable.exists))
+        supervisor.send(SIGKILL)
+        #expect(supervisor.wait(timeout: 5))
+        #expect(ProcessTable.waitGone(children).isEmpty, "left running: \(ProcessTable.waitGone(children, timeout: 0))")
+        #expect(Self.shmSegments().isEmpty, "left in /dev/shm: \(Self.shmSegments())")
+        // The next run sweeps the dead supervisor's run directory.
+        let next = try Supervisor.start(AppConfig(strategy: .global, workers: 1, executable: Binary.path))
+        next.stop()
+        #expect(!FileManager.default.fileExists(atPath: ready.run_dir))
+    }
+
+    @Test("SIGTERM stops every process and removes the run directory")
+    func sigtermCleansUp() throws {
+        let (supervisor, ready, dir) = try Self.serve(["--strategy", "manager", "--mode", "locked", "--workers", "2"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let children = ready.pids + [ready.manager_pid].compactMap { $0 }
+        supervisor.send(SIGTERM)
+        #expect(supervisor.wait(timeout: 15))
+        #expect(supervisor.exitCode == 0)
+        #expect(ProcessTable.waitGone(children).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: ready.run_dir))
+    }
+
+    @Test("malformed HTTP gets a JSON 400 and the worker keeps serving")
+    func malformedHTTP() async throws {
+        let supervisor = try Supervisor.start(AppConfig(strategy: .shm, mode: .atomic, workers: 1, executable: Binary.path))
+        defer { supervisor.stop() }
+        let answer = try RawHTTP.exchange("THIS IS NOT HTTP\r\n\r\n", port: supervisor.port)
+        #expect(answer.hasPrefix("HTTP/1.1 400"))
+        #expect(answer.contains("\"error\":\"malformed HTTP request"))
+        #expect(answer.contains("X-Worker-Pid: \(supervisor.workers[0].pid)"))
+        let after = try RawHTTP.exchange("POST /increment HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", port: supervisor.port)
+        #expect(after.hasPrefix("HTTP/1.1 200"))
+        #expect(after.contains("{\"count\":1,"))
+        let missing = try RawHTTP.exchange("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port: supervisor.port)
+        #expect(missing.hasPrefix("HTTP/1.1 404"))
+        let wrongMethod = try RawHTTP.exchange("GET /increment HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port: supervisor.port)
+        #expect(wrongMethod.hasPrefix("HTTP/1.1 405"))
+        #expect(supervisor.workers[0].isRunning)
+    }
+
+    @Test("an unavailable strategy or a bad flag: one line, exit 2, nothing started")
+    func badInput() throws {
+        for (arguments, expected) in [
+            (["serve", "--strategy", "global", "--mode", "atomic"], "global has no atomic mode"),
+            (["serve", "--workers", "0"], "--workers must be between 1 and 64"),
+            (["serve", "--strategy", "nosuch"], "nosuch"),
+        ] {
+            let result = try RunCommand.run(Binary.path, arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+    }
+}
+
+/// Sends raw bytes to 127.0.0.1:port and returns everything answered until close.
+enum RawHTTP {
+    static func exchange(_ request: String, port: Int) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw StoreError("connect: \(errno)") }
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Runs a command to completion (bounded) and captures its output.
+enum RunCommand {
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drain both pipes while it runs so a chatty command cannot block on a full pipe.
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            throw StoreError("\(arguments.joined(separator: " ")) did not finish within \(timeout)s")
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
