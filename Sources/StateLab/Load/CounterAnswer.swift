@@ -1,0 +1,120 @@
+/// The fields statelab reads from a counter app's JSON answer, found by a
+/// small byte scan: the load generator parses every answer, and a full JSON
+/// decode would cost more than the request itself.
+public struct CounterAnswer: Sendable, Equatable {
+    public var count: Int?
+    /// "pid", or "current_process_id" as some external apps name it.
+    public var pid: Int32?
+    public var worker: Int?
+    /// The app said explicitly that the increment was not applied (`"committed": false`).
+    public var notCommitted: Bool
+
+    public init(count: Int? = nil, pid: Int32? = nil, worker: Int? = nil, notCommitted: Bool = false) {
+        self.count = count
+        self.pid = pid
+        self.worker = worker
+        self.notCommitted = notCommitted
+    }
+
+    public static func parse(_ bytes: some Collection<UInt8>) -> CounterAnswer {
+        let scanned = bytes.withContiguousStorageIfAvailable { parse(buffer: UnsafeRawBufferPointer($0)) }
+        return scanned ?? Array(bytes).withUnsafeBytes { parse(buffer: $0) }
+    }
+
+    public static func parse(buffer: UnsafeRawBufferPointer) -> CounterAnswer {
+        let scanner = JSONFieldScanner(bytes: buffer)
+        let pid = scanner.integer(for: Keys.pid) ?? scanner.integer(for: Keys.currentProcessID)
+        return CounterAnswer(
+            count: scanner.integer(for: Keys.count),
+            pid: pid.flatMap { Int32(exactly: $0) },
+            worker: scanner.integer(for: Keys.worker),
+            notCommitted: scanner.boolean(for: Keys.committed) == false
+        )
+    }
+
+    /// How a request with this answer ended, as DESIGN.md defines it.
+    public func outcome(status: Int) -> Outcome {
+        if notCommitted { return .fail }
+        switch status {
+        case 200..<300: return .ok
+        case 500..<600: return .indeterminate
+        default: return .fail
+        }
+    }
+
+    private enum Keys {
+        static let count = Array("\"count\"".utf8)
+        static let pid = Array("\"pid\"".utf8)
+        static let currentProcessID = Array("\"current_process_id\"".utf8)
+        static let worker = Array("\"worker\"".utf8)
+        static let committed = Array("\"committed\"".utf8)
+    }
+}
+
+/// Finds `"key": value` in a flat JSON object without building it.
+struct JSONFieldScanner {
+    let bytes: UnsafeRawBufferPointer
+
+    func integer(for quotedKey: [UInt8]) -> Int? {
+        guard var i = valueStart(for: quotedKey) else { return nil }
+        // Accept a number written as a string too ("pid": "123").
+        let quoted = bytes[i] == UInt8(ascii: "\"")
+        if quoted { i += 1 }
+        var negative = false
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        var value = 0
+        var digits = 0
+        while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(bytes[i] - UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            value = sum
+            digits += 1
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        return negative ? -value : value
+    }
+
+    func boolean(for quotedKey: [UInt8]) -> Bool? {
+        guard let i = valueStart(for: quotedKey) else { return nil }
+        if matches(Array("true".utf8), at: i) { return true }
+        if matches(Array("false".utf8), at: i) { return false }
+        return nil
+    }
+
+    /// The index of the first byte of the value after `"key"`, `:` and blanks.
+    private func valueStart(for quotedKey: [UInt8]) -> Int? {
+        guard !quotedKey.isEmpty, bytes.count >= quotedKey.count else { return nil }
+        var i = 0
+        while i <= bytes.count - quotedKey.count {
+            if bytes[i] == quotedKey[0], matches(quotedKey, at: i) {
+                var j = skipBlanks(from: i + quotedKey.count)
+                if j < bytes.count, bytes[j] == UInt8(ascii: ":") {
+                    j = skipBlanks(from: j + 1)
+                    if j < bytes.count { return j }
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private func matches(_ pattern: [UInt8], at start: Int) -> Bool {
+        guard start + pattern.count <= bytes.count else { return false }
+        for k in 0..<pattern.count where bytes[start + k] != pattern[k] { return false }
+        return true
+    }
+
+    private func skipBlanks(from start: Int) -> Int {
+        var i = start
+        while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t")
+            || bytes[i] == UInt8(ascii: "\n") || bytes[i] == UInt8(ascii: "\r") {
+            i += 1
+        }
+        return i
+    }
+}

@@ -1,0 +1,207 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// One keep-alive connection of a load run: it claims a request from the
+/// shared schedule, sends it, waits for its answer, and repeats until the
+/// schedule says the run is over. One request at a time, no pipelining.
+///
+/// Everything here runs on `eventLoop`; other threads reach it only through
+/// `eventLoop.execute`, which is why it can be `@unchecked Sendable`.
+final class LoadConnection: @unchecked Sendable {
+    private enum State {
+        case idle
+        case connecting(RequestTicket)
+        /// Open model: holding a claimed request until its intended time.
+        case waiting(RequestTicket, Scheduled<Void>)
+        case backingOff(Scheduled<Void>)
+        case inFlight(RequestTicket, sentAt: UInt64, timeout: Scheduled<Void>)
+        case finished
+    }
+
+    let eventLoop: EventLoop
+    private let plan: LoadPlan
+    private let schedule: RequestSchedule
+    private let shard: LoadShard
+    private let onFinished: @Sendable () -> Void
+    private let requestHead: HTTPRequestHead
+    private var state = State.idle
+    private var channel: Channel?
+    private var failedConnects = 0
+
+    init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, onFinished: @escaping @Sendable () -> Void) {
+        self.eventLoop = eventLoop
+        self.plan = plan
+        self.schedule = schedule
+        self.shard = shard
+        self.onFinished = onFinished
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "\(plan.host):\(plan.port)")
+        headers.add(name: "Content-Length", value: "0")
+        requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: plan.method), uri: plan.path, headers: headers)
+    }
+
+    func start() {
+        eventLoop.execute { self.claimNext() }
+    }
+
+    /// Stop promptly: drop a request still waiting for its time or a retry;
+    /// a request in flight finishes (bounded by the timeout).
+    func abandon() {
+        eventLoop.execute {
+            switch self.state {
+            case .waiting(_, let task), .backingOff(let task):
+                task.cancel()
+                self.finish()
+            case .idle:
+                self.finish()
+            case .connecting, .inFlight, .finished:
+                break
+            }
+        }
+    }
+
+    // MARK: The loop
+
+    private func claimNext() {
+        if case .finished = state { return }
+        state = .idle
+        let now = MonotonicClock.now()
+        guard let ticket = schedule.claim(now: now) else {
+            finish()
+            return
+        }
+        // Timers are not precise below a few tens of microseconds; sending a
+        // hair early costs nothing, as latency is measured from the intended time.
+        if let intended = ticket.intendedTime, intended > now + 20_000 {
+            let task = eventLoop.scheduleTask(in: .nanoseconds(Int64(intended - now))) {
+                self.send(ticket)
+            }
+            state = .waiting(ticket, task)
+        } else {
+            send(ticket)
+        }
+    }
+
+    private func send(_ ticket: RequestTicket) {
+        guard !schedule.isStopped else {
+            finish()  // never sent, so never recorded
+            return
+        }
+        guard let channel, channel.isActive else {
+            connect(for: ticket)
+            return
+        }
+        let sentAt = MonotonicClock.now()
+        let timeout = eventLoop.scheduleTask(in: .nanoseconds(Int64(plan.timeout * 1_000_000_000))) {
+            self.timedOut()
+        }
+        state = .inFlight(ticket, sentAt: sentAt, timeout: timeout)
+        channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+
+    private func connect(for ticket: RequestTicket) {
+        state = .connecting(ticket)
+        let attemptStart = MonotonicClock.now()
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(Int64(plan.timeout * 1_000_000_000)))
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(HTTPResponseCollector { event in
+                        self.handle(event, on: channel)
+                    })
+                }
+            }
+            .connect(host: plan.host, port: plan.port)
+            .whenComplete { result in
+                self.eventLoop.assertInEventLoop()
+                switch result {
+                case .success(let channel):
+                    self.failedConnects = 0
+                    self.channel = channel
+                    self.send(ticket)
+                case .failure:
+                    self.connectFailed(ticket, attemptStart: attemptStart)
+                }
+            }
+    }
+
+    private func connectFailed(_ ticket: RequestTicket, attemptStart: UInt64) {
+        // Nothing was sent, so this increment certainly did not apply.
+        let record = IncrementRecord(outcome: .fail, start: ticket.intendedTime ?? attemptStart, end: MonotonicClock.now())
+        shard.add(record, answered: false)
+        failedConnects += 1
+        guard failedConnects < plan.maxConnectAttempts, !schedule.isStopped else {
+            finish()
+            return
+        }
+        let backoffMillis = min(10 << (failedConnects - 1), 500)
+        let task = eventLoop.scheduleTask(in: .milliseconds(Int64(backoffMillis))) { self.claimNext() }
+        state = .backingOff(task)
+    }
+
+    // MARK: Answers and failures
+
+    private func handle(_ event: HTTPResponseCollector.Event, on source: Channel) {
+        guard source === channel else { return }  // a connection we already gave up on
+        switch event {
+        case .response(let head, let body):
+            guard case .inFlight(let ticket, let sentAt, let timeout) = state else { return }
+            timeout.cancel()
+            let end = MonotonicClock.now()
+            let answer = body.map { buffer in
+                buffer.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0) }
+            } ?? CounterAnswer()
+            let outcome = answer.outcome(status: Int(head.status.code))
+            let headerPid = head.headers.first(name: "X-Worker-Pid").flatMap { Int32($0) }
+            let record = IncrementRecord(
+                outcome: outcome,
+                count: outcome == .ok ? answer.count : nil,
+                pid: headerPid ?? answer.pid,
+                start: ticket.intendedTime ?? sentAt,
+                end: end
+            )
+            shard.add(record, answered: true)
+            if !head.isKeepAlive {
+                dropChannel()
+            }
+            claimNext()
+        case .closed:
+            channel = nil
+            guard case .inFlight(let ticket, let sentAt, let timeout) = state else { return }
+            // The request was sent; whether it applied is unknown.
+            timeout.cancel()
+            recordIndeterminate(ticket, sentAt: sentAt)
+            claimNext()
+        }
+    }
+
+    private func timedOut() {
+        guard case .inFlight(let ticket, let sentAt, _) = state else { return }
+        recordIndeterminate(ticket, sentAt: sentAt)
+        // A late answer would be taken for the next request's: start afresh.
+        dropChannel()
+        claimNext()
+    }
+
+    private func recordIndeterminate(_ ticket: RequestTicket, sentAt: UInt64) {
+        let record = IncrementRecord(outcome: .indeterminate, start: ticket.intendedTime ?? sentAt, end: MonotonicClock.now())
+        shard.add(record, answered: false)
+    }
+
+    private func dropChannel() {
+        let old = channel
+        channel = nil
+        old?.close(promise: nil)
+    }
+
+    private func finish() {
+        if case .finished = state { return }
+        state = .finished
+        dropChannel()
+        onFinished()
+    }
+}

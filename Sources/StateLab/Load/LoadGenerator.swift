@@ -1,0 +1,230 @@
+import Atomics
+import Histogram
+import Foundation
+import NIOCore
+import NIOPosix
+
+public enum LoadError: Error, Equatable, CustomStringConvertible {
+    case invalidPlan(String)
+
+    public var description: String {
+        switch self {
+        case .invalidPlan(let reason): return "invalid load plan: \(reason)"
+        }
+    }
+}
+
+/// Fires a `LoadPlan` at an HTTP counter app and records every request.
+///
+/// Connections live on event loops and tally per loop (`LoadShard`); the
+/// caller's task only waits, samples progress every 100 ms and merges the
+/// tallies at the end, so the view never touches a connection.
+public final class LoadGenerator: @unchecked Sendable {
+    public let plan: LoadPlan
+    private let providedGroup: (any EventLoopGroup)?
+    /// Guarded by `controlLock`; taken only at the start and end of a run and by stop().
+    private var control = Control()
+    private let controlLock = NSLock()
+
+    /// What `stop()` needs to reach a run in progress.
+    private struct Control {
+        var stopRequested = false
+        var schedule: RequestSchedule?
+        var connections: [LoadConnection] = []
+    }
+
+    public static let progressInterval: TimeAmount = .milliseconds(100)
+
+    private func withControl<T>(_ body: (inout Control) -> T) -> T {
+        controlLock.lock()
+        defer { controlLock.unlock() }
+        return body(&control)
+    }
+
+    public init(plan: LoadPlan, group: (any EventLoopGroup)? = nil) {
+        self.plan = plan
+        self.providedGroup = group
+    }
+
+    /// Stop issuing requests; `run` returns what it has once the requests in
+    /// flight are answered or time out. Safe from any thread, before or during a run.
+    public func stop() {
+        let (schedule, connections) = withControl { control in
+            control.stopRequested = true
+            return (control.schedule, control.connections)
+        }
+        schedule?.stopIssuing()
+        for connection in connections { connection.abandon() }
+    }
+
+    public func run(progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
+        try validate()
+        let ownedGroup = providedGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, plan.threads)) : nil
+        let group: any EventLoopGroup = providedGroup ?? ownedGroup!
+        do {
+            let result = try await run(on: group, progress: progress)
+            try await ownedGroup?.shutdownGracefully()
+            return result
+        } catch {
+            try? await ownedGroup?.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private func validate() throws {
+        guard plan.concurrency >= 1 else { throw LoadError.invalidPlan("concurrency must be at least 1") }
+        guard plan.timeout > 0 else { throw LoadError.invalidPlan("timeout must be positive") }
+        guard plan.maxConnectAttempts >= 1 else { throw LoadError.invalidPlan("maxConnectAttempts must be at least 1") }
+        if let rate = plan.rate, !(rate > 0 && rate.isFinite) { throw LoadError.invalidPlan("rate must be a positive number") }
+        switch plan.stop {
+        case .count(let total) where total < 0: throw LoadError.invalidPlan("count must not be negative")
+        case .duration(let seconds) where !(seconds >= 0 && seconds.isFinite): throw LoadError.invalidPlan("duration must not be negative")
+        default: break
+        }
+    }
+
+    private func run(on group: any EventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
+        let loops = Array(group.makeIterator().prefix(plan.concurrency))
+        let shards = loops.map { LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count)) }
+        let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now())
+
+        let allFinished = loops[0].makePromise(of: Void.self)
+        let running = ManagedAtomic(plan.concurrency)
+        let onFinished: @Sendable () -> Void = {
+            if running.wrappingDecrementThenLoad(ordering: .acquiringAndReleasing) == 0 {
+                allFinished.succeed(())
+            }
+        }
+        let connections = (0..<plan.concurrency).map { index in
+            LoadConnection(
+                eventLoop: loops[index % loops.count], plan: plan, schedule: schedule,
+                shard: shards[index % shards.count], onFinished: onFinished
+            )
+        }
+        let stoppedBeforeStart = withControl { control in
+            control.schedule = schedule
+            control.connections = connections
+            return control.stopRequested
+        }
+        if stoppedBeforeStart { schedule.stopIssuing() }
+        defer { withControl { $0.connections = [] } }
+
+        for connection in connections { connection.start() }
+
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try? await allFinished.futureResult.get() }
+                if let progress {
+                    tasks.addTask { await Self.reportProgress(of: shards, schedule: schedule, to: progress) }
+                }
+                await tasks.next()
+                tasks.cancelAll()
+            }
+        } onCancel: {
+            self.stop()
+        }
+
+        var increments: [IncrementRecord] = []
+        var latency = LatencyHistogram.make()
+        var perPid: [Int32: PidTally] = [:]
+        var lastEnd = schedule.startTime
+        for shard in shards {
+            let final = try await shard.eventLoop.submit { shard.takeFinal() }.get()
+            increments.append(contentsOf: final.records)
+            latency.add(final.latency)
+            for (pid, tally) in final.perPid { perPid[pid, default: PidTally()].merge(tally) }
+            lastEnd = max(lastEnd, final.lastEnd)
+        }
+        // Every connection gave up (the server is gone): the requests nobody
+        // could send are certainly not applied.
+        let now = MonotonicClock.now()
+        while schedule.isCountLimited, schedule.claim(now: now) != nil {
+            increments.append(IncrementRecord(outcome: .fail, start: now, end: now))
+            lastEnd = now
+        }
+
+        if let progress {
+            progress(Self.finalProgress(increments: increments, perPid: perPid, latency: latency, schedule: schedule, now: now))
+        }
+
+        let elapsed = max(Double(lastEnd - schedule.startTime) / 1_000_000_000, 1e-9)
+        let ok = increments.lazy.filter { $0.outcome == .ok }.count
+        return LoadResult(
+            increments: increments,
+            elapsed: elapsed,
+            throughput: Double(ok) / elapsed,
+            targetRate: plan.rate,
+            achievedRate: Double(increments.count) / elapsed,
+            latency: LatencySummary(latency),
+            perPid: perPid,
+            stoppedEarly: withControl { $0.stopRequested }
+        )
+    }
+
+    private func expectedRecords(perShardOf shardCount: Int) -> Int {
+        let total: Double
+        switch plan.stop {
+        case .count(let count): total = Double(count)
+        case .duration(let seconds): total = (plan.rate ?? 10_000) * seconds
+        }
+        return Int(min(total, 10_000_000)) / max(shardCount, 1) + 16
+    }
+
+    // MARK: Progress
+
+    private static func reportProgress(of shards: [LoadShard], schedule: RequestSchedule, to deliver: @Sendable (LoadProgress) -> Void) async {
+        var previousCompleted = 0
+        var previousTime = schedule.startTime
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(nanoseconds: UInt64(progressInterval.nanoseconds))
+            } catch {
+                return
+            }
+            var snapshot = LoadProgress()
+            var window = LatencyHistogram.make()
+            for shard in shards {
+                guard let part = try? await shard.eventLoop.submit({ shard.takeSnapshot() }).get() else { return }
+                snapshot.ok += part.ok
+                snapshot.fail += part.fail
+                snapshot.indeterminate += part.indeterminate
+                snapshot.acknowledgedByPid.merge(part.acknowledgedByPid, uniquingKeysWith: +)
+                window.add(part.windowLatency)
+            }
+            let now = MonotonicClock.now()
+            snapshot.completed = snapshot.ok + snapshot.fail + snapshot.indeterminate
+            snapshot.elapsed = Double(now - schedule.startTime) / 1_000_000_000
+            let seconds = Double(now - previousTime) / 1_000_000_000
+            snapshot.currentRate = seconds > 0 ? Double(snapshot.completed - previousCompleted) / seconds : 0
+            let summary = LatencySummary(window)
+            snapshot.p50 = summary.p50
+            snapshot.p99 = summary.p99
+            previousCompleted = snapshot.completed
+            previousTime = now
+            guard !Task.isCancelled else { return }
+            deliver(snapshot)
+        }
+    }
+
+    private static func finalProgress(
+        increments: [IncrementRecord], perPid: [Int32: PidTally], latency: Histogram<UInt64>,
+        schedule: RequestSchedule, now: UInt64
+    ) -> LoadProgress {
+        var snapshot = LoadProgress()
+        for record in increments {
+            switch record.outcome {
+            case .ok: snapshot.ok += 1
+            case .fail: snapshot.fail += 1
+            case .indeterminate: snapshot.indeterminate += 1
+            }
+        }
+        snapshot.completed = increments.count
+        snapshot.elapsed = Double(now - schedule.startTime) / 1_000_000_000
+        snapshot.currentRate = snapshot.elapsed > 0 ? Double(snapshot.completed) / snapshot.elapsed : 0
+        snapshot.acknowledgedByPid = perPid.mapValues(\.acknowledged)
+        let summary = LatencySummary(latency)
+        snapshot.p50 = summary.p50
+        snapshot.p99 = summary.p99
+        return snapshot
+    }
+}

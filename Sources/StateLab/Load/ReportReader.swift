@@ -1,0 +1,50 @@
+/// Reads `GET /report` from every worker of an app that shares one port.
+///
+/// The kernel picks the worker for each new connection, so it opens fresh
+/// connections until each expected pid has answered once, bounded by a
+/// number of attempts and by `timeout` seconds in all.
+public enum ReportReader {
+    /// Attempts when no pids are expected: enough to see most workers of a small app.
+    static let discoveryAttempts = 16
+
+    /// - Returns: the first read of each pid that answered (unexpected pids
+    ///   included: a respawned worker is still a worker), and the expected
+    ///   pids that never answered.
+    public static func readAll(
+        host: String = "127.0.0.1",
+        port: Int,
+        expecting pids: Set<Int32>,
+        timeout: Double
+    ) async -> (reads: [ReadRecord], unreached: Set<Int32>) {
+        let deadline = MonotonicClock.now() + UInt64(max(timeout, 0) * 1_000_000_000)
+        let maxAttempts = pids.isEmpty ? discoveryAttempts : max(discoveryAttempts, pids.count * 32)
+        var reads: [ReadRecord] = []
+        var unreached = pids
+        var attempts = 0
+        while attempts < maxAttempts, pids.isEmpty || !unreached.isEmpty, !Task.isCancelled {
+            let start = MonotonicClock.now()
+            guard start < deadline else { break }
+            attempts += 1
+            let remaining = Double(deadline - start) / 1_000_000_000
+            do {
+                let answer = try await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: remaining)
+                let end = MonotonicClock.now()
+                guard let read = readRecord(from: answer, start: start, end: end) else { continue }
+                if !reads.contains(where: { $0.pid == read.pid }) { reads.append(read) }
+                unreached.remove(read.pid)
+            } catch {
+                // Refused or reset: the app may be restarting a worker; try again shortly.
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        return (reads, unreached)
+    }
+
+    static func readRecord(from answer: HTTPOneShot.Response, start: UInt64, end: UInt64) -> ReadRecord? {
+        guard (200..<300).contains(answer.status) else { return nil }
+        let body = CounterAnswer.parse(answer.body)
+        let headerPid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
+        guard let pid = headerPid ?? body.pid, let count = body.count else { return nil }
+        return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end)
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A small real counter server for load generator tests: it answers like the
+/// statelab app (`POST /increment`, `GET /report`, `X-Worker-Pid`), bound to
+/// 127.0.0.1, and can misbehave on purpose. Several "workers" (each with its
+/// own fake pid and counter) can share one port through SO_REUSEPORT, as the
+/// real app's workers do.
+final class TestCounterServer: @unchecked Sendable {
+    enum Fault: Sendable {
+        case status500
+        case status404
+        /// Send the head and part of the body, then close.
+        case closeMidAnswer
+        /// A 503 whose body says the increment was not applied.
+        case notCommitted
+    }
+
+    struct Behavior: Sendable {
+        /// Seconds added before every answer.
+        var delay: Double = 0
+        /// When the n-th increment (1-based) arrives, every answer waits until this many seconds later.
+        var stall: (atIncrement: Int, seconds: Double)?
+        /// Faults for chosen increments (1-based), or for all of them.
+        var faults: [Int: Fault] = [:]
+        var faultForAll: Fault?
+        /// Name of the pid field in answers ("pid" or "current_process_id").
+        var pidKey = "pid"
+    }
+
+    let port: Int
+    let pids: [Int32]
+    private let group: MultiThreadedEventLoopGroup
+    private let channels: [Channel]
+    private let workers: [Worker]
+
+    /// One worker's counter; shared by that worker's connections.
+    final class Worker: @unchecked Sendable {
+        let pid: Int32
+        let index: Int
+        let behavior: Behavior
+        private let lock = NSLock()
+        private var count = 0
+        private var handled = 0
+        private var incrementsSeen = 0
+        private var stalledUntil: UInt64 = 0
+
+        init(pid: Int32, index: Int, behavior: Behavior) {
+            self.pid = pid
+            self.index = index
+            self.behavior = behavior
+        }
+
+        var currentCount: Int { lock.withLock { count } }
+        var handledCount: Int { lock.withLock { handled } }
+
+        /// Counts an arriving increment; returns its fault and when to answer (monotonic ns).
+        func arrive(now: UInt64) -> (number: Int, fault: Fault?, answerAt: UInt64) {
+            lock.withLock {
+                incrementsSeen += 1
+                handled += 1
+                let number = incrementsSeen
+                if let stall = behavior.stall, stall.atIncrement == number {
+                    stalledUntil = now + UInt64(stall.seconds * 1e9)
+                }
+                let answerAt = max(now + UInt64(behavior.delay * 1e9), stalledUntil)
+                return (number, behavior.faults[number] ?? behavior.faultForAll, answerAt)
+            }
+        }
+
+        func increment() -> Int { lock.withLock { count += 1; return count } }
+        func noteOtherRequest() { lock.withLock { handled += 1 } }
+    }
+
+    /// Starts `workers` listeners on one port, pids `firstPid`, `firstPid + 1`, ...
+    init(workers workerCount: Int = 1, firstPid: Int32 = 4242, behavior: Behavior = Behavior()) throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var channels: [Channel] = []
+        var workers: [Worker] = []
+        var port = 0
+        do {
+            for index in 0..<workerCount {
+                let worker = Worker(pid: firstPid + Int32(index), index: index, behavior: behavior)
+                let channel = try ServerBootstrap(group: group)
+                    .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                    .serverChannelOption(ChannelOptions.Types.SocketOption(level: .socket, name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                            try channel.pipeline.syncOperations.addHandler(TestCounterHandler(worker: worker))
+                        }
+                    }
+                    .bind(host: "127.0.0.1", port: port)
+                    .wait()
+                port = channel.localAddress?.port ?? 0
+                channels.append(channel)
+                workers.append(worker)
+            }
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        self.port = port
+        self.channels = channels
+        self.workers = workers
+        self.pids = workers.map(\.pid)
+    }
+
+    /// Increments applied, summed over workers.
+    var count: Int { workers.reduce(0) { $0 + $1.currentCount } }
+
+    func shutdown() {
+        for channel in channels { try? channel.close().wait() }
+        try? group.syncShutdownGracefully()
+    }
+
+    /// A loopback port where nothing listens (a listener bound and closed again).
+    static func unusedPort() throws -> Int {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let channel = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress?.port ?? 0
+        try channel.close().wait()
+        return port
+    }
+}
+
+/// Answers one worker's HTTP requests, honouring its behavior.
+private final class TestCounterHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let worker: TestCounterServer.Worker
+    private var request: HTTPRequestHead?
+
+    init(worker: TestCounterServer.Worker) {
+        self.worker = worker
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): request = head
+        case .body: break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            route(head, context: context)
+        }
+    }
+
+    private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let pidField = "\"\(worker.behavior.pidKey)\": \(worker.pid)"
+        switch (head.method, head.uri) {
+        case (.POST, "/increment"):
+            let now = DispatchTime.now().uptimeNanoseconds
+            let arrival = worker.arrive(now: now)
+            let answer: (HTTPResponseStatus, String, Bool)
+            switch arrival.fault {
+            case .status404:
+                answer = (.notFound, "{\"error\": \"not found\"}", false)
+            case .notCommitted:
+                answer = (.serviceUnavailable, "{\"error\": \"store busy\", \"committed\": false}", false)
+            case .status500:
+                let count = worker.increment()
+                answer = (.internalServerError, "{\"error\": \"boom after count \(count)\"}", false)
+            case .closeMidAnswer:
+                _ = worker.increment()
+                answer = (.ok, "", true)
+            case nil:
+                let count = worker.increment()
+                answer = (.ok, "{\"count\": \(count), \(pidField), \"worker\": \(worker.index)}", false)
+            }
+            let delay = arrival.answerAt > now ? arrival.answerAt - now : 0
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let send = { [self] in
+                if answer.2 {
+                    closeMidAnswer(context: loopBound.value)
+                } else {
+                    respond(answer.0, answer.1, context: loopBound.value)
+                }
+            }
+            if delay > 0 {
+                let boundSend = NIOLoopBound(send, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay))) { boundSend.value() }
+            } else {
+                send()
+            }
+        case (.GET, "/report"):
+            worker.noteOtherRequest()
+            let body = "{\"count\": \(worker.currentCount), \(pidField), \"worker\": \(worker.index), \"handled\": \(worker.handledCount), \"strategy\": \"global\", \"mode\": \"naive\"}"
+            respond(.ok, body, context: context)
+        default:
+            worker.noteOtherRequest()
+            respond(.notFound, "{\"error\": \"no route\"}", context: context)
+        }
+    }
+
+    private func respond(_ status: HTTPResponseStatus, _ body: String, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.add(name: "X-Worker-Pid", value: "\(worker.pid)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    private func closeMidAnswer(context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Length", value: "100")
+        headers.add(name: "X-Worker-Pid", value: "\(worker.pid)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "{\"count\": ")))), promise: nil)
+        context.close(promise: nil)
+    }
+}
