@@ -1,0 +1,95 @@
+/// The `statelab.compare/1` and `statelab.load/1` documents.
+enum JSONReport {
+    static let compareSchema = "statelab.compare/1"
+    static let loadSchema = "statelab.load/1"
+
+    static func compare(_ report: CompareReport) -> String {
+        JSONValue.object([
+            ("schema", .string(compareSchema)),
+            ("scenario", .object([("name", .string(report.scenarioName)), ("path", .string(report.scenarioPath))])),
+            ("all_expectations_held", .bool(report.allExpectationsHeld)),
+            ("runs", .array(report.runs.map(run))),
+        ]).text() + "\n"
+    }
+
+    /// The run object with the schema and target in front.
+    static func load(_ run: RunResult, target: String) -> String {
+        guard case .object(let members) = self.run(run) else { return "" }
+        return JSONValue.object([("schema", .string(loadSchema)), ("target", .string(target))] + members).text() + "\n"
+    }
+
+    /// One run. A skipped run keeps every key, with null where a number would be.
+    static func run(_ run: RunResult) -> JSONValue {
+        let check = run.check
+        let happened = !run.isSkipped
+        func int(_ value: Int) -> JSONValue { happened ? .int(value) : .null }
+        func double(_ value: Double) -> JSONValue { happened ? .double(value) : .null }
+        let latency = run.latency
+
+        return .object([
+            ("label", .string(run.label)),
+            ("strategy", .string(run.strategy.rawValue)),
+            ("mode", .string(run.mode.rawValue)),
+            ("workers", .int(run.workers)),
+            ("race_window_us", .int(run.raceWindowMicros)),
+            ("concurrency", .int(run.concurrency)),
+            ("skipped", .optional(run.skipped)),
+            ("verdict", happened ? .string(check.verdict.rawValue) : .null),
+            ("acknowledged", int(check.acknowledged)),
+            ("failed", int(check.failed)),
+            ("indeterminate", int(check.indeterminate)),
+            ("final_min", int(check.finalMin)),
+            ("final_max", int(check.finalMax)),
+            ("lost", int(check.lost)),
+            ("lost_percent", double(check.lostPercent)),
+            ("unexpected", int(check.unexpected)),
+            ("duplicates", int(check.duplicates)),
+            ("divergent", happened ? .bool(check.divergent) : .null),
+            ("read_violations", int(check.readViolationCount)),
+            ("elapsed_s", double(run.elapsed)),
+            ("target_rps", happened ? .optional(run.targetRate) : .null),
+            ("achieved_rps", double(run.achievedRate)),
+            ("throughput_rps", double(run.throughputRPS)),
+            ("latency_ms", happened ? .object([
+                ("p50", .double(latency.p50)), ("p90", .double(latency.p90)), ("p99", .double(latency.p99)),
+                ("p999", .double(latency.p999)), ("max", .double(latency.max)),
+            ]) : .null),
+            ("per_worker", .array(happened ? check.perWorker.map(worker) : [])),
+            ("unreached_pids", .array(run.unreachedPids.map { .int(Int($0)) })),
+            ("witnesses", .array(happened ? check.witnesses.map(witness) : [])),
+            ("expectations", .array(run.expectations.map { expectation($0, evaluated: happened) })),
+        ])
+    }
+
+    static func worker(_ tally: WorkerTally) -> JSONValue {
+        .object([
+            ("pid", .int(Int(tally.pid))),
+            ("worker", tally.worker.map(JSONValue.int) ?? .null),
+            ("count", .int(tally.count)),
+            ("acknowledged", .int(tally.acknowledged)),
+        ])
+    }
+
+    static func witness(_ witness: DuplicateWitness) -> JSONValue {
+        .object([("count", .int(witness.count)), ("pids", .array(witness.pids.map { .int(Int($0)) }))])
+    }
+
+    /// "held" is null for a skipped run: nothing was there to check.
+    static func expectation(_ outcome: ExpectationOutcome, evaluated: Bool) -> JSONValue {
+        .object([
+            ("text", .string(outcome.expectation.text)),
+            ("field", .string(outcome.expectation.field)),
+            ("held", evaluated ? .bool(outcome.holds) : .null),
+            ("actual", evaluated ? value(outcome.actual) : .null),
+        ])
+    }
+
+    static func value(_ value: ResultValue?) -> JSONValue {
+        switch value {
+        case .number(let number)?: return .double(number)
+        case .bool(let flag)?: return .bool(flag)
+        case .text(let text)?: return .string(text)
+        case nil: return .null
+        }
+    }
+}

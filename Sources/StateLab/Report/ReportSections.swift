@@ -1,0 +1,114 @@
+/// What follows the table of runs, in words: duplicate witnesses, anything
+/// else the check found, each expectation and a one-line summary. Table and
+/// markdown lay these out differently but say the same.
+enum ReportSections {
+    /// "shm/naive: count 41 returned to pids 123, 456", the first five per run,
+    /// then how many duplicates there were in all when some are not shown.
+    static func witnessLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped }.flatMap { run -> [String] in
+            let shown = run.check.witnesses.prefix(Checker.witnessCap)
+            var lines = shown.map { "\(run.label): \(describe($0))" }
+            if run.check.duplicates > shown.count {
+                lines.append("\(run.label): \(ReportNumbers.grouped(run.check.duplicates)) duplicates in all, \(shown.count) shown")
+            }
+            return lines
+        }
+    }
+
+    static func describe(_ witness: DuplicateWitness) -> String {
+        let count = ReportNumbers.grouped(witness.count)
+        if witness.pids.isEmpty { return "count \(count) returned more than once (pids unknown)" }
+        let pids = witness.pids.map(String.init).joined(separator: ", ")
+        return "count \(count) returned to \(witness.pids.count == 1 ? "pid" : "pids") \(pids)"
+    }
+
+    /// The rest of the check that has no column: unexpected increments, reads
+    /// out of bounds, workers that could not be read.
+    static func noteLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped }.flatMap { run -> [String] in
+            var notes: [String] = []
+            let check = run.check
+            if check.unexpected > 0 {
+                notes.append("\(run.label): \(ReportNumbers.grouped(check.unexpected)) unexpected (the final count is above every increment that may have applied)")
+            }
+            if check.readViolationCount > 0 {
+                notes.append("\(run.label): \(ReportNumbers.grouped(check.readViolationCount)) reads out of bounds")
+            }
+            if !run.unreachedPids.isEmpty {
+                let pids = run.unreachedPids.map(String.init).joined(separator: ", ")
+                notes.append("\(run.label): could not read \(run.unreachedPids.count == 1 ? "worker" : "workers") \(pids)")
+            }
+            return notes
+        }
+    }
+
+    enum Status {
+        case held, failed, skipped
+
+        /// A mark and a word, so the line reads without colour.
+        var mark: String {
+            switch self {
+            case .held: return "✓"
+            case .failed: return "✗"
+            case .skipped: return "○"
+            }
+        }
+
+        var word: String {
+            switch self {
+            case .held: return "ok"
+            case .failed: return "FAILED"
+            case .skipped: return "skipped"
+            }
+        }
+
+        var color: TerminalColor {
+            switch self {
+            case .held: return .green
+            case .failed: return .red
+            case .skipped: return .dim
+            }
+        }
+    }
+
+    struct ExpectationLine {
+        var status: Status
+        var label: String
+        var text: String
+        /// "(got 0)", or "(run skipped)".
+        var detail: String
+    }
+
+    static func expectationLines(_ runs: [RunResult]) -> [ExpectationLine] {
+        runs.flatMap { run in
+            run.expectations.map { outcome in
+                if run.isSkipped {
+                    return ExpectationLine(status: .skipped, label: run.label, text: outcome.expectation.text,
+                                           detail: "(run skipped)")
+                }
+                return ExpectationLine(status: outcome.holds ? .held : .failed, label: run.label,
+                                       text: outcome.expectation.text, detail: "(got \(got(outcome.actual)))")
+            }
+        }
+    }
+
+    static func got(_ value: ResultValue?) -> String {
+        switch value {
+        case .number(let number)?: return ReportNumbers.plain(number) ?? "\(number)"
+        case .bool(let flag)?: return String(flag)
+        case .text(let text)?: return text
+        case nil: return "nothing"
+        }
+    }
+
+    /// "5 of 6 expectations held; 1 run skipped".
+    static func summary(_ report: CompareReport) -> String {
+        let total = report.evaluatedExpectations.count
+        var line = total == 0
+            ? "no expectations checked"
+            : "\(report.heldCount) of \(total) \(total == 1 ? "expectation" : "expectations") held"
+        let skipped = report.skippedRuns.count
+        if skipped > 0 { line += "; \(skipped) \(skipped == 1 ? "run" : "runs") skipped" }
+        return line
+    }
+}

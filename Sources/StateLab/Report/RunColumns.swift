@@ -1,0 +1,47 @@
+/// The columns of one run's row, shared by the table and markdown formats so
+/// both show the same thing.
+enum RunColumns {
+    static let columns: [TextTable.Column] = [
+        .init(title: "strategy", alignment: .left),
+        .init(title: "mode", alignment: .left),
+        .init(title: "workers", alignment: .right),
+        .init(title: "acked", alignment: .right),
+        .init(title: "failed", alignment: .right),
+        .init(title: "indet", alignment: .right),
+        .init(title: "final", alignment: .right),
+        .init(title: "lost", alignment: .right),
+        .init(title: "dups", alignment: .right),
+        .init(title: "divergent", alignment: .left),
+        .init(title: "req/s", alignment: .right),
+        .init(title: "p50 ms", alignment: .right),
+        .init(title: "p99 ms", alignment: .right),
+        .init(title: "verdict", alignment: .left),
+    ]
+
+    /// The cells before a skipped run's reason.
+    static func leading(_ run: RunResult) -> [TextTable.Cell] {
+        [.init(run.strategy.rawValue), .init(run.mode.rawValue)]
+    }
+
+    /// "skipped: redis-server not found ...".
+    static func skippedText(_ reason: String) -> String { "skipped: \(reason)" }
+
+    static func row(_ run: RunResult) -> TextTable.Row {
+        if let reason = run.skipped { return .spanning(leading(run), skippedText(reason)) }
+        let check = run.check
+        return .cells(leading(run) + [
+            .init(ReportNumbers.grouped(run.workers)),
+            .init(ReportNumbers.grouped(check.acknowledged)),
+            .init(ReportNumbers.grouped(check.failed)),
+            .init(ReportNumbers.grouped(check.indeterminate)),
+            .init(ReportNumbers.finalRange(check)),
+            .init(ReportNumbers.lost(check), color: check.lost > 0 ? .red : nil),
+            .init(ReportNumbers.grouped(check.duplicates)),
+            .init(check.divergent ? "yes" : "no", color: check.divergent ? .yellow : nil),
+            .init(ReportNumbers.rate(run.throughputRPS)),
+            .init(ReportNumbers.millis(run.latency.p50)),
+            .init(ReportNumbers.millis(run.latency.p99)),
+            .init(check.verdict.rawValue, color: TerminalColor.of(check.verdict)),
+        ])
+    }
+}

@@ -1,0 +1,24 @@
+/// The few ANSI colours the table report uses.
+enum TerminalColor: String, Sendable {
+    case green = "32"
+    case red = "31"
+    case yellow = "33"
+    case magenta = "35"
+    case bold = "1"
+    case dim = "2"
+
+    /// `text` wrapped in this colour, or unchanged when colour is off.
+    func paint(_ text: String, enabled: Bool) -> String {
+        enabled ? "\u{1B}[\(rawValue)m\(text)\u{1B}[0m" : text
+    }
+
+    /// ok green, lost-updates red, divergent yellow, errors magenta.
+    static func of(_ verdict: Verdict) -> TerminalColor {
+        switch verdict {
+        case .ok: return .green
+        case .lostUpdates: return .red
+        case .divergent: return .yellow
+        case .errors: return .magenta
+        }
+    }
+}
