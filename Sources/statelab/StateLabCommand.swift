@@ -11,7 +11,7 @@ struct StateLabCommand: AsyncParsableCommand {
             Run `statelab strategies` for the strategy x mode table, `statelab serve` to run the \
             counter app, `statelab compare --scenario Scenarios/quickstart.yaml` for a headless comparison.
             """,
-        subcommands: [Serve.self, Strategies.self, Worker.self, Manager.self]
+        subcommands: [Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self]
     )
 
     /// Usage errors exit 2 (as Python's argparse does), matching "bad input" everywhere else.

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Durations as scenarios write them: "500ms", "5s", "1m", or seconds.
-enum DurationText {
-    static func parse(_ text: String) -> Duration? {
+public enum DurationText {
+    public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {

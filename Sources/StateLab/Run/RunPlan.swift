@@ -1,0 +1,55 @@
+/// One run of a comparison: an app to launch and the load to fire at it.
+public struct RunPlan: Sendable {
+    public var spec: RunSpec
+    public var load: LoadSettings
+    public var redisURL: String?
+    public var executable: String
+
+    public init(spec: RunSpec, load: LoadSettings, redisURL: String? = nil,
+                executable: String = ChildProcess.currentExecutable) {
+        self.spec = spec
+        self.load = load
+        self.redisURL = redisURL
+        self.executable = executable
+    }
+
+    var appConfig: AppConfig {
+        AppConfig(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers, port: 0,
+                  raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
+                  redisURL: redisURL, executable: executable)
+    }
+
+    func loadPlan(port: Int) -> LoadPlan {
+        let stop: StopCondition
+        switch load.limit {
+        case .increments(let count): stop = .count(count)
+        case .duration(let duration): stop = .duration(duration.seconds)
+        }
+        return LoadPlan(port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
+                        timeout: load.timeout.seconds)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// Where a comparison is, for progress lines and the dashboard.
+public struct RunProgress: Sendable {
+    public enum Phase: String, Sendable { case starting, loading, reading, done, skipped }
+    public var index: Int
+    public var count: Int
+    public var label: String
+    public var phase: Phase
+    public var load: LoadProgress?
+}
+
+/// A run that could not start (as opposed to one whose strategy is unavailable here, which is skipped).
+public struct RunError: Error, CustomStringConvertible {
+    public var label: String
+    public var reason: String
+    public var description: String { "\(label) could not start: \(reason)" }
+}

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import StateLab
+
+extension StateLabCommand {
+    struct Compare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "compare",
+            abstract: "Run a scenario headless: every run on a fresh app, then a table, JSON, Markdown or CSV.",
+            discussion: """
+                Exit status: 0 when every expectation holds, 1 when one does not, 2 for bad input or a run \
+                that could not start. A run whose strategy cannot run here (no redis-server) is skipped with \
+                the reason and does not fail the comparison. Without --scenario, the built-in quickstart \
+                scenario runs (the same as Scenarios/quickstart.yaml).
+                """)
+
+        @Option(help: "The scenario file (YAML; see Scenarios/README.md).")
+        var scenario: String?
+
+        @OptionGroup var output: OutputOptions
+
+        @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
+        var redisURL: String?
+
+        func run() async throws {
+            let loaded: Scenario
+            do {
+                if let scenario {
+                    loaded = try ScenarioLoader.load(path: scenario)
+                } else {
+                    loaded = try ScenarioLoader.parse(yaml: BuiltInScenario.quickstart, path: "(built-in quickstart)")
+                }
+            } catch {
+                throw fail("\(error)")
+            }
+            let progress = ProgressLine(enabled: output.showProgress)
+            let report: CompareReport
+            do {
+                report = try await ScenarioRunner.run(loaded, redisURL: redisURL) { progress.show($0) }
+            } catch {
+                progress.clear()
+                throw fail("\(error)")
+            }
+            progress.clear()
+            for run in report.runs where run.isSkipped {
+                FileHandle.standardError.write(Data("statelab: skipped \(run.label): \(run.skipped ?? "")\n".utf8))
+            }
+            try output.emit(ReportWriter.render(report, as: output.format, color: output.useColor))
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+        }
+    }
+}
+
+/// --format / --output / colour and progress, shared by compare and load.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Output format.")
+    var format: ReportFormat = .table
+
+    @Option(help: "Write the output to this file instead of standard output.")
+    var output: String?
+
+    @Flag(name: .customLong("no-color"), help: "No colours (also when NO_COLOR is set or output is not a terminal).")
+    var noColor = false
+
+    @Flag(help: "No progress line on standard error.")
+    var quiet = false
+
+    var useColor: Bool {
+        !noColor && output == nil && format == .table && isatty(1) == 1
+            && ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
+    }
+
+    var showProgress: Bool { !quiet && isatty(2) == 1 }
+
+    func emit(_ text: String) throws {
+        if let output {
+            do {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                throw fail("cannot write \(output): \(error.localizedDescription); choose a writable path for --output")
+            }
+        } else {
+            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+        }
+    }
+}
+
+extension ReportFormat: ExpressibleByArgument {}
+
+/// One line on stderr, redrawn in place while a terminal is attached (like wrk/oha).
+final class ProgressLine: @unchecked Sendable {
+    private let enabled: Bool
+    private let lock = NSLock()
+    private var lastDraw: UInt64 = 0
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ progress: RunProgress) {
+        guard enabled else { return }
+        var text = "[\(progress.index + 1)/\(progress.count)] \(progress.label): \(progress.phase.rawValue)"
+        if let load = progress.load {
+            text += "  \(load.completed) sent, \(load.ok) ok, \(Int(load.currentRate)) req/s"
+        }
+        draw(text, force: progress.phase != .loading)
+    }
+
+    func show(text: String) { draw(text, force: false) }
+
+    private func draw(_ text: String, force: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        let now = MonotonicClock.now()
+        guard force || now - lastDraw > 100_000_000 else { return }
+        lastDraw = now
+        FileHandle.standardError.write(Data("\r\u{1B}[2K\(text)".utf8))
+    }
+
+    func clear() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
