@@ -181,8 +181,8 @@ import Testing
 
     @Test func tableListsWitnessesExpectationsAndASummary() {
         let text = ReportWriter.render(F.fullReport(), as: .table, color: false)
-        #expect(text.contains("\n  shm/naive: count 1 returned to pids 123, 456\n"))
-        #expect(text.contains("\n  shm/naive: count 2 returned to pids 123, 456\n"))
+        #expect(text.contains("\n  shm/naive: count 1 returned 2 times, by pids 123, 456\n"))
+        #expect(text.contains("\n  shm/naive: count 2 returned 2 times, by pids 123, 456\n"))
         #expect(text.contains("\n  sqlite/naive: 812 duplicates in all, 5 shown\n"))
         #expect(text.contains("\n  sqlite/naive: 7 unexpected"))
         #expect(text.contains("\n  sqlite/naive: could not read worker 789\n"))
@@ -264,7 +264,7 @@ import Testing
         #expect(text.contains("\n### Expectations\n\n- ✓ ok: `shm/atomic` lost == 0 (got 0)\n"))
         #expect(text.contains("\n- ✗ FAILED: `shm/naive` duplicates == 0 (got 2)\n"))
         #expect(text.contains("\n- ○ skipped: `redis/atomic` lost == 0 (run skipped)\n"))
-        #expect(text.contains("\n### Duplicate witnesses\n\n- shm/naive: count 1 returned to pids 123, 456\n"))
+        #expect(text.contains("\n### Duplicate witnesses\n\n- shm/naive: count 1 returned 2 times, by pids 123, 456\n"))
         #expect(text.hasSuffix("\n**4 of 5 expectations held; 1 run skipped**\n"))
     }
 
@@ -486,7 +486,7 @@ import Testing
                          "  verdict        lost-updates",
                          "  worker  pid  final count  acked",
                          "       0  123        1,240  6,000",
-                         "  sqlite/naive: count 41 returned to pids 123, 456"] {
+                         "  sqlite/naive: count 41 returned 2 times, by pids 123, 456"] {
             #expect(lines.contains(expected), "missing: \(expected)")
         }
         // No expectations on a plain load: no summary line about them.

@@ -2,7 +2,7 @@
 /// else the check found, each expectation and a one-line summary. Table and
 /// markdown lay these out differently but say the same.
 enum ReportSections {
-    /// "shm/naive: count 41 returned to pids 123, 456", the first five per run,
+    /// "shm/naive: count 41 returned 2 times, by pids 123, 456", the first five per run,
     /// then how many duplicates there were in all when some are not shown.
     static func witnessLines(_ runs: [RunResult]) -> [String] {
         runs.filter { !$0.isSkipped }.flatMap { run -> [String] in
@@ -18,8 +18,11 @@ enum ReportSections {
     static func describe(_ witness: DuplicateWitness) -> String {
         let count = ReportNumbers.grouped(witness.count)
         if witness.pids.isEmpty { return "count \(count) returned more than once (pids unknown)" }
-        let pids = witness.pids.map(String.init).joined(separator: ", ")
-        return "count \(count) returned to \(witness.pids.count == 1 ? "pid" : "pids") \(pids)"
+        // "returned 8 times, by pids 11, 12 (x5), 13": a pid twice is two store threads of one worker.
+        var times: [Int32: Int] = [:]
+        witness.pids.forEach { times[$0, default: 0] += 1 }
+        let pids = times.keys.sorted().map { times[$0]! > 1 ? "\($0) (x\(times[$0]!))" : "\($0)" }
+        return "count \(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
     }
 
     /// The rest of the check that has no column: unexpected increments, reads
