@@ -1,0 +1,193 @@
+import Foundation
+import StateLab
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What goes wrong in a real app, on real worker processes: a worker killed
+/// while it holds the shared lock, a worker that dies and is restarted, a
+/// redis-server the user names. Serialized: each test runs a whole app on a
+/// 2-core machine.
+@Suite(.serialized)
+struct FailureTests {
+    /// Long enough that a worker is certainly asleep inside the lock when it is killed.
+    static let holdMicros = 1_000_000
+
+    /// One request to one exact worker, sent on a background thread.
+    final class BackgroundRequest: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let outcome = Mutex<String?>(nil)
+
+        init(_ method: String, _ path: String, socketPath: String) {
+            Thread.detachNewThread { [self] in
+                let text: String
+                do {
+                    let answer = try ControlClient.request(method, path, socketPath: socketPath, timeout: 10)
+                    text = "HTTP \(answer.status)"
+                } catch {
+                    text = "error: \(error)"
+                }
+                outcome.withLock { $0 = text }
+                done.signal()
+            }
+        }
+
+        /// How the request ended, or nil if it has not within `timeout` seconds.
+        func wait(timeout: Double) -> String? {
+            guard done.wait(timeout: .now() + timeout) == .success else { return nil }
+            return outcome.withLock { $0 }
+        }
+    }
+
+    static func increment(_ worker: WorkerHandle, timeout: Double = 5) throws -> ControlClient.Answer {
+        try ControlClient.request("POST", "/increment", socketPath: worker.socketPath, timeout: timeout)
+    }
+
+    static func report(_ worker: WorkerHandle) throws -> ControlClient.Answer {
+        try ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: 5)
+    }
+
+    static func text(of path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    /// Waits (bounded) until the file at `path` contains `needle`.
+    static func waitForLine(containing needle: String, in path: String, timeout: Double = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if text(of: path).contains(needle) { return true }
+            usleep(20_000)
+        } while Date() < deadline
+        return false
+    }
+
+    /// Starts a locked app with 2 workers, has worker 0 take the lock and sleep
+    /// inside it, kills worker 0 with SIGKILL, then increments through worker 1.
+    /// Returns worker 1's answer and how long it took; `inspect` runs before
+    /// the app (and its logs) are gone.
+    static func killLockHolder(_ strategy: Strategy,
+                               inspect: (Supervisor) throws -> Void) throws -> (answer: ControlClient.Answer, seconds: Double) {
+        let supervisor = try Supervisor.start(AppConfig(strategy: strategy, mode: .locked, workers: 2,
+                                                        raceWindowMicros: holdMicros, executable: Binary.path))
+        defer { supervisor.stop() }
+        let (holder, survivor) = (supervisor.workers[0], supervisor.workers[1])
+
+        let held = BackgroundRequest("POST", "/increment", socketPath: holder.socketPath)
+        // The holder takes the lock within milliseconds and keeps it for holdMicros:
+        // killing it 400 ms in leaves room on both sides on a busy machine.
+        usleep(400_000)
+        supervisor.kill(worker: 0)
+        #expect(ProcessTable.waitGone([holder.pid], timeout: 5).isEmpty, "the holder is dead")
+        let heldOutcome = held.wait(timeout: 10)
+        #expect(heldOutcome != nil, "the killed worker's request ended")
+        #expect(heldOutcome != "HTTP 200", "the killed worker never answered its increment")
+
+        let started = Date()
+        let answer = try increment(survivor, timeout: 10)
+        let seconds = Date().timeIntervalSince(started)
+        try inspect(supervisor)
+        return (answer, seconds)
+    }
+
+    @Test("shm locked: a worker killed holding the robust mutex; the other worker recovers it (EOWNERDEAD) and counts on")
+    func shmLockHolderKilled() throws {
+        let (answer, seconds) = try Self.killLockHolder(.shm) { (supervisor: Supervisor) throws in
+            let log = supervisor.spec.logPath(worker: 1)
+            #expect(Self.text(of: log).contains("recovered the lock"), "worker 1 log: \(Self.text(of: log))")
+            #expect(!Self.text(of: supervisor.spec.logPath(worker: 0)).contains("recovered"))
+            // After the recovery the mutex is an ordinary one again: reads and increments work.
+            let survivor = supervisor.workers[1]
+            #expect(try Self.report(survivor).count == 1)
+            #expect(try Self.increment(survivor).count == 2)
+            let recoveries = Self.text(of: log).components(separatedBy: "recovered the lock").count - 1
+            #expect(recoveries == 1, "only the first lock after the death recovers")
+            #expect(supervisor.readAll().map(\.value) == [2])
+        }
+        #expect(answer.status == 200, "\(answer.error ?? "")")
+        #expect(answer.count == 1, "the dead holder had loaded 0 and never stored")
+        #expect(seconds < 5, "took \(seconds) s: one race window, not a hang")
+    }
+
+    @Test("manager locked: a worker killed holding the manager's lock; the manager releases it and the other worker counts on")
+    func managerLockHolderKilled() throws {
+        let (answer, seconds) = try Self.killLockHolder(.manager) { (supervisor: Supervisor) throws in
+            let log = supervisor.runDirectory.path + "/manager.log"
+            #expect(Self.waitForLine(containing: "disconnected holding the lock", in: log),
+                    "manager log: \(Self.text(of: log))")
+            let survivor = supervisor.workers[1]
+            #expect(try Self.report(survivor).count == 1)
+            #expect(try Self.increment(survivor).count == 2)
+            #expect(supervisor.readAll().map(\.value) == [2])
+        }
+        #expect(answer.status == 200, "\(answer.error ?? "")")
+        #expect(answer.count == 1, "the dead holder had read 0 and never set")
+        #expect(seconds < 5, "took \(seconds) s: one race window, not a hang")
+    }
+
+    @Test("monitor() restarts a killed worker as a new process that serves; shm keeps the count, global loses it",
+          arguments: ["shm", "global"])
+    func monitorRestartsKilledWorker(_ name: String) throws {
+        let strategy = Strategy(rawValue: name)!
+        let supervisor = try Supervisor.start(AppConfig(strategy: strategy, mode: strategy == .global ? .naive : .atomic,
+                                                        workers: 2, executable: Binary.path))
+        defer { supervisor.stop() }
+        for _ in 0..<5 { #expect(try Self.increment(supervisor.workers[0]).status == 200) }
+        for _ in 0..<3 { #expect(try Self.increment(supervisor.workers[1]).status == 200) }
+        #expect(supervisor.monitor().isEmpty, "nothing to restart while all run")
+
+        let old = supervisor.workers[0]
+        supervisor.kill(worker: 0)
+        #expect(supervisor.workers[0].status == .dead)
+        #expect(!ProcessTable.exists(old.pid))
+
+        let events = supervisor.monitor()
+        let fresh = supervisor.workers[0]
+        #expect(fresh.pid != old.pid)
+        #expect(fresh.status == .alive)
+        #expect(fresh.isRunning)
+        #expect(events.contains { $0.contains("pid \(old.pid)") && $0.contains("restarting") }, "\(events)")
+        #expect(events.contains { $0.contains("back as pid \(fresh.pid)") }, "\(events)")
+
+        let report = try Self.report(fresh)
+        #expect(report.status == 200)
+        #expect(report.pid == fresh.pid, "the answer comes from the new process")
+        // shm: the count lives in the segment, which outlived the worker.
+        // global: the count lived in the worker, and died with it.
+        let carried = strategy == .shm ? 8 : 0
+        #expect(report.count == carried)
+        #expect(try Self.increment(fresh).count == carried + 1)
+        #expect(try Self.report(supervisor.workers[1]).count == (strategy == .shm ? 9 : 3))
+        #expect(supervisor.monitor().isEmpty)
+    }
+
+    @Test("redis via a URL: the app uses the given server, resets its counter to 0 at start, and leaves it running")
+    func redisURLServer() throws {
+        guard RedisRequirement.shouldRun() else { return }
+        let server = try RedisServerProcess.launch()
+        defer { server.stop() }
+        let observer = try RedisSession(url: server.url, timeout: 5)
+        defer { observer.close() }
+        for _ in 0..<7 { _ = try observer.increment(mode: .atomic, raceWindowMicros: 0) }
+        #expect(try observer.read() == 7)
+
+        let supervisor = try Supervisor.start(AppConfig(strategy: .redis, mode: .atomic, workers: 2,
+                                                        redisURL: server.url.description, executable: Binary.path))
+        defer { supervisor.stop() }
+        #expect(supervisor.redisPID == nil, "no redis-server of its own")
+        #expect(try observer.read() == 0, "the run started from 0")
+        #expect(supervisor.readAll().map(\.value) == [0, 0])
+        for worker in supervisor.workers {
+            for _ in 0..<2 { #expect(try Self.increment(worker).status == 200) }
+        }
+        #expect(try observer.read() == 4, "the increments went to the named server")
+        #expect(supervisor.readAll().map(\.value) == [4, 4])
+
+        let workerPIDs = supervisor.workers.map(\.pid)
+        supervisor.stop()
+        #expect(ProcessTable.waitGone(workerPIDs).isEmpty)
+        #expect(server.isRunning, "stopping the app leaves a server it did not start")
+        #expect(try observer.read() == 4)
+    }
+}

@@ -1,0 +1,151 @@
+import CSQLite
+import Foundation
+import Testing
+@testable import StateLab
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sqlite store on a real database file in a private temp dir; real
+/// threads, each with its own connection as each worker thread has.
+@Suite
+struct SQLiteTests {
+    /// A fresh temp dir with a database made by createDatabase; removed after `body`.
+    static func withDatabase<T>(_ body: (String) throws -> T) throws -> T {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("statelab-sqlite-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/counter.db"
+        try SQLiteSession.createDatabase(at: path)
+        return try body(path)
+    }
+
+    /// Increments from `threads` threads, each on its own connection; returns
+    /// the final count and every value an increment returned.
+    static func race(_ mode: Mode, threads: Int, each: Int, raceWindowMicros: Int) throws -> (final: Int, returned: [Int]) {
+        try withDatabase { path in
+            let returned = try ConcurrentThreads.run(threads) { _ in
+                let session = try SQLiteSession(path: path)
+                defer { session.close() }
+                return try (0..<each).map { _ in try session.increment(mode: mode, raceWindowMicros: raceWindowMicros) }
+            }
+            let reader = try SQLiteSession(path: path)
+            defer { reader.close() }
+            return (try reader.read(), returned)
+        }
+    }
+
+    /// One text value from a raw connection (not through the code under test).
+    static func rawText(_ sql: String, path: String) throws -> String? {
+        var db: OpaquePointer?
+        defer { sqlite3_close_v2(db) }
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else {
+            throw StoreError("raw open of \(path) failed")
+        }
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw StoreError("raw prepare failed: \(String(cString: sqlite3_errmsg(db)))")
+        }
+        defer { sqlite3_finalize(statement) }
+        guard sqlite3_step(statement) == SQLITE_ROW, let text = sqlite3_column_text(statement, 0) else { return nil }
+        return String(cString: text)
+    }
+
+    static func rawExec(_ sql: String, path: String) throws {
+        var db: OpaquePointer?
+        defer { sqlite3_close_v2(db) }
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK,
+              sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK
+        else { throw StoreError("raw \(sql) failed: \(String(cString: sqlite3_errmsg(db)))") }
+    }
+
+    @Test("createDatabase makes a WAL database with the counter at 0; a write goes to the -wal file")
+    func createsWALDatabase() throws {
+        try Self.withDatabase { path in
+            #expect(try Self.rawText("PRAGMA journal_mode", path: path) == "wal")
+            #expect(try Self.rawText("SELECT n FROM counter WHERE id = 1", path: path) == "0")
+            let session = try SQLiteSession(path: path)
+            defer { session.close() }
+            #expect(try session.increment(mode: .atomic, raceWindowMicros: 0) == 1)
+            var info = stat()
+            #expect(stat(path + "-wal", &info) == 0, "the write went to the write-ahead log")
+            #expect(info.st_size > 0)
+            #expect(try Self.rawText("SELECT n FROM counter WHERE id = 1", path: path) == "1",
+                    "another connection sees the committed write")
+        }
+    }
+
+    @Test("createDatabase on an existing database starts the counter again at 0")
+    func createDatabaseResets() throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path)
+            defer { session.close() }
+            for _ in 0..<3 { _ = try session.increment(mode: .atomic, raceWindowMicros: 0) }
+            try SQLiteSession.createDatabase(at: path)
+            #expect(try session.read() == 0)
+        }
+    }
+
+    @Test("atomic (UPDATE ... RETURNING): 4 connections count exactly, each value returned once")
+    func atomicIsExact() throws {
+        let (final, returned) = try Self.race(.atomic, threads: 4, each: 250, raceWindowMicros: 0)
+        #expect(final == 1_000)
+        #expect(returned.sorted() == Array(1...1_000))
+    }
+
+    @Test("locked (BEGIN IMMEDIATE): exact even with a race window between SELECT and UPDATE")
+    func lockedIsExact() throws {
+        let (final, returned) = try Self.race(.locked, threads: 4, each: 25, raceWindowMicros: 2_000)
+        #expect(final == 100)
+        #expect(returned.sorted() == Array(1...100), "each count handed out exactly once")
+    }
+
+    @Test("naive (SELECT, then UPDATE in a second statement) with a race window loses updates")
+    func naiveLoses() throws {
+        let (final, returned) = try Self.race(.naive, threads: 4, each: 25, raceWindowMicros: 2_000)
+        #expect(returned.count == 100, "every increment was answered, none failed")
+        #expect(final < 100, "lost = \(100 - final)")
+        #expect(Set(returned).count < returned.count, "duplicate counts witness the lost updates")
+    }
+
+    @Test("read and reset are seen by every connection")
+    func readAndReset() throws {
+        try Self.withDatabase { path in
+            let first = try SQLiteSession(path: path)
+            let second = try SQLiteSession(path: path)
+            defer { first.close(); second.close() }
+            #expect(try first.read() == 0)
+            for mode in Mode.allCases { _ = try first.increment(mode: mode, raceWindowMicros: 0) }
+            #expect(try second.read() == 3)
+            try second.reset()
+            #expect(try first.read() == 0)
+            #expect(try first.increment(mode: .locked, raceWindowMicros: 0) == 1)
+        }
+    }
+
+    @Test("opening a database that does not exist is a clear StoreError naming the path, and creates nothing",
+          arguments: ["missing.db", "no-such-dir/counter.db"])
+    func missingFileIsAClearError(_ name: String) throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("statelab-sqlite-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/" + name
+        let error = #expect(throws: StoreError.self) { try SQLiteSession(path: path) }
+        #expect(error?.message.contains("cannot open \(path)") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("unable to open database file") == true, "\(error?.message ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: path), "a worker never creates the database itself")
+    }
+
+    @Test("a database without the counter row answers with a StoreError, not a crash or a 0")
+    func missingRowIsAnError() throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path)
+            defer { session.close() }
+            try Self.rawExec("DELETE FROM counter", path: path)
+            let error = #expect(throws: StoreError.self) { try session.read() }
+            #expect(error?.message.contains("counter row missing") == true, "\(error?.message ?? "")")
+        }
+    }
+}
