@@ -51,6 +51,8 @@ let package = Package(
             name: "StateLabTests",
             dependencies: [
                 "StateLab",
+                "CSQLite",
+                "CSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
