@@ -130,15 +130,17 @@ extension RedisTests {
             let executable = try RedisTestGate.executable()
             let occupied = try SilentListener()
             defer { occupied.close() }
-            let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
+            // A parent of its own: other suites start redis servers in the temp dir at the same time.
+            let parent = NSTemporaryDirectory() + "statelab-redis-test-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false)
+            defer { try? FileManager.default.removeItem(atPath: parent) }
             let error = #expect(throws: StoreError.self) {
-                try RedisServerProcess.start(executable: executable, port: occupied.port)
+                try RedisServerProcess.start(executable: executable, port: occupied.port, parent: parent)
             }
             let message = error?.message ?? ""
             #expect(message.contains("exited during startup with code 1"), "\(message)")
             #expect(message.contains("Address already in use"), "the log tail should say why: \(message)")
-            let after = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
-            #expect(after.subtracting(before).filter { $0.hasPrefix("statelab-redis-") }.isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty, "the failed start removed its directory")
         }
 
         // MARK: - Helpers
