@@ -102,6 +102,11 @@ extension StateLabCommand {
                 progress.show(text: Self.describe($0))
             }
             progress.clear()
+            if result.okCount == 0 {
+                // Otherwise a typo in the port reads as a table of zeros and a bare "errors".
+                FileHandle.standardError.write(Data(
+                    "statelab: no increment was acknowledged by \(target); is the app running there, and does it answer POST /increment?\n".utf8))
+            }
             let seen = Set(result.increments.compactMap(\.pid))
             let (reads, unreached) = await ReportReader.readAll(host: target.host, port: target.port,
                                                                 expecting: seen, timeout: 10)
