@@ -107,6 +107,7 @@ final class ProgressLine: @unchecked Sendable {
     func show(text: String) { draw(text, force: false) }
 
     private func draw(_ text: String, force: Bool) {
+        guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
         let now = MonotonicClock.now()
         guard force || now - lastDraw > 100_000_000 else { return }
