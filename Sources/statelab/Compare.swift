@@ -80,7 +80,8 @@ struct OutputOptions: ParsableArguments {
                 throw fail("cannot write \(output): \(error.localizedDescription); choose a writable path for --output")
             }
         } else {
-            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            // By bytes: CSV lines end in "\r\n", one Character that hasSuffix("\n") does not match.
+            print(text, terminator: text.utf8.last == UInt8(ascii: "\n") ? "" : "\n")
         }
     }
 }
