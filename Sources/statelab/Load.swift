@@ -14,8 +14,9 @@ extension StateLabCommand {
                 launches its own app (--strategy, --mode, --workers ...) and reads every worker through its \
                 private socket. Closed model: --increments N or --duration D over --concurrency C connections. \
                 Open model: add --rate R (latency measured from each request's intended send time).
-                Exit status: 0 when nothing was lost, 1 when the check found lost updates, divergence or \
-                errors, 2 for bad input.
+
+                Exit status: 0 when the check found nothing wrong, 1 when it found lost updates, divergence \
+                or errors, 2 for bad input or an app that could not start.
                 """)
 
         @Option(help: "The app's base URL (loopback only), e.g. http://127.0.0.1:8000. Omit to launch statelab's own app.")
