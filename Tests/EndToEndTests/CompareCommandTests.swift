@@ -303,9 +303,13 @@ struct CompareCommandTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let path = try scratch.write("redis.yaml", Self.oneRun("redis"))
+        // Its own temp dir: the run directory made for the failed start must be gone afterwards.
+        let tmp = scratch.path + "/tmp"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         let result = try StatelabCLI.run(["compare", "--scenario", path, "--redis-url", "redis://127.0.0.1:1"],
-                                         timeout: 30)
+                                         environment: StatelabCLI.environment(["TMPDIR": tmp]), timeout: 30)
         #expect(result.status == 2)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: tmp)) == [], "left in TMPDIR")
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("statelab: redis/atomic could not start: "), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
