@@ -80,7 +80,8 @@ struct OutputOptions: ParsableArguments {
                 throw fail("cannot write \(output): \(error.localizedDescription); choose a writable path for --output")
             }
         } else {
-            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            // By bytes: CSV lines end in "\r\n", one Character that hasSuffix("\n") does not match.
+            print(text, terminator: text.utf8.last == UInt8(ascii: "\n") ? "" : "\n")
         }
     }
 }
@@ -107,6 +108,7 @@ final class ProgressLine: @unchecked Sendable {
     func show(text: String) { draw(text, force: false) }
 
     private func draw(_ text: String, force: Bool) {
+        guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
         let now = MonotonicClock.now()
         guard force || now - lastDraw > 100_000_000 else { return }

@@ -52,5 +52,6 @@ runs:
   - strategy: redis
     mode: atomic
     expect: {lost: 0}
+
 """#
 }
