@@ -19,7 +19,7 @@ extension StateLabCommand {
                 or errors, 2 for bad input or an app that could not start.
                 """)
 
-        @Option(help: "The app's base URL (loopback only), e.g. http://127.0.0.1:8000. Omit to launch statelab's own app.")
+        @Option(help: "The app's base URL (loopback only), e.g. http://127.0.0.1:8000. Omit to launch statelab's own app (the app flags below apply only then).")
         var url: String?
 
         @OptionGroup var app: AppOptions

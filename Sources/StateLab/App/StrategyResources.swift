@@ -69,7 +69,12 @@ final class StrategyResources: @unchecked Sendable {
             (host, port) = (server.host, server.port)
         }
         // Every run starts from 0, also on a server the user named.
-        let session = try RedisSession(host: host, port: port, timeout: 5)
+        let session: RedisSession
+        do {
+            session = try RedisSession(host: host, port: port, timeout: 5)
+        } catch let error as StoreError where config.redisURL != nil {
+            throw StoreError("\(error.message); check that Redis runs at \(config.redisURL!), or leave out --redis-url to let statelab start one")
+        }
         defer { session.close() }
         try session.reset()
         spec.redisHost = host
