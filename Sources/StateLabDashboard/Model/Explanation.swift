@@ -52,7 +52,8 @@ extension DashboardModel {
         case 0:
             return "two increments both read \(read) and wrote \(witness.count): one increment lost"
         case 1:
-            return "worker \(distinct[0]) read \(read) \(witness.workers.count) times and wrote \(witness.count): \(lostWords)"
+            let times = witness.workers.count == 2 ? "twice" : "\(witness.workers.count) times"
+            return "worker \(distinct[0]) read \(read) \(times) and wrote \(witness.count) \(times): \(lostWords)"
         default:
             let names = distinct.dropLast().map(String.init).joined(separator: ", ") + " and \(distinct.last!)"
             let both = distinct.count == 2 ? "both" : "all"

@@ -12,6 +12,14 @@ public enum DashboardLoop {
         case signal(Int32)
     }
 
+    /// Colour unless `--no-color` was given or NO_COLOR is set to anything non-empty (no-color.org).
+    public static func wantsColor(noColorFlag: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        !noColorFlag && (environment["NO_COLOR"] ?? "").isEmpty
+    }
+
+    /// Takes over the terminal until quit, `iterations` frames, or SIGINT / SIGTERM;
+    /// the terminal is restored and `engine.shutdown()` called on every way out,
+    /// including a thrown error. On `.signal(n)` the caller should exit with 128 + n.
     @discardableResult
     public static func run(engine: any DashboardEngine, initial: DashboardModel, fps: Int = 10,
                            iterations: Int? = nil, useColor: Bool) throws -> Ending {
