@@ -1,0 +1,24 @@
+/// Whether a worker process is serving.
+public enum WorkerStatus: String, Sendable, Equatable, CaseIterable {
+    case alive, dead, restarting
+}
+
+/// One worker process as the engine last sampled it.
+public struct WorkerRow: Sendable, Equatable {
+    /// 0-based worker index, stable across restarts.
+    public var index: Int
+    public var pid: Int32
+    public var status: WorkerStatus
+    /// Increments this worker answered 2xx since the last reset.
+    public var acknowledged: Int
+    /// The count this worker reports right now (nil before its first read or when it is down).
+    public var currentRead: Int?
+
+    public init(index: Int, pid: Int32, status: WorkerStatus = .alive, acknowledged: Int = 0, currentRead: Int? = nil) {
+        self.index = index
+        self.pid = pid
+        self.status = status
+        self.acknowledged = acknowledged
+        self.currentRead = currentRead
+    }
+}

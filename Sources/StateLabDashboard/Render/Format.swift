@@ -1,0 +1,74 @@
+import Foundation
+
+/// Number and time formats shared by the panels.
+enum Format {
+    /// 12345 -> "12,345".
+    static func count(_ value: Int) -> String {
+        let digits = String(value.magnitude)
+        var grouped = ""
+        for (offset, digit) in digits.enumerated() {
+            if offset > 0, (digits.count - offset) % 3 == 0 { grouped.append(",") }
+            grouped.append(digit)
+        }
+        return (value < 0 ? "-" : "") + grouped
+    }
+
+    /// A gap to the truth: "0", "+3", "-42".
+    static func signed(_ value: Int) -> String {
+        value > 0 ? "+" + count(value) : count(value)
+    }
+
+    static func rate(_ perSecond: Double) -> String {
+        count(Int(perSecond.rounded()))
+    }
+
+    static func percent(_ value: Double) -> String {
+        String(format: "%.1f%%", value)
+    }
+
+    static func milliseconds(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        return value < 10 ? String(format: "%.2f ms", value) : String(format: "%.1f ms", value)
+    }
+
+    /// 83 -> "01:23"; 3723 -> "1:02:03".
+    static func elapsed(_ seconds: Double) -> String {
+        let total = max(0, Int(seconds))
+        let (hours, minutes, secs) = (total / 3600, total / 60 % 60, total % 60)
+        return hours > 0
+            ? String(format: "%d:%02d:%02d", hours, minutes, secs)
+            : String(format: "%02d:%02d", minutes, secs)
+    }
+
+    static func padRight(_ text: String, _ width: Int) -> String {
+        text.count >= width ? String(text.prefix(width)) : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func padLeft(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    /// A horizontal bar `width` cells wide, filled in proportion to `fraction`.
+    static func bar(_ fraction: Double, width: Int) -> (filled: String, empty: String) {
+        guard width > 0 else { return ("", "") }
+        let clamped = fraction.isFinite ? min(1, max(0, fraction)) : 0
+        var filled = Int((clamped * Double(width)).rounded())
+        if clamped > 0, filled == 0 { filled = 1 }  // anything above zero stays visible
+        return (String(repeating: "█", count: filled), String(repeating: "░", count: width - filled))
+    }
+
+    static let sparkLevels: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+
+    /// The newest `width` samples as a sparkline, scaled to their own maximum.
+    static func sparkline(_ samples: [Double], width: Int) -> String {
+        guard width > 0 else { return "" }
+        let shown = samples.suffix(width)
+        let peak = shown.max() ?? 0
+        let line = shown.map { sample -> Character in
+            guard peak > 0 else { return sparkLevels[0] }
+            let level = Int((sample / peak * Double(sparkLevels.count - 1)).rounded())
+            return sparkLevels[min(sparkLevels.count - 1, max(0, level))]
+        }
+        return String(line)
+    }
+}

@@ -1,0 +1,65 @@
+/// The checker's figures and what they mean in plain words.
+enum VerdictPanel {
+    /// Borders, the figures (one or two lines, by width), the explanation and the witnesses.
+    static func height(_ model: DashboardModel, width: Int) -> Int {
+        let positions = layout(figures(model), innerWidth: width - 4)
+        return 2 + (positions.last?.line ?? 0) + 1 + 2
+    }
+
+    private typealias Figure = (label: String, value: String, style: CellStyle)
+
+    private static func figures(_ model: DashboardModel) -> [Figure] {
+        let t = model.totals
+        let divergent = model.distinctReads > 1
+        var figures: [(String, String, CellStyle)] = [
+            ("acknowledged ", Format.count(t.acknowledged), .bold),
+            ("store ", t.storeValue.map(Format.count) ?? "–", .bold),
+            ("lost ", "\(Format.count(t.lost)) (\(Format.percent(t.lostPercent)))", .role(t.lost > 0 ? .bad : .good, bold: true)),
+            ("duplicates ", Format.count(t.duplicates), .role(t.duplicates > 0 ? .bad : .good, bold: true)),
+            ("divergence ", divergent ? "\(model.distinctReads) counts" : "none", .role(divergent ? .bad : .good, bold: true)),
+        ]
+        if t.failed > 0 || t.indeterminate > 0 {
+            figures.append(("failed ", Format.count(t.failed), .role(t.failed > 0 ? .warn : .normal)))
+            figures.append(("uncertain ", Format.count(t.indeterminate), .role(t.indeterminate > 0 ? .warn : .normal)))
+        }
+        return figures
+    }
+
+    /// Figures flow over as many lines as they need: (line, column) of each.
+    private static func layout(_ figures: [Figure], innerWidth: Int) -> [(line: Int, column: Int)] {
+        var positions: [(line: Int, column: Int)] = []
+        var line = 0
+        var x = 0
+        for figure in figures {
+            let width = figure.label.count + figure.value.count
+            if x > 0, x + width > innerWidth {
+                line += 1
+                x = 0
+            }
+            positions.append((line, x))
+            x += width + 3
+        }
+        return positions
+    }
+
+    static func draw(_ model: DashboardModel, into screen: inout ScreenBuffer, at rect: Rect) {
+        screen.box(row: rect.row, column: rect.column, width: rect.width, height: rect.height, title: "verdict")
+        let inner = rect.inside
+        let t = model.totals
+        let figures = figures(model)
+        let positions = layout(figures, innerWidth: inner.width)
+        for (figure, position) in zip(figures, positions) {
+            let x = screen.put(figure.label, row: inner.row + position.line, column: inner.column + position.column, style: .dim)
+            screen.put(figure.value, row: inner.row + position.line, column: x, style: figure.style)
+        }
+        var row = inner.row + (positions.last?.line ?? 0) + 1
+        let explanation = model.explanation
+        screen.put(explanation.text, row: row, column: inner.column, style: .role(explanation.role, bold: true), limit: inner.width)
+        row += 1
+        guard row < inner.row + inner.height, !t.witnesses.isEmpty else { return }
+        let witnesses = t.witnesses.prefix(3).map { witness in
+            "\(witness.count) from workers " + witness.workers.map(String.init).joined(separator: ",")
+        }
+        screen.put("witnesses: " + witnesses.joined(separator: " · "), row: row, column: inner.column, style: .dim, limit: inner.width)
+    }
+}

@@ -1,0 +1,203 @@
+import StateLab
+import Testing
+@testable import StateLabDashboard
+
+@Suite struct KeyBindingTests {
+    /// The keys a footer item stands for ("+-" -> "+", "-"; "Spc" -> space).
+    static func keys(of item: (keys: String, label: String)) -> [Key] {
+        item.keys == "Spc" ? [.space] : item.keys.map { Key.character($0) }
+    }
+
+    @Test func everyFooterKeyDispatchesSomething() {
+        for item in KeyBindings.footerItems {
+            for key in Self.keys(of: item) {
+                var model = Fixtures.lostUpdates()
+                let before = model
+                let actions = KeyBindings.dispatch(key, model: &model)
+                #expect(!actions.isEmpty || model != before, "footer key \(key.name) (\(item.label)) does nothing")
+            }
+        }
+    }
+
+    @Test func footerAndHelpComeFromTheSameTable() {
+        let footerKeys = KeyBindings.footerItems.flatMap(Self.keys(of:))
+        let tableKeys = KeyBindings.table.filter { $0.footerKey != nil }.map { $0.keys[0] }
+        #expect(footerKeys == tableKeys)
+        // No key is bound twice, so dispatch is unambiguous.
+        let all = KeyBindings.table.flatMap(\.keys)
+        #expect(Set(all).count == all.count)
+    }
+
+    @Test(arguments: [
+        (Key.space, DashboardAction.fireBurst),
+        (.character("+"), .changeConcurrency(by: 1)),
+        (.character("="), .changeConcurrency(by: 1)),
+        (.character("-"), .changeConcurrency(by: -1)),
+        (.character("w"), .changeWorkers(by: -1)),
+        (.character("W"), .changeWorkers(by: 1)),
+        (.character("r"), .resetOne(worker: 0)),
+        (.character("R"), .resetAll),
+        (.character("k"), .killWorker(worker: 0)),
+        (.character("c"), .compare),
+        (.character("p"), .setPaused(true)),
+        (.character("q"), .quit),
+        (.function(10), .quit),
+    ])
+    func keyAsksTheEngine(key: Key, action: DashboardAction) {
+        var model = Fixtures.lostUpdates()
+        #expect(KeyBindings.dispatch(key, model: &model) == [action])
+    }
+
+    @Test func questionMarkAndF1OpenHelpAndAnyKeyClosesIt() {
+        for key in [Key.character("?"), .function(1)] {
+            var model = Fixtures.lostUpdates()
+            #expect(KeyBindings.dispatch(key, model: &model).isEmpty)
+            #expect(model.overlay == .help)
+            // Closing help does nothing else: q here does not quit.
+            #expect(KeyBindings.dispatch(.character("q"), model: &model).isEmpty)
+            #expect(model.overlay == .none)
+            #expect(!model.quitRequested)
+        }
+    }
+
+    @Test func strategyPickerMovesChoosesAndRefusesUnavailable() {
+        var model = Fixtures.lostUpdates()  // shm; redis unavailable
+        _ = KeyBindings.dispatch(.character("s"), model: &model)
+        #expect(model.overlay == .strategyPicker(cursor: 2))
+        _ = KeyBindings.dispatch(.down, model: &model)
+        _ = KeyBindings.dispatch(.down, model: &model)
+        _ = KeyBindings.dispatch(.down, model: &model)
+        #expect(model.overlay == .strategyPicker(cursor: 4))
+        #expect(KeyBindings.dispatch(.enter, model: &model).isEmpty, "redis is unavailable")
+        #expect(model.overlay == .strategyPicker(cursor: 4))
+        _ = KeyBindings.dispatch(.up, model: &model)
+        #expect(KeyBindings.dispatch(.enter, model: &model) == [.chooseStrategy(.sqlite)])
+        #expect(model.overlay == .none)
+    }
+
+    @Test func pickerEscapeCancelsAndArrowsStayInRange() {
+        var model = Fixtures.lostUpdates()
+        model.overlay = .strategyPicker(cursor: 0)
+        _ = KeyBindings.dispatch(.up, model: &model)
+        #expect(model.overlay == .strategyPicker(cursor: 0))
+        // Other keys are swallowed by the picker: space does not fire a burst.
+        #expect(KeyBindings.dispatch(.character("k"), model: &model).isEmpty)
+        #expect(KeyBindings.dispatch(.escape, model: &model).isEmpty)
+        #expect(model.overlay == .none)
+    }
+
+    @Test func modePickerOffersOnlyWhatTheStrategyHas() {
+        var model = Fixtures.divergence()  // global: naive only
+        _ = KeyBindings.dispatch(.character("m"), model: &model)
+        #expect(model.overlay == .modePicker(cursor: 0))
+        _ = KeyBindings.dispatch(.down, model: &model)
+        #expect(KeyBindings.dispatch(.enter, model: &model).isEmpty, "global has no locked mode")
+
+        var shared = Fixtures.lostUpdates()
+        _ = KeyBindings.dispatch(.character("m"), model: &shared)
+        _ = KeyBindings.dispatch(.down, model: &shared)
+        _ = KeyBindings.dispatch(.down, model: &shared)
+        #expect(KeyBindings.dispatch(.enter, model: &shared) == [.chooseMode(.atomic)])
+    }
+
+    @Test func arrowsSelectTheWorkerThatResetAndKillTarget() {
+        var model = Fixtures.lostUpdates()
+        _ = KeyBindings.dispatch(.down, model: &model)
+        _ = KeyBindings.dispatch(.down, model: &model)
+        #expect(model.selectedWorker == 2)
+        #expect(KeyBindings.dispatch(.character("k"), model: &model) == [.killWorker(worker: 2)])
+        #expect(KeyBindings.dispatch(.character("r"), model: &model) == [.resetOne(worker: 2)])
+        for _ in 0..<10 { _ = KeyBindings.dispatch(.down, model: &model) }
+        #expect(model.selectedWorker == 3)
+        // Fewer workers after a relaunch keep the selection on a real row.
+        model.apply(.workers([WorkerRow(index: 0, pid: 1)]))
+        #expect(model.selectedWorker == 0)
+    }
+
+    @Test func resetAndKillNeedAWorker() {
+        var model = Fixtures.base()
+        #expect(KeyBindings.dispatch(.character("r"), model: &model).isEmpty)
+        #expect(KeyBindings.dispatch(.character("k"), model: &model).isEmpty)
+    }
+
+    @Test func pauseToggles() {
+        var model = Fixtures.lostUpdates()
+        #expect(KeyBindings.dispatch(.character("p"), model: &model) == [.setPaused(true)])
+        #expect(model.paused)
+        #expect(KeyBindings.dispatch(.character("p"), model: &model) == [.setPaused(false)])
+        #expect(!model.paused)
+    }
+
+    @Test func compareOpensItsOverlayAndDoesNotRestartARunningComparison() {
+        var model = Fixtures.lostUpdates()
+        #expect(KeyBindings.dispatch(.character("c"), model: &model) == [.compare])
+        #expect(model.overlay == .compare)
+        model.apply(.compareStarted(mode: .naive, increments: 1000, strategies: Strategy.allCases))
+        _ = KeyBindings.dispatch(.escape, model: &model)
+        #expect(model.overlay == .none)
+        #expect(KeyBindings.dispatch(.character("c"), model: &model).isEmpty)
+        #expect(model.overlay == .compare)
+        model.apply(.compareFinished)
+        _ = KeyBindings.dispatch(.enter, model: &model)
+        #expect(KeyBindings.dispatch(.character("c"), model: &model) == [.compare])
+    }
+
+    @Test func unboundKeysAndResizeDoNothing() {
+        var model = Fixtures.lostUpdates()
+        let before = model
+        for key in [Key.character("x"), .resize, .left, .function(5)] {
+            #expect(KeyBindings.dispatch(key, model: &model).isEmpty)
+        }
+        #expect(model == before)
+    }
+
+    @Test func sessionDrainsEventsAndStopsAtQuit() {
+        var session = DashboardSession(model: Fixtures.base())
+        session.absorb([.workers([WorkerRow(index: 0, pid: 7, currentRead: 3)]), .throughput(requestsPerSecond: 10), .log(.kill, "killed 7")])
+        #expect(session.model.workers.count == 1)
+        #expect(session.model.requestsPerSecond == 10)
+        #expect(session.model.log.entries.last?.text == "killed 7")
+        let actions = session.press([.space, .character("q"), .space])
+        #expect(actions == [.fireBurst, .quit])
+        #expect(session.model.quitRequested)
+    }
+
+    @Test func eventLogAndHistoryStayBounded() {
+        var model = DashboardModel(settings: DashboardSettings(strategy: .shm, mode: .naive, workers: 2, concurrency: 4), logCapacity: 5, throughputCapacity: 3)
+        for n in 0..<20 {
+            model.apply(.log(.info, "line \(n)"))
+            model.apply(.throughput(requestsPerSecond: Double(n)))
+        }
+        #expect(model.log.entries.map(\.text) == (15..<20).map { "line \($0)" })
+        #expect(model.throughput.samples == [17, 18, 19])
+    }
+
+    @Test func explanationCoversEachCase() {
+        #expect(DashboardModel.describe(DuplicateWitness(count: 42, workers: [2, 3])) == "workers 2 and 3 both read 41 and wrote 42: one increment lost")
+        #expect(DashboardModel.describe(DuplicateWitness(count: 9, workers: [1, 1])) == "worker 1 read 8 twice and wrote 9 twice: one increment lost")
+        #expect(DashboardModel.describe(DuplicateWitness(count: 9, workers: [0, 1, 2])) == "workers 0, 1 and 2 all read 8 and wrote 9: 2 increments lost")
+        var noWitness = Fixtures.healthy()
+        noWitness.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 990, lost: 10)))
+        #expect(noWitness.explanation.text == "10 acknowledged increments are missing from the store")
+        var sharedDisagree = Fixtures.healthy()
+        sharedDisagree.workers[1].currentRead = 990
+        #expect(sharedDisagree.explanation.text == "workers disagree: worker 0 says 1000, worker 1 says 990")
+        #expect(Fixtures.healthy().explanation.role == .good)
+        #expect(Fixtures.lostUpdates().explanation.role == .bad)
+    }
+
+    @Test func colourFollowsTheFlagAndNoColor() {
+        #expect(DashboardLoop.wantsColor(noColorFlag: false, environment: [:]))
+        #expect(!DashboardLoop.wantsColor(noColorFlag: true, environment: [:]))
+        #expect(!DashboardLoop.wantsColor(noColorFlag: false, environment: ["NO_COLOR": "1"]))
+        #expect(DashboardLoop.wantsColor(noColorFlag: false, environment: ["NO_COLOR": ""]))
+    }
+
+    @Test func terminalDecodesCursesKeyCodes() {
+        #expect(Terminal.decode(32) == .space)
+        #expect(Terminal.decode(Int32(UInt8(ascii: "W"))) == .character("W"))
+        #expect(Terminal.decode(27) == .escape)
+        #expect(Terminal.decode(10) == .enter)
+        #expect(Terminal.decode(-1) == nil)
+    }
+}
