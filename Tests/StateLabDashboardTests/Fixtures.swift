@@ -18,7 +18,7 @@ enum Fixtures {
         model.apply(.burstStarted(total: 1000))
         model.apply(.workers((0..<4).map { WorkerRow(index: $0, pid: pids[$0], acknowledged: 250, currentRead: 958) }))
         model.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 958, lost: 42, duplicates: 42,
-                                             witnesses: [DuplicateWitness(count: 42, workers: [2, 3]), DuplicateWitness(count: 77, workers: [0, 1])])))
+                                             witnesses: [WorkerWitness(count: 42, workers: [2, 3]), WorkerWitness(count: 77, workers: [0, 1])])))
         for rate in [900.0, 2400, 3100, 2800, 3300, 1200] { model.apply(.throughput(requestsPerSecond: rate)) }
         model.apply(.latency(p50Milliseconds: 1.25, p99Milliseconds: 8.5))
         return model

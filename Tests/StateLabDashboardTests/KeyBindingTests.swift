@@ -173,9 +173,9 @@ import Testing
     }
 
     @Test func explanationCoversEachCase() {
-        #expect(DashboardModel.describe(DuplicateWitness(count: 42, workers: [2, 3])) == "workers 2 and 3 both read 41 and wrote 42: one increment lost")
-        #expect(DashboardModel.describe(DuplicateWitness(count: 9, workers: [1, 1])) == "worker 1 read 8 twice and wrote 9 twice: one increment lost")
-        #expect(DashboardModel.describe(DuplicateWitness(count: 9, workers: [0, 1, 2])) == "workers 0, 1 and 2 all read 8 and wrote 9: 2 increments lost")
+        #expect(DashboardModel.describe(WorkerWitness(count: 42, workers: [2, 3])) == "workers 2 and 3 both read 41 and wrote 42: one increment lost")
+        #expect(DashboardModel.describe(WorkerWitness(count: 9, workers: [1, 1])) == "worker 1 read 8 twice and wrote 9 twice: one increment lost")
+        #expect(DashboardModel.describe(WorkerWitness(count: 9, workers: [0, 1, 2])) == "workers 0, 1 and 2 all read 8 and wrote 9: 2 increments lost")
         var noWitness = Fixtures.healthy()
         noWitness.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 990, lost: 10)))
         #expect(noWitness.explanation.text == "10 acknowledged increments are missing from the store")

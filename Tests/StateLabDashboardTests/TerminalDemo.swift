@@ -36,7 +36,7 @@ final class DemoEngine: DashboardEngine, @unchecked Sendable {  // state guarded
             queue.post(.workers(rows()))
             let lost = acknowledged - store
             queue.post(.burstFinished(RunTotals(acknowledged: acknowledged, storeValue: store, lost: lost, duplicates: lost,
-                                                witnesses: lost > 0 ? [DuplicateWitness(count: 42, workers: [2, 3])] : [])))
+                                                witnesses: lost > 0 ? [WorkerWitness(count: 42, workers: [2, 3])] : [])))
             queue.post(.throughput(requestsPerSecond: Double.random(in: 2000...4000)))
             queue.post(.latency(p50Milliseconds: 1.2, p99Milliseconds: 7.9))
         case .chooseStrategy(let strategy):

@@ -43,7 +43,7 @@ extension DashboardModel {
     }
 
     /// "workers 2 and 3 both read 41 and wrote 42: one increment lost"
-    static func describe(_ witness: DuplicateWitness) -> String {
+    static func describe(_ witness: WorkerWitness) -> String {
         let read = witness.count - 1
         let distinct = witness.workers.reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
         let lost = witness.workers.count - 1

@@ -1,5 +1,5 @@
 /// Two ok increments that returned the same count: proof that an update was lost.
-public struct DuplicateWitness: Sendable, Equatable {
+public struct WorkerWitness: Sendable, Equatable {
     /// The count both answers carried (both read `count - 1`).
     public var count: Int
     /// Worker indexes that gave those answers, in answer order (may repeat).
@@ -26,10 +26,10 @@ public struct RunTotals: Sendable, Equatable {
     /// How many ok answers repeated a count another ok answer had returned.
     public var duplicates: Int
     /// A few duplicates, for the plain-words line.
-    public var witnesses: [DuplicateWitness]
+    public var witnesses: [WorkerWitness]
 
     public init(acknowledged: Int = 0, failed: Int = 0, indeterminate: Int = 0, storeValue: Int? = nil,
-                lost: Int = 0, duplicates: Int = 0, witnesses: [DuplicateWitness] = []) {
+                lost: Int = 0, duplicates: Int = 0, witnesses: [WorkerWitness] = []) {
         self.acknowledged = acknowledged
         self.failed = failed
         self.indeterminate = indeterminate
