@@ -37,7 +37,11 @@ let package = Package(
         ),
         .target(
             name: "StateLabDashboard",
-            dependencies: ["StateLab", "CNCurses"]
+            dependencies: [
+                "StateLab",
+                "CNCurses",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "statelab",

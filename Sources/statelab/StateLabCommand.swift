@@ -11,7 +11,8 @@ struct StateLabCommand: AsyncParsableCommand {
             Run `statelab strategies` for the strategy x mode table, `statelab serve` to run the \
             counter app, `statelab compare --scenario Scenarios/quickstart.yaml` for a headless comparison.
             """,
-        subcommands: [Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self]
+        subcommands: [Dashboard.self, Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self],
+        defaultSubcommand: Dashboard.self
     )
 
     /// Usage errors exit 2 (as Python's argparse does), matching "bad input" everywhere else.

@@ -1,4 +1,5 @@
 import Foundation
+import StateLab
 
 /// Runs the dashboard: each frame drains the engine's events into the model,
 /// draws, then reads keys for at most one frame's time and hands their actions
@@ -68,12 +69,5 @@ public struct DashboardSession: Sendable {
             actions += KeyBindings.dispatch(key, model: &model)
         }
         return actions
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
     }
 }

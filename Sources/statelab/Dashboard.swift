@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import StateLab
+import StateLabDashboard
+
+extension StateLabCommand {
+    struct Dashboard: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dashboard",
+            abstract: "Open the live dashboard (the default when statelab runs with no arguments).",
+            discussion: """
+                Workers are rows: each pid's acknowledged increments, its current read of the counter and \
+                its gap to the truth, while bursts of increments fly. Press ? for every key: space fires a \
+                burst, s and m pick strategy and mode, c compares every strategy, q quits. With --scenario, \
+                the first run's settings and the scenario's load start the dashboard, and c compares the \
+                scenario's runs.
+                """)
+
+        @Option(help: "Start from this scenario's first run and load (YAML).")
+        var scenario: String?
+
+        @OptionGroup var app: AppOptions
+
+        @Option(help: "Keep-alive connections each burst uses.")
+        var concurrency: Int = 32
+
+        @Option(help: "Increments per burst (space).")
+        var burst: Int = 2_000
+
+        @Option(help: "Frames per second.")
+        var fps: Int = 10
+
+        @Option(help: "Quit after this many frames (for tests and demos).")
+        var iterations: Int?
+
+        @Flag(name: .customLong("no-color"), help: "Monochrome (also when NO_COLOR is set).")
+        var noColor = false
+
+        func validate() throws {
+            if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
+            if !(1...10_000_000).contains(burst) { throw ValidationError("--burst must be between 1 and 10000000 (got \(burst))") }
+            if !(1...60).contains(fps) { throw ValidationError("--fps must be between 1 and 60 (got \(fps))") }
+            if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        }
+
+        func run() throws {
+            guard isatty(0) == 1, isatty(1) == 1 else {
+                throw fail("the dashboard needs a terminal; for scripts and CI use statelab compare --scenario FILE")
+            }
+            var options = try engineOptions()
+            if let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL) {
+                throw fail(reason)
+            }
+            options.executable = ChildProcess.currentExecutable
+            let engine = LiveEngine(options: options)
+            engine.start()
+            let model = DashboardModel(settings: options.settings)
+            let ending: DashboardLoop.Ending
+            do {
+                ending = try DashboardLoop.run(engine: engine, initial: model, fps: fps, iterations: iterations,
+                                               useColor: DashboardLoop.wantsColor(noColorFlag: noColor))
+            } catch {
+                throw fail("\(error)")
+            }
+            if case .signal(let number) = ending { throw ExitCode(128 + number) }
+        }
+
+        private func engineOptions() throws -> LiveEngine.Options {
+            guard let scenario else {
+                return LiveEngine.Options(
+                    settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
+                                                concurrency: concurrency, raceWindowMicroseconds: app.raceWindowMicros),
+                    burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL)
+            }
+            let loaded: Scenario
+            do { loaded = try ScenarioLoader.load(path: scenario) } catch { throw fail("\(error)") }
+            let first = loaded.runs[0]
+            let size: Int
+            switch loaded.load.limit {
+            case .increments(let count): size = count
+            case .duration: size = burst
+            }
+            return LiveEngine.Options(
+                settings: DashboardSettings(strategy: first.strategy, mode: first.mode, workers: first.app.workers,
+                                            concurrency: loaded.load.concurrency,
+                                            raceWindowMicroseconds: first.app.raceWindowMicros),
+                burstSize: size, storeThreads: first.app.threads, redisURL: app.redisURL, compareRuns: loaded.runs)
+        }
+    }
+}
