@@ -38,19 +38,12 @@ extension StateLabCommand {
         func json() -> String {
             let rows = Strategy.allCases.map { strategy -> String in
                 let reason = StrategyAvailability.reason(strategy, redisURL: redisURL)
-                let modes = strategy.modes.map { "{\"mode\":\"\($0.rawValue)\",\"description\":\(quoted(strategy.describe($0)))}" }
+                let modes = strategy.modes.map { "{\"mode\":\"\($0.rawValue)\",\"description\":\(JSONText.quoted(strategy.describe($0)))}" }
                 return "{\"strategy\":\"\(strategy.rawValue)\",\"available\":\(reason == nil),"
-                    + "\"reason\":\(reason.map(quoted) ?? "null"),\"summary\":\(quoted(strategy.summary)),"
+                    + "\"reason\":\(reason.map(JSONText.quoted) ?? "null"),\"summary\":\(JSONText.quoted(strategy.summary)),"
                     + "\"modes\":[\(modes.joined(separator: ","))]}"
             }
             return "{\"schema\":\"statelab.strategies/1\",\"strategies\":[\(rows.joined(separator: ","))]}"
         }
     }
-}
-
-/// A JSON string literal.
-func quoted(_ text: String) -> String {
-    let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-    let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\"]"
-    return String(array.dropFirst().dropLast())
 }

@@ -22,7 +22,7 @@ final class BadRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // A response can only be sent when none has started; the decoder closes the channel after us.
         if !responseInProgress {
-            let body = "{\"error\":\(jsonString("malformed HTTP request: \(error)")),\"pid\":\(pid)}"
+            let body = "{\"error\":\(JSONText.quoted("malformed HTTP request: \(error)")),\"pid\":\(pid)}"
             let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count)),
                                        ("X-Worker-Pid", String(pid)), ("Connection", "close")])
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)

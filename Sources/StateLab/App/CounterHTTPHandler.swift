@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -93,7 +92,7 @@ final class CounterHTTPHandler: ChannelInboundHandler {
             case .failure(let error):
                 let message = (error as? StoreError)?.message ?? "\(error)"
                 let notCommitted = (error as? StoreError)?.notCommitted ?? false
-                var body = "{\"error\":\(jsonString("store failed: \(message)")),\(self.app.identity)"
+                var body = "{\"error\":\(JSONText.quoted("store failed: \(message)")),\(self.app.identity)"
                 body += notCommitted ? ",\"committed\":false}" : "}"
                 self.respond(context: context, status: .serviceUnavailable, body: body,
                              extra: notCommitted ? [("X-Statelab-Committed", "false")] : [])
@@ -102,7 +101,7 @@ final class CounterHTTPHandler: ChannelInboundHandler {
     }
 
     private func errorJSON(_ message: String) -> String {
-        "{\"error\":\(jsonString(message)),\(app.identity)}"
+        "{\"error\":\(JSONText.quoted(message)),\(app.identity)}"
     }
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String,
@@ -132,21 +131,4 @@ final class CounterHTTPHandler: ChannelInboundHandler {
 
 extension ChannelHandlerContext {
     fileprivate func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
-}
-
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

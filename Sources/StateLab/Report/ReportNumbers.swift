@@ -2,9 +2,9 @@ import Foundation
 
 /// Numbers as people read them in a report: thousands separators, and only
 /// the digits that mean something at that size.
-enum ReportNumbers {
+public enum ReportNumbers {
     /// "1,234,567".
-    static func grouped(_ value: Int) -> String {
+    public static func grouped(_ value: Int) -> String {
         let digits = String(value.magnitude)
         var result = ""
         for (index, digit) in digits.enumerated() {

@@ -1,16 +1,11 @@
 import Foundation
+import StateLab
 
 /// Number and time formats shared by the panels.
 enum Format {
     /// 12345 -> "12,345".
     static func count(_ value: Int) -> String {
-        let digits = String(value.magnitude)
-        var grouped = ""
-        for (offset, digit) in digits.enumerated() {
-            if offset > 0, (digits.count - offset) % 3 == 0 { grouped.append(",") }
-            grouped.append(digit)
-        }
-        return (value < 0 ? "-" : "") + grouped
+        ReportNumbers.grouped(value)
     }
 
     /// A gap to the truth: "0", "+3", "-42".
