@@ -8,9 +8,11 @@ struct StateLabCommand: AsyncParsableCommand {
         commandName: "statelab",
         abstract: "See, measure and teach how a multi-worker web app shares state.",
         discussion: """
-            Run `statelab strategies` for the strategy x mode table, `statelab serve` to run the \
-            counter app, `statelab compare --scenario Scenarios/quickstart.yaml` for a headless comparison.
+            With no arguments, statelab opens the live dashboard (press ? there for the keys). \
+            `statelab strategies` prints the strategy x mode table, `statelab serve` runs the counter app, \
+            `statelab compare --scenario Scenarios/quickstart.yaml` runs a comparison headless.
             """,
+        version: "0.1.0",
         subcommands: [Dashboard.self, Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self],
         defaultSubcommand: Dashboard.self
     )
