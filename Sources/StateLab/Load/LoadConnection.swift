@@ -15,7 +15,7 @@ final class LoadConnection: @unchecked Sendable {
         /// Open model: holding a claimed request until its intended time.
         case waiting(RequestTicket, Scheduled<Void>)
         case backingOff(Scheduled<Void>)
-        case inFlight(RequestTicket, sentAt: UInt64, timeout: Scheduled<Void>)
+        case inFlight(RequestTicket, sentAt: UInt64)
         case finished
     }
 
@@ -25,9 +25,16 @@ final class LoadConnection: @unchecked Sendable {
     private let shard: LoadShard
     private let onFinished: @Sendable () -> Void
     private let requestHead: HTTPRequestHead
+    private let encodedRequest: ByteBuffer
+    private let timeoutNanos: UInt64
     private var state = State.idle
     private var channel: Channel?
     private var failedConnects = 0
+    /// Armed while a request may be in flight. Scheduling and cancelling a
+    /// timer per request cost about 6% of the generator's CPU, so one timer
+    /// is kept instead: when it fires it times out the request in flight if
+    /// that one is overdue, or re-arms for that request's own deadline.
+    private var timeoutTimer: Scheduled<Void>?
 
     init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, onFinished: @escaping @Sendable () -> Void) {
         self.eventLoop = eventLoop
@@ -35,10 +42,10 @@ final class LoadConnection: @unchecked Sendable {
         self.schedule = schedule
         self.shard = shard
         self.onFinished = onFinished
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: "\(plan.host):\(plan.port)")
-        headers.add(name: "Content-Length", value: "0")
-        requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: plan.method), uri: plan.path, headers: headers)
+        // The decoder only needs the method; the bytes sent are `encodedRequest`.
+        requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: plan.method), uri: plan.path)
+        encodedRequest = PreEncodedRequestEncoder.encode(method: plan.method, path: plan.path, host: plan.host, port: plan.port)
+        timeoutNanos = UInt64(plan.timeout * 1_000_000_000)
     }
 
     func start() {
@@ -93,12 +100,28 @@ final class LoadConnection: @unchecked Sendable {
             return
         }
         let sentAt = MonotonicClock.now()
-        let timeout = eventLoop.scheduleTask(in: .nanoseconds(Int64(plan.timeout * 1_000_000_000))) {
-            self.timedOut()
+        state = .inFlight(ticket, sentAt: sentAt)
+        if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
+        // One write: PreEncodedRequestEncoder sends the whole bodiless request for the head.
+        channel.writeAndFlush(HTTPClientRequestPart.head(requestHead), promise: nil)
+    }
+
+    private func armTimeout(in nanoseconds: UInt64) {
+        timeoutTimer = eventLoop.scheduleTask(in: .nanoseconds(Int64(nanoseconds))) {
+            self.timeoutTimerFired()
         }
-        state = .inFlight(ticket, sentAt: sentAt, timeout: timeout)
-        channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+
+    private func timeoutTimerFired() {
+        timeoutTimer = nil
+        guard case .inFlight(_, let sentAt) = state else { return }
+        let deadline = sentAt + timeoutNanos
+        let now = MonotonicClock.now()
+        if now >= deadline {
+            timedOut()
+        } else {
+            armTimeout(in: deadline - now)
+        }
     }
 
     private func connect(for ticket: RequestTicket) {
@@ -109,10 +132,11 @@ final class LoadConnection: @unchecked Sendable {
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(HTTPResponseCollector { event in
-                        self.handle(event, on: channel)
-                    })
+                    try channel.pipeline.syncOperations.addHandlers([
+                        PreEncodedRequestEncoder(encoded: self.encodedRequest),
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)),
+                        HTTPResponseCollector { event in self.handle(event, on: channel) },
+                    ])
                 }
             }
             .connect(host: plan.host, port: plan.port)
@@ -149,8 +173,7 @@ final class LoadConnection: @unchecked Sendable {
         guard source === channel else { return }  // a connection we already gave up on
         switch event {
         case .response(let head, let body):
-            guard case .inFlight(let ticket, let sentAt, let timeout) = state else { return }
-            timeout.cancel()
+            guard case .inFlight(let ticket, let sentAt) = state else { return }
             let end = MonotonicClock.now()
             let answer = body.map { buffer in
                 buffer.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0) }
@@ -171,16 +194,15 @@ final class LoadConnection: @unchecked Sendable {
             claimNext()
         case .closed:
             channel = nil
-            guard case .inFlight(let ticket, let sentAt, let timeout) = state else { return }
+            guard case .inFlight(let ticket, let sentAt) = state else { return }
             // The request was sent; whether it applied is unknown.
-            timeout.cancel()
             recordIndeterminate(ticket, sentAt: sentAt)
             claimNext()
         }
     }
 
     private func timedOut() {
-        guard case .inFlight(let ticket, let sentAt, _) = state else { return }
+        guard case .inFlight(let ticket, let sentAt) = state else { return }
         recordIndeterminate(ticket, sentAt: sentAt)
         // A late answer would be taken for the next request's: start afresh.
         dropChannel()
@@ -201,6 +223,8 @@ final class LoadConnection: @unchecked Sendable {
     private func finish() {
         if case .finished = state { return }
         state = .finished
+        timeoutTimer?.cancel()
+        timeoutTimer = nil
         dropChannel()
         onFinished()
     }
