@@ -113,10 +113,12 @@ import Testing
             // their intended times all of them waited, so even p90 sees the
             // stall; measured from the send (coordinated omission) only those
             // 16 would, and p90 would stay at a few ms.
+            // So count the requests that saw most of the stall: far more than the
+            // 16 in flight. (Counting, not percentiles: a busy machine moves
+            // every percentile, but cannot make uncorrected latencies pass this.)
+            let stalled = result.increments.filter { $0.end - $0.start >= 150_000_000 }.count
+            #expect(stalled > plan.concurrency, "\(stalled) requests waited 150 ms or more")
             #expect(result.latency.max >= 180, "max \(result.latency.max) ms")
-            #expect(result.latency.p99 >= 150, "p99 \(result.latency.p99) ms")
-            #expect(result.latency.p90 >= 50, "p90 \(result.latency.p90) ms")
-            #expect(result.latency.p50 < 50, "p50 \(result.latency.p50) ms")
             #expect(result.okCount == result.increments.count)
         }
     }
@@ -240,13 +242,16 @@ import Testing
             let plan = LoadPlan(port: server.port, stop: .duration(1.0), concurrency: 4, rate: 1_000)
             let result = try await LoadGenerator(plan: plan).run { seen.append($0) }
             let snapshots = seen.all
-            #expect(snapshots.count >= 5 && snapshots.count <= 12, "\(snapshots.count) snapshots")
+            #expect(snapshots.count >= 5, "\(snapshots.count) snapshots")
+            // At most one per 100 ms: the gaps between them (the final one is extra).
+            let gaps = zip(snapshots.dropLast(), snapshots.dropLast().dropFirst()).map { $1.elapsed - $0.elapsed }
+            #expect(gaps.allSatisfy { $0 >= 0.09 }, "gaps \(gaps)")
             #expect(zip(snapshots, snapshots.dropFirst()).allSatisfy { $0.completed <= $1.completed })
             let last = try #require(snapshots.last)
             #expect(last.completed == result.increments.count)
             #expect(last.ok == result.okCount)
             #expect(last.acknowledgedByPid[server.pids[0]] == result.okCount)
-            #expect(snapshots.dropLast().contains { $0.currentRate > 500 && $0.p50 > 0 })
+            #expect(snapshots.dropLast().contains { $0.currentRate > 0 && $0.p50 > 0 })
         }
     }
 
