@@ -40,7 +40,8 @@ struct DashboardEndToEndTests {
         screen = try pane.waitForScreen("the atomic burst to finish") { screen in
             screen.contains(", 0 lost") && DashboardPane.verdictLost(screen) == 0
         }
-        let logged = screen.range(of: #"burst done: 2,?000 acknowledged, store 2,?000, 0 lost"#, options: .regularExpression) != nil
+        // Under a heavily loaded machine some increments time out (indeterminate): the figures vary, "0 lost" must not.
+        let logged = screen.range(of: #"burst done: [0-9,]+ acknowledged, store [0-9,]+, 0 lost"#, options: .regularExpression) != nil
         #expect(logged, "\(DashboardPane.compact(screen))")
         let allThere = screen.contains("every acknowledged increment is in the store")
         #expect(allThere, "\(DashboardPane.compact(screen))")
