@@ -21,6 +21,9 @@ struct EngineState {
     var comparing = false
     /// The latest rate the load reported, for the sparkline.
     var currentRate: Double = 0
+    /// Bumped whenever what the workers hold changes at once (a burst ends, a
+    /// reset, a relaunch): a worker sample begun before that is stale and dropped.
+    var epoch = 0
 
     struct BurstState {
         var generator: LoadGenerator
@@ -33,6 +36,7 @@ struct EngineState {
     /// Clears what the store no longer holds after a reset through `pid` (nil: every worker).
     mutating func noteReset(_ record: ResetRecord, shared: Bool) {
         resets.append(record)
+        epoch += 1
         if shared || record.pid == nil {
             acknowledgedByPid = [:]
         } else if let pid = record.pid {
@@ -46,6 +50,7 @@ struct EngineState {
         acknowledgedByPid = [:]
         failed = 0
         indeterminate = 0
+        epoch += 1
     }
 
     /// Folds a finished burst's records in.
@@ -59,5 +64,6 @@ struct EngineState {
             }
         }
         burst = nil
+        epoch += 1
     }
 }

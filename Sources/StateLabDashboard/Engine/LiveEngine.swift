@@ -220,6 +220,8 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
         }
         events.post(.latency(p50Milliseconds: result.latency.p50, p99Milliseconds: result.latency.p99))
         let totals = check(supervisor: supervisor)
+        // Fresh worker rows before the verdict, so the table never shows mid-burst reads next to it.
+        sample()
         if paused {
             events.post(.totals(totals))
             events.post(.log(.burst, "paused after \(result.increments.count) of \(requested) increments"))
@@ -308,10 +310,10 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
     private func sample() {
         guard !stopping.withLockedValue({ $0 }), let supervisor = app.withLockedValue({ $0 }) else { return }
         // The acknowledgements are taken before the reads, so a correct store never shows a false loss.
-        let (acknowledgedByPid, acknowledged, rate, live, paused) = state.withLockedValue { state in
+        let (acknowledgedByPid, acknowledged, rate, live, paused, epoch) = state.withLockedValue { state in
             var byPid = state.acknowledgedByPid
             for (pid, count) in state.burst?.progress?.acknowledgedByPid ?? [:] { byPid[pid, default: 0] += count }
-            return (byPid, state.acknowledged, state.currentRate, state.burst?.progress, state.paused)
+            return (byPid, state.acknowledged, state.currentRate, state.burst?.progress, state.paused, state.epoch)
         }
         guard !paused else { return }
         var rows: [WorkerRow] = []
@@ -329,12 +331,18 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
             rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,
                                   acknowledged: acknowledgedByPid[worker.pid] ?? 0, currentRead: read))
         }
-        events.post(.workers(rows))
-        events.post(.throughput(requestsPerSecond: rate))
-        if let live {
-            let store = supervisor.config.strategy.isShared ? reads.max() : reads.reduce(0, +)
-            events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
-                                          storeValue: store, lost: max(0, acknowledged - (store ?? acknowledged)))))
+        // Posted under the lock, and only if no burst ended and no reset or relaunch happened
+        // meanwhile: reads taken mid-burst must not land after the burst's verdict (they would
+        // show a correct store as divergent, and replace the checker's totals with live ones).
+        state.withLockedValue { state in
+            guard state.epoch == epoch else { return }
+            events.post(.workers(rows))
+            events.post(.throughput(requestsPerSecond: rate))
+            if let live {
+                let store = supervisor.config.strategy.isShared ? reads.max() : reads.reduce(0, +)
+                events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
+                                              storeValue: store, lost: max(0, acknowledged - (store ?? acknowledged)))))
+            }
         }
     }
 }

@@ -1,0 +1,230 @@
+import Foundation
+import StateLab
+import StateLabDashboard
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The live engine on real processes, without a terminal: what the dashboard
+/// would show is read straight from the events it drains.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["STATELAB_DASHBOARD_DEMO"] == nil))
+struct LiveEngineTests {
+    @Test func atomicSharedMemoryLosesNothing() throws {
+        let run = EngineRun(strategy: .shm, mode: .atomic, workers: 4, burst: 1_500)
+        defer { run.stop() }
+        try run.waitForApp()
+        run.engine.perform(.fireBurst)
+        let totals = try run.waitForBurst()
+        #expect(totals.lost == 0)
+        #expect(totals.acknowledged == 1_500)
+        #expect(totals.storeValue == 1_500)
+        #expect(totals.failed == 0 && totals.indeterminate == 0)
+        #expect(totals.duplicates == 0)
+    }
+
+    @Test func globalWorkersDivergeAndResetOneResetsOnlyThatRow() throws {
+        let run = EngineRun(strategy: .global, mode: .naive, workers: 4, burst: 2_000)
+        defer { run.stop() }
+        try run.waitForApp()
+        run.engine.perform(.fireBurst)
+        let totals = try run.waitForBurst()
+        #expect(totals.acknowledged == 2_000)
+
+        // Each worker counts only what it served: reads differ, and together they are everything acknowledged.
+        let rows = try run.waitForWorkers("every worker read, summing to \(totals.acknowledged)") { rows in
+            rows.count == 4 && rows.allSatisfy { $0.currentRead != nil }
+                && rows.compactMap(\.currentRead).reduce(0, +) == totals.acknowledged
+        }
+        let reads = rows.compactMap(\.currentRead)
+        #expect(Set(reads).count > 1, "4 global workers should not all hold the same count: \(reads)")
+        for row in rows { #expect(row.currentRead == row.acknowledged, "worker \(row.index): \(row)") }
+
+        // Reset through worker 1: only its own counter goes to 0.
+        let target = try #require(rows.first { $0.index == 1 })
+        #expect((target.currentRead ?? 0) > 0, "worker 1 served nothing, so the reset would prove nothing: \(reads)")
+        run.engine.perform(.resetOne(worker: 1))
+        let after = try run.waitForWorkers("worker 1 reset") { rows in
+            rows.first { $0.index == 1 }?.currentRead == 0
+        }
+        for row in after where row.index != 1 {
+            let before = try #require(rows.first { $0.index == row.index })
+            #expect(row.currentRead == before.currentRead, "worker \(row.index) changed after resetting worker 1")
+            #expect(row.acknowledged == before.acknowledged)
+        }
+        #expect(after.first { $0.index == 1 }?.acknowledged == 0)
+        #expect(run.logLines.contains { $0.contains("reset through worker 1") && $0.contains("only that worker's own counter") })
+    }
+
+    @Test func killedWorkerComesBackWithANewPid() throws {
+        let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
+        defer { run.stop() }
+        try run.waitForApp()
+        let rows = try run.waitForWorkers("two live workers") { rows in
+            rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+        }
+        let victim = try #require(rows.first { $0.index == 1 })
+        run.engine.perform(.killWorker(worker: 1))
+        let after = try run.waitForWorkers("worker 1 back with a new pid") { rows in
+            guard let row = rows.first(where: { $0.index == 1 }) else { return false }
+            return row.pid != victim.pid && row.status == .alive && row.currentRead != nil
+        }
+        #expect(ProcessTable.waitGone([victim.pid]).isEmpty, "the killed worker \(victim.pid) is still there")
+        #expect(after.first { $0.index == 0 }?.pid == rows.first { $0.index == 0 }?.pid, "worker 0 should be untouched")
+        #expect(run.logLines.contains { $0.contains("SIGKILL to worker 1 (pid \(victim.pid))") })
+        #expect(run.logLines.contains { $0.contains("worker 1 is back as pid") })
+    }
+
+    @Test func shutdownLeavesNoProcess() throws {
+        let run = EngineRun(strategy: .manager, mode: .locked, workers: 3, burst: 300)
+        defer { run.stop() }
+        try run.waitForApp()
+        run.engine.perform(.fireBurst)
+        let totals = try run.waitForBurst()
+        #expect(totals.lost == 0 && totals.acknowledged == 300)
+        _ = try run.waitForWorkers("three live workers") { $0.count == 3 && $0.allSatisfy { $0.status == .alive } }
+        let pids = run.seenPids
+        #expect(pids.count >= 3)
+        // The worker's command line names its run directory; the manager's socket lives there too.
+        let worker = try #require(pids.first)
+        let spec = try #require(ProcessTable.arguments(worker).drop { $0 != "--spec" }.dropFirst().first)
+        let runDirectory = (spec as NSString).deletingLastPathComponent
+        let managers = ProcessTable.children(of: getpid()).filter {
+            let arguments = ProcessTable.arguments($0)
+            return arguments.dropFirst().first == "manager" && arguments.contains { $0.hasPrefix(runDirectory + "/") }
+        }
+        #expect(managers.count == 1, "expected this run's manager among our children")
+        #expect(FileManager.default.fileExists(atPath: runDirectory))
+
+        run.engine.shutdown()
+        #expect(ProcessTable.waitGone(Array(pids)).isEmpty, "workers left after shutdown")
+        #expect(ProcessTable.waitGone(managers).isEmpty, "the manager is left after shutdown")
+        #expect(!FileManager.default.fileExists(atPath: runDirectory), "run directory \(runDirectory) left behind")
+    }
+}
+
+/// One engine on the built statelab binary, and everything it reported so far.
+final class EngineRun: @unchecked Sendable {
+    struct Timeout: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let engine: LiveEngine
+    private(set) var events: [DashboardEvent] = []
+    private(set) var seenPids: Set<Int32> = []
+    private var consumed = 0
+
+    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int) {
+        let settings = DashboardSettings(strategy: strategy, mode: mode, workers: workers, concurrency: 16,
+                                         raceWindowMicroseconds: 0)
+        engine = LiveEngine(options: LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
+                                                        executable: StatelabBinary.path))
+        engine.start()
+    }
+
+    var logLines: [String] {
+        events.compactMap { event in
+            switch event {
+            case .log(_, let text), .error(let text): return text
+            default: return nil
+            }
+        }
+    }
+
+    /// Drains new events until `match` finds one it wants (bounded), remembering everything.
+    func waitFor<T>(_ what: String, seconds: Double = 60, _ match: (DashboardEvent) -> T?) throws -> T {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            while consumed < events.count {
+                let event = events[consumed]
+                consumed += 1
+                if case .error(let message) = event { throw Timeout(description: "engine error while waiting for \(what): \(message)") }
+                if let found = match(event) { return found }
+            }
+            if Date() > deadline { throw Timeout(description: "no \(what) after \(seconds) s; log: \(logLines)") }
+            let fresh = engine.drainEvents()
+            for case .workers(let rows) in fresh { seenPids.formUnion(rows.map(\.pid)) }
+            events += fresh
+            if fresh.isEmpty { usleep(20_000) }
+        }
+    }
+
+    /// The app is up: its settings were reported.
+    func waitForApp() throws {
+        _ = try waitFor("the app to start") { event -> Bool? in
+            if case .settings = event { return true }
+            return nil
+        }
+    }
+
+    func waitForBurst() throws -> RunTotals {
+        try waitFor("the burst to finish") { event in
+            if case .burstFinished(let totals) = event { return totals }
+            return nil
+        }
+    }
+
+    /// The first worker snapshot (from now on) that satisfies `condition`.
+    func waitForWorkers(_ what: String, _ condition: @escaping ([WorkerRow]) -> Bool) throws -> [WorkerRow] {
+        try waitFor(what) { event in
+            if case .workers(let rows) = event, condition(rows) { return rows }
+            return nil
+        }
+    }
+
+    func stop() {
+        engine.shutdown()
+        _ = ProcessTable.waitGone(Array(seenPids))
+    }
+}
+
+/// The built `statelab` executable (the engine spawns its workers from it): next to the test bundle, or $STATELAB_BIN.
+enum StatelabBinary {
+    static let path: String = {
+        if let explicit = ProcessInfo.processInfo.environment["STATELAB_BIN"] { return explicit }
+        let here = URL(fileURLWithPath: ChildProcess.currentExecutable).deletingLastPathComponent()
+        for candidate in [here, here.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("statelab").path
+            if access(path, X_OK) == 0 { return path }
+        }
+        return here.appendingPathComponent("statelab").path
+    }()
+}
+
+/// Processes by /proc: whether one still runs, and who a process's children are.
+enum ProcessTable {
+    static func exists(_ pid: Int32) -> Bool {
+        // A zombie still answers kill(pid, 0); look at its state.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    /// Waits (bounded) until none of `pids` exists; returns those still there.
+    static func waitGone(_ pids: [Int32], timeout: Double = 10) -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !pids.contains(where: exists) { return [] }
+            usleep(20_000)
+        }
+        return pids.filter(exists)
+    }
+
+    /// Live direct children of `parent`.
+    static func children(of parent: Int32) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard exists(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+
+    /// The process's arguments, the executable first (empty once it is gone).
+    static func arguments(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
