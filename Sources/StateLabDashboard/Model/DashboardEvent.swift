@@ -42,7 +42,7 @@ extension DashboardModel {
             clampSelection()
         case .burstStarted(let total):
             burst = BurstProgress(done: 0, total: total)
-            note(.burst, "burst of \(total) increments")
+            note(.burst, "burst of \(Format.count(total)) increments")
         case .burstProgress(let done, let total):
             burst = BurstProgress(done: done, total: total)
         case .totals(let figures):
@@ -81,11 +81,11 @@ extension DashboardModel {
     }
 
     static func summary(of figures: RunTotals) -> String {
-        var text = "burst done: \(figures.acknowledged) acknowledged"
-        if let store = figures.storeValue { text += ", store \(store)" }
-        text += ", \(figures.lost) lost"
-        if figures.failed > 0 { text += ", \(figures.failed) failed" }
-        if figures.indeterminate > 0 { text += ", \(figures.indeterminate) indeterminate" }
+        var text = "burst done: \(Format.count(figures.acknowledged)) acknowledged"
+        if let store = figures.storeValue { text += ", store \(Format.count(store))" }
+        text += ", \(Format.count(figures.lost)) lost"
+        if figures.failed > 0 { text += ", \(Format.count(figures.failed)) failed" }
+        if figures.indeterminate > 0 { text += ", \(Format.count(figures.indeterminate)) indeterminate" }
         return text
     }
 }
