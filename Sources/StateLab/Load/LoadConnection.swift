@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// One keep-alive connection of a load run: it claims a request from the
@@ -24,8 +23,8 @@ final class LoadConnection: @unchecked Sendable {
     private let schedule: RequestSchedule
     private let shard: LoadShard
     private let onFinished: @Sendable () -> Void
-    private let requestHead: HTTPRequestHead
     private let encodedRequest: ByteBuffer
+    private let bodylessAnswers: Bool
     private let timeoutNanos: UInt64
     private var state = State.idle
     private var channel: Channel?
@@ -42,9 +41,8 @@ final class LoadConnection: @unchecked Sendable {
         self.schedule = schedule
         self.shard = shard
         self.onFinished = onFinished
-        // The decoder only needs the method; the bytes sent are `encodedRequest`.
-        requestHead = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: plan.method), uri: plan.path)
-        encodedRequest = PreEncodedRequestEncoder.encode(method: plan.method, path: plan.path, host: plan.host, port: plan.port)
+        encodedRequest = PreEncodedRequest.encode(method: plan.method, path: plan.path, host: plan.host, port: plan.port)
+        bodylessAnswers = plan.method.uppercased() == "HEAD"
         timeoutNanos = UInt64(plan.timeout * 1_000_000_000)
     }
 
@@ -102,8 +100,8 @@ final class LoadConnection: @unchecked Sendable {
         let sentAt = MonotonicClock.now()
         state = .inFlight(ticket, sentAt: sentAt)
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
-        // One write: PreEncodedRequestEncoder sends the whole bodiless request for the head.
-        channel.writeAndFlush(HTTPClientRequestPart.head(requestHead), promise: nil)
+        // The whole request, encoded once; the pipeline has no outbound handler.
+        channel.writeAndFlush(encodedRequest, promise: nil)
     }
 
     private func armTimeout(in nanoseconds: UInt64) {
@@ -132,11 +130,9 @@ final class LoadConnection: @unchecked Sendable {
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        PreEncodedRequestEncoder(encoded: self.encodedRequest),
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)),
-                        HTTPResponseCollector { event in self.handle(event, on: channel) },
-                    ])
+                    try channel.pipeline.syncOperations.addHandler(
+                        LoadResponseDecoder(bodyless: self.bodylessAnswers) { event in self.handle(event, on: channel) }
+                    )
                 }
             }
             .connect(host: plan.host, port: plan.port)
@@ -169,26 +165,23 @@ final class LoadConnection: @unchecked Sendable {
 
     // MARK: Answers and failures
 
-    private func handle(_ event: HTTPResponseCollector.Event, on source: Channel) {
+    private func handle(_ event: LoadResponseDecoder.Event, on source: Channel) {
         guard source === channel else { return }  // a connection we already gave up on
         switch event {
-        case .response(let head, let body):
+        case .response(let response):
             guard case .inFlight(let ticket, let sentAt) = state else { return }
             let end = MonotonicClock.now()
-            let answer = body.map { buffer in
-                buffer.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0) }
-            } ?? CounterAnswer()
-            let outcome = answer.outcome(status: Int(head.status.code))
-            let headerPid = head.headers.first(name: "X-Worker-Pid").flatMap { Int32($0) }
+            let answer = response.body.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0) }
+            let outcome = answer.outcome(status: response.status)
             let record = IncrementRecord(
                 outcome: outcome,
                 count: outcome == .ok ? answer.count : nil,
-                pid: headerPid ?? answer.pid,
+                pid: response.workerPid ?? answer.pid,
                 start: ticket.intendedTime ?? sentAt,
                 end: end
             )
             shard.add(record, answered: true)
-            if !head.isKeepAlive {
+            if !response.keepAlive {
                 dropChannel()
             }
             claimNext()

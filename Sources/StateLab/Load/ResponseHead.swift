@@ -1,0 +1,136 @@
+/// Why `LoadResponseDecoder` gave up on a connection. Every one of them closes
+/// it, and the request in flight counts as indeterminate.
+enum ResponseDecoderError: Error, Equatable {
+    /// The status line and headers (or a chunked body's trailers) exceed the limit.
+    case headTooLarge
+    /// The body exceeds the limit, by its Content-Length, its chunks or until close.
+    case bodyTooLarge
+    case malformedStatusLine
+    case malformedHeader
+    case badContentLength
+    case badChunk
+    /// 101 Switching Protocols: the load generator never asks for an upgrade.
+    case unexpectedUpgrade
+}
+
+/// The parts of a response head the load generator uses; everything else in
+/// the head is checked for shape and skipped.
+struct ResponseHead: Equatable {
+    enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// Neither Content-Length nor chunked: the body ends when the server closes.
+        case untilClose
+    }
+
+    var status: Int
+    var keepAlive: Bool
+    var workerPid: Int32?
+    var framing: Framing
+
+    /// 1xx answers other than 101 come before the real answer and carry no body.
+    var isInterim: Bool { status >= 100 && status < 200 }
+
+    /// Parses a complete head: the status line, header lines, and the empty
+    /// line that ends them, each line ending in CRLF (a bare LF is accepted).
+    /// `bodyless` is true for answers to HEAD requests.
+    static func parse(_ bytes: UnsafeRawBufferPointer, bodyless: Bool, maxBody: Int) throws(ResponseDecoderError) -> ResponseHead {
+        var lines = LineCursor(bytes: bytes)
+        guard let statusLine = lines.next() else { throw .malformedStatusLine }
+        let (minorVersion, status) = try parseStatusLine(statusLine)
+        if status == 101 { throw .unexpectedUpgrade }
+
+        var contentLength: Int?
+        var transferEncoding: TransferEncoding = .absent
+        var connectionClose = false
+        var connectionKeepAlive = false
+        var workerPid: Int32?
+        while let line = lines.next(), !line.isEmpty {
+            // Obsolete line folding and lines without a colon are refused, as llhttp does.
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+                  !HTTPBytes.isBlank(line[line.startIndex]) else { throw .malformedHeader }
+            let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<colon])
+            let value = HTTPBytes.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
+            guard name.allSatisfy(HTTPBytes.isTokenByte) else { throw .malformedHeader }
+            if HTTPBytes.equalsIgnoringCase(name, "content-length") {
+                let length = try parseContentLength(value, maxBody: maxBody)
+                if let earlier = contentLength, earlier != length { throw .badContentLength }
+                contentLength = length
+            } else if HTTPBytes.equalsIgnoringCase(name, "transfer-encoding") {
+                // Only the last coding decides: chunked must come last when present.
+                var last: UnsafeRawBufferPointer?
+                forEachToken(value) { last = $0 }
+                transferEncoding = last.map { HTTPBytes.equalsIgnoringCase($0, "chunked") } == true ? .chunked : .other
+            } else if HTTPBytes.equalsIgnoringCase(name, "connection") {
+                forEachToken(value) { token in
+                    if HTTPBytes.equalsIgnoringCase(token, "close") { connectionClose = true }
+                    if HTTPBytes.equalsIgnoringCase(token, "keep-alive") { connectionKeepAlive = true }
+                }
+            } else if HTTPBytes.equalsIgnoringCase(name, "x-worker-pid") {
+                workerPid = parseInt32(value)
+            }
+        }
+
+        var keepAlive = minorVersion == 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+        let framing: Framing
+        if bodyless || status == 204 || status == 304 || (status >= 100 && status < 200) {
+            framing = .none
+        } else {
+            switch (transferEncoding, contentLength) {
+            case (.chunked, _): framing = .chunked
+            case (.other, _): framing = .untilClose  // RFC 9112 6.3: a non-chunked coding is read until close
+            case (.absent, let length?): framing = length == 0 ? .none : .length(length)
+            case (.absent, nil): framing = .untilClose
+            }
+        }
+        if framing == .untilClose { keepAlive = false }
+        return ResponseHead(status: status, keepAlive: keepAlive, workerPid: workerPid, framing: framing)
+    }
+
+    private enum TransferEncoding { case absent, chunked, other }
+
+    /// "HTTP/1.x SP 3DIGIT [SP reason]"; returns x and the status code.
+    private static func parseStatusLine(_ line: Slice<UnsafeRawBufferPointer>) throws(ResponseDecoderError) -> (Int, Int) {
+        let bytes = UnsafeRawBufferPointer(rebasing: line)
+        guard bytes.count >= 12, HTTPBytes.startsWith(bytes, "HTTP/1."),
+              bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1"),
+              bytes[8] == UInt8(ascii: " "),
+              HTTPBytes.isDigit(bytes[9]), HTTPBytes.isDigit(bytes[10]), HTTPBytes.isDigit(bytes[11]),
+              bytes.count == 12 || bytes[12] == UInt8(ascii: " ") else { throw .malformedStatusLine }
+        let status = Int(bytes[9] &- 48) * 100 + Int(bytes[10] &- 48) * 10 + Int(bytes[11] &- 48)
+        guard status >= 100 else { throw .malformedStatusLine }
+        return (Int(bytes[7] &- 48), status)
+    }
+
+    private static func parseContentLength(_ value: UnsafeRawBufferPointer, maxBody: Int) throws(ResponseDecoderError) -> Int {
+        guard !value.isEmpty else { throw .badContentLength }
+        var length = 0
+        for byte in value {
+            guard HTTPBytes.isDigit(byte) else { throw .badContentLength }
+            length = length * 10 + Int(byte &- 48)
+            if length > maxBody { throw .bodyTooLarge }  // also keeps the sum from overflowing
+        }
+        return length
+    }
+
+    private static func parseInt32(_ value: UnsafeRawBufferPointer) -> Int32? {
+        guard !value.isEmpty, value.count <= 10 else { return nil }
+        var number: Int64 = 0
+        for byte in value {
+            guard HTTPBytes.isDigit(byte) else { return nil }
+            number = number * 10 + Int64(byte &- 48)
+        }
+        return Int32(exactly: number)
+    }
+
+    /// Calls `body` with each comma-separated, trimmed, non-empty element.
+    private static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        for i in 0...value.count where i == value.count || value[i] == UInt8(ascii: ",") {
+            let token = HTTPBytes.trimmed(UnsafeRawBufferPointer(rebasing: value[start..<i]))
+            if !token.isEmpty { body(token) }
+            start = i + 1
+        }
+    }
+}
