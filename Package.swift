@@ -55,6 +55,7 @@ let package = Package(
             name: "StateLabTests",
             dependencies: [
                 "StateLab",
+                "StateLabTestSupport",
                 "CSQLite",
                 "CSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,8 +64,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "StateLabDashboardTests", dependencies: ["StateLabDashboard", "StateLab"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["StateLab"]),
+        .target(name: "StateLabTestSupport", dependencies: ["StateLab"], path: "Tests/Support"),
+        .testTarget(name: "StateLabDashboardTests", dependencies: ["StateLabDashboard", "StateLab", "StateLabTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["StateLab", "StateLabTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

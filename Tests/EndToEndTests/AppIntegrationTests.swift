@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 import Testing
 
 /// Every strategy x mode on a real app: 4 worker processes, 2,000 increments

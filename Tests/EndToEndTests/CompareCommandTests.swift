@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 import Testing
 
 /// `statelab compare` as a person runs it: the real binary, real apps, exit codes and every format.

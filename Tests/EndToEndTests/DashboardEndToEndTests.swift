@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -265,18 +266,5 @@ struct DashboardPane {
         guard let child = try? ChildProcess.spawn(executable: path, arguments: arguments, outputFile: output) else { return "" }
         if !child.wait(timeout: 10) { child.stop(grace: 1) }
         return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-    }
-}
-
-extension ProcessTable {
-    /// Live direct children of `parent`, by /proc.
-    static func children(of parent: Int32) -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return names.compactMap(Int32.init).filter { pid in
-            guard exists(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)

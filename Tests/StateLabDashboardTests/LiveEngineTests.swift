@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 import StateLabDashboard
 import Testing
 #if canImport(Glibc)
@@ -118,7 +119,7 @@ final class EngineRun: @unchecked Sendable {
         let settings = DashboardSettings(strategy: strategy, mode: mode, workers: workers, concurrency: 16,
                                          raceWindowMicroseconds: 0)
         engine = LiveEngine(options: LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
-                                                        executable: StatelabBinary.path))
+                                                        executable: Binary.path))
         engine.start()
     }
 
@@ -175,56 +176,5 @@ final class EngineRun: @unchecked Sendable {
     func stop() {
         engine.shutdown()
         _ = ProcessTable.waitGone(Array(seenPids))
-    }
-}
-
-/// The built `statelab` executable (the engine spawns its workers from it): next to the test bundle, or $STATELAB_BIN.
-enum StatelabBinary {
-    static let path: String = {
-        if let explicit = ProcessInfo.processInfo.environment["STATELAB_BIN"] { return explicit }
-        let here = URL(fileURLWithPath: ChildProcess.currentExecutable).deletingLastPathComponent()
-        for candidate in [here, here.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("statelab").path
-            if access(path, X_OK) == 0 { return path }
-        }
-        return here.appendingPathComponent("statelab").path
-    }()
-}
-
-/// Processes by /proc: whether one still runs, and who a process's children are.
-enum ProcessTable {
-    static func exists(_ pid: Int32) -> Bool {
-        // A zombie still answers kill(pid, 0); look at its state.
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(close, offsetBy: 2)]
-        return state != "Z" && state != "X"
-    }
-
-    /// Waits (bounded) until none of `pids` exists; returns those still there.
-    static func waitGone(_ pids: [Int32], timeout: Double = 10) -> [Int32] {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if !pids.contains(where: exists) { return [] }
-            usleep(20_000)
-        }
-        return pids.filter(exists)
-    }
-
-    /// Live direct children of `parent`.
-    static func children(of parent: Int32) -> [Int32] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return names.compactMap(Int32.init).filter { pid in
-            guard exists(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent
-        }
-    }
-
-    /// The process's arguments, the executable first (empty once it is gone).
-    static func arguments(_ pid: Int32) -> [String] {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
-        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -2,12 +2,12 @@ import Foundation
 import Glibc
 import Testing
 @testable import StateLab
+import StateLabTestSupport
 
 /// The real `statelab manager` process, as the supervisor will start it.
 @Suite struct ManagerProcessTests {
     @Test func managerCommandServesUntilSIGTERMThenRemovesItsSocket() throws {
-        let binary = URL(fileURLWithPath: ChildProcess.currentExecutable)
-            .deletingLastPathComponent().appendingPathComponent("statelab").path
+        let binary = Binary.path
         try #require(access(binary, X_OK) == 0, "build the statelab binary first: \(binary)")
 
         var template = Array("/tmp/statelab-manager-XXXXXX".utf8CString)

@@ -1,5 +1,6 @@
 import Foundation
 import StateLab
+import StateLabTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

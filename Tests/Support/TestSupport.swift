@@ -1,0 +1,70 @@
+import Foundation
+import StateLab
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `statelab` executable (tests run it, and apps spawn their workers
+/// from it): next to the test bundle, or $STATELAB_BIN.
+public enum Binary {
+    public static let path: String = {
+        if let explicit = ProcessInfo.processInfo.environment["STATELAB_BIN"] { return explicit }
+        let here = URL(fileURLWithPath: ChildProcess.currentExecutable).deletingLastPathComponent()
+        for candidate in [here, here.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("statelab").path
+            if access(path, X_OK) == 0 { return path }
+        }
+        return here.appendingPathComponent("statelab").path
+    }()
+}
+
+/// Redis tests skip on a developer machine without redis-server, but fail in CI,
+/// where .ci/run sets STATELAB_REQUIRE_REDIS=1.
+public enum RedisRequirement {
+    public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_REDIS"] == "1" }
+    public static var available: Bool { RedisServerProcess.availability() == nil }
+    /// Whether to run a redis test; prints why it is skipped.
+    public static func shouldRun() -> Bool {
+        if available || required { return true }
+        print("skipping a redis test: redis-server is not installed (apt-get install -y redis-server)")
+        return false
+    }
+}
+
+/// Processes by /proc: whether one still runs, who its children are, its arguments.
+public enum ProcessTable {
+    public static func exists(_ pid: Int32) -> Bool {
+        // A zombie still answers kill(pid, 0); look at its state.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    /// Waits (bounded) until none of `pids` exists; returns those still there.
+    public static func waitGone(_ pids: [Int32], timeout: Double = 10) -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if !pids.contains(where: exists) { return [] }
+            usleep(20_000)
+        }
+        return pids.filter(exists)
+    }
+
+    /// Live direct children of `parent`.
+    public static func children(of parent: Int32) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard exists(pid), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+
+    /// The process's arguments, the executable first (empty once it is gone).
+    public static func arguments(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+}
