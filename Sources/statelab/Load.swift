@@ -126,7 +126,7 @@ extension StateLabCommand {
                                  concurrency: concurrency, targetRate: result.targetRate,
                                  achievedRate: result.achievedRate, elapsed: result.elapsed, check: check,
                                  throughputRPS: result.throughput, latency: result.latency,
-                                 unreachedPids: unreached.sorted()),
+                                 unreachedPids: unreached.sorted(), external: true),
                        target: target.description)
         }
 

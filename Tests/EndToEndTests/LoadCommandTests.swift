@@ -53,6 +53,8 @@ struct LoadCommandTests {
         #expect(!result.stderr.contains("could not read"), "\(result.stderr)")
         let json = try #require(result.json, "not JSON: \(result.stdout)")
         #expect(json["target"] as? String == "http://127.0.0.1:\(ready.port)")
+        // statelab did not launch it: its strategy and mode are unknown, not "global/naive".
+        #expect(json["strategy"] is NSNull && json["mode"] is NSNull)
         #expect(json["acknowledged"] as? Int == 1501)
         let perWorker = try #require(json["per_worker"] as? [[String: Any]])
         let pids = Set(perWorker.compactMap { ($0["pid"] as? Int).map(Int32.init) })

@@ -18,7 +18,7 @@ enum CSVReport {
     static func row(_ run: RunResult) -> [String] {
         let check = run.check
         let leading = [
-            run.label, run.strategy.rawValue, run.mode.rawValue, String(run.workers),
+            run.label, run.isExternal ? "" : run.strategy.rawValue, run.isExternal ? "" : run.mode.rawValue, String(run.workers),
             String(run.raceWindowMicros), String(run.concurrency), run.skipped ?? "",
         ]
         // A skipped run has no numbers: empty fields, not zeros.

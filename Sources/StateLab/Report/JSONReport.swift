@@ -28,8 +28,8 @@ enum JSONReport {
 
         return .object([
             ("label", .string(run.label)),
-            ("strategy", .string(run.strategy.rawValue)),
-            ("mode", .string(run.mode.rawValue)),
+            ("strategy", run.isExternal ? .null : .string(run.strategy.rawValue)),
+            ("mode", run.isExternal ? .null : .string(run.mode.rawValue)),
             ("workers", .int(run.workers)),
             ("race_window_us", .int(run.raceWindowMicros)),
             ("concurrency", .int(run.concurrency)),

@@ -26,12 +26,16 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var skipped: String?
     /// Workers of an external app that the final reads could not reach.
     public var unreachedPids: [Int32]
+    /// An app statelab did not launch (`load --url`): its strategy and mode are
+    /// unknown, and reports leave them out instead of naming statelab's.
+    public var isExternal: Bool = false
 
     public init(
         label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
         concurrency: Int = 0, targetRate: Double? = nil, achievedRate: Double = 0, elapsed: Double = 0,
         check: CheckResult, throughputRPS: Double = 0, latency: LatencySummary = LatencySummary(),
-        expectations: [ExpectationOutcome] = [], skipped: String? = nil, unreachedPids: [Int32] = []
+        expectations: [ExpectationOutcome] = [], skipped: String? = nil, unreachedPids: [Int32] = [],
+        external: Bool = false
     ) {
         self.label = label ?? "\(strategy.rawValue)/\(mode.rawValue)"
         self.strategy = strategy
@@ -48,6 +52,7 @@ public struct RunResult: Sendable, Codable, Equatable {
         self.expectations = expectations
         self.skipped = skipped
         self.unreachedPids = unreachedPids
+        self.isExternal = external
     }
 
     /// A run that could not happen here: its expectations are listed but not
