@@ -18,6 +18,15 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    // Ignored signals stay ignored across exec (statelab ignores SIGINT/SIGTERM
+    // to handle them itself, NIO ignores SIGPIPE): give the child the defaults.
+    struct sigaction dfl;
+    dfl.sa_handler = SIG_DFL;
+    dfl.sa_flags = 0;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < 32; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+    }
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(126);
     if (getppid() != parent) _exit(126);
     if (new_group) setpgid(0, 0);

@@ -81,12 +81,12 @@ extension StateLabCommand {
             let config = app.config(port: 0)
             if let reason = config.unavailability() { throw fail(reason) }
             let supervisor: Supervisor
-            do { supervisor = try Supervisor.start(config) } catch { throw fail("\(error)") }
+            do { supervisor = try await OffThread.run { try Supervisor.start(config) } } catch { throw fail("\(error)") }
             defer { supervisor.stop() }
             let progress = ProgressLine(enabled: output.showProgress)
             let result = try await LoadGenerator(plan: plan(port: supervisor.port)).run { progress.show(text: Self.describe($0)) }
             progress.clear()
-            let finalReads = supervisor.readAll()
+            let finalReads = await OffThread.run { supervisor.readAll() }
             let history = History(increments: result.increments, reads: finalReads, finalReads: finalReads)
             let check = Checker.check(history, shared: config.strategy.isShared)
             try finish(RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,

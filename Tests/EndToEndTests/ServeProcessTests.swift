@@ -91,6 +91,22 @@ struct ServeProcessTests {
         #expect(!FileManager.default.fileExists(atPath: ready.run_dir))
     }
 
+    @Test("workers do not inherit serve's ignored SIGINT/SIGTERM, so SIGTERM stops them at once")
+    func workersTakeDefaultSignals() throws {
+        let (supervisor, ready, dir) = try Self.serve(["--strategy", "manager", "--mode", "atomic", "--workers", "2"])
+        defer {
+            supervisor.stop()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        for pid in ready.pids + [ready.manager_pid].compactMap({ $0 }) {
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") })
+            let mask = try #require(UInt64(line.split(separator: "\t").last ?? "", radix: 16))
+            #expect(mask & (1 << (UInt64(SIGTERM) - 1)) == 0, "pid \(pid) ignores SIGTERM")
+            #expect(mask & (1 << (UInt64(SIGINT) - 1)) == 0, "pid \(pid) ignores SIGINT")
+        }
+    }
+
     @Test("malformed HTTP gets a JSON 400 and the worker keeps serving")
     func malformedHTTP() async throws {
         let supervisor = try Supervisor.start(AppConfig(strategy: .shm, mode: .atomic, workers: 1, executable: Binary.path))

@@ -11,12 +11,12 @@ import Glibc
 /// would show is read straight from the events it drains.
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["STATELAB_DASHBOARD_DEMO"] == nil))
 struct LiveEngineTests {
-    @Test func atomicSharedMemoryLosesNothing() throws {
+    @Test func atomicSharedMemoryLosesNothing() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 4, burst: 1_500)
         defer { run.stop() }
-        try run.waitForApp()
+        try await run.waitForApp()
         run.engine.perform(.fireBurst)
-        let totals = try run.waitForBurst()
+        let totals = try await run.waitForBurst()
         #expect(totals.lost == 0)
         #expect(totals.acknowledged == 1_500)
         #expect(totals.storeValue == 1_500)
@@ -24,16 +24,16 @@ struct LiveEngineTests {
         #expect(totals.duplicates == 0)
     }
 
-    @Test func globalWorkersDivergeAndResetOneResetsOnlyThatRow() throws {
+    @Test func globalWorkersDivergeAndResetOneResetsOnlyThatRow() async throws {
         let run = EngineRun(strategy: .global, mode: .naive, workers: 4, burst: 2_000)
         defer { run.stop() }
-        try run.waitForApp()
+        try await run.waitForApp()
         run.engine.perform(.fireBurst)
-        let totals = try run.waitForBurst()
+        let totals = try await run.waitForBurst()
         #expect(totals.acknowledged == 2_000)
 
         // Each worker counts only what it served: reads differ, and together they are everything acknowledged.
-        let rows = try run.waitForWorkers("every worker read, summing to \(totals.acknowledged)") { rows in
+        let rows = try await run.waitForWorkers("every worker read, summing to \(totals.acknowledged)") { rows in
             rows.count == 4 && rows.allSatisfy { $0.currentRead != nil }
                 && rows.compactMap(\.currentRead).reduce(0, +) == totals.acknowledged
         }
@@ -45,7 +45,7 @@ struct LiveEngineTests {
         let target = try #require(rows.first { $0.index == 1 })
         #expect((target.currentRead ?? 0) > 0, "worker 1 served nothing, so the reset would prove nothing: \(reads)")
         run.engine.perform(.resetOne(worker: 1))
-        let after = try run.waitForWorkers("worker 1 reset") { rows in
+        let after = try await run.waitForWorkers("worker 1 reset") { rows in
             rows.first { $0.index == 1 }?.currentRead == 0
         }
         for row in after where row.index != 1 {
@@ -57,16 +57,16 @@ struct LiveEngineTests {
         #expect(run.logLines.contains { $0.contains("reset through worker 1") && $0.contains("only that worker's own counter") })
     }
 
-    @Test func killedWorkerComesBackWithANewPid() throws {
+    @Test func killedWorkerComesBackWithANewPid() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
         defer { run.stop() }
-        try run.waitForApp()
-        let rows = try run.waitForWorkers("two live workers") { rows in
+        try await run.waitForApp()
+        let rows = try await run.waitForWorkers("two live workers") { rows in
             rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
         }
         let victim = try #require(rows.first { $0.index == 1 })
         run.engine.perform(.killWorker(worker: 1))
-        let after = try run.waitForWorkers("worker 1 back with a new pid") { rows in
+        let after = try await run.waitForWorkers("worker 1 back with a new pid") { rows in
             guard let row = rows.first(where: { $0.index == 1 }) else { return false }
             return row.pid != victim.pid && row.status == .alive && row.currentRead != nil
         }
@@ -76,14 +76,14 @@ struct LiveEngineTests {
         #expect(run.logLines.contains { $0.contains("worker 1 is back as pid") })
     }
 
-    @Test func shutdownLeavesNoProcess() throws {
+    @Test func shutdownLeavesNoProcess() async throws {
         let run = EngineRun(strategy: .manager, mode: .locked, workers: 3, burst: 300)
         defer { run.stop() }
-        try run.waitForApp()
+        try await run.waitForApp()
         run.engine.perform(.fireBurst)
-        let totals = try run.waitForBurst()
+        let totals = try await run.waitForBurst()
         #expect(totals.lost == 0 && totals.acknowledged == 300)
-        _ = try run.waitForWorkers("three live workers") { $0.count == 3 && $0.allSatisfy { $0.status == .alive } }
+        _ = try await run.waitForWorkers("three live workers") { $0.count == 3 && $0.allSatisfy { $0.status == .alive } }
         let pids = run.seenPids
         #expect(pids.count >= 3)
         // The worker's command line names its run directory; the manager's socket lives there too.
@@ -133,7 +133,7 @@ final class EngineRun: @unchecked Sendable {
     }
 
     /// Drains new events until `match` finds one it wants (bounded), remembering everything.
-    func waitFor<T>(_ what: String, seconds: Double = 60, _ match: (DashboardEvent) -> T?) throws -> T {
+    func waitFor<T>(_ what: String, seconds: Double = 60, _ match: (DashboardEvent) -> T?) async throws -> T {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
             while consumed < events.count {
@@ -146,28 +146,29 @@ final class EngineRun: @unchecked Sendable {
             let fresh = engine.drainEvents()
             for case .workers(let rows) in fresh { seenPids.formUnion(rows.map(\.pid)) }
             events += fresh
-            if fresh.isEmpty { usleep(20_000) }
+            // Sleeping, not blocking: the engine's burst needs the same few cooperative threads.
+            if fresh.isEmpty { try await Task.sleep(nanoseconds: 20_000_000) }
         }
     }
 
     /// The app is up: its settings were reported.
-    func waitForApp() throws {
-        _ = try waitFor("the app to start") { event -> Bool? in
+    func waitForApp() async throws {
+        _ = try await waitFor("the app to start") { event -> Bool? in
             if case .settings = event { return true }
             return nil
         }
     }
 
-    func waitForBurst() throws -> RunTotals {
-        try waitFor("the burst to finish") { event in
+    func waitForBurst() async throws -> RunTotals {
+        try await waitFor("the burst to finish") { event in
             if case .burstFinished(let totals) = event { return totals }
             return nil
         }
     }
 
     /// The first worker snapshot (from now on) that satisfies `condition`.
-    func waitForWorkers(_ what: String, _ condition: @escaping ([WorkerRow]) -> Bool) throws -> [WorkerRow] {
-        try waitFor(what) { event in
+    func waitForWorkers(_ what: String, _ condition: @escaping ([WorkerRow]) -> Bool) async throws -> [WorkerRow] {
+        try await waitFor(what) { event in
             if case .workers(let rows) = event, condition(rows) { return rows }
             return nil
         }

@@ -3,7 +3,8 @@
 #include <sys/types.h>
 #include <stdint.h>
 
-/// Forks and execs `path`. In the child, before exec: asks the kernel for SIGKILL
+/// Forks and execs `path`. In the child, before exec: resets every signal to its
+/// default action and unblocks all, asks the kernel for SIGKILL
 /// when the forking thread dies (PR_SET_PDEATHSIG), exits at once if the parent is
 /// already gone, moves `fd_from[i]` to `fd_to[i]` (kept across exec), puts the child
 /// in a process group of its own when `new_group` is set, and redirects stdin to

@@ -18,7 +18,12 @@ public struct RunDirectory: Sendable {
             throw StoreError("cannot create a run directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
         }
         let dir = RunDirectory(path: String(cString: made))
-        try "\(getpid())\n".write(toFile: dir.path + "/supervisor.pid", atomically: true, encoding: .utf8)
+        do {
+            try "\(getpid())\n".write(toFile: dir.path + "/supervisor.pid", atomically: true, encoding: .utf8)
+        } catch {
+            dir.remove()
+            throw error
+        }
         return dir
     }
 

@@ -24,11 +24,6 @@ public final class SessionPool: Sendable {
             throw error
         }
     }
-
-    public func closeAll() {
-        let sessions = idle.withLockedValue { all in defer { all = [] }; return all }
-        sessions.forEach { $0.session.close() }
-    }
 }
 
 /// A session moves between store threads but is used by one at a time.

@@ -47,7 +47,12 @@ public final class Supervisor: @unchecked Sendable {
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
                                   runDirectory: runDirectory.path)
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec)
-            try spec.write()
+            do {
+                try spec.write()
+            } catch {
+                resources.stop()
+                throw error
+            }
             let supervisor = Supervisor(config: config, port: holder.port, runDirectory: runDirectory,
                                         spec: spec, resources: resources, log: log)
             do {
@@ -131,6 +136,8 @@ public final class Supervisor: @unchecked Sendable {
                 try waitReady(fresh)
                 events.append("worker \(worker.index) is back as pid \(fresh.pid)")
             } catch {
+                // Marked dead, not restarting, so the next pass tries again.
+                setStatus(worker.index, .dead)
                 events.append("worker \(worker.index) could not restart: \(error)")
             }
         }

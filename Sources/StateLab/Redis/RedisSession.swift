@@ -87,7 +87,7 @@ public final class RedisSession: CounterSession {
                 throw error
             }
         }
-        throw StoreError("redis: locked increment of \(key) not committed: \(maxLockedAttempts) attempts all lost a WATCH conflict")
+        throw StoreError("redis: locked increment of \(key) not committed: \(maxLockedAttempts) attempts all lost a WATCH conflict", notCommitted: true)
     }
 
     /// GET's reply as a counter: a missing key is 0.

@@ -21,24 +21,44 @@ public enum AppRun {
         report(.starting, nil)
         let supervisor: Supervisor
         do {
-            supervisor = try Supervisor.start(plan.appConfig)
+            let config = plan.appConfig
+            supervisor = try await OffThread.run { try Supervisor.start(config) }
         } catch {
             throw RunError(label: spec.label, reason: "\(error)")
         }
-        defer { supervisor.stop() }
+        do {
+            let run = try await load(plan, on: supervisor, report: report)
+            await OffThread.run { supervisor.stop() }
+            return run
+        } catch {
+            await OffThread.run { supervisor.stop() }
+            throw error
+        }
+    }
 
+    private static func load(_ plan: RunPlan, on supervisor: Supervisor,
+                             report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
+        let spec = plan.spec
         let generator = LoadGenerator(plan: plan.loadPlan(port: supervisor.port))
         let observer = RunObserver(supervisor: supervisor, resetAfter: plan.load.resetAfter)
         let sampler = Task.detached { await observer.sampleReads() }
-        let result = try await generator.run { load in
-            observer.loadProgressed(load)
-            report(.loading, load)
+        let result: LoadResult
+        do {
+            result = try await generator.run { load in
+                observer.loadProgressed(load)
+                report(.loading, load)
+            }
+        } catch {
+            // The sampler ends with the load, whichever way the load ended.
+            observer.finish()
+            await sampler.value
+            throw error
         }
         observer.finish()
         await sampler.value
         report(.reading, nil)
 
-        let finalReads = supervisor.readAll()
+        let finalReads = await OffThread.run { supervisor.readAll() }
         let history = History(increments: result.increments, reads: observer.reads + finalReads,
                               finalReads: finalReads, resets: observer.resets)
         let check = Checker.check(history, shared: spec.strategy.isShared)
@@ -89,23 +109,28 @@ final class RunObserver: Sendable {
         var next = 0
         // Bounded by the run: it ends when finish() is called (the load itself is bounded).
         while !state.withLockedValue({ $0.finished }) {
-            let workers = supervisor.workers
-            if state.withLockedValue({ state in defer { state.resetDue = false }; return state.resetDue }),
-               let record = try? supervisor.reset(through: 0) {
-                state.withLockedValue { $0.resets.append(record) }
-            }
-            if !workers.isEmpty {
-                let worker = workers[next % workers.count]
-                next += 1
-                let start = MonotonicClock.now()
-                if let answer = try? ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: 2),
-                   answer.status == 200, let count = answer.count {
-                    let read = ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
-                                          start: start, end: MonotonicClock.now())
-                    state.withLockedValue { $0.reads.append(read) }
-                }
-            }
+            let turn = next
+            next += 1
+            await OffThread.run { self.samplePass(turn) }
             try? await Task.sleep(nanoseconds: AppRun.readInterval)
+        }
+    }
+
+    /// One pass, blocking (on a Dispatch thread): the reset if it is due, then one worker's read.
+    private func samplePass(_ turn: Int) {
+        let workers = supervisor.workers
+        if state.withLockedValue({ state in defer { state.resetDue = false }; return state.resetDue }),
+           let record = try? supervisor.reset(through: 0) {
+            state.withLockedValue { $0.resets.append(record) }
+        }
+        guard !workers.isEmpty else { return }
+        let worker = workers[turn % workers.count]
+        let start = MonotonicClock.now()
+        if let answer = try? ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: 2),
+           answer.status == 200, let count = answer.count {
+            let read = ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
+                                  start: start, end: MonotonicClock.now())
+            state.withLockedValue { $0.reads.append(read) }
         }
     }
 }

@@ -42,6 +42,8 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
     private let app = NIOLockedValueBox<Supervisor?>(nil)
     private let stopping = NIOLockedValueBox(false)
     private var timer: DispatchSourceTimer?
+    /// The compare run in progress, to cancel on shutdown.
+    private let comparison = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     public init(options: Options) {
         self.options = options
@@ -97,6 +99,8 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
         stopping.withLockedValue { $0 = true }
         timer?.cancel()
         state.withLockedValue { $0.burst?.generator.stop() }
+        // A compare run in progress stops its load at once (cancellation), so quitting never waits for it.
+        comparison.withLockedValue { $0?.cancel() }
         control.sync {}
         app.withLockedValue { app in app?.stop(); app = nil }
     }
@@ -162,7 +166,7 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
                 events.post(.error("reset through worker \(index) failed: \(error)"))
             }
         }
-        sample()
+        sampling.sync { sample() }
     }
 
     private func kill(worker index: Int) {
@@ -170,7 +174,7 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
               let pid = supervisor.workers.first(where: { $0.index == index })?.pid else { return }
         supervisor.kill(worker: index)
         events.post(.log(.kill, "SIGKILL to worker \(index) (pid \(pid))\(supervisor.config.strategy.isShared ? "" : ": its count dies with it")"))
-        sample()
+        sampling.sync { sample() }
         for line in supervisor.monitor() { events.post(.log(.kill, line)) }
     }
 
@@ -207,6 +211,11 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
     }
 
     private func finishBurst(_ result: LoadResult?, supervisor: Supervisor, requested: Int) {
+        // A burst of an app that was relaunched meanwhile says nothing about the new one.
+        guard app.withLockedValue({ $0 === supervisor }) else {
+            state.withLockedValue { $0.burst = nil }
+            return
+        }
         guard let result else {
             state.withLockedValue { $0.burst = nil }
             events.post(.error("the burst could not run"))
@@ -221,7 +230,7 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
         events.post(.latency(p50Milliseconds: result.latency.p50, p99Milliseconds: result.latency.p99))
         let totals = check(supervisor: supervisor)
         // Fresh worker rows before the verdict, so the table never shows mid-burst reads next to it.
-        sample()
+        sampling.sync { sample() }
         if paused {
             events.post(.totals(totals))
             events.post(.log(.burst, "paused after \(result.increments.count) of \(requested) increments"))
@@ -289,7 +298,10 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
                 continue
             }
             let plan = RunPlan(spec: spec, load: load, redisURL: options.redisURL, executable: options.executable)
-            let outcome = BlockingTask.run { try await AppRun.run(plan) }
+            let outcome = BlockingTask.run(register: { task in self.comparison.withLockedValue { $0 = task } }) {
+                try await AppRun.run(plan)
+            }
+            comparison.withLockedValue { $0 = nil }
             switch outcome {
             case .success(let run) where run.isSkipped:
                 events.post(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: run.skipped)))
@@ -349,15 +361,17 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
 
 /// Runs async work to completion from a blocking context (the engine's control queue).
 enum BlockingTask {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Result<T, Error> {
+    static func run<T: Sendable>(register: (Task<Void, Never>) -> Void = { _ in },
+                                 _ body: @escaping @Sendable () async throws -> T) -> Result<T, Error> {
         let done = DispatchSemaphore(value: 0)
         let box = NIOLockedValueBox<Result<T, Error>?>(nil)
-        Task.detached {
+        let task = Task.detached {
             let result: Result<T, Error>
             do { result = .success(try await body()) } catch { result = .failure(error) }
             box.withLockedValue { $0 = result }
             done.signal()
         }
+        register(task)
         // AppRun is bounded by its load's stop condition and per-request timeouts; this is a backstop.
         if done.wait(timeout: .now() + .seconds(600)) == .timedOut {
             return .failure(StoreError("gave up after 600 s"))

@@ -116,13 +116,6 @@ public final class Terminal {
         sl_release_signals()
     }
 
-    /// Restores the terminal, then prints the message and exits: the error is never lost in curses' screen.
-    public func fatal(_ message: String) -> Never {
-        restore()
-        FileHandle.standardError.write(Data(("statelab: " + message + "\n").utf8))
-        exit(1)
-    }
-
     private func drawRow(_ y: Int, of buffer: ScreenBuffer) {
         let cells = buffer.row(y)
         var start = cells.startIndex
