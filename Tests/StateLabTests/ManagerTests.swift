@@ -235,8 +235,8 @@ import Testing
 
         // A socket file nobody listens on is stale and replaced.
         let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        let address = try ManagerPOSIX.unixAddress(path)
-        #expect(ManagerPOSIX.withSocketAddress(address) { bind(stale, $0, $1) } == 0)
+        let address = try UnixSocketAddress.make(path)
+        #expect(UnixSocketAddress.with(address) { bind(stale, $0, $1) } == 0)
         close(stale)
         let second = ManagerServer(socketPath: path, key: key, log: { _ in })
         try second.start()

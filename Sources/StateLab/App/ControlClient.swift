@@ -51,21 +51,9 @@ public enum ControlClient {
     }
 
     static func connectUnix(fd: Int32, path: String) throws {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw StoreError("socket path too long: \(path)")
+        let address = try UnixSocketAddress.make(path)
+        guard UnixSocketAddress.with(address, { connect(fd, $0, $1) }) == 0 else {
+            throw StoreError("connect \(path): \(String(cString: strerror(errno)))")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard rc == 0 else { throw StoreError("connect \(path): \(String(cString: strerror(errno)))") }
     }
 }

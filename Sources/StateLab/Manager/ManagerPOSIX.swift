@@ -31,30 +31,6 @@ enum ManagerPOSIX {
         }
     }
 
-    /// A Unix socket address for `path`, or an error if the path is too long for `sun_path`.
-    static func unixAddress(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity else {
-            throw StoreError("manager: socket path \(path) must be 1 to \(capacity - 1) bytes long")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return address
-    }
-
-    /// Calls a socket function taking a `sockaddr` with `address`.
-    static func withSocketAddress<T>(_ address: sockaddr_un, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
-        var address = address
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-    }
-
     /// True when a Unix socket file exists at `path` (lstat: a symlink is not a socket).
     static func isSocketFile(_ path: String) -> Bool {
         var info = stat()

@@ -109,11 +109,11 @@ public final class ManagerServer {
         guard ManagerPOSIX.isSocketFile(socketPath) else {
             throw StoreError("manager: \(socketPath) exists and is not a socket; not removing it")
         }
-        let address = try ManagerPOSIX.unixAddress(socketPath)
+        let address = try UnixSocketAddress.make(socketPath)
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if probe >= 0 {
             defer { close(probe) }
-            if ManagerPOSIX.withSocketAddress(address, { connect(probe, $0, $1) }) == 0 {
+            if UnixSocketAddress.with(address, { connect(probe, $0, $1) }) == 0 {
                 throw StoreError("manager: another server is already listening on \(socketPath)")
             }
         }
@@ -127,10 +127,10 @@ public final class ManagerServer {
     /// before NIO calls listen(): until then every connect is refused, so no
     /// client can reach the socket while it has the umask's wider mode.
     private func bindSocket() throws -> Int32 {
-        let address = try ManagerPOSIX.unixAddress(socketPath)
+        let address = try UnixSocketAddress.make(socketPath)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StoreError("manager: cannot create a socket: \(ManagerPOSIX.errorText())") }
-        guard ManagerPOSIX.withSocketAddress(address, { bind(fd, $0, $1) }) == 0 else {
+        guard UnixSocketAddress.with(address, { bind(fd, $0, $1) }) == 0 else {
             let reason = ManagerPOSIX.errorText()
             close(fd)
             throw StoreError("manager: cannot bind \(socketPath): \(reason)")

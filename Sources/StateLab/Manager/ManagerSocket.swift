@@ -9,7 +9,7 @@ final class ManagerSocket {
     /// Connects to `path` with send/receive timeouts of `timeout` seconds.
     init(path: String, timeout: Double) throws {
         self.path = path
-        let address = try ManagerPOSIX.unixAddress(path)
+        let address = try UnixSocketAddress.make(path)
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StoreError("manager: cannot create a socket: \(ManagerPOSIX.errorText())") }
         do {
@@ -17,7 +17,7 @@ final class ManagerSocket {
             try setTimeout(SO_SNDTIMEO, seconds: timeout)
             var result: Int32
             repeat {
-                result = ManagerPOSIX.withSocketAddress(address) { connect(fd, $0, $1) }
+                result = UnixSocketAddress.with(address) { connect(fd, $0, $1) }
             } while result != 0 && errno == EINTR
             guard result == 0 else {
                 throw StoreError("manager: cannot connect to \(path): \(ManagerPOSIX.errorText())")
