@@ -8,8 +8,10 @@ extension StateLabCommand {
             commandName: "compare",
             abstract: "Run a scenario headless: every run on a fresh app, then a table, JSON, Markdown or CSV.",
             discussion: """
-                Exit status: 0 when every expectation holds, 1 when one does not, 2 for bad input or a run \
-                that could not start. A run whose strategy cannot run here (no redis-server) is skipped with \
+                Exit status: 0 when every expectation holds, 1 when one does not (or a run failed: a step \
+                that never happened, no worker read), 2 for bad input or a run that could not start, 130 or \
+                143 when SIGINT or SIGTERM stopped it: the runs that finished are printed, marked interrupted, \
+                after every process statelab started is stopped. A run whose strategy cannot run here (no redis-server) is skipped with \
                 the reason and does not fail the comparison. Without --scenario, the built-in quickstart \
                 scenario runs (the same as Scenarios/quickstart.yaml).
                 """)
@@ -34,14 +36,27 @@ extension StateLabCommand {
                 throw fail("\(error)")
             }
             let progress = ProgressLine(enabled: output.showProgress)
+            let signals = SignalWatch()
             let report: CompareReport
             do {
-                report = try await ScenarioRunner.run(loaded, redisURL: redisURL) { progress.show($0) }
+                report = try await signals.cancelling { [redisURL] in
+                    try await ScenarioRunner.run(loaded, redisURL: redisURL) { progress.show($0) }
+                }
             } catch {
                 progress.clear()
+                if signals.fired { throw ExitCode(signals.exitStatus) }
                 throw fail("\(error)")
             }
             progress.clear()
+            if signals.fired {
+                let finished = report.runs.count
+                FileHandle.standardError.write(Data("statelab: interrupted by \(signals.name) after \(finished) of \(loaded.runs.count) runs; every process statelab started is stopped\n".utf8))
+                try output.emit(ReportWriter.render(report, as: output.format, color: output.useColor))
+                throw ExitCode(signals.exitStatus)
+            }
+            for failure in report.failures {
+                FileHandle.standardError.write(Data("statelab: \(failure)\n".utf8))
+            }
             for run in report.runs where run.isSkipped {
                 FileHandle.standardError.write(Data("statelab: skipped \(run.label): \(run.skipped ?? "")\n".utf8))
             }

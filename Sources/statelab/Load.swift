@@ -42,6 +42,12 @@ extension StateLabCommand {
         @Option(name: .customLong("load-threads"), help: "Event-loop threads of the load generator.")
         var loadThreads: Int = 1
 
+        @Flag(name: .customLong("reset-first"), help: "With --url: POST /reset before the load. An app with a counter per worker resets one worker only (the baseline covers the rest).")
+        var resetFirst = false
+
+        @Option(help: "With --url: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto, the report says why)?")
+        var shared: Sharing = .auto
+
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
@@ -57,6 +63,8 @@ extension StateLabCommand {
             if !(timeout > 0) { throw ValidationError("--timeout must be above 0 seconds") }
             if !(1...16).contains(loadThreads) { throw ValidationError("--load-threads must be between 1 and 16") }
             if let url { _ = try LoadTarget(parsing: url) }
+            if url == nil && resetFirst { throw ValidationError("--reset-first applies to --url only; statelab's own app starts from 0") }
+            if url == nil && shared != .auto { throw ValidationError("--shared applies to --url only; statelab knows how its own strategies share") }
         }
 
         var stop: StopCondition {
@@ -65,11 +73,21 @@ extension StateLabCommand {
         }
 
         func run() async throws {
-            if let url {
-                try await runExternal(try LoadTarget(parsing: url))
-            } else {
-                try await runBuiltIn()
+            let signals = SignalWatch()
+            let progress = ProgressLine(enabled: output.showProgress)
+            let run: (RunResult, String)
+            do {
+                run = try await signals.cancelling {
+                    if let url { return try await runExternal(try LoadTarget(parsing: url), progress: progress) }
+                    return try await runBuiltIn(progress: progress)
+                }
+            } catch where signals.fired {
+                progress.clear()
+                FileHandle.standardError.write(Data("statelab: interrupted by \(signals.name); every process statelab started is stopped, nothing was checked\n".utf8))
+                throw ExitCode(signals.exitStatus)
             }
+            progress.clear()
+            try finish(run.0, target: run.1)
         }
 
         private func plan(port: Int, host: String = "127.0.0.1") -> LoadPlan {
@@ -77,62 +95,46 @@ extension StateLabCommand {
                      timeout: timeout, threads: loadThreads)
         }
 
-        private func runBuiltIn() async throws {
+        private func runBuiltIn(progress: ProgressLine) async throws -> (RunResult, String) {
             let config = app.config(port: 0)
             if let reason = config.unavailability() { throw fail(reason) }
             let supervisor: Supervisor
             do { supervisor = try await OffThread.run { try Supervisor.start(config) } } catch { throw fail("\(error)") }
-            defer { supervisor.stop() }
-            let progress = ProgressLine(enabled: output.showProgress)
-            let result = try await LoadGenerator(plan: plan(port: supervisor.port)).run { progress.show(text: Self.describe($0)) }
-            progress.clear()
-            let finalReads = await OffThread.run { supervisor.readAll() }
-            let history = History(increments: result.increments, reads: finalReads, finalReads: finalReads)
-            let check = Checker.check(history, shared: config.strategy.isShared)
-            try finish(RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
-                                 raceWindowMicros: config.raceWindowMicros, concurrency: concurrency,
-                                 targetRate: result.targetRate, achievedRate: result.achievedRate,
-                                 elapsed: result.elapsed, check: check, throughputRPS: result.throughput,
-                                 latency: result.latency),
-                       target: "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(supervisor.url)")
+            do {
+                let outcome = try await RunPipeline.run(
+                    target: SupervisorTarget(supervisor: supervisor), plan: plan(port: supervisor.port),
+                    steps: RunSteps(resetTimeout: timeout), sharing: config.strategy.isShared ? .yes : .no
+                ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
+                await OffThread.run { supervisor.stop() }
+                let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
+                                    raceWindowMicros: config.raceWindowMicros, concurrency: concurrency, outcome: outcome)
+                return (run, "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(supervisor.url)")
+            } catch {
+                await OffThread.run { supervisor.stop() }
+                throw error
+            }
         }
 
-        private func runExternal(_ target: LoadTarget) async throws {
-            let progress = ProgressLine(enabled: output.showProgress)
-            let result = try await LoadGenerator(plan: plan(port: target.port, host: target.host)).run {
-                progress.show(text: Self.describe($0))
-            }
-            progress.clear()
-            if result.okCount == 0 {
-                // Otherwise a typo in the port reads as a table of zeros and a bare "errors".
+        private func runExternal(_ target: LoadTarget, progress: ProgressLine) async throws -> (RunResult, String) {
+            let outcome = try await RunPipeline.run(
+                target: URLTarget(host: target.host, port: target.port), plan: plan(port: target.port, host: target.host),
+                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true),
+                sharing: shared
+            ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
+            if outcome.load.okCount == 0 {
+                // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
                 FileHandle.standardError.write(Data(
                     "statelab: no increment was acknowledged by \(target); is the app running there, and does it answer POST /increment?\n".utf8))
             }
-            let seen = Set(result.increments.compactMap(\.pid))
-            let (reads, unreached) = await ReportReader.readAll(host: target.host, port: target.port,
-                                                                expecting: seen, timeout: 10)
-            if !unreached.isEmpty {
-                let pids = unreached.sorted().map(String.init).joined(separator: ", ")
-                FileHandle.standardError.write(Data("statelab: could not read worker pids \(pids) through GET /report\n".utf8))
-            }
-            let history = History(increments: result.increments, reads: reads, finalReads: reads)
-            // An app started apart may share one counter or keep one per worker (a module-level
-            // variable under uvicorn --workers N). Workers that still disagree after the load
-            // cannot share one counter; checked as one, every other worker's increments would
-            // count as lost. So they are checked as separate counters, and show as divergent.
-            let shared = Set(reads.map(\.value)).count <= 1
-            let check = Checker.check(history, shared: shared)
-            try finish(RunResult(label: target.description, strategy: .global, mode: .naive, workers: reads.count,
-                                 concurrency: concurrency, targetRate: result.targetRate,
-                                 achievedRate: result.achievedRate, elapsed: result.elapsed, check: check,
-                                 throughputRPS: result.throughput, latency: result.latency,
-                                 unreachedPids: unreached.sorted(), external: true),
-                       target: target.description)
+            let run = RunResult(label: target.description, strategy: .global, mode: .naive,
+                                workers: outcome.check.perWorker.count, concurrency: concurrency,
+                                outcome: outcome, external: true)
+            return (run, target.description)
         }
 
         private func finish(_ run: RunResult, target: String) throws {
             try output.emit(ReportWriter.renderLoad(run, target: target, as: output.format, color: output.useColor))
-            if run.check.verdict != .ok { throw ExitCode(1) }
+            if run.check.verdict != .ok || !run.failures.isEmpty { throw ExitCode(1) }
         }
 
         static func describe(_ load: LoadProgress) -> String {
@@ -141,6 +143,8 @@ extension StateLabCommand {
         }
     }
 }
+
+extension Sharing: ExpressibleByArgument {}
 
 /// A load target URL: http on this machine only.
 struct LoadTarget: CustomStringConvertible {

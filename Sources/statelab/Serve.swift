@@ -11,7 +11,8 @@ extension StateLabCommand {
             discussion: """
                 Every worker answers POST /increment, GET /report and POST /reset with JSON and an \
                 X-Worker-Pid header, on the shared port and on a private Unix socket in the run directory. \
-                Ctrl-C or SIGTERM stops every process statelab started and removes its files.
+                Ctrl-C or SIGTERM stops every process statelab started and removes its files, then exits \
+                130 or 143.
                 """)
 
         @OptionGroup var app: AppOptions
@@ -44,6 +45,9 @@ extension StateLabCommand {
                 stopRequested.wait(seconds: 0.25)
             }
             FileHandle.standardError.write(Data("statelab serve: stopping \(supervisor.workers.count) workers\n".utf8))
+            supervisor.stop()
+            // Like a shell: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+            throw ExitCode(128 + (stopRequested.received ?? SIGTERM))
         }
 
         private func printReady(_ supervisor: Supervisor) {
@@ -67,33 +71,5 @@ extension StateLabCommand {
             }
             fflush(nil)
         }
-    }
-}
-
-/// Turns SIGINT/SIGTERM into a flag a loop can check, instead of dying mid-cleanup.
-final class SignalWatch: @unchecked Sendable {
-    private let semaphore = DispatchSemaphore(value: 0)
-    private var sources: [DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var firedFlag = false
-
-    init(signals: [Int32]) {
-        for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock(); self.firedFlag = true; self.lock.unlock()
-                self.semaphore.signal()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    var fired: Bool { lock.lock(); defer { lock.unlock() }; return firedFlag }
-
-    func wait(seconds: Double) {
-        _ = semaphore.wait(timeout: .now() + seconds)
     }
 }

@@ -30,15 +30,16 @@ import Testing
         return History(increments: increments, reads: [last], finalReads: [last])
     }
 
-    @Test func emptyHistoryIsOk() {
+    @Test func emptyHistoryIsUnknown() {
         let result = Checker.check(History(), shared: true)
         #expect(result.acknowledged == 0 && result.failed == 0 && result.indeterminate == 0)
         #expect(result.finalMin == 0 && result.finalMax == 0 && result.final == 0)
         #expect(result.lost == 0 && result.unexpected == 0 && result.duplicates == 0)
         #expect(result.witnesses.isEmpty && result.readViolations.isEmpty && result.perWorker.isEmpty)
         #expect(!result.divergent)
-        #expect(result.verdict == .ok)
-        #expect(Checker.check(History(), shared: false).verdict == .ok)
+        // Nothing was read, so nothing can be said: never "ok".
+        #expect(result.verdict == .unknown)
+        #expect(Checker.check(History(), shared: false).verdict == .unknown)
     }
 
     @Test func exactHistoryIsOk() {
@@ -97,8 +98,9 @@ import Testing
         #expect(result.readViolationCount == 0)
         #expect(result.unexpected == 0)
         #expect(result.lost == 0)
-        // Nothing is wrong with the counter, but the run had a doubtful answer.
-        #expect(result.verdict == .errors)
+        // One doubtful answer among certain ones widens the bounds; it is not an error.
+        #expect(result.inconclusive == nil)
+        #expect(result.verdict == .ok)
     }
 
     @Test func indeterminateIncrementMayApplyAfterItsTimeout() {
@@ -324,17 +326,17 @@ import Testing
     }
 
     @Test func verdictPrecedence() {
-        func verdict(lost: Int = 0, duplicates: Int = 0, divergent: Bool = false, failed: Int = 0,
-                     indeterminate: Int = 0, unexpected: Int = 0, violations: Int = 0) -> Verdict {
-            CheckResult.verdict(lost: lost, duplicates: duplicates, divergent: divergent, failed: failed,
-                                indeterminate: indeterminate, unexpected: unexpected, readViolations: violations)
+        func verdict(unknown: Bool = false, lost: Int = 0, duplicates: Int = 0, divergent: Bool = false,
+                     unexpected: Int = 0, violations: Int = 0, inconclusive: String? = nil) -> Verdict {
+            CheckResult.verdict(unknown: unknown, lost: lost, duplicates: duplicates, divergent: divergent,
+                                unexpected: unexpected, readViolations: violations, inconclusive: inconclusive)
         }
         #expect(verdict() == .ok)
-        #expect(verdict(lost: 1, divergent: true, failed: 1) == .lostUpdates)
+        #expect(verdict(unknown: true, lost: 1, divergent: true) == .unknown)
+        #expect(verdict(lost: 1, divergent: true, inconclusive: "x") == .lostUpdates)
         #expect(verdict(duplicates: 1) == .lostUpdates)
         #expect(verdict(divergent: true, unexpected: 3) == .divergent)
-        #expect(verdict(failed: 1) == .errors)
-        #expect(verdict(indeterminate: 1) == .errors)
+        #expect(verdict(inconclusive: "timeouts") == .errors)
         #expect(verdict(unexpected: 1) == .errors)
         #expect(verdict(violations: 1) == .errors)
         #expect(Verdict.lostUpdates.rawValue == "lost-updates")
@@ -357,8 +359,9 @@ import Testing
         #expect(Set(fields.keys).isSubset(of: Set(Expectation.knownFields)))
     }
 
-    @Test(.timeLimit(.minutes(1))) func largeHistoryStaysFast() {
-        // 200k increments from 8 connections, a read every 1000 increments.
+    @Test(.timeLimit(.minutes(2))) func largeHistoryWithCoarseBinsStaysExactWhereItMatters() {
+        // 200k increments, a read every 1000: the bins coarsen (1 ns bins cannot hold 2 ms),
+        // and the rounding may only widen bounds, so a correct history stays clean and exact.
         let total = 200_000
         var increments: [IncrementRecord] = []
         increments.reserveCapacity(total)
@@ -369,11 +372,13 @@ import Testing
             if index % 1000 == 999 { reads.append(read(index + 1, pid: 0, start + 6, start + 7)) }
         }
         let last = read(total, pid: 0, UInt64(total) * 10 + 100, UInt64(total) * 10 + 200)
-        let clock = ContinuousClock()
-        let started = clock.now
         let result = Checker.check(History(increments: increments, reads: reads + [last], finalReads: [last]), shared: true)
-        #expect(clock.now - started < .seconds(10))
         #expect(result.verdict == .ok)
         #expect(result.readViolationCount == 0)
+        #expect(result.acknowledgedSinceReset == total && result.lost == 0)
+        // A final read one short is one lost, whatever the bin width.
+        let short = read(total - 1, pid: 0, UInt64(total) * 10 + 100, UInt64(total) * 10 + 200)
+        let lossy = Checker.check(History(increments: increments, reads: reads + [short], finalReads: [short]), shared: true)
+        #expect(lossy.lost == 1 && lossy.verdict == .lostUpdates)
     }
 }

@@ -1,10 +1,28 @@
-/// The one-word summary of a check, in precedence order: a lost update
-/// outranks divergence, which outranks plain errors.
+/// The one-word summary of a check. Precedence, highest first: unknown (no
+/// worker could be read), lost-updates, divergent, errors (unexpected counts,
+/// reads out of bounds, or a check the uncertain operations made
+/// inconclusive), ok. Scenarios/README.md explains each.
 public enum Verdict: String, Sendable, Codable, CaseIterable {
     case ok
     case lostUpdates = "lost-updates"
     case divergent
     case errors
+    case unknown
+}
+
+/// Where a reset happened in a run, from the history.
+public struct ResetSummary: Sendable, Codable, Equatable {
+    public var pid: Int32?
+    public var worker: Int?
+    /// ok: it applied; indeterminate: no answer came; fail: it certainly did not apply.
+    public var outcome: Outcome
+    /// Seconds into the run when it was sent.
+    public var atSeconds: Double
+    /// Ok increments that ended before it was sent.
+    public var acknowledgedBefore: Int
+    /// Ok increments that started after its answer came.
+    public var acknowledgedSince: Int
+    public var error: String?
 }
 
 /// Two or more acknowledged increments that returned the same count: each
@@ -87,6 +105,19 @@ public struct CheckResult: Sendable, Codable, Equatable {
     /// One entry per final read, by worker index then pid.
     public var perWorker: [WorkerTally]
     public var verdict: Verdict
+    /// Workers that could not be read at the end, left out of `final`.
+    public var unread: [UnreadWorker] = []
+    /// Repeated final reads did not agree: a shared store's reads are not
+    /// taken for divergence then.
+    public var unsettled = false
+    /// Why the check could not tell a correct store from a broken one, when it could not.
+    public var inconclusive: String?
+    /// The resets of the run, in order.
+    public var resets: [ResetSummary] = []
+    /// Scenario steps that were due and never happened: the run fails.
+    public var missedSteps: [String] = []
+    /// The monotonic time the run started, for "seconds into the run".
+    public var origin: UInt64 = 0
 
     public init(
         shared: Bool, acknowledged: Int, failed: Int, indeterminate: Int, acknowledgedSinceReset: Int,
@@ -118,14 +149,22 @@ public struct CheckResult: Sendable, Codable, Equatable {
         acknowledgedSinceReset == 0 ? 0 : Double(lost) * 100 / Double(acknowledgedSinceReset)
     }
 
-    /// The verdict rule, kept apart so reports can explain it.
+    /// The verdict rule, kept apart so reports can explain it. Failed
+    /// increments alone never make errors: they certainly did not apply, so
+    /// they widen nothing; uncertainty counts only through `inconclusive`.
     public static func verdict(
-        lost: Int, duplicates: Int, divergent: Bool, failed: Int, indeterminate: Int,
-        unexpected: Int, readViolations: Int
+        unknown: Bool = false, lost: Int, duplicates: Int, divergent: Bool, unexpected: Int,
+        readViolations: Int, inconclusive: String? = nil
     ) -> Verdict {
+        if unknown { return .unknown }
         if lost > 0 || duplicates > 0 { return .lostUpdates }
         if divergent { return .divergent }
-        if failed + indeterminate > 0 || unexpected > 0 || readViolations > 0 { return .errors }
+        if unexpected > 0 || readViolations > 0 || inconclusive != nil { return .errors }
         return .ok
+    }
+
+    /// Seconds into the run of a monotonic time.
+    public func secondsIntoRun(_ time: UInt64) -> Double {
+        Double(time &- origin) / 1e9
     }
 }

@@ -1,71 +1,248 @@
 /// Jepsen's counter checker, adapted to a counter that may be shared by every
-/// worker (manager, shm, sqlite, redis) or copied into each one (global).
+/// worker (manager, shm, sqlite, redis) or copied into each one (global), and
+/// run over a history folded as it streamed (`HistoryRecorder`).
 ///
-/// Everything is sorting and binary search, O(n log n) in the increments.
+/// It never blames a correct store: every rounding widens the bounds, a
+/// worker it could not read is left out rather than read as 0, and an
+/// operation whose outcome is unknown is weighed both ways (see `Hypotheses`).
 public enum Checker {
     /// How many read violations and duplicate witnesses a result keeps.
     public static let readViolationCap = 20
     public static let witnessCap = 5
 
+    /// Checks a history given whole (tests, the dashboard's bursts).
     public static func check(_ history: History, shared: Bool) -> CheckResult {
-        var model = CounterModel(history: history, shared: shared)
-
-        var acknowledged = 0, failed = 0, indeterminate = 0
-        var acknowledgedByPid: [Int32: Int] = [:]
-        var certain = 0, possible = 0
-        for increment in history.increments {
-            switch increment.outcome {
-            case .ok:
-                acknowledged += 1
-                if let pid = increment.pid { acknowledgedByPid[pid, default: 0] += 1 }
-            case .fail: failed += 1
-            case .indeterminate: indeterminate += 1
-            }
-            switch model.standing(of: increment) {
-            case .certain: certain += 1
-            case .possible: possible += 1
-            case .wiped, .never: break
-            }
-        }
-
-        let finals = history.finalReads.map(\.value)
-        let finalMin = finals.min() ?? 0
-        let finalMax = finals.max() ?? 0
-        // Shared: every final read sees the same counter, take the highest so
-        // "lost" is a lower bound. Unshared: each worker holds part of the total.
-        let final = shared ? finalMax : finals.reduce(0, +)
-        let lost = max(0, certain - final)
-        let unexpected = max(0, final - (certain + possible))
-        let divergent = Set(finals).count > 1
-
-        let (duplicates, witnesses) = model.duplicates(in: history.increments)
-        let (violations, violationCount) = model.readViolations(in: readsToCheck(history))
-
-        let perWorker = history.finalReads
-            .sorted { ($0.worker ?? .max, $0.pid) < ($1.worker ?? .max, $1.pid) }
-            .map { WorkerTally(pid: $0.pid, worker: $0.worker, count: $0.value,
-                               acknowledged: acknowledgedByPid[$0.pid] ?? 0) }
-
-        return CheckResult(
-            shared: shared, acknowledged: acknowledged, failed: failed, indeterminate: indeterminate,
-            acknowledgedSinceReset: certain, finalMin: finalMin, finalMax: finalMax, final: final,
-            lost: lost, unexpected: unexpected, duplicates: duplicates, witnesses: witnesses,
-            divergent: divergent, readViolations: violations, readViolationCount: violationCount,
-            perWorker: perWorker,
-            verdict: CheckResult.verdict(
-                lost: lost, duplicates: duplicates, divergent: divergent, failed: failed,
-                indeterminate: indeterminate, unexpected: unexpected, readViolations: violationCount))
+        let times = history.increments.flatMap { [$0.start, $0.end] } + history.reads.map(\.start)
+            + history.finalReads.map(\.start) + history.resets.map(\.start)
+        let recorder = HistoryRecorder(origin: times.min() ?? 0)
+        for reset in history.resets { recorder.addFinishedReset(reset) }
+        for increment in history.increments { recorder.add(increment) }
+        let finals = Set(history.finalReads.map(ReadKey.init))
+        for read in history.reads where !finals.contains(ReadKey(read)) { recorder.recordRead(read) }
+        recorder.recordFinal(reads: history.finalReads, unread: history.unread, settled: history.settled)
+        return recorder.check(shared: shared)
     }
 
-    /// Every read, the final ones included once, in time order.
-    private static func readsToCheck(_ history: History) -> [ReadRecord] {
-        struct Key: Hashable { var pid: Int32; var value: Int; var start: UInt64; var end: UInt64 }
-        func key(_ read: ReadRecord) -> Key { Key(pid: read.pid, value: read.value, start: read.start, end: read.end) }
-        var seen = Set(history.reads.map(key))
-        var reads = history.reads
-        for read in history.finalReads where seen.insert(key(read)).inserted {
-            reads.append(read)
+    private struct ReadKey: Hashable {
+        var pid: Int32, value: Int, start: UInt64, end: UInt64
+        init(_ read: ReadRecord) { (pid, value, start, end) = (read.pid, read.value, read.start, read.end) }
+    }
+
+    static func check(_ history: HistoryRecorder.Snapshot, shared: Bool) -> CheckResult {
+        let view = View(history: history, shared: shared)
+        var figures = view.figures(assumingIndeterminateResetsApplied: false)
+        var inconclusive: String?
+        // A reset that got no answer may have applied at any time after it was
+        // sent. The check first assumes it did not; if that leaves something
+        // missing, the reset could explain it, so the check assumes it applied.
+        if figures.foundSomething, let reset = view.firstIndeterminateReset {
+            figures = view.figures(assumingIndeterminateResetsApplied: true)
+            if !figures.foundSomething {
+                inconclusive = "the reset through \(describe(reset)) got no answer: it may have applied, and that would explain the missing increments"
+            }
         }
-        return reads.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+        if inconclusive == nil { inconclusive = figures.inconclusive(settled: history.settled) }
+
+        let finals = history.finalReads.map(\.value)
+        let divergent = Set(finals).count > 1 && (history.settled || !shared)
+        let noRead = history.finalReads.isEmpty
+        let verdict = CheckResult.verdict(
+            unknown: noRead, lost: figures.lost, duplicates: figures.duplicates, divergent: divergent,
+            unexpected: figures.unexpected, readViolations: figures.violationCount, inconclusive: inconclusive)
+        let perWorker = history.finalReads
+            .sorted { ($0.worker ?? .max, $0.pid) < ($1.worker ?? .max, $1.pid) }
+            .map { WorkerTally(pid: $0.pid, worker: $0.worker, count: $0.value, acknowledged: history.okByPid[$0.pid] ?? 0) }
+
+        var result = CheckResult(
+            shared: shared, acknowledged: history.ok, failed: history.failed, indeterminate: history.indeterminate,
+            acknowledgedSinceReset: figures.certain, finalMin: finals.min() ?? 0, finalMax: finals.max() ?? 0,
+            final: figures.final, lost: figures.lost, unexpected: figures.unexpected, duplicates: figures.duplicates,
+            witnesses: figures.witnesses, divergent: divergent, readViolations: figures.violations,
+            readViolationCount: figures.violationCount, perWorker: perWorker, verdict: verdict)
+        result.unread = view.unread
+        result.unsettled = !history.settled
+        result.inconclusive = inconclusive
+        result.origin = history.origin
+        result.missedSteps = history.missedSteps
+        result.resets = history.resets.map { reset in
+            ResetSummary(pid: reset.pid, worker: reset.worker, outcome: reset.outcome ?? .indeterminate,
+                         atSeconds: Double(reset.start &- history.origin) / 1e9,
+                         acknowledgedBefore: reset.acknowledgedBefore, acknowledgedSince: reset.acknowledgedSince,
+                         error: reset.error)
+        }
+        if noRead {
+            result.inconclusive = history.unread.isEmpty
+                ? "no worker was read at the end"
+                : "no worker could be read at the end (\(view.unread.map { "pid \($0.pid): \($0.reason)" }.joined(separator: "; ")))"
+        }
+        return result
+    }
+
+    static func describe(_ reset: HistoryRecorder.ResetOperation) -> String {
+        var words: [String] = []
+        if let worker = reset.worker { words.append("worker \(worker)") }
+        if let pid = reset.pid { words.append(words.isEmpty ? "pid \(pid)" : "(pid \(pid))") }
+        return words.isEmpty ? "the app" : words.joined(separator: " ")
+    }
+}
+
+/// The figures of one check, under one assumption about indeterminate resets.
+struct CheckFigures {
+    var certain = 0
+    var possible = 0
+    var final = 0
+    var lost = 0
+    var unexpected = 0
+    var duplicates = 0
+    var witnesses: [DuplicateWitness] = []
+    var violations: [ReadViolation] = []
+    var violationCount = 0
+    var attempted = 0
+
+    /// Evidence that something is wrong.
+    var foundSomething: Bool { lost > 0 || duplicates > 0 || violationCount > 0 || unexpected > 0 }
+
+    /// Why these figures can't tell a correct store from a broken one, if they can't.
+    func inconclusive(settled: Bool) -> String? {
+        if !settled { return "the final reads kept changing after the load had ended" }
+        if attempted > 0 && certain == 0 {
+            return "no increment is certain to be in the final count (none acknowledged after the last reset)"
+        }
+        if possible > certain {
+            return "more increments are uncertain (\(ReportNumbers.grouped(possible)): timed out, or overlapping a reset) than certain (\(ReportNumbers.grouped(certain)))"
+        }
+        return nil
+    }
+}
+
+/// The counters a check looks at and the rules that tie them to the reads.
+struct View {
+    typealias Key = HistoryRecorder.CounterKey
+    let history: HistoryRecorder.Snapshot
+    let shared: Bool
+    /// Counters whose final read is in `final`.
+    let counted: [Key]
+    let unread: [UnreadWorker]
+
+    init(history: HistoryRecorder.Snapshot, shared: Bool) {
+        self.history = history
+        self.shared = shared
+        var unread = history.unread
+        if shared {
+            counted = [.shared]
+        } else {
+            let read = Set(history.finalReads.map(\.pid))
+            counted = read.sorted().map { .pid($0) }
+            // A pid that answered increments but was not read at the end (a worker
+            // that died and was replaced) took its own counter with it: left out.
+            let named = Set(unread.map(\.pid))
+            for pid in history.okByPid.keys.sorted() where !read.contains(pid) && !named.contains(pid) {
+                unread.append(UnreadWorker(pid: pid, reason: "no longer a worker at the end"))
+            }
+        }
+        self.unread = unread
+    }
+
+    var firstIndeterminateReset: HistoryRecorder.ResetOperation? {
+        history.resets.filter { $0.outcome == .indeterminate }.min { $0.start < $1.start }
+    }
+
+    /// The earliest indeterminate reset that touches `key`.
+    private func indeterminateReset(touching key: Key) -> HistoryRecorder.ResetOperation? {
+        history.resets.filter { $0.outcome == .indeterminate && $0.touches(key) }.min { $0.start < $1.start }
+    }
+
+    private func applied(to key: Key) -> [HistoryRecorder.ResetOperation] {
+        history.resets.filter { $0.outcome == .ok && $0.end != nil && $0.touches(key) }
+    }
+
+    func figures(assumingIndeterminateResetsApplied assumeApplied: Bool) -> CheckFigures {
+        var figures = CheckFigures()
+        figures.attempted = history.ok + history.failed + history.indeterminate
+        var witnesses: [WitnessList.Entry] = []
+        for key in counted {
+            guard let tally = history.tallies[key] else { continue }
+            let pending = assumeApplied ? indeterminateReset(touching: key) : nil
+            let (certain, possible) = standing(tally, key: key)
+            if pending != nil {
+                figures.possible += certain + possible
+                figures.duplicates += pending?.duplicatesBefore[key] ?? 0
+                if (pending?.duplicatesBefore[key] ?? 0) > 0 { witnesses += tally.witnesses.entries }
+            } else {
+                figures.certain += certain
+                figures.possible += possible
+                figures.duplicates += tally.duplicates
+                witnesses += tally.witnesses.entries
+            }
+        }
+        // Increments whose answer named no worker may belong to any counter.
+        if !shared, let unknown = history.tallies[.unknownPid] {
+            let (certain, possible) = standing(unknown, key: .unknownPid)
+            let pending = assumeApplied && indeterminateReset(touching: .unknownPid) != nil
+            if unread.isEmpty && !pending {
+                figures.certain += certain
+                figures.possible += possible
+            } else {
+                figures.possible += certain + possible
+            }
+        }
+        let finals = history.finalReads.map(\.value)
+        // Shared: every final read sees the same counter; take the highest so
+        // "lost" is a lower bound. Unshared: each worker holds part of the total.
+        figures.final = shared ? (finals.max() ?? 0) : finals.reduce(0, +)
+        if !history.finalReads.isEmpty {
+            figures.lost = max(0, figures.certain - figures.final)
+            figures.unexpected = max(0, figures.final - (figures.certain + figures.possible))
+        }
+        figures.witnesses = witnesses.sorted { ($0.epoch, $0.count) < ($1.epoch, $1.count) }
+            .prefix(Checker.witnessCap).map { DuplicateWitness(count: $0.count, pids: $0.pids) }
+        (figures.violations, figures.violationCount) = readViolations(assumeApplied: assumeApplied)
+        return figures
+    }
+
+    /// Ok increments certain to be in the counter's final value (they started
+    /// after its last reset ended), and those that may be (indeterminate ones,
+    /// and ok ones overlapping a reset). Ok increments that ended before the
+    /// last reset began were wiped and are in neither.
+    private func standing(_ tally: CounterTally, key: Key) -> (certain: Int, possible: Int) {
+        let resets = applied(to: key)
+        guard let latestStart = resets.map(\.start).max() else { return (tally.ok, tally.indeterminate) }
+        let certain = tally.okByEpoch[resets.count] ?? 0
+        // An unknown worker's increment may not be on the reset worker's counter at all.
+        let wiped = key == .unknownPid ? 0 : tally.okEnds.countBelow(latestStart, clock: history.clock)
+        return (certain, tally.ok - certain - wiped + tally.indeterminate)
+    }
+
+    /// Each read must lie between the ok increments of its counter that ended
+    /// before it began (since the last reset before it) and every increment
+    /// that may have applied and began before it ended. A read overlapping a
+    /// reset is skipped: it may see either side of it.
+    private func readViolations(assumeApplied: Bool) -> ([ReadViolation], Int) {
+        var violations: [ReadViolation] = []
+        var total = 0
+        let reads = (history.reads + history.finalReads).sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+        for read in reads {
+            let key: Key = shared ? .shared : .pid(read.pid)
+            if assumeApplied, let pending = indeterminateReset(touching: key), read.end >= pending.start { continue }
+            let resets = applied(to: key)
+            if resets.contains(where: { $0.start <= read.end && $0.end! >= read.start }) { continue }
+            let before = resets.filter { $0.end! < read.start }
+            let latestStart = before.map(\.start).max()
+            func bounds(_ tally: CounterTally?) -> (Int, Int) {
+                guard let tally else { return (0, 0) }
+                let lower = tally.okEndsByEpoch[before.count]?.countBelow(read.start, clock: history.clock) ?? 0
+                var upper = tally.attemptStarts.countAtMost(read.end, clock: history.clock)
+                if let latestStart { upper -= tally.okEnds.countBelow(latestStart, clock: history.clock) }
+                return (lower, upper)
+            }
+            var (lower, upper) = bounds(history.tallies[key])
+            if !shared { upper += bounds(history.tallies[.unknownPid]).1 }
+            guard read.value < lower || read.value > upper else { continue }
+            total += 1
+            if violations.count < Checker.readViolationCap {
+                violations.append(ReadViolation(read: read, lower: lower, upper: upper))
+            }
+        }
+        return (violations, total)
     }
 }

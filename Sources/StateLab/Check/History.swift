@@ -57,12 +57,19 @@ public struct History: Sendable, Equatable, Codable {
     public var finalReads: [ReadRecord]
     /// Resets done during the run: the counter restarts from 0 after one.
     public var resets: [ResetRecord]
+    /// Workers that could not be read at the end.
+    public var unread: [UnreadWorker]
+    /// Whether repeated final reads agreed.
+    public var settled: Bool
 
-    public init(increments: [IncrementRecord] = [], reads: [ReadRecord] = [], finalReads: [ReadRecord] = [], resets: [ResetRecord] = []) {
+    public init(increments: [IncrementRecord] = [], reads: [ReadRecord] = [], finalReads: [ReadRecord] = [],
+                resets: [ResetRecord] = [], unread: [UnreadWorker] = [], settled: Bool = true) {
         self.increments = increments
         self.reads = reads
         self.finalReads = finalReads
         self.resets = resets
+        self.unread = unread
+        self.settled = settled
     }
 }
 
@@ -70,12 +77,18 @@ public struct History: Sendable, Equatable, Codable {
 public struct ResetRecord: Sendable, Equatable, Codable {
     /// The pid of the worker the reset went through, when known.
     public var pid: Int32?
+    public var worker: Int?
     public var start: UInt64
+    /// When the answer came, or when statelab gave up waiting for it.
     public var end: UInt64
+    /// ok: it applied; indeterminate: no answer, it may apply at any time; fail: it certainly did not.
+    public var outcome: Outcome
 
-    public init(pid: Int32? = nil, start: UInt64, end: UInt64) {
+    public init(pid: Int32? = nil, worker: Int? = nil, start: UInt64, end: UInt64, outcome: Outcome = .ok) {
         self.pid = pid
+        self.worker = worker
         self.start = start
         self.end = end
+        self.outcome = outcome
     }
 }

@@ -23,6 +23,7 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
 public final class LoadGenerator: @unchecked Sendable {
     public let plan: LoadPlan
     private let providedGroup: (any EventLoopGroup)?
+    private let recorder: HistoryRecorder?
     /// Guarded by `controlLock`; taken only at the start and end of a run and by stop().
     private var control = Control()
     private let controlLock = NSLock()
@@ -42,9 +43,12 @@ public final class LoadGenerator: @unchecked Sendable {
         return body(&control)
     }
 
-    public init(plan: LoadPlan, group: (any EventLoopGroup)? = nil) {
+    /// - Parameter recorder: where each request's record streams as it ends;
+    ///   without one, `LoadResult.increments` keeps them all.
+    public init(plan: LoadPlan, group: (any EventLoopGroup)? = nil, recorder: HistoryRecorder? = nil) {
         self.plan = plan
         self.providedGroup = group
+        self.recorder = recorder
     }
 
     /// Stop issuing requests; `run` returns what it has once the requests in
@@ -91,7 +95,7 @@ public final class LoadGenerator: @unchecked Sendable {
 
     private func run(on group: any EventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
         let loops = Array(group.makeIterator().prefix(plan.concurrency))
-        let shards = loops.map { LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count)) }
+        let shards = loops.map { LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder) }
         let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now())
 
         let allFinished = loops[0].makePromise(of: Void.self)
@@ -134,33 +138,50 @@ public final class LoadGenerator: @unchecked Sendable {
         var latency = LatencyHistogram.make()
         var perPid: [Int32: PidTally] = [:]
         var lastEnd = schedule.startTime
+        var counts = (ok: 0, fail: 0, indeterminate: 0)
         for shard in shards {
             let final = try await shard.eventLoop.submit { shard.takeFinal() }.get()
             increments.append(contentsOf: final.records)
             latency.add(final.latency)
             for (pid, tally) in final.perPid { perPid[pid, default: PidTally()].merge(tally) }
             lastEnd = max(lastEnd, final.lastEnd)
+            counts.ok += final.ok
+            counts.fail += final.fail
+            counts.indeterminate += final.indeterminate
         }
         // Every connection gave up (the server is gone): the requests nobody
         // could send are certainly not applied.
         let now = MonotonicClock.now()
         while schedule.isCountLimited, schedule.claim(now: now) != nil {
-            increments.append(IncrementRecord(outcome: .fail, start: now, end: now))
+            let record = IncrementRecord(outcome: .fail, start: now, end: now)
+            if let recorder { recorder.add(record) } else { increments.append(record) }
+            counts.fail += 1
             lastEnd = now
         }
 
         if let progress {
-            progress(Self.finalProgress(increments: increments, perPid: perPid, latency: latency, schedule: schedule, now: now))
+            var final = LoadProgress(ok: counts.ok, fail: counts.fail, indeterminate: counts.indeterminate)
+            final.completed = counts.ok + counts.fail + counts.indeterminate
+            final.elapsed = Double(now - schedule.startTime) / 1_000_000_000
+            final.currentRate = final.elapsed > 0 ? Double(final.completed) / final.elapsed : 0
+            final.acknowledgedByPid = perPid.mapValues(\.acknowledged)
+            let summary = LatencySummary(latency)
+            final.p50 = summary.p50
+            final.p99 = summary.p99
+            progress(final)
         }
 
         let elapsed = max(Double(lastEnd - schedule.startTime) / 1_000_000_000, 1e-9)
-        let ok = increments.lazy.filter { $0.outcome == .ok }.count
+        let attempted = counts.ok + counts.fail + counts.indeterminate
         return LoadResult(
             increments: increments,
+            okCount: counts.ok,
+            failCount: counts.fail,
+            indeterminateCount: counts.indeterminate,
             elapsed: elapsed,
-            throughput: Double(ok) / elapsed,
+            throughput: Double(counts.ok) / elapsed,
             targetRate: plan.rate,
-            achievedRate: Double(increments.count) / elapsed,
+            achievedRate: Double(attempted) / elapsed,
             latency: LatencySummary(latency),
             perPid: perPid,
             stoppedEarly: withControl { $0.stopRequested }
@@ -211,27 +232,5 @@ public final class LoadGenerator: @unchecked Sendable {
             guard !Task.isCancelled else { return }
             deliver(snapshot)
         }
-    }
-
-    private static func finalProgress(
-        increments: [IncrementRecord], perPid: [Int32: PidTally], latency: Histogram<UInt64>,
-        schedule: RequestSchedule, now: UInt64
-    ) -> LoadProgress {
-        var snapshot = LoadProgress()
-        for record in increments {
-            switch record.outcome {
-            case .ok: snapshot.ok += 1
-            case .fail: snapshot.fail += 1
-            case .indeterminate: snapshot.indeterminate += 1
-            }
-        }
-        snapshot.completed = increments.count
-        snapshot.elapsed = Double(now - schedule.startTime) / 1_000_000_000
-        snapshot.currentRate = snapshot.elapsed > 0 ? Double(snapshot.completed) / snapshot.elapsed : 0
-        snapshot.acknowledgedByPid = perPid.mapValues(\.acknowledged)
-        let summary = LatencySummary(latency)
-        snapshot.p50 = summary.p50
-        snapshot.p99 = summary.p99
-        return snapshot
     }
 }

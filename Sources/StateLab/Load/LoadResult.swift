@@ -45,8 +45,13 @@ public struct PidTally: Sendable, Equatable, Codable {
 
 /// Everything a load run measured.
 public struct LoadResult: Sendable {
-    /// One record per attempted request, in no particular order.
+    /// One record per attempted request, in no particular order; empty when
+    /// they streamed to a `HistoryRecorder` instead.
     public var increments: [IncrementRecord]
+    public var okCount: Int
+    public var failCount: Int
+    public var indeterminateCount: Int
+    public var attempted: Int { okCount + failCount + indeterminateCount }
     /// Seconds from the start of the run to its last answer.
     public var elapsed: Double
     /// Ok answers per second.
@@ -60,8 +65,4 @@ public struct LoadResult: Sendable {
     public var perPid: [Int32: PidTally]
     /// True when the run was stopped early (stop() or task cancellation).
     public var stoppedEarly: Bool
-
-    public var okCount: Int { increments.lazy.filter { $0.outcome == .ok }.count }
-    public var failCount: Int { increments.lazy.filter { $0.outcome == .fail }.count }
-    public var indeterminateCount: Int { increments.lazy.filter { $0.outcome == .indeterminate }.count }
 }

@@ -6,6 +6,8 @@ import NIOCore
 /// submitting work to the loop (a snapshot every 100 ms, a final merge).
 final class LoadShard: @unchecked Sendable {
     let eventLoop: EventLoop
+    /// Where records stream to; without one they are kept (tests, the dashboard's bursts).
+    private let recorder: HistoryRecorder?
     private var records: [IncrementRecord] = []
     private var ok = 0
     private var fail = 0
@@ -28,18 +30,22 @@ final class LoadShard: @unchecked Sendable {
         var latency: Histogram<UInt64>
         var perPid: [Int32: PidTally]
         var lastEnd: UInt64
+        var ok: Int
+        var fail: Int
+        var indeterminate: Int
     }
 
-    init(eventLoop: EventLoop, expectedRecords: Int) {
+    init(eventLoop: EventLoop, expectedRecords: Int, recorder: HistoryRecorder?) {
         self.eventLoop = eventLoop
-        records.reserveCapacity(expectedRecords)
+        self.recorder = recorder
+        if recorder == nil { records.reserveCapacity(expectedRecords) }
     }
 
     /// - Parameter answered: the server answered, so the latency is meaningful
     ///   (connect failures and timeouts stay out of the histogram, as in wrk).
     func add(_ record: IncrementRecord, answered: Bool) {
         eventLoop.assertInEventLoop()
-        records.append(record)
+        if let recorder { recorder.add(record) } else { records.append(record) }
         switch record.outcome {
         case .ok:
             ok += 1
@@ -71,7 +77,8 @@ final class LoadShard: @unchecked Sendable {
 
     func takeFinal() -> Final {
         eventLoop.preconditionInEventLoop()
-        let final = Final(records: records, latency: latency, perPid: perPid, lastEnd: lastEnd)
+        let final = Final(records: records, latency: latency, perPid: perPid, lastEnd: lastEnd,
+                          ok: ok, fail: fail, indeterminate: indeterminate)
         records = []
         return final
     }

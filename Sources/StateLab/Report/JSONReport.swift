@@ -8,6 +8,8 @@ enum JSONReport {
             ("schema", .string(compareSchema)),
             ("scenario", .object([("name", .string(report.scenarioName)), ("path", .string(report.scenarioPath))])),
             ("all_expectations_held", .bool(report.allExpectationsHeld)),
+            ("interrupted", .bool(report.interrupted)),
+            ("failures", .array(report.failures.map(JSONValue.string))),
             ("runs", .array(report.runs.map(run))),
         ]).text() + "\n"
     }
@@ -46,6 +48,14 @@ enum JSONReport {
             ("duplicates", int(check.duplicates)),
             ("divergent", happened ? .bool(check.divergent) : .null),
             ("read_violations", int(check.readViolationCount)),
+            ("read_violation_samples", .array(happened ? check.readViolations.map { violation($0, in: check) } : [])),
+            ("unread", .array(happened ? check.unread.map(unread) : [])),
+            ("unsettled", happened ? .bool(check.unsettled) : .null),
+            ("inconclusive", happened ? .optional(check.inconclusive) : .null),
+            ("resets", .array(happened ? check.resets.map(reset) : [])),
+            ("missed_steps", .array(check.missedSteps.map(JSONValue.string))),
+            ("interrupted", .bool(run.interrupted)),
+            ("notes", .array(run.notes.map(JSONValue.string))),
             ("elapsed_s", double(run.elapsed)),
             ("target_rps", happened ? .optional(run.targetRate) : .null),
             ("achieved_rps", double(run.achievedRate)),
@@ -58,6 +68,37 @@ enum JSONReport {
             ("unreached_pids", .array(run.unreachedPids.map { .int(Int($0)) })),
             ("witnesses", .array(happened ? check.witnesses.map(witness) : [])),
             ("expectations", .array(run.expectations.map { expectation($0, evaluated: happened) })),
+        ])
+    }
+
+    static func violation(_ violation: ReadViolation, in check: CheckResult) -> JSONValue {
+        .object([
+            ("pid", .int(Int(violation.read.pid))),
+            ("worker", violation.read.worker.map(JSONValue.int) ?? .null),
+            ("value", .int(violation.read.value)),
+            ("lower", .int(violation.lower)),
+            ("upper", .int(violation.upper)),
+            ("at_s", .double(check.secondsIntoRun(violation.read.start))),
+        ])
+    }
+
+    static func unread(_ worker: UnreadWorker) -> JSONValue {
+        .object([
+            ("pid", .int(Int(worker.pid))),
+            ("worker", worker.worker.map(JSONValue.int) ?? .null),
+            ("reason", .string(worker.reason)),
+        ])
+    }
+
+    static func reset(_ reset: ResetSummary) -> JSONValue {
+        .object([
+            ("pid", reset.pid.map { .int(Int($0)) } ?? .null),
+            ("worker", reset.worker.map(JSONValue.int) ?? .null),
+            ("outcome", .string(reset.outcome.rawValue)),
+            ("at_s", .double(reset.atSeconds)),
+            ("acknowledged_before", .int(reset.acknowledgedBefore)),
+            ("acknowledged_since", .int(reset.acknowledgedSince)),
+            ("error", .optional(reset.error)),
         ])
     }
 

@@ -35,14 +35,42 @@ enum ReportSections {
                 notes.append("\(run.label): \(ReportNumbers.grouped(check.unexpected)) unexpected (the final count is above every increment that may have applied)")
             }
             if check.readViolationCount > 0 {
-                notes.append("\(run.label): \(ReportNumbers.grouped(check.readViolationCount)) reads out of bounds")
+                notes.append("\(run.label): \(ReportNumbers.grouped(check.readViolationCount)) \(check.readViolationCount == 1 ? "read" : "reads") out of bounds")
+                for violation in check.readViolations.prefix(violationSamples) {
+                    notes.append("\(run.label):   \(describe(violation, in: check))")
+                }
             }
-            if !run.unreachedPids.isEmpty {
-                let pids = run.unreachedPids.map(String.init).joined(separator: ", ")
-                notes.append("\(run.label): could not read \(run.unreachedPids.count == 1 ? "worker" : "workers") \(pids)")
+            let named = Set(check.unread.map(\.pid))
+            let unreached = run.unreachedPids.filter { !named.contains($0) }
+            if !unreached.isEmpty {
+                let pids = unreached.map(String.init).joined(separator: ", ")
+                notes.append("\(run.label): could not read \(unreached.count == 1 ? "worker" : "workers") \(pids)")
             }
+            for worker in check.unread {
+                let index = worker.worker.map { "worker \($0), " } ?? ""
+                notes.append("\(run.label): unread: \(index)pid \(worker.pid): \(worker.reason) (left out of final)")
+            }
+            if let reason = check.inconclusive {
+                notes.append("\(run.label): \(check.verdict == .unknown ? "unknown" : "inconclusive"): \(reason)")
+            }
+            if check.unsettled {
+                notes.append("\(run.label): unsettled: the final reads kept changing after the load ended")
+            }
+            for step in check.missedSteps { notes.append("\(run.label): FAILED: \(step)") }
+            if run.interrupted { notes.append("\(run.label): interrupted before it finished") }
+            notes += run.notes.map { "\(run.label): \($0)" }
             return notes
         }
+    }
+
+    /// Read violations printed under the table; JSON has up to `Checker.readViolationCap`.
+    static let violationSamples = 5
+
+    /// "pid 123 read 7 at 1.25 s, outside [9, 12]".
+    static func describe(_ violation: ReadViolation, in check: CheckResult) -> String {
+        let read = violation.read
+        let at = String(format: "%.3f", check.secondsIntoRun(read.start))
+        return "pid \(read.pid) read \(ReportNumbers.grouped(read.value)) at \(at) s, outside [\(ReportNumbers.grouped(violation.lower)), \(ReportNumbers.grouped(violation.upper))]"
     }
 
     enum Status {
@@ -112,6 +140,9 @@ enum ReportSections {
             : "\(report.heldCount) of \(total) \(total == 1 ? "expectation" : "expectations") held"
         let skipped = report.skippedRuns.count
         if skipped > 0 { line += "; \(skipped) \(skipped == 1 ? "run" : "runs") skipped" }
+        let failed = report.runs.filter { !$0.failures.isEmpty }.count
+        if failed > 0 { line += "; \(failed) \(failed == 1 ? "run" : "runs") failed (see Notes)" }
+        if report.interrupted { line += "; interrupted: only the runs above finished" }
         return line
     }
 }

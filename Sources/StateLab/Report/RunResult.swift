@@ -29,6 +29,10 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// An app statelab did not launch (`load --url`): its strategy and mode are
     /// unknown, and reports leave them out instead of naming statelab's.
     public var isExternal: Bool = false
+    /// What the run did besides the load, in sentences: baselines, resets, the sharing guess.
+    public var notes: [String] = []
+    /// The run was stopped by a signal before it finished.
+    public var interrupted = false
 
     public init(
         label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
@@ -76,6 +80,16 @@ public struct RunResult: Sendable, Codable, Equatable {
             p99Ms: latency.p99, p999Ms: latency.p999, maxMs: latency.max)
     }
 
+    /// A run that went through the pipeline.
+    public init(label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
+                concurrency: Int, outcome: RunOutcome, external: Bool = false) {
+        self.init(label: label, strategy: strategy, mode: mode, workers: workers, raceWindowMicros: raceWindowMicros,
+                  concurrency: concurrency, targetRate: outcome.load.targetRate, achievedRate: outcome.load.achievedRate,
+                  elapsed: outcome.load.elapsed, check: outcome.check, throughputRPS: outcome.load.throughput,
+                  latency: outcome.load.latency, unreachedPids: outcome.check.unread.map(\.pid), external: external)
+        notes = outcome.notes
+    }
+
     /// This run with `expectations` checked against its fields.
     public func evaluating(_ expectations: [Expectation]) -> RunResult {
         var run = self
@@ -87,6 +101,16 @@ public struct RunResult: Sendable, Codable, Equatable {
     /// Expectations of a run that happened and did not hold.
     public var failedExpectations: [ExpectationOutcome] {
         isSkipped ? [] : expectations.filter { !$0.holds }
+    }
+
+    /// Why the run fails whatever its expectations say: a step that never
+    /// happened, or a check that could not read any worker.
+    public var failures: [String] {
+        guard !isSkipped else { return [] }
+        var reasons = check.missedSteps
+        if check.verdict == .unknown { reasons.append("verdict unknown: \(check.inconclusive ?? "no worker was read")") }
+        if interrupted { reasons.append("interrupted before it finished") }
+        return reasons
     }
 }
 

@@ -35,7 +35,7 @@ enum TableReport {
 
         guard alwaysSummarize || !expectations.isEmpty else { return lines }
         let summary = ReportSections.summary(report)
-        let summaryColor: TerminalColor = report.allExpectationsHeld ? .green : .red
+        let summaryColor: TerminalColor = report.exitCode == 0 && !report.interrupted ? .green : .red
         lines += ["", report.evaluatedExpectations.isEmpty ? summary : summaryColor.paint(summary, enabled: color)]
         return lines
     }

@@ -1,0 +1,282 @@
+import NIOConcurrencyHelpers
+
+/// A worker that could not be read at the end of a run: it is left out of
+/// `final`, never taken for a read of 0.
+public struct UnreadWorker: Sendable, Codable, Equatable {
+    public var pid: Int32
+    public var worker: Int?
+    public var reason: String
+
+    public init(pid: Int32, worker: Int? = nil, reason: String) {
+        self.pid = pid
+        self.worker = worker
+        self.reason = reason
+    }
+}
+
+/// A reset the run asked for, handed to whoever sends it. Its start is
+/// already in the history when the token exists.
+public struct ResetToken: Sendable, Hashable {
+    let id: Int
+    public let worker: Int?
+}
+
+/// One run's history, checked as it streams in. Increments are folded into
+/// per-counter tallies as they end (bins of their times, one byte per count
+/// value for duplicates), so memory does not grow with the run's length;
+/// reads and resets are few and kept whole. It folds two views at once, one
+/// shared counter and one counter per pid, so a run whose sharing is only
+/// known at the end (an app at a URL) is checked either way.
+///
+/// Resets are operations with a start, an end and an outcome. Increments that
+/// end while a reset is in flight wait until its outcome is known, so each is
+/// folded against every reset that could have overlapped it.
+///
+/// Safe from any thread; one lock, held only for folding.
+public final class HistoryRecorder: @unchecked Sendable {
+    struct ResetOperation: Sendable {
+        var id: Int
+        var pid: Int32?
+        var worker: Int?
+        var start: UInt64
+        var end: UInt64?
+        var outcome: Outcome?
+        var error: String?
+        /// Ok increments that ended before it started, and that started after it ended.
+        var acknowledgedBefore = 0
+        var acknowledgedSince = 0
+        /// Duplicates per counter when its outcome came out indeterminate: what a
+        /// check that assumes it applied may still count.
+        var duplicatesBefore: [CounterKey: Int] = [:]
+
+        func touches(_ key: CounterKey) -> Bool {
+            switch key {
+            case .shared, .unknownPid: return true
+            case .pid(let counter): return pid == nil || pid == counter
+            }
+        }
+    }
+
+    /// A counter of either view.
+    enum CounterKey: Hashable, Sendable {
+        case shared
+        case pid(Int32)
+        /// Increments whose answer named no pid (unshared view only).
+        case unknownPid
+    }
+
+    struct Step: Sendable {
+        var afterAcknowledged: Int
+        var worker: Int?
+        var perform: @Sendable (ResetToken) -> Void
+    }
+
+    struct State: Sendable {
+        var clock: BinClock
+        var tallies: [CounterKey: CounterTally] = [:]
+        var pids = PidTable()
+        var ok = 0, failed = 0, indeterminate = 0
+        var okByPid: [Int32: Int] = [:]
+        var resets: [ResetOperation] = []
+        var resetsInFlight = 0
+        var waiting: [IncrementRecord] = []
+        var steps: [Step] = []
+        var reads: [ReadRecord] = []
+        var finalReads: [ReadRecord] = []
+        var unread: [UnreadWorker] = []
+        var settled = true
+        var finalTaken = false
+    }
+
+    private let lock = NIOLock()
+    private var state: State
+    public let origin: UInt64
+
+    public init(origin: UInt64 = MonotonicClock.now(), maxBins: Int = 1 << 19) {
+        self.origin = origin
+        state = State(clock: BinClock(origin: origin, maxBins: maxBins))
+    }
+
+    /// Ok increments so far.
+    public var acknowledged: Int { lock.withLock { state.ok } }
+
+    // MARK: Increments
+
+    /// Records one increment that ended (ok, fail or indeterminate). Called on
+    /// the load's event loops; steps due at this count start here, in the same
+    /// critical section, so a reset after N acknowledged starts after exactly N.
+    public func add(_ increment: IncrementRecord) {
+        let due: [(Step, ResetToken)] = lock.withLock {
+            switch increment.outcome {
+            case .ok:
+                state.ok += 1
+                if let pid = increment.pid { state.okByPid[pid, default: 0] += 1 }
+                for index in state.resets.indices {
+                    if increment.end < state.resets[index].start { state.resets[index].acknowledgedBefore += 1 }
+                    if let end = state.resets[index].end, increment.start > end { state.resets[index].acknowledgedSince += 1 }
+                }
+            case .fail: state.failed += 1
+            case .indeterminate: state.indeterminate += 1
+            }
+            if state.resetsInFlight > 0 {
+                state.waiting.append(increment)
+            } else {
+                fold(increment)
+            }
+            let acknowledged = state.ok
+            guard increment.outcome == .ok, state.steps.contains(where: { $0.afterAcknowledged == acknowledged }) else { return [] }
+            let due = state.steps.filter { $0.afterAcknowledged == acknowledged }
+            state.steps.removeAll { $0.afterAcknowledged == acknowledged }
+            return due.map { step in (step, beginResetLocked(pid: nil, worker: step.worker)) }
+        }
+        for (step, token) in due { step.perform(token) }
+    }
+
+    /// A reset through `worker` once exactly `count` increments are acknowledged.
+    /// `perform` runs on the thread that acknowledged the last of them: it must
+    /// hand the request on (it must not block), then call `endReset`.
+    public func scheduleReset(afterAcknowledged count: Int, worker: Int?, perform: @escaping @Sendable (ResetToken) -> Void) {
+        lock.withLock { state.steps.append(Step(afterAcknowledged: count, worker: worker, perform: perform)) }
+    }
+
+    /// The steps that never fired, in words: a run where one was due fails.
+    public var missedSteps: [String] {
+        lock.withLock {
+            state.steps.map { "reset_after \(ReportNumbers.grouped($0.afterAcknowledged)) never happened: only \(ReportNumbers.grouped(state.ok)) increments were acknowledged" }
+        }
+    }
+
+    // MARK: Resets
+
+    /// Notes a reset as begun, now; send it after this returns.
+    public func beginReset(pid: Int32?, worker: Int?) -> ResetToken {
+        lock.withLock { beginResetLocked(pid: pid, worker: worker) }
+    }
+
+    private func beginResetLocked(pid: Int32?, worker: Int?) -> ResetToken {
+        let id = state.resets.count
+        state.resets.append(ResetOperation(id: id, pid: pid, worker: worker, start: MonotonicClock.now(),
+                                           acknowledgedBefore: state.ok))
+        state.resetsInFlight += 1
+        return ResetToken(id: id, worker: worker)
+    }
+
+    /// How the reset ended: ok (it applied), indeterminate (no answer: it may
+    /// apply, now or later) or fail (it certainly did not apply). `pid` is the
+    /// worker that answered, when the sender only learns it from the answer.
+    public func endReset(_ token: ResetToken, outcome: Outcome, pid: Int32? = nil, error: String? = nil) {
+        lock.withLock {
+            guard state.resets.indices.contains(token.id), state.resets[token.id].end == nil else { return }
+            state.resets[token.id].end = MonotonicClock.now()
+            state.resets[token.id].outcome = outcome
+            state.resets[token.id].error = error
+            if let pid { state.resets[token.id].pid = pid }
+            if outcome == .indeterminate {
+                state.resets[token.id].duplicatesBefore = state.tallies.mapValues(\.duplicates)
+            }
+            state.resetsInFlight -= 1
+            guard state.resetsInFlight == 0 else { return }
+            let waiting = state.waiting
+            state.waiting = []
+            for increment in waiting { fold(increment) }
+        }
+    }
+
+    /// A reset whose times and outcome are already known (a history checked after the fact).
+    func addFinishedReset(_ reset: ResetRecord) {
+        lock.withLock {
+            var operation = ResetOperation(id: state.resets.count, pid: reset.pid, worker: reset.worker,
+                                           start: reset.start, end: reset.end, outcome: reset.outcome)
+            if reset.outcome == .indeterminate { operation.duplicatesBefore = [:] }
+            state.resets.append(operation)
+        }
+    }
+
+    // MARK: Reads
+
+    /// A read taken while the run goes on.
+    public func recordRead(_ read: ReadRecord) {
+        lock.withLock { state.reads.append(read) }
+    }
+
+    /// The reads taken once the load had ended, one per worker that answered,
+    /// the workers that did not, and whether repeated reads agreed.
+    public func recordFinal(reads: [ReadRecord], unread: [UnreadWorker], settled: Bool) {
+        lock.withLock {
+            state.finalReads = reads
+            state.unread = unread
+            state.settled = settled
+            state.finalTaken = true
+        }
+    }
+
+    // MARK: Folding
+
+    /// The reset operations that count for `key` when folding or bounding:
+    /// those that ended and applied. Indeterminate ones are weighed at the check.
+    private static func applied(_ resets: [ResetOperation], for key: CounterKey) -> [ResetOperation] {
+        resets.filter { $0.outcome == .ok && $0.end != nil && $0.touches(key) }
+    }
+
+    private func fold(_ increment: IncrementRecord) {
+        let doublings = state.clock.widen(toFit: max(increment.start, increment.end == .max ? increment.start : increment.end))
+        if doublings > 0 {
+            for key in Array(state.tallies.keys) { state.tallies[key]!.coarsen(doublings) }
+        }
+        let pidIndex = state.pids.index(of: increment.pid)
+        let (clock, pids) = (state.clock, state.pids)
+        let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
+        for key in [CounterKey.shared, unsharedKey] {
+            let resets = Self.applied(state.resets, for: key)
+            let epoch = resets.filter { $0.end! < increment.start }.count
+            let overlaps = resets.contains { $0.start <= increment.end && $0.end! >= increment.start }
+            state.tallies[key, default: CounterTally()].fold(
+                increment, epoch: epoch, overlapsReset: overlaps, clock: clock, pidIndex: pidIndex, pids: pids)
+        }
+    }
+
+    // MARK: The check
+
+    /// What the checker reads: a sealed copy, taken under the lock.
+    struct Snapshot: Sendable {
+        var origin: UInt64
+        var clock: BinClock
+        var tallies: [CounterKey: CounterTally]
+        var ok: Int, failed: Int, indeterminate: Int
+        var okByPid: [Int32: Int]
+        var resets: [ResetOperation]
+        var reads: [ReadRecord]
+        var finalReads: [ReadRecord]
+        var unread: [UnreadWorker]
+        var settled: Bool
+        var finalTaken: Bool
+        var missedSteps: [String]
+    }
+
+    func snapshot() -> Snapshot {
+        let missed = missedSteps
+        return lock.withLock {
+            // A reset still without an answer is indeterminate, as far as this check knows.
+            let now = MonotonicClock.now()
+            for index in state.resets.indices where state.resets[index].end == nil {
+                state.resets[index].end = now
+                state.resets[index].outcome = .indeterminate
+                state.resets[index].duplicatesBefore = state.tallies.mapValues(\.duplicates)
+            }
+            state.resetsInFlight = 0
+            for increment in state.waiting { fold(increment) }
+            state.waiting = []
+            for key in Array(state.tallies.keys) { state.tallies[key]!.seal() }
+            return Snapshot(origin: origin, clock: state.clock, tallies: state.tallies, ok: state.ok,
+                            failed: state.failed, indeterminate: state.indeterminate, okByPid: state.okByPid,
+                            resets: state.resets, reads: state.reads, finalReads: state.finalReads,
+                            unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
+                            missedSteps: missed)
+        }
+    }
+
+    /// Checks everything recorded so far.
+    public func check(shared: Bool) -> CheckResult {
+        Checker.check(snapshot(), shared: shared)
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a run drives: where the load goes, and how workers are read and reset.
+/// statelab's own app reads each exact worker through its private socket; an
+/// app at a URL is read through GET /report on fresh connections, best effort.
+public protocol RunTarget: Sendable {
+    var host: String { get }
+    var port: Int { get }
+    /// The worker count the report shows.
+    var workerCount: Int { get }
+    /// One read while the load runs (the `turn`-th worker, round robin), or nil.
+    func sampleRead(turn: Int) async -> ReadRecord?
+    /// One read of every worker: those that answered and those that did not.
+    func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker])
+    /// POST /reset through one worker (nil: whichever answers), bounded by `timeout`.
+    func reset(through worker: Int?, timeout: Double) async -> ResetAnswer
+}
+
+/// How a reset ended, as the history records it.
+public struct ResetAnswer: Sendable {
+    public var outcome: Outcome
+    /// The worker that answered, when known.
+    public var pid: Int32?
+    public var error: String?
+}
+
+/// statelab's own app, through its supervisor.
+public struct SupervisorTarget: RunTarget {
+    public let supervisor: Supervisor
+    public var host: String { "127.0.0.1" }
+    public var port: Int { supervisor.port }
+    public var workerCount: Int { supervisor.config.workers }
+
+    public init(supervisor: Supervisor) { self.supervisor = supervisor }
+
+    public func sampleRead(turn: Int) async -> ReadRecord? {
+        let workers = supervisor.workers
+        guard !workers.isEmpty else { return nil }
+        let worker = workers[turn % workers.count]
+        return await OffThread.run { try? Self.read(worker, timeout: 2) }
+    }
+
+    public func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+        let workers = supervisor.workers
+        return await OffThread.run {
+            var reads: [ReadRecord] = [], unread: [UnreadWorker] = []
+            for worker in workers {
+                do {
+                    reads.append(try Self.read(worker, timeout: 5))
+                } catch {
+                    unread.append(UnreadWorker(pid: worker.pid, worker: worker.index, reason: "\(error)"))
+                }
+            }
+            return (reads, unread)
+        }
+    }
+
+    static func read(_ worker: WorkerHandle, timeout: Double) throws -> ReadRecord {
+        let start = MonotonicClock.now()
+        let answer = try ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: timeout)
+        guard answer.status == 200, let count = answer.count else {
+            throw StoreError(answer.error ?? "GET /report answered HTTP \(answer.status)")
+        }
+        return ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
+                          start: start, end: MonotonicClock.now())
+    }
+
+    public func reset(through index: Int?, timeout: Double) async -> ResetAnswer {
+        guard let worker = supervisor.workers.first(where: { $0.index == (index ?? 0) }) else {
+            return ResetAnswer(outcome: .fail, error: "no worker \(index ?? 0)")
+        }
+        return await OffThread.run { ControlExchange.reset(socketPath: worker.socketPath, pid: worker.pid, timeout: timeout) }
+    }
+}
+
+/// An app at a URL that speaks the counter API.
+public struct URLTarget: RunTarget {
+    public let host: String
+    public let port: Int
+    /// Pids seen so far, for the report's worker count.
+    public var workerCount: Int { 0 }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public func sampleRead(turn: Int) async -> ReadRecord? {
+        let start = MonotonicClock.now()
+        guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
+        else { return nil }
+        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now())
+    }
+
+    public func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10)
+        let unread = unreached.sorted().map {
+            UnreadWorker(pid: $0, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
+        }
+        return (reads, unread)
+    }
+
+    public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
+        do {
+            let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
+            let pid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
+                ?? CounterAnswer.parse(answer.body).pid
+            return ResetAnswer(status: answer.status, body: CounterAnswer.parse(answer.body), pid: pid)
+        } catch HTTPOneShotError.timedOut {
+            return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
+        } catch HTTPOneShotError.closedBeforeAnswer {
+            return ResetAnswer(outcome: .indeterminate, error: "the connection closed before the answer")
+        } catch {
+            // Refused: nothing was sent.
+            return ResetAnswer(outcome: .fail, error: "\(error)")
+        }
+    }
+}
+
+extension ResetAnswer {
+    /// The outcome of an answered reset: 2xx applied; an explicit "not
+    /// committed" or a 4xx did not; any other 5xx may have.
+    init(status: Int, body: CounterAnswer, pid: Int32?) {
+        self.pid = pid
+        outcome = body.outcome(status: status)
+        error = outcome == .ok ? nil : "HTTP \(status)"
+    }
+}
+
+/// A reset through one worker's private socket, with the outcome told apart:
+/// a connect that failed sent nothing (fail); a send with no answer may have
+/// applied (indeterminate).
+enum ControlExchange {
+    static func reset(socketPath: String, pid: Int32, timeout: Double) -> ResetAnswer {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return ResetAnswer(outcome: .fail, pid: pid, error: "socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        do {
+            try ControlClient.connectUnix(fd: fd, path: socketPath)
+        } catch {
+            return ResetAnswer(outcome: .fail, pid: pid, error: "\(error)")
+        }
+        let request = "POST /reset HTTP/1.1\r\nHost: worker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let sent = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        guard sent == request.utf8.count else {
+            // Part of it may have gone out.
+            return ResetAnswer(outcome: sent <= 0 ? .fail : .indeterminate, pid: pid,
+                               error: "send: \(String(cString: strerror(errno)))")
+        }
+        var response = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        while response.count < 1 << 16, MonotonicClock.now() < deadline {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n > 0 { response += chunk[0..<n]; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            break
+        }
+        guard let answer = try? ControlClient.parse(response, from: socketPath) else {
+            return ResetAnswer(outcome: .indeterminate, pid: pid,
+                               error: response.isEmpty ? "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s" : "a malformed answer")
+        }
+        let headerEnd = response.indices.first { response[$0...].starts(with: [13, 10, 13, 10]) } ?? response.endIndex
+        let body = CounterAnswer.parse(response[min(headerEnd + 4, response.endIndex)...])
+        var result = ResetAnswer(status: answer.status, body: body, pid: answer.pid ?? pid)
+        if answer.status != 200, let error = answer.error { result.error = "HTTP \(answer.status): \(error)" }
+        return result
+    }
+}
