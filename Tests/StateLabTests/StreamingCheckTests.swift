@@ -104,7 +104,7 @@ import Testing
 
     @Test func coarseBinsOnlyWidenBounds() {
         // Four bins for the whole run: every query rounds, never against the store.
-        let recorder = HistoryRecorder(origin: 0, maxBins: 4)
+        let recorder = HistoryRecorder(origin: 0, resolution: 0, maxBins: 4)
         for index in 0..<1_000 {
             let start = UInt64(index) * 1_000
             recorder.add(ok(index + 1, start, start + 500))
@@ -146,7 +146,7 @@ import Testing
     }
 
     @Test func duplicatesCountEveryRepeatAndNameTheLowestCounts() {
-        let recorder = HistoryRecorder(origin: 0)
+        let recorder = HistoryRecorder(origin: 0, resolution: 0)
         // Counts 1...1000 each returned three times, by A, B, then A.
         var t: UInt64 = 1
         for count in 1...1_000 {

@@ -14,7 +14,7 @@ public enum Checker {
     public static func check(_ history: History, shared: Bool) -> CheckResult {
         let times = history.increments.flatMap { [$0.start, $0.end] } + history.reads.map(\.start)
             + history.finalReads.map(\.start) + history.resets.map(\.start)
-        let recorder = HistoryRecorder(origin: times.min() ?? 0)
+        let recorder = HistoryRecorder(origin: times.min() ?? 0, resolution: 0)
         for reset in history.resets { recorder.addFinishedReset(reset) }
         for increment in history.increments { recorder.add(increment) }
         let finals = Set(history.finalReads.map(ReadKey.init))
@@ -209,7 +209,7 @@ struct View {
         guard let latestStart = resets.map(\.start).max() else { return (tally.ok, tally.indeterminate) }
         let certain = tally.okByEpoch[resets.count] ?? 0
         // An unknown worker's increment may not be on the reset worker's counter at all.
-        let wiped = key == .unknownPid ? 0 : tally.okEnds.countBelow(latestStart, clock: history.clock)
+        let wiped = key == .unknownPid ? 0 : tally.okEndedBefore(latestStart, clock: history.clock)
         return (certain, tally.ok - certain - wiped + tally.indeterminate)
     }
 
@@ -232,7 +232,7 @@ struct View {
                 guard let tally else { return (0, 0) }
                 let lower = tally.okEndsByEpoch[before.count]?.countBelow(read.start, clock: history.clock) ?? 0
                 var upper = tally.attemptStarts.countAtMost(read.end, clock: history.clock)
-                if let latestStart { upper -= tally.okEnds.countBelow(latestStart, clock: history.clock) }
+                if let latestStart { upper -= tally.okEndedBefore(latestStart, clock: history.clock) }
                 return (lower, upper)
             }
             var (lower, upper) = bounds(history.tallies[key])

@@ -5,9 +5,8 @@
 struct CounterTally: Sendable {
     /// Starts of every increment that may have applied (ok and indeterminate), for upper bounds.
     var attemptStarts = TimeBins()
-    /// Ends of ok increments, for the ones a reset certainly wiped.
-    var okEnds = TimeBins()
-    /// Ends of ok increments by epoch, for lower bounds after a reset.
+    /// Ends of ok increments by epoch: lower bounds after a reset, and (all
+    /// epochs together) the ones a reset certainly wiped.
     var okEndsByEpoch: [Int: TimeBins] = [:]
     var okByEpoch: [Int: Int] = [:]
     var ok = 0
@@ -29,7 +28,6 @@ struct CounterTally: Sendable {
             ok += 1
             okByEpoch[epoch, default: 0] += 1
             attemptStarts.add(bin: clock.bin(increment.start))
-            okEnds.add(bin: clock.bin(increment.end))
             okEndsByEpoch[epoch, default: TimeBins()].add(bin: clock.bin(increment.end))
             // An increment overlapping a reset may have counted on either side of it.
             guard !overlapsReset, let count = increment.count else { return }
@@ -46,15 +44,18 @@ struct CounterTally: Sendable {
         }
     }
 
+    /// Ok increments that certainly ended before `t`, in any epoch.
+    func okEndedBefore(_ t: UInt64, clock: BinClock) -> Int {
+        okEndsByEpoch.values.reduce(0) { $0 + $1.countBelow(t, clock: clock) }
+    }
+
     mutating func coarsen(_ doublings: Int) {
         attemptStarts.coarsen(doublings)
-        okEnds.coarsen(doublings)
         for key in Array(okEndsByEpoch.keys) { okEndsByEpoch[key]!.coarsen(doublings) }
     }
 
     mutating func seal() {
         attemptStarts.seal()
-        okEnds.seal()
         for key in Array(okEndsByEpoch.keys) { okEndsByEpoch[key]!.seal() }
     }
 }

@@ -92,9 +92,13 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var state: State
     public let origin: UInt64
 
-    public init(origin: UInt64 = MonotonicClock.now(), maxBins: Int = 1 << 19) {
+    /// - Parameters:
+    ///   - resolution: the starting bin width, `1 << resolution` ns; 10 (about
+    ///     a microsecond) for a live run, 0 (exact) for a short history.
+    ///   - maxBins: bins per array before they coarsen: memory per array is 4 bytes each.
+    public init(origin: UInt64 = MonotonicClock.now(), resolution: Int = 10, maxBins: Int = 1 << 18) {
         self.origin = origin
-        state = State(clock: BinClock(origin: origin, maxBins: maxBins))
+        state = State(clock: BinClock(origin: origin, maxBins: maxBins, shift: resolution))
     }
 
     /// Ok increments so far.
@@ -212,12 +216,7 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     // MARK: Folding
 
-    /// The reset operations that count for `key` when folding or bounding:
-    /// those that ended and applied. Indeterminate ones are weighed at the check.
-    private static func applied(_ resets: [ResetOperation], for key: CounterKey) -> [ResetOperation] {
-        resets.filter { $0.outcome == .ok && $0.end != nil && $0.touches(key) }
-    }
-
+    // Only resets that ended and applied count when folding; indeterminate ones are weighed at the check.
     private func fold(_ increment: IncrementRecord) {
         let doublings = state.clock.widen(toFit: max(increment.start, increment.end == .max ? increment.start : increment.end))
         if doublings > 0 {
@@ -227,9 +226,15 @@ public final class HistoryRecorder: @unchecked Sendable {
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
         for key in [CounterKey.shared, unsharedKey] {
-            let resets = Self.applied(state.resets, for: key)
-            let epoch = resets.filter { $0.end! < increment.start }.count
-            let overlaps = resets.contains { $0.start <= increment.end && $0.end! >= increment.start }
+            var epoch = 0
+            var overlaps = false
+            if !state.resets.isEmpty {
+                for reset in state.resets where reset.outcome == .ok && reset.touches(key) {
+                    guard let end = reset.end else { continue }
+                    if end < increment.start { epoch += 1 }
+                    if reset.start <= increment.end && end >= increment.start { overlaps = true }
+                }
+            }
             state.tallies[key, default: CounterTally()].fold(
                 increment, epoch: epoch, overlapsReset: overlaps, clock: clock, pidIndex: pidIndex, pids: pids)
         }

@@ -7,9 +7,12 @@ struct BinClock: Sendable {
     private(set) var shift: Int = 0
     let maxBins: Int
 
-    init(origin: UInt64, maxBins: Int = 1 << 19) {
+    /// - Parameter shift: the starting width, `1 << shift` ns (0 for exact
+    ///   short histories; a live run starts near a microsecond).
+    init(origin: UInt64, maxBins: Int = 1 << 19, shift: Int = 0) {
         self.origin = origin
         self.maxBins = maxBins
+        self.shift = shift
     }
 
     /// The bin of `t`; times before the origin fall in bin 0.
@@ -41,7 +44,7 @@ struct TimeBins: Sendable {
 
     mutating func add(bin: Int) {
         let missing = bin - counts.count + 1
-        if missing > 0 { counts.append(contentsOf: repeatElement(0, count: missing)) }
+        if missing > 0 { counts += [UInt32](repeating: 0, count: missing) }
         counts[bin] &+= 1
         total += 1
         prefix = nil
@@ -50,9 +53,16 @@ struct TimeBins: Sendable {
     /// Merges neighbouring bins `doublings` times, after the clock widened.
     mutating func coarsen(_ doublings: Int) {
         for _ in 0..<doublings {
-            var merged = [UInt32](repeating: 0, count: (counts.count + 1) / 2)
-            for (index, count) in counts.enumerated() { merged[index / 2] &+= count }
-            counts = merged
+            let old = counts
+            counts = [UInt32](unsafeUninitializedCapacity: (old.count + 1) / 2) { merged, initialized in
+                old.withUnsafeBufferPointer { pairs in
+                    for index in 0..<merged.count {
+                        let second = 2 * index + 1 < pairs.count ? pairs[2 * index + 1] : 0
+                        merged[index] = pairs[2 * index] &+ second
+                    }
+                }
+                initialized = merged.count
+            }
         }
         prefix = nil
     }
