@@ -57,6 +57,30 @@ struct LiveEngineTests {
         #expect(run.logLines.contains { $0.contains("reset through worker 1") && $0.contains("only that worker's own counter") })
     }
 
+    @Test func aKillIsLoggedOnceAndItsRestartOnce() async throws {
+        let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
+        defer { run.stop() }
+        try await run.waitForApp()
+        let rows = try await run.waitForWorkers("two live workers") { rows in
+            rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+        }
+        let victim = try #require(rows.first { $0.index == 0 })
+        run.engine.perform(.killWorker(worker: 0))
+        // A reset runs on the same serial queue as the kill: once its line is in, every line of the kill is too.
+        run.engine.perform(.resetOne(worker: 1))
+        _ = try await run.waitForLog("the reset after the kill") { $0.contains("reset through worker 1") }
+
+        let lines = run.logLines
+        let repeated = Dictionary(lines.map { ($0, 1) }, uniquingKeysWith: +).filter { $0.value > 1 }
+        #expect(repeated.isEmpty, "lines logged more than once: \(repeated)")
+        let killed = lines.filter { $0.contains("SIGKILL") || $0.contains("killed worker") }
+        #expect(killed.count == 1 && killed.first?.contains("worker 0 (pid \(victim.pid))") == true, "the kill: \(killed)")
+        let restarting = lines.filter { $0.contains("restarting") }
+        #expect(restarting.count == 1 && restarting.first?.contains("worker 0 (pid \(victim.pid))") == true, "the restart: \(restarting)")
+        let back = lines.filter { $0.contains("is back as pid") }
+        #expect(back.count == 1 && back.first?.contains("worker 0") == true, "the return: \(back)")
+    }
+
     @Test func killedWorkerComesBackWithANewPid() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
         defer { run.stop() }
@@ -162,6 +186,14 @@ final class EngineRun: @unchecked Sendable {
     func waitForBurst() async throws -> RunTotals {
         try await waitFor("the burst to finish") { event in
             if case .burstFinished(let totals) = event { return totals }
+            return nil
+        }
+    }
+
+    /// The first log line (from now on) that satisfies `condition`.
+    func waitForLog(_ what: String, _ condition: @escaping (String) -> Bool) async throws -> String {
+        try await waitFor(what) { event in
+            if case .log(_, let text) = event, condition(text) { return text }
             return nil
         }
     }

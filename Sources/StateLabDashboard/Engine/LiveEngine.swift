@@ -137,7 +137,9 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
                                raceWindowMicros: settings.raceWindowMicroseconds, storeThreads: options.storeThreads,
                                redisURL: options.redisURL, executable: options.executable)
         do {
-            let supervisor = try Supervisor.start(config) { [events] line in events.post(.log(.info, line)) }
+            // No log callback: everything the supervisor would log follows a call made here (kill,
+            // monitor) that reports it, and the engine logs each of those once, in its own words.
+            let supervisor = try Supervisor.start(config)
             app.withLockedValue { $0 = supervisor }
             state.withLockedValue { state in
                 state.settings = settings
