@@ -104,6 +104,31 @@ struct DashboardEndToEndTests {
         #expect(left.isEmpty, "left after SIGTERM: \(left)")
         #expect(pane.leftoverRunDirectories.isEmpty, "run directories left: \(pane.leftoverRunDirectories)")
     }
+
+    /// STATELAB_TEST_CRASH (test-only) crashes the dashboard on its first frame with every worker alive.
+    @Test("a crash gives the terminal back, still dies of its signal, and takes the workers with it",
+          arguments: [("abort", SIGABRT), ("segv", SIGSEGV)])
+    func crashRestoresTheTerminal(crash: String, signal: Int32) throws {
+        // global: no store, so a crash leaves nothing behind outside the pane's private TMPDIR.
+        // Swift's backtracer is the handler the dashboard's own chains to; not interactive, so it
+        // does not wait 30 s for a key in the pane.
+        let pane = try DashboardPane(arguments: ["--strategy", "global", "--workers", "3"],
+                                     environment: ["STATELAB_TEST_CRASH": crash, "SWIFT_BACKTRACE": "enable=yes,interactive=no"])
+        defer { pane.stop() }
+        let ending = try pane.waitForEnding(seconds: 90)
+        let scrollback = pane.tmux("capture-pane", "-p", "-S", "-", "-t", pane.session)
+        #expect(ending.exitStatus == 128 + signal, "expected death by signal \(signal); the pane:\n\(DashboardPane.compact(scrollback))")
+        #expect(scrollback.contains("Program crashed"), "the backtracer did not report the crash:\n\(DashboardPane.compact(scrollback))")
+        #expect(ending.terminalIsSane, "terminal left in raw mode: \(ending.stty)")
+        #expect(pane.tmux("display", "-p", "-t", pane.session, "#{alternate_on}").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                "the pane is still on the alternate screen")
+        // The crash came only once every worker was up: their run directory is the proof (nobody
+        // was left to remove it); the workers themselves died with the dashboard (PR_SET_PDEATHSIG).
+        let runDirectories = pane.leftoverRunDirectories
+        #expect(runDirectories.count == 1, "expected the crashed run's directory: \(runDirectories)")
+        let left = pane.waitForNoProcessInItsTemporaryDirectory()
+        #expect(left.isEmpty, "processes of the crashed dashboard left: \(left.map { ($0, ProcessTable.arguments($0)) })")
+    }
 }
 
 /// One `statelab dashboard` in a tmux server of its own; `stop` kills that server only (by its socket).
@@ -134,13 +159,15 @@ struct DashboardPane {
     var exitPath: String { directory + "/exit.txt" }
     var sttyPath: String { directory + "/stty.txt" }
 
-    init(arguments: [String], width: Int = 120, height: Int = 40) throws {
+    init(arguments: [String], environment: [String: String] = [:], width: Int = 120, height: Int = 40) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(socket).path
         try FileManager.default.createDirectory(atPath: directory + "/tmp", withIntermediateDirectories: true)
         let dashboard = ([Binary.path, "dashboard"] + arguments).map(Self.quoted).joined(separator: " ")
+        let variables = (["TMPDIR": temporary].merging(environment) { _, given in given })
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoted($0.value))" }.joined(separator: " ")
         // Files appear whole (written, then renamed) so a poll never reads half of one; the
         // sleep keeps the pane open for capture after the dashboard is gone.
-        let command = "TMPDIR=\(Self.quoted(temporary)) \(dashboard); echo exit=$? > \(Self.quoted(exitPath + ".tmp")); "
+        let command = "\(variables) \(dashboard); echo exit=$? > \(Self.quoted(exitPath + ".tmp")); "
             + "stty -a > \(Self.quoted(sttyPath + ".tmp")); mv \(Self.quoted(sttyPath + ".tmp")) \(Self.quoted(sttyPath)); "
             + "mv \(Self.quoted(exitPath + ".tmp")) \(Self.quoted(exitPath)); sleep 60"
         tmux("new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), command)
@@ -249,6 +276,23 @@ struct DashboardPane {
     /// Run directories (statelab-*) still in the dashboard's TMPDIR.
     var leftoverRunDirectories: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []).filter { $0.hasPrefix("statelab-") }
+    }
+
+    /// Waits (bounded) until no process names the dashboard's TMPDIR in its arguments (its
+    /// workers do, through their spec); returns those still there.
+    func waitForNoProcessInItsTemporaryDirectory(seconds: Double = 10) -> [Int32] {
+        let mine = { () -> [Int32] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return names.compactMap(Int32.init).filter { pid in
+                ProcessTable.exists(pid) && ProcessTable.arguments(pid).contains { $0.hasPrefix(temporary + "/") }
+            }
+        }
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if mine().isEmpty { return [] }
+            usleep(100_000)
+        }
+        return mine()
     }
 
     func stop() {

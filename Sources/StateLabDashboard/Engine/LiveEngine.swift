@@ -137,7 +137,9 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
                                raceWindowMicros: settings.raceWindowMicroseconds, storeThreads: options.storeThreads,
                                redisURL: options.redisURL, executable: options.executable)
         do {
-            let supervisor = try Supervisor.start(config) { [events] line in events.post(.log(.info, line)) }
+            // No log callback: everything the supervisor would log follows a call made here (kill,
+            // monitor) that reports it, and the engine logs each of those once, in its own words.
+            let supervisor = try Supervisor.start(config)
             app.withLockedValue { $0 = supervisor }
             state.withLockedValue { state in
                 state.settings = settings
@@ -152,21 +154,26 @@ public final class LiveEngine: DashboardEngine, @unchecked Sendable {
         }
     }
 
+    /// Runs on the sampling queue, so no worker sample spans a reset: one begun before it would
+    /// pair reads taken after the reset with acknowledgements from before it, and the epoch is
+    /// bumped only once the worker has answered, too late to drop that sample.
     private func reset(workers indexes: [Int]?) {
         guard let supervisor = app.withLockedValue({ $0 }) else { return }
         let targets = indexes ?? supervisor.workers.map(\.index)
-        for index in targets {
-            do {
-                let record = try supervisor.reset(through: index)
-                state.withLockedValue { $0.noteReset(record, shared: supervisor.config.strategy.isShared) }
-                let pid = record.pid.map { " (pid \($0))" } ?? ""
-                let reach = supervisor.config.strategy.isShared ? "every worker shares the store" : "only that worker's own counter"
-                events.post(.log(.reset, indexes == nil ? "reset through worker \(index)\(pid)" : "reset through worker \(index)\(pid): \(reach)"))
-            } catch {
-                events.post(.error("reset through worker \(index) failed: \(error)"))
+        sampling.sync {
+            for index in targets {
+                do {
+                    let record = try supervisor.reset(through: index)
+                    state.withLockedValue { $0.noteReset(record, shared: supervisor.config.strategy.isShared) }
+                    let pid = record.pid.map { " (pid \($0))" } ?? ""
+                    let reach = supervisor.config.strategy.isShared ? "every worker shares the store" : "only that worker's own counter"
+                    events.post(.log(.reset, indexes == nil ? "reset through worker \(index)\(pid)" : "reset through worker \(index)\(pid): \(reach)"))
+                } catch {
+                    events.post(.error("reset through worker \(index) failed: \(error)"))
+                }
             }
+            sample()
         }
-        sampling.sync { sample() }
     }
 
     private func kill(worker index: Int) {

@@ -33,6 +33,7 @@ public enum DashboardLoop {
         let frameMilliseconds = 1000 / max(1, fps)
         let start = ContinuousClock.now
         var frames = 0
+        let testCrash = TestCrash.requested()
         while true {
             if let signal = terminal.caughtSignal { return .signal(signal) }
             session.absorb(engine.drainEvents())
@@ -40,6 +41,7 @@ public enum DashboardLoop {
             let size = terminal.size
             terminal.draw(Renderer.render(session.model, width: size.width, height: size.height))
             frames += 1
+            if let testCrash, TestCrash.isDue(session.model) { testCrash.now() }
             if let iterations, frames >= iterations { return .iterations }
 
             let keys = terminal.readKeys(waitingUpTo: frameMilliseconds)

@@ -2,7 +2,8 @@ import CNCurses
 import Foundation
 
 /// The only code that talks to curses: set-up, drawing a `ScreenBuffer`,
-/// reading keys, and putting the terminal back on every way out.
+/// reading keys, and putting the terminal back on every way out, a crash
+/// included (crash_restore.h).
 public final class Terminal {
     public enum Failure: Error, CustomStringConvertible {
         case notATerminal
@@ -27,6 +28,8 @@ public final class Terminal {
     public init(useColor: Bool) throws {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else { throw Failure.notATerminal }
         setlocale(LC_ALL, "")
+        // The terminal's mode before curses changes it, for the crash handler to put back.
+        sl_crash_prepare(STDOUT_FILENO)
         // newterm rather than initscr: initscr exits the process on failure, newterm returns nil.
         guard let output = fdopen(dup(STDOUT_FILENO), "w"), let input = fdopen(dup(STDIN_FILENO), "r") else {
             throw Failure.cannotStart("cannot open the terminal streams")
@@ -56,6 +59,8 @@ public final class Terminal {
         } else {
             self.useColor = false
         }
+        // Last, once the terminal is fully in curses mode: a crash from here on gives it back.
+        sl_crash_arm()
     }
 
     deinit { restore() }
@@ -109,6 +114,7 @@ public final class Terminal {
     public func restore() {
         guard active else { return }
         active = false
+        sl_crash_disarm()
         curs_set(1)
         endwin()
         if let screen { delscreen(screen) }
