@@ -33,9 +33,8 @@ public enum WorkerServer {
             .serverChannelOption(reusePort, value: 1)
             .bind(host: "127.0.0.1", port: spec.port).wait()
         let socketPath = spec.controlSocketPath(worker: worker)
-        unlink(socketPath)
-        let control = try bootstrap(group: group, app: app).bind(unixDomainSocketPath: socketPath).wait()
-        chmod(socketPath, 0o600)
+        unlink(socketPath)  // left by the worker this one replaces
+        let control = try bootstrap(group: group, app: app).withBoundSocket(PrivateUnixSocket.bind(path: socketPath)).wait()
 
         // Both listeners live until the process is signalled (default SIGTERM action):
         // the supervisor owns the run directory and cleans it up.
