@@ -12,6 +12,13 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var runDirectory: String
     public var redisHost: String?
     public var redisPort: Int?
+    /// A keep-alive connection with no request in flight is closed after this long.
+    public var idleTimeoutMillis: Int
+    /// A request whose head has started but not ended within this long gets a 408.
+    public var requestHeadTimeoutMillis: Int
+
+    public static let defaultIdleTimeoutMillis = 120_000
+    public static let defaultRequestHeadTimeoutMillis = 10_000
 
     public var sqlitePath: String { runDirectory + "/counter.db" }
     public var managerSocketPath: String { runDirectory + "/manager.sock" }
@@ -21,7 +28,9 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public func logPath(worker: Int) -> String { runDirectory + "/worker-\(worker).log" }
 
     public init(strategy: Strategy, mode: Mode, port: Int, raceWindowMicros: Int, storeThreads: Int,
-                runDirectory: String, redisHost: String? = nil, redisPort: Int? = nil) {
+                runDirectory: String, redisHost: String? = nil, redisPort: Int? = nil,
+                idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
+                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis) {
         self.strategy = strategy
         self.mode = mode
         self.port = port
@@ -30,6 +39,8 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
         self.runDirectory = runDirectory
         self.redisHost = redisHost
         self.redisPort = redisPort
+        self.idleTimeoutMillis = idleTimeoutMillis
+        self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
     }
 
     public func write() throws {
