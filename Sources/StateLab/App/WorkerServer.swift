@@ -91,10 +91,10 @@ public enum WorkerServer {
             let path = spec.managerSocketPath
             return { try ManagerSession(socketPath: path, key: key) }
         case .redis:
-            guard let host = spec.redisHost, let port = spec.redisPort else {
+            guard let url = spec.redisURL else {
                 throw StoreError("redis strategy without a redis address in the worker spec")
             }
-            return { try RedisSession(host: host, port: port) }
+            return { try RedisSession(url: url) }
         }
     }
 }
