@@ -126,6 +126,54 @@ struct ServeProcessTests {
         #expect(supervisor.workers[0].isRunning)
     }
 
+    // MARK: - Control socket modes
+
+    /// Both control sockets are checked the same way. lstat proves the mode
+    /// now; inotify proves the path never had another: the name appears by
+    /// rename (IN_MOVED_TO), not by bind() creating it in place (IN_CREATE),
+    /// and no IN_ATTRIB follows (nothing chmods it afterwards). rename keeps
+    /// the inode and its mode, so a 0600 file now was 0600 from the moment it
+    /// could be opened at that path. The old code (bind, then chmod) shows
+    /// IN_CREATE then IN_ATTRIB here.
+    static func expectOwnerOnlyFromTheStart(_ path: String, events: [DirectoryEvents.Event]) {
+        var info = stat()
+        #expect(lstat(path, &info) == 0, "\(path) is missing")
+        #expect(info.st_mode & S_IFMT == S_IFSOCK, "\(path) is not a socket")
+        #expect(info.st_mode & 0o777 == 0o600, "mode \(String(info.st_mode & 0o777, radix: 8)) at \(path)")
+        let name = (path as NSString).lastPathComponent
+        let mine = events.filter { $0.name == name }
+        #expect(mine.contains { $0.mask & UInt32(IN_MOVED_TO) != 0 }, "\(name) did not arrive by rename: \(mine)")
+        #expect(!mine.contains { $0.mask & UInt32(IN_CREATE) != 0 }, "\(name) was created in place: \(mine)")
+        #expect(!mine.contains { $0.mask & UInt32(IN_ATTRIB) != 0 }, "\(name) had its mode changed after it appeared: \(mine)")
+    }
+
+    @Test("a worker's control socket is 0600 from the moment it exists (seen on a restarted worker)")
+    func workerSocketIsOwnerOnlyFromTheStart() throws {
+        let supervisor = try Supervisor.start(AppConfig(strategy: .global, workers: 1, executable: Binary.path))
+        defer { supervisor.stop() }
+        // The run directory exists only once start returns: watch it, then make the worker bind again.
+        let watch = try DirectoryEvents(watching: supervisor.runDirectory.path)
+        defer { watch.close() }
+        supervisor.kill(worker: 0)
+        let events = supervisor.monitor()
+        #expect(events.contains { $0.contains("is back as pid") }, "\(events)")
+        Self.expectOwnerOnlyFromTheStart(supervisor.workers[0].socketPath, events: watch.read())
+    }
+
+    @Test("the manager's socket is 0600 from the moment it exists")
+    func managerSocketIsOwnerOnlyFromTheStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let watch = try DirectoryEvents(watching: dir)
+        defer { watch.close() }
+        let server = ManagerServer(socketPath: dir + "/manager.sock", key: ManagerKey.generate(), log: { _ in })
+        try server.start()
+        defer { server.stop() }
+        Self.expectOwnerOnlyFromTheStart(dir + "/manager.sock", events: watch.read())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["manager.sock"], "the staging directory is gone")
+    }
+
     @Test("an unavailable strategy or a bad flag: one line, exit 2, nothing started")
     func badInput() throws {
         for (arguments, expected) in [
@@ -192,4 +240,52 @@ enum RunCommand {
         return Result(status: process.terminationStatus,
                       stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
+}
+
+/// inotify on one directory: what was created, moved in or changed there.
+/// The kernel queues events as the file operations happen, so after an
+/// operation returns, `read()` sees its events without waiting.
+final class DirectoryEvents {
+    struct Event: CustomStringConvertible {
+        var name: String
+        var mask: UInt32
+        var description: String { "\(name) 0x\(String(mask, radix: 16))" }
+    }
+
+    private let fd: Int32
+
+    init(watching directory: String) throws {
+        fd = inotify_init1(Int32(IN_NONBLOCK) | Int32(IN_CLOEXEC))
+        guard fd >= 0 else { throw StoreError("inotify_init1: \(String(cString: strerror(errno)))") }
+        let mask = UInt32(IN_CREATE) | UInt32(IN_MOVED_TO) | UInt32(IN_ATTRIB) | UInt32(IN_DELETE)
+        guard inotify_add_watch(fd, directory, mask) >= 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw StoreError("inotify_add_watch \(directory): \(reason)")
+        }
+    }
+
+    /// Every event queued so far.
+    func read() -> [Event] {
+        var events: [Event] = []
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return events }
+            var offset = 0
+            // struct inotify_event: int wd; uint32_t mask, cookie, len; char name[len].
+            while offset + 16 <= n {
+                func field(_ at: Int) -> UInt32 {
+                    buffer[offset + at..<offset + at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+                }
+                let mask = field(4)
+                let length = Int(field(12))
+                let nameBytes = buffer[offset + 16..<offset + 16 + length].prefix { $0 != 0 }
+                events.append(Event(name: String(decoding: nameBytes, as: UTF8.self), mask: mask))
+                offset += 16 + length
+            }
+        }
+    }
+
+    func close() { Glibc.close(fd) }
 }

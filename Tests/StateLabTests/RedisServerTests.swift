@@ -1,4 +1,5 @@
 import Foundation
+import StateLabTestSupport
 import Testing
 @testable import StateLab
 
@@ -17,9 +18,9 @@ enum RedisTestGate {
     }
 
     /// Launches a private server; throws (failing the test) when it can't.
-    static func launch() throws -> RedisServerProcess {
+    static func launch(password: String? = nil) throws -> RedisServerProcess {
         _ = try executable()
-        return try RedisServerProcess.launch()
+        return try RedisServerProcess.launch(password: password)
     }
 }
 
@@ -141,6 +142,95 @@ extension RedisTests {
             #expect(message.contains("exited during startup with code 1"), "\(message)")
             #expect(message.contains("Address already in use"), "the log tail should say why: \(message)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty, "the failed start removed its directory")
+        }
+
+        // MARK: - Database and password from the URL
+
+        @Test("redis://host:port/3: every worker counts in database 3, and database 0 is untouched")
+        func workersUseTheURLsDatabase() throws {
+            let server = try RedisTestGate.launch()
+            defer { server.stop() }
+            let app = try Supervisor.start(AppConfig(strategy: .redis, mode: .atomic, workers: 2,
+                                                     redisURL: "redis://127.0.0.1:\(server.port)/3", executable: Binary.path))
+            defer { app.stop() }
+            // Through each worker's private socket, so both workers' connections are exercised.
+            for worker in app.workers {
+                for _ in 0..<5 {
+                    let answer = try ControlClient.request("POST", "/increment", socketPath: worker.socketPath)
+                    #expect(answer.status == 200, "\(answer.error ?? "")")
+                }
+            }
+            let database3 = try RedisConnection(url: RedisURL(host: server.host, port: server.port, database: 3))
+            defer { database3.close() }
+            #expect(try database3.command("GET", "statelab:counter") == .bulk("10"))
+            let database0 = try RedisConnection(host: server.host, port: server.port)
+            defer { database0.close() }
+            #expect(try database0.command("GET", "statelab:counter") == .bulkString(nil))
+        }
+
+        @Test("a database the server does not have fails at connect, saying what to fix")
+        func databaseOutOfRangeSaysWhatToFix() throws {
+            let server = try RedisTestGate.launch()
+            defer { server.stop() }
+            let error = #expect(throws: StoreError.self) {
+                try RedisConnection(url: RedisURL(host: server.host, port: server.port, database: 99))
+            }
+            let message = error?.message ?? ""
+            #expect(message.contains("SELECT 99 failed: ERR DB index is out of range"), "\(message)")
+            #expect(message.contains("use a smaller /db in the Redis URL"), "\(message)")
+            #expect(!message.contains("\n"))
+        }
+
+        @Test("a server with --requirepass: the right password works, a wrong or missing one is a one-line error with the fix")
+        func passwordIsSentWithAUTH() throws {
+            let server = try RedisTestGate.launch(password: "right-pw")
+            defer { server.stop() }
+            let right = try RedisSession(url: RedisURL(parsing: "redis://:right-pw@127.0.0.1:\(server.port)"))
+            defer { right.close() }
+            #expect(try right.increment(mode: .atomic, raceWindowMicros: 0) == 1)
+            // AUTH with a user name: Redis 6+ ACLs; "default" is the user --requirepass sets.
+            let named = try RedisSession(url: RedisURL(parsing: "redis://default:right-pw@127.0.0.1:\(server.port)"))
+            defer { named.close() }
+            #expect(try named.increment(mode: .atomic, raceWindowMicros: 0) == 2)
+
+            let wrong = #expect(throws: StoreError.self) {
+                try RedisSession(url: RedisURL(parsing: "redis://:wrong-pw@127.0.0.1:\(server.port)"))
+            }
+            let wrongMessage = wrong?.message ?? ""
+            #expect(wrongMessage.contains("AUTH was refused: WRONGPASS"), "\(wrongMessage)")
+            #expect(wrongMessage.contains("check the user name and password in the Redis URL"), "\(wrongMessage)")
+            #expect(!wrongMessage.contains("wrong-pw") && !wrongMessage.contains("\n"), "\(wrongMessage)")
+
+            let missing = #expect(throws: StoreError.self) {
+                try RedisSession(host: server.host, port: server.port).increment(mode: .atomic, raceWindowMicros: 0)
+            }
+            #expect(missing?.message.contains("NOAUTH") == true, "\(missing?.message ?? "")")
+            #expect(missing?.message.contains("put it in the Redis URL, redis://:PASSWORD@host:port") == true,
+                    "\(missing?.message ?? "")")
+        }
+
+        @Test("workers authenticate with the URL's password; a wrong one stops the start with one line")
+        func workersAuthenticate() throws {
+            let server = try RedisTestGate.launch(password: "right-pw")
+            defer { server.stop() }
+            let app = try Supervisor.start(AppConfig(strategy: .redis, mode: .locked, workers: 2,
+                                                     redisURL: "redis://:right-pw@127.0.0.1:\(server.port)/2", executable: Binary.path))
+            defer { app.stop() }
+            for worker in app.workers {
+                let answer = try ControlClient.request("POST", "/increment", socketPath: worker.socketPath)
+                #expect(answer.status == 200, "\(answer.error ?? "")")
+            }
+            let check = try RedisConnection(url: RedisURL(host: server.host, port: server.port, database: 2, password: "right-pw"))
+            defer { check.close() }
+            #expect(try check.command("GET", "statelab:counter") == .bulk("2"))
+
+            let error = #expect(throws: StoreError.self) {
+                try Supervisor.start(AppConfig(strategy: .redis, mode: .locked, workers: 1,
+                                               redisURL: "redis://:wrong-pw@127.0.0.1:\(server.port)", executable: Binary.path))
+            }
+            #expect(error?.message.contains("WRONGPASS") == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("wrong-pw") == false)
+            #expect(error?.message.contains("\n") == false)
         }
 
         // MARK: - Helpers

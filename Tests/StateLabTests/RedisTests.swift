@@ -166,11 +166,30 @@ import Testing
     @Test(arguments: [
         "127.0.0.1:6379", "http://127.0.0.1:6379", "rediss://127.0.0.1:6379", "redis://",
         "redis://:6379", "redis://host:", "redis://host:0", "redis://host:65536", "redis://host:+80",
-        "redis://host:abc", "redis://host:6379/x", "redis://user:pw@host:6379", "redis://host:6379?db=1",
+        "redis://host:abc", "redis://host:6379/x", "redis://user@host:6379", "redis://user:@host:6379",
+        "redis://:p%zzw@host:6379", "redis://host:6379?db=1",
         "redis://::1:6379", "redis://[::1", "redis://ho st:6379",
     ])
     func rejectsBadRedisURLs(_ text: String) {
         #expect(throws: StoreError.self) { try RedisURL(parsing: text) }
+    }
+
+    @Test func parsesCredentialsAndNeverShowsThePassword() throws {
+        let bare = try RedisURL(parsing: "redis://:s3cret@127.0.0.1:6380/3")
+        #expect(bare.username == nil && bare.password == "s3cret" && bare.port == 6380 && bare.database == 3)
+        #expect(bare.description == "redis://:***@127.0.0.1:6380/3")
+        let user = try RedisURL(parsing: "redis://alice:p%40ss:w/rd@localhost")
+        #expect(user.username == "alice" && user.password == "p@ss:w/rd" && user.host == "localhost" && user.port == 6379)
+        #expect(user.description == "redis://alice:***@localhost:6379")
+        // A raw '@' or '/' in the password works too: credentials end at the last '@'.
+        let raw = try RedisURL(parsing: "redis://:a@b/c@127.0.0.1:7000/2")
+        #expect(raw.password == "a@b/c" && raw.port == 7000 && raw.database == 2)
+        // A URL that does not parse is quoted back with its credentials masked.
+        let bad = #expect(throws: StoreError.self) { try RedisURL(parsing: "redis://bob:hunter2@h:99999") }
+        #expect(bad?.message.contains("hunter2") == false, "\(bad?.message ?? "")")
+        #expect(bad?.message.contains("redis://***@h:99999") == true, "\(bad?.message ?? "")")
+        let noColon = #expect(throws: StoreError.self) { try RedisURL(parsing: "redis://hunter2@h") }
+        #expect(noColon?.message.contains("redis://:PASSWORD@host") == true, "\(noColon?.message ?? "")")
     }
 
     @Test func badURLErrorsSayWhatIsWrong() {

@@ -148,4 +148,95 @@ struct SQLiteTests {
             #expect(error?.message.contains("counter row missing") == true, "\(error?.message ?? "")")
         }
     }
+
+    // MARK: - Failures: not committed, or indeterminate
+
+    /// Another connection holding the write lock (BEGIN IMMEDIATE), as a
+    /// stuck writer would; released by `release()`.
+    final class WriteLockHolder {
+        private var db: OpaquePointer?
+
+        init(path: String) throws {
+            guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK,
+                  sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK
+            else {
+                let reason = String(cString: sqlite3_errmsg(db))
+                sqlite3_close_v2(db)
+                throw StoreError("test: could not take the write lock: \(reason)")
+            }
+        }
+
+        func release() {
+            guard db != nil else { return }
+            sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+            sqlite3_close_v2(db)
+            db = nil
+        }
+
+        deinit { release() }
+    }
+
+    @Test("locked: BEGIN IMMEDIATE that times out on a held write lock is 'not committed', and nothing was written")
+    func lockedBusyIsNotCommitted() throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path, busyTimeoutMillis: 50)
+            defer { session.close() }
+            let holder = try WriteLockHolder(path: path)
+            let error = #expect(throws: StoreError.self) { try session.increment(mode: .locked, raceWindowMicros: 0) }
+            #expect(error?.notCommitted == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("database is locked") == true, "\(error?.message ?? "")")
+            holder.release()
+            #expect(try Self.rawText("SELECT n FROM counter WHERE id = 1", path: path) == "0")
+            #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 1, "the session recovers once the lock is free")
+        }
+    }
+
+    @Test("naive and atomic: a write step that fails is a plain error (indeterminate), never a made-up count",
+          arguments: [Mode.naive, Mode.atomic])
+    func failedWriteIsIndeterminate(_ mode: Mode) throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path, busyTimeoutMillis: 50)
+            defer { session.close() }
+            let holder = try WriteLockHolder(path: path)
+            // In WAL mode the read still works; the write cannot get the lock.
+            let error = #expect(throws: StoreError.self) { try session.increment(mode: mode, raceWindowMicros: 0) }
+            #expect(error?.notCommitted == false, "an autocommit write that fails may have applied: \(error?.message ?? "")")
+            #expect(error?.message.contains("database is locked") == true, "\(error?.message ?? "")")
+            holder.release()
+            #expect(try Self.rawText("SELECT n FROM counter WHERE id = 1", path: path) == "0")
+            #expect(try session.increment(mode: mode, raceWindowMicros: 0) == 1)
+        }
+    }
+
+    @Test("through a worker: a locked increment that could not start answers 503 committed:false; atomic answers a plain 503",
+          arguments: [(Mode.locked, true), (Mode.atomic, false)])
+    func workerAnswersTheVerdict(_ mode: Mode, notCommitted: Bool) throws {
+        let server = try InProcessWorker(mode: mode, busyTimeoutMillis: 50)
+        defer { server.stop() }
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        let holder = try WriteLockHolder(path: server.databasePath)
+        try client.send(WorkerHTTPLimitsTests.increment)
+        let refused = try client.readAnswer(within: 30)
+        #expect(refused.status == 503)
+        #expect((refused.json?["error"] as? String)?.contains("database is locked") == true, "\(refused.body)")
+        #expect(refused.json?["committed"] as? Bool == (notCommitted ? false : nil), "\(refused.body)")
+        #expect(refused.header("X-Statelab-Committed") == (notCommitted ? "false" : nil))
+        holder.release()
+        try client.send(WorkerHTTPLimitsTests.increment)
+        let answer = try client.readAnswer(within: 30)
+        #expect(answer.status == 200)
+        #expect(answer.body.hasPrefix("{\"count\":1,"), "the failed increment left nothing behind: \(answer.body)")
+    }
+
+    @Test("reset of a database without the counter row is an error, not a silent success")
+    func resetOfAMissingRowIsAnError() throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path)
+            defer { session.close() }
+            try Self.rawExec("DELETE FROM counter", path: path)
+            let error = #expect(throws: StoreError.self) { try session.reset() }
+            #expect(error?.message.contains("counter row missing") == true, "\(error?.message ?? "")")
+        }
+    }
 }

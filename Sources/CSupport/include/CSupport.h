@@ -16,6 +16,10 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
 /// Asks for SIGKILL when the parent dies; returns 0, or -1 when the parent is already gone.
 int sl_die_with_parent(pid_t expected_parent);
 
+/// Renames `from` to `to` atomically, failing with EEXIST instead of replacing
+/// an existing `to` (renameat2 with RENAME_NOREPLACE). Returns 0 or -1 with errno set.
+int sl_rename_noreplace(const char *from, const char *to);
+
 /// Size of the shared mutex area (pthread_mutex_t rounded up to 64 bytes).
 size_t sl_robust_mutex_size(void);
 /// Initialises a process-shared robust mutex at `p`; returns 0 or an errno.

@@ -11,10 +11,19 @@ public struct AppConfig: Sendable, Equatable {
     public var redisURL: String?
     /// The statelab binary the workers and the manager run as.
     public var executable: String
+    /// A worker closes a keep-alive connection that has no request in flight
+    /// after this long. Longer than any gap statelab's own load leaves (an open
+    /// model at a low rate idles each connection for seconds).
+    public var idleTimeoutMillis: Int
+    /// A worker answers 408 and closes when a request's head has started
+    /// arriving but is not complete within this long.
+    public var requestHeadTimeoutMillis: Int
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,
-                executable: String = ChildProcess.currentExecutable) {
+                executable: String = ChildProcess.currentExecutable,
+                idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
+                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis) {
         self.strategy = strategy
         self.mode = mode
         self.workers = workers
@@ -23,6 +32,8 @@ public struct AppConfig: Sendable, Equatable {
         self.storeThreads = storeThreads
         self.redisURL = redisURL
         self.executable = executable
+        self.idleTimeoutMillis = idleTimeoutMillis
+        self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
     }
 
     /// Problems with the settings themselves, each as one line with the fix.
@@ -37,6 +48,12 @@ public struct AppConfig: Sendable, Equatable {
             found.append("--race-window-us must be between 0 and 1000000 (got \(raceWindowMicros))")
         }
         if !(1...64).contains(storeThreads) { found.append("--threads must be between 1 and 64 (got \(storeThreads))") }
+        if !(1...86_400_000).contains(idleTimeoutMillis) {
+            found.append("the idle connection timeout must be between 1 ms and 24 h (got \(idleTimeoutMillis) ms)")
+        }
+        if !(1...3_600_000).contains(requestHeadTimeoutMillis) {
+            found.append("the request head timeout must be between 1 ms and 1 h (got \(requestHeadTimeoutMillis) ms)")
+        }
         return found
     }
 

@@ -23,11 +23,7 @@ final class BadRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A response can only be sent when none has started; the decoder closes the channel after us.
         if !responseInProgress {
             let body = "{\"error\":\(JSONText.quoted("malformed HTTP request: \(error)")),\"pid\":\(pid)}"
-            let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.utf8.count)),
-                                       ("X-Worker-Pid", String(pid)), ("Connection", "close")])
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            JSONAnswer.write(.badRequest, body: body, pid: pid, keepAlive: false, context: context)
         }
         context.fireErrorCaught(error)
     }

@@ -43,7 +43,7 @@ final class CounterHTTPHandler: ChannelInboundHandler {
         case .head(let head):
             state.received(head)
         case .body:
-            break // the API takes no body; it is read and dropped
+            break // the API takes no body; RequestBodyLimit bounds it, and it is dropped here
         case .end:
             let head = state.ended()
             route(head, context: context)
@@ -101,25 +101,15 @@ final class CounterHTTPHandler: ChannelInboundHandler {
     }
 
     private func errorJSON(_ message: String) -> String {
-        "{\"error\":\(JSONText.quoted(message)),\(app.identity)}"
+        JSONAnswer.error(message, app: app)
     }
 
     private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, body: String,
                          extra: [(String, String)] = []) {
         let keepAlive = state.responded()
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(5 + extra.count)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
-        headers.add(name: "X-Worker-Pid", value: String(app.pid))
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let done = context.writeAndFlushPromise()
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        let done = JSONAnswer.write(status, body: body, pid: app.pid, keepAlive: keepAlive, extra: extra, context: context)
         if !keepAlive {
-            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -129,6 +119,3 @@ final class CounterHTTPHandler: ChannelInboundHandler {
     }
 }
 
-extension ChannelHandlerContext {
-    fileprivate func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
-}

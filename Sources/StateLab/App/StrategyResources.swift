@@ -58,28 +58,26 @@ final class StrategyResources: @unchecked Sendable {
     }
 
     private func startRedis(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec) throws {
-        let host: String
-        let port: Int
-        if let url = config.redisURL {
-            let parsed = try RedisURL(parsing: url)
-            (host, port) = (parsed.host, parsed.port)
+        let url: RedisURL
+        if let text = config.redisURL {
+            url = try RedisURL(parsing: text)
         } else {
             let server = try RedisServerProcess.launch(in: runDirectory.path)
             redis = server
-            (host, port) = (server.host, server.port)
+            url = server.url
         }
-        // Every run starts from 0, also on a server the user named.
+        // Every run starts from 0, also on a server the user named. Connecting
+        // authenticates and selects the database, so a wrong password or db fails here.
         let session: RedisSession
         do {
-            session = try RedisSession(host: host, port: port, timeout: 5)
-        } catch let error as StoreError where config.redisURL != nil {
-            throw StoreError("\(error.message); check that Redis runs at \(config.redisURL!), or leave out --redis-url to let statelab start one")
+            session = try RedisSession(url: url, timeout: 5)
+        } catch let error as StoreError where config.redisURL != nil && RedisConnection.isUnreachable(error) {
+            throw StoreError("\(error.message); check that Redis runs at \(url), or leave out --redis-url to let statelab start one")
         }
         defer { session.close() }
         try session.reset()
-        spec.redisHost = host
-        spec.redisPort = port
-        redisAddress = (host, port)
+        spec.useRedis(url)
+        redisAddress = (url.host, url.port)
     }
 
     func stop() {

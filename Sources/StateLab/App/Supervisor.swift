@@ -45,7 +45,8 @@ public final class Supervisor: @unchecked Sendable {
             defer { holder.release() }
             var spec = WorkerSpec(strategy: config.strategy, mode: config.mode, port: holder.port,
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
-                                  runDirectory: runDirectory.path)
+                                  runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
+                                  requestHeadTimeoutMillis: config.requestHeadTimeoutMillis)
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec)
             do {
                 try spec.write()

@@ -33,9 +33,8 @@ public enum WorkerServer {
             .serverChannelOption(reusePort, value: 1)
             .bind(host: "127.0.0.1", port: spec.port).wait()
         let socketPath = spec.controlSocketPath(worker: worker)
-        unlink(socketPath)
-        let control = try bootstrap(group: group, app: app).bind(unixDomainSocketPath: socketPath).wait()
-        chmod(socketPath, 0o600)
+        unlink(socketPath)  // left by the worker this one replaces
+        let control = try bootstrap(group: group, app: app).withBoundSocket(PrivateUnixSocket.bind(path: socketPath)).wait()
 
         // Both listeners live until the process is signalled (default SIGTERM action):
         // the supervisor owns the run directory and cleans it up.
@@ -44,18 +43,31 @@ public enum WorkerServer {
     }
 
     static func bootstrap(group: EventLoopGroup, app: CounterApp) -> ServerBootstrap {
-        ServerBootstrap(group: group)
+        let limits = HTTPLimits(spec: app.spec)
+        return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
-                    try pipeline.addHandler(BadRequestHandler(pid: app.pid))
-                    try pipeline.addHandler(CounterHTTPHandler(app: app))
+                    try configure(channel.pipeline.syncOperations, app: app, limits: limits)
                 }
             }
+    }
+
+    /// One connection's handlers, from the socket inwards: idle clock and byte
+    /// signal on raw bytes, NIO's HTTP/1.1 codec with the head clock right
+    /// after the decoder, pipelining, then one handler per rule and the API.
+    static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, app: CounterApp, limits: HTTPLimits) throws {
+        try pipeline.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
+        try pipeline.addHandler(RequestBytesSignal())
+        try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
+        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try pipeline.addHandler(RequestHeadTimeout(app: app, timeout: limits.requestHeadTimeout), position: .after(decoder))
+        try pipeline.addHandler(BadRequestHandler(pid: app.pid))
+        try pipeline.addHandler(IdleConnectionCloser())
+        try pipeline.addHandler(RequestBodyLimit(app: app, limits: limits))
+        try pipeline.addHandler(CounterHTTPHandler(app: app))
     }
 
     /// How this worker opens sessions on its strategy's store.
@@ -79,10 +91,10 @@ public enum WorkerServer {
             let path = spec.managerSocketPath
             return { try ManagerSession(socketPath: path, key: key) }
         case .redis:
-            guard let host = spec.redisHost, let port = spec.redisPort else {
+            guard let url = spec.redisURL else {
                 throw StoreError("redis strategy without a redis address in the worker spec")
             }
-            return { try RedisSession(host: host, port: port) }
+            return { try RedisSession(url: url) }
         }
     }
 }

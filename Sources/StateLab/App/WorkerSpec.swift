@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What every worker of one app needs to know; the supervisor writes it to the
 /// run directory and each worker reads it at start.
@@ -12,6 +15,18 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var runDirectory: String
     public var redisHost: String?
     public var redisPort: Int?
+    /// The database every redis connection SELECTs (nil or 0: the default).
+    public var redisDatabase: Int?
+    public var redisUsername: String?
+    /// Sent with AUTH on every redis connection; the spec file is 0600 in a 0700 directory.
+    public var redisPassword: String?
+    /// A keep-alive connection with no request in flight is closed after this long.
+    public var idleTimeoutMillis: Int
+    /// A request whose head has started but not ended within this long gets a 408.
+    public var requestHeadTimeoutMillis: Int
+
+    public static let defaultIdleTimeoutMillis = 120_000
+    public static let defaultRequestHeadTimeoutMillis = 10_000
 
     public var sqlitePath: String { runDirectory + "/counter.db" }
     public var managerSocketPath: String { runDirectory + "/manager.sock" }
@@ -20,8 +35,17 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public func controlSocketPath(worker: Int) -> String { runDirectory + "/worker-\(worker).sock" }
     public func logPath(worker: Int) -> String { runDirectory + "/worker-\(worker).log" }
 
+    /// The redis server the workers use, with its credentials and database.
+    public var redisURL: RedisURL? {
+        guard let redisHost, let redisPort else { return nil }
+        return RedisURL(host: redisHost, port: redisPort, database: redisDatabase ?? 0,
+                        username: redisUsername, password: redisPassword)
+    }
+
     public init(strategy: Strategy, mode: Mode, port: Int, raceWindowMicros: Int, storeThreads: Int,
-                runDirectory: String, redisHost: String? = nil, redisPort: Int? = nil) {
+                runDirectory: String, redisHost: String? = nil, redisPort: Int? = nil,
+                idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
+                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis) {
         self.strategy = strategy
         self.mode = mode
         self.port = port
@@ -30,11 +54,27 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
         self.runDirectory = runDirectory
         self.redisHost = redisHost
         self.redisPort = redisPort
+        self.idleTimeoutMillis = idleTimeoutMillis
+        self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
     }
 
+    /// Points the workers at a redis server.
+    public mutating func useRedis(_ url: RedisURL) {
+        redisHost = url.host
+        redisPort = url.port
+        redisDatabase = url.database
+        redisUsername = url.username
+        redisPassword = url.password
+    }
+
+    /// Writes the spec owner-only: it may hold a redis password.
     public func write() throws {
         let data = try JSONEncoder().encode(self)
-        try data.write(to: URL(fileURLWithPath: specPath))
+        let fd = open(specPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot write \(specPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count else { throw StoreError("cannot write \(specPath): \(String(cString: strerror(errno)))") }
     }
 
     public static func read(from path: String) throws -> WorkerSpec {

@@ -123,24 +123,13 @@ public final class ManagerServer {
         log("manager: removed stale socket \(socketPath)")
     }
 
-    /// Creates and binds the listening socket, then narrows the file to 0600
-    /// before NIO calls listen(): until then every connect is refused, so no
-    /// client can reach the socket while it has the umask's wider mode.
+    /// Creates and binds the listening socket, its file 0600 from the moment
+    /// it appears (see `PrivateUnixSocket`).
     private func bindSocket() throws -> Int32 {
-        let address = try UnixSocketAddress.make(socketPath)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw StoreError("manager: cannot create a socket: \(ManagerPOSIX.errorText())") }
-        guard UnixSocketAddress.with(address, { bind(fd, $0, $1) }) == 0 else {
-            let reason = ManagerPOSIX.errorText()
-            close(fd)
-            throw StoreError("manager: cannot bind \(socketPath): \(reason)")
+        do {
+            return try PrivateUnixSocket.bind(path: socketPath)
+        } catch let error as StoreError {
+            throw StoreError("manager: \(error.message)")
         }
-        guard chmod(socketPath, 0o600) == 0 else {
-            let reason = ManagerPOSIX.errorText()
-            close(fd)
-            unlink(socketPath)
-            throw StoreError("manager: cannot chmod \(socketPath) to 0600: \(reason)")
-        }
-        return fd
     }
 }

@@ -15,6 +15,8 @@ public final class RedisConnection: @unchecked Sendable {
     public let port: Int
     public let timeout: Double
     public let database: Int
+    public let username: String?
+    private let password: String?
 
     // The lock makes a shared connection safe, though a session is meant for one thread at a time.
     private let lock = NSLock()
@@ -22,16 +24,26 @@ public final class RedisConnection: @unchecked Sendable {
     private var reader = RESPReader()
     private var isClosed = false
 
-    /// Connects at once, so a wrong address fails here, not on first use.
-    public init(host: String, port: Int, timeout: Double = 10, database: Int = 0) throws {
+    /// Connects at once, so a wrong address, password or database fails here,
+    /// not on first use. Every (re)connection sends `AUTH [username] password`
+    /// first when there is a password, then `SELECT database` when it is not 0.
+    public init(host: String, port: Int, timeout: Double = 10, database: Int = 0,
+                username: String? = nil, password: String? = nil) throws {
         guard (1...65_535).contains(port) else { throw StoreError("redis: port \(port) is out of range 1-65535") }
         guard timeout > 0 else { throw StoreError("redis: timeout must be positive") }
         self.host = host
         self.port = port
         self.timeout = timeout
         self.database = database
+        self.username = username
+        self.password = password
         lock.lock(); defer { lock.unlock() }
         try connectLocked()
+    }
+
+    public convenience init(url: RedisURL, timeout: Double = 10) throws {
+        try self.init(host: url.host, port: url.port, timeout: timeout, database: url.database,
+                      username: url.username, password: url.password)
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
@@ -54,9 +66,32 @@ public final class RedisConnection: @unchecked Sendable {
         if fd < 0 { try connectLocked() }
         let reply = try roundTripLocked(arguments)
         if case .error(let message) = reply {
-            throw StoreError("redis \(address): \(arguments[0]) failed: \(message)")
+            throw StoreError("redis \(address): \(arguments[0]) failed: \(message)\(Self.fix(for: message))")
         }
         return reply
+    }
+
+    /// What to do about an error reply that a setting can fix, as the end of one line.
+    static func fix(for message: String) -> String {
+        if message.hasPrefix("NOAUTH") {
+            return "; this server needs a password: put it in the Redis URL, redis://:PASSWORD@host:port"
+        }
+        if message.hasPrefix("WRONGPASS") {
+            return "; check the user name and password in the Redis URL (redis://USER:PASSWORD@host:port)"
+        }
+        if message.contains("without any password configured") {
+            return "; this server has no password set: leave the credentials out of the Redis URL"
+        }
+        if message.contains("DB index is out of range") {
+            return "; the server has fewer databases (16 by default, 0 to 15): use a smaller /db in the Redis URL"
+        }
+        return ""
+    }
+
+    /// Whether `error` says the server could not be reached at all (as opposed
+    /// to refusing a password, a database or a command).
+    public static func isUnreachable(_ error: StoreError) -> Bool {
+        error.message.contains(": cannot connect: ") || error.message.contains(": cannot resolve host: ")
     }
 
     /// True while a socket is open (false after a failure until the next command reconnects).
@@ -166,18 +201,43 @@ public final class RedisConnection: @unchecked Sendable {
                 setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
                 fd = socketFD
                 reader = RESPReader()
-                if database != 0 {
-                    let reply = try roundTripLocked(["SELECT", String(database)])
-                    if case .error(let message) = reply {
-                        dropLocked()
-                        throw StoreError("redis \(address): SELECT \(database) failed: \(message)")
-                    }
-                }
+                try prepareSessionLocked()
                 return
             }
             Glibc.close(socketFD)
         }
         throw StoreError("redis \(address): cannot connect: \(lastError)")
+    }
+
+    /// AUTH, then SELECT, on a fresh connection: nothing else is sent before
+    /// them, and a refusal drops the connection with a one-line fix.
+    private func prepareSessionLocked() throws {
+        if let password {
+            let reply = try roundTripLocked(["AUTH"] + (username.map { [$0] } ?? []) + [password])
+            if case .error(let message) = reply {
+                dropLocked()
+                let fix = Self.fix(for: message)
+                throw StoreError("redis \(address): AUTH\(username.map { " as \($0)" } ?? "") was refused: \(message)"
+                                 + (fix.isEmpty ? "; check the credentials in the Redis URL" : fix))
+            }
+            guard reply == .simpleString("OK") else {
+                dropLocked()
+                throw StoreError("redis \(address): AUTH answered \(reply), not OK; is this a Redis server?")
+            }
+        }
+        if database != 0 {
+            let reply = try roundTripLocked(["SELECT", String(database)])
+            if case .error(let message) = reply {
+                dropLocked()
+                let fix = Self.fix(for: message)
+                throw StoreError("redis \(address): SELECT \(database) failed: \(message)"
+                                 + (fix.isEmpty ? "; check the /db number in the Redis URL" : fix))
+            }
+            guard reply == .simpleString("OK") else {
+                dropLocked()
+                throw StoreError("redis \(address): SELECT \(database) answered \(reply), not OK; is this a Redis server?")
+            }
+        }
     }
 
     /// A non-blocking connect bounded by `deadline`.

@@ -10,12 +10,14 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let host = "127.0.0.1"
     public let port: Int
     public let directory: String
+    /// Set with `--requirepass` when given to `launch` (tests of AUTH); statelab's own runs use none.
+    public let password: String?
     private let child: ChildProcess
     private let lock = NSLock()
     private var stopped = false
 
     public var pid: pid_t { child.pid }
-    public var url: RedisURL { RedisURL(host: host, port: port) }
+    public var url: RedisURL { RedisURL(host: host, port: port, password: password) }
     public var logFile: String { directory + "/redis.log" }
     public var isRunning: Bool { child.isRunning }
 
@@ -25,9 +27,10 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// take the port in between: start again on a new port this many times.
     public static let startAttempts = 3
 
-    private init(port: Int, directory: String, child: ChildProcess) {
+    private init(port: Int, directory: String, password: String?, child: ChildProcess) {
         self.port = port
         self.directory = directory
+        self.password = password
         self.child = child
     }
 
@@ -41,15 +44,16 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Starts redis-server and returns once it answers PING. Its private
     /// directory goes under `parent` (a run directory, so a sweep after
-    /// `kill -9` removes it too), or the temp dir.
-    public static func launch(in parent: String? = nil) throws -> RedisServerProcess {
+    /// `kill -9` removes it too), or the temp dir. With `password`, the server
+    /// requires it (`--requirepass`).
+    public static func launch(in parent: String? = nil, password: String? = nil) throws -> RedisServerProcess {
         guard let executable = ChildProcess.which("redis-server") else {
             throw StoreError(availability() ?? "redis-server not found")
         }
         var failures: [String] = []
         for _ in 0..<startAttempts {
             do {
-                return try start(executable: executable, port: freeLoopbackPort(), parent: parent)
+                return try start(executable: executable, port: freeLoopbackPort(), parent: parent, password: password)
             } catch let error as StoreError {
                 failures.append(error.message)
             }
@@ -70,7 +74,7 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// One attempt on `port`; on failure the process is stopped, its dir removed,
     /// and the error carries the end of its log.
-    static func start(executable: String, port: Int, parent: String? = nil) throws -> RedisServerProcess {
+    static func start(executable: String, port: Int, parent: String? = nil, password: String? = nil) throws -> RedisServerProcess {
         let directory = try makePrivateDirectory(in: parent)
         let outputFile = directory + "/redis.out"
         let child: ChildProcess
@@ -81,13 +85,13 @@ public final class RedisServerProcess: @unchecked Sendable {
                     "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
                     "--save", "", "--appendonly", "no", "--protected-mode", "yes",
                     "--daemonize", "no", "--logfile", directory + "/redis.log",
-                ],
+                ] + (password.map { ["--requirepass", $0] } ?? []),
                 outputFile: outputFile)
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
-        let server = RedisServerProcess(port: port, directory: directory, child: child)
+        let server = RedisServerProcess(port: port, directory: directory, password: password, child: child)
         if let problem = waitForPong(server) {
             // Read the logs before stop() removes them.
             let logs = tail(of: server.logFile) + tail(of: outputFile)
@@ -108,7 +112,7 @@ public final class RedisServerProcess: @unchecked Sendable {
                 return "exited during startup \(how)"
             }
             do {
-                let connection = try RedisConnection(host: server.host, port: server.port, timeout: 0.5)
+                let connection = try RedisConnection(url: server.url, timeout: 0.5)
                 defer { connection.close() }
                 let reply = try connection.command("PING")
                 if reply == .simpleString("PONG") { return nil }

@@ -14,14 +14,18 @@ public final class RedisSession: CounterSession {
     public private(set) var conflictRetries = 0
 
     public init(host: String, port: Int, key: String = "statelab:counter", timeout: Double = 10,
-                database: Int = 0, maxLockedAttempts: Int = 10_000) throws {
+                database: Int = 0, username: String? = nil, password: String? = nil,
+                maxLockedAttempts: Int = 10_000) throws {
         self.key = key
         self.maxLockedAttempts = max(1, maxLockedAttempts)
-        self.connection = try RedisConnection(host: host, port: port, timeout: timeout, database: database)
+        self.connection = try RedisConnection(host: host, port: port, timeout: timeout, database: database,
+                                              username: username, password: password)
     }
 
+    /// A session on the URL's server, authenticated and on its database.
     public convenience init(url: RedisURL, key: String = "statelab:counter", timeout: Double = 10) throws {
-        try self.init(host: url.host, port: url.port, key: key, timeout: timeout, database: url.database)
+        try self.init(host: url.host, port: url.port, key: key, timeout: timeout, database: url.database,
+                      username: url.username, password: url.password)
     }
 
     public func read() throws -> Int {

@@ -1,24 +1,32 @@
 import Foundation
 
-/// `redis://host[:port][/db]`, the form `--redis-url` takes.
+/// `redis://[[user]:password@]host[:port][/db]`, the form `--redis-url` takes.
 ///
-/// Only what statelab can use is accepted: no TLS (`rediss://`), no
-/// credentials, no query options. Each rejection says what was wrong.
+/// Every connection sends `AUTH [user] password` first when the URL has a
+/// password, then `SELECT db` when db is not 0. Only what statelab can use is
+/// accepted: no TLS (`rediss://`), no query options. Each rejection says what
+/// was wrong. The password never appears in `description` or in errors.
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var database: Int
+    /// An ACL user (Redis 6+); nil is the default user.
+    public var username: String?
+    public var password: String?
 
     public static let defaultPort = 6379
 
-    public init(host: String, port: Int = RedisURL.defaultPort, database: Int = 0) {
+    public init(host: String, port: Int = RedisURL.defaultPort, database: Int = 0,
+                username: String? = nil, password: String? = nil) {
         self.host = host
         self.port = port
         self.database = database
+        self.username = username
+        self.password = password
     }
 
     public init(parsing text: String) throws {
-        func bad(_ why: String) -> StoreError { StoreError("invalid Redis URL \"\(text)\": \(why)") }
+        func bad(_ why: String) -> StoreError { StoreError("invalid Redis URL \"\(Self.masked(text))\": \(why)") }
 
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let schemeEnd = trimmed.range(of: "://") else {
@@ -29,8 +37,23 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         guard scheme == "redis" else { throw bad("scheme must be redis://, not \(scheme)://") }
 
         var rest = trimmed[schemeEnd.upperBound...]
+        // Credentials end at the last '@': host, port and db never contain one, a password may.
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            guard let colon = userInfo.firstIndex(of: ":") else {
+                throw bad("write the password after a colon: redis://:PASSWORD@host or redis://USER:PASSWORD@host")
+            }
+            guard let user = userInfo[..<colon].removingPercentEncoding,
+                  let secret = userInfo[userInfo.index(after: colon)...].removingPercentEncoding
+            else { throw bad("bad %-escape in the user name or password") }
+            guard !secret.isEmpty else { throw bad("the password after ':' is empty; leave out the credentials for a server without one") }
+            username = user.isEmpty ? nil : user
+            password = secret
+        }
         if rest.contains("?") || rest.contains("#") { throw bad("query options are not supported") }
-        if rest.contains("@") { throw bad("credentials are not supported; run redis-server without a password on loopback") }
 
         var databasePart: Substring?
         if let slash = rest.firstIndex(of: "/") {
@@ -77,11 +100,19 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             database = value
         }
 
-        self.init(host: String(hostPart), port: port, database: database)
+        self.init(host: String(hostPart), port: port, database: database, username: username, password: password)
     }
 
+    /// `text` with its credentials masked, for errors about a URL that did not parse.
+    static func masked(_ text: String) -> String {
+        guard let schemeEnd = text.range(of: "://"), let at = text.lastIndex(of: "@"), at >= schemeEnd.upperBound else { return text }
+        return text[..<schemeEnd.upperBound] + "***" + text[at...]
+    }
+
+    /// The URL with the password masked, for messages and reports.
     public var description: String {
         let hostText = host.contains(":") ? "[\(host)]" : host
-        return "redis://\(hostText):\(port)" + (database == 0 ? "" : "/\(database)")
+        let credentials = password == nil ? "" : "\(username ?? ""):***@"
+        return "redis://\(credentials)\(hostText):\(port)" + (database == 0 ? "" : "/\(database)")
     }
 }

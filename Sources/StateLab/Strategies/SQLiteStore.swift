@@ -5,6 +5,12 @@ import Glibc
 
 /// One SQLite connection to the run's WAL database. The naive mode reads and
 /// writes in two autocommit statements, so a write can land on a stale read.
+///
+/// Every step and reset is checked, and a failed increment says how sure it
+/// is that nothing was written: `notCommitted` only where that is certain
+/// (the write never ran, or its transaction was rolled back before COMMIT);
+/// a failed autocommit write or COMMIT is left indeterminate (a plain error,
+/// a 503 the checker counts as "may have applied").
 public final class SQLiteSession: CounterSession {
     private var db: OpaquePointer?
     private let path: String
@@ -43,36 +49,32 @@ public final class SQLiteSession: CounterSession {
         }
     }
 
+    private static let select = "SELECT n FROM counter WHERE id = 1"
+    private static let store = "UPDATE counter SET n = ?1 WHERE id = 1"
+
     public func read() throws -> Int {
-        try queryInt("SELECT n FROM counter WHERE id = 1")
+        try counterValue(run(Self.select))
     }
 
     public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
         switch mode {
         case .naive:
-            let seen = try queryInt("SELECT n FROM counter WHERE id = 1")
+            let seen = try beforeAnyWrite { try counterValue(run(Self.select)) }
             raceWindow(raceWindowMicros)
-            try exec("UPDATE counter SET n = \(seen + 1) WHERE id = 1")
+            // An autocommit write that fails may or may not have committed: indeterminate.
+            try runWrite(Self.store, binding: seen + 1)
             return seen + 1
         case .locked:
-            try exec("BEGIN IMMEDIATE")
-            do {
-                let seen = try queryInt("SELECT n FROM counter WHERE id = 1")
-                raceWindow(raceWindowMicros)
-                try exec("UPDATE counter SET n = \(seen + 1) WHERE id = 1")
-                try exec("COMMIT")
-                return seen + 1
-            } catch {
-                try? exec("ROLLBACK")
-                throw error
-            }
+            return try lockedIncrement(raceWindowMicros: raceWindowMicros)
         case .atomic:
-            return try queryInt("UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n")
+            // Any failure is indeterminate: the row comes back before the statement
+            // commits, and only SQLITE_DONE on its last step says it did.
+            return try counterValue(run("UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n"))
         }
     }
 
     public func reset() throws {
-        try exec("UPDATE counter SET n = 0 WHERE id = 1")
+        try runWrite(Self.store, binding: 0)
     }
 
     public func close() {
@@ -83,7 +85,55 @@ public final class SQLiteSession: CounterSession {
 
     deinit { close() }
 
+    // MARK: - Locked mode
+
+    /// BEGIN IMMEDIATE ... COMMIT. Anything that fails before COMMIT is rolled
+    /// back, so it certainly did not apply; a COMMIT that fails is rolled back
+    /// too when the transaction is still open, and is indeterminate otherwise.
+    private func lockedIncrement(raceWindowMicros: Int) throws -> Int {
+        try beforeAnyWrite { try exec("BEGIN IMMEDIATE") }
+        let next: Int
+        do {
+            let seen = try counterValue(run(Self.select))
+            raceWindow(raceWindowMicros)
+            next = seen + 1
+            try runWrite(Self.store, binding: next)
+        } catch let error as StoreError {
+            rollBack()
+            throw StoreError("\(error.message); rolled back, not committed", notCommitted: true)
+        }
+        do {
+            try exec("COMMIT")
+        } catch let error as StoreError {
+            guard sqlite3_get_autocommit(db) == 0 else { throw error }
+            // Still inside the transaction: COMMIT did not happen, and now it never will.
+            rollBack()
+            throw StoreError("\(error.message); rolled back, not committed", notCommitted: true)
+        }
+        return next
+    }
+
+    /// Runs a step that comes before any write of this increment: if it fails,
+    /// the increment certainly did not apply.
+    private func beforeAnyWrite<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw StoreError("\(error.message); not committed", notCommitted: true)
+        }
+    }
+
+    /// Ends the open transaction without its writes. If ROLLBACK itself fails,
+    /// the connection is closed, which rolls back too: either way nothing commits.
+    private func rollBack() {
+        guard db != nil, sqlite3_get_autocommit(db) == 0 else { return }
+        if (try? exec("ROLLBACK")) == nil || sqlite3_get_autocommit(db) == 0 { close() }
+    }
+
+    // MARK: - Statements
+
     private func exec(_ sql: String) throws {
+        guard db != nil else { throw StoreError("sqlite: the connection to \(path) is closed") }
         var message: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(db, sql, nil, nil, &message)
         if rc != SQLITE_OK {
@@ -95,28 +145,63 @@ public final class SQLiteSession: CounterSession {
 
     private var statements: [String: OpaquePointer] = [:]
 
-    /// Runs a statement that yields one integer, keeping it prepared for next time.
-    private func queryInt(_ sql: String) throws -> Int {
-        let statement: OpaquePointer
-        if let cached = statements[sql] {
-            statement = cached
-        } else {
-            var prepared: OpaquePointer?
-            guard sqlite3_prepare_v2(db, sql, -1, &prepared, nil) == SQLITE_OK, let prepared else {
-                throw StoreError("sqlite: \(String(cString: sqlite3_errmsg(db)))")
+    /// Runs a cached statement to SQLITE_DONE, checking every step and the
+    /// reset; returns the first column of its first row, if it has rows.
+    @discardableResult
+    private func run(_ sql: String, binding value: Int? = nil) throws -> Int? {
+        let statement = try prepared(sql)
+        if let value {
+            let rc = sqlite3_bind_int64(statement, 1, Int64(value))
+            guard rc == SQLITE_OK else { throw failure(rc, "binding a value for", sql) }
+        }
+        var first: Int?
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_ROW {
+                if first == nil { first = Int(sqlite3_column_int64(statement, 0)) }
+                continue
             }
-            statements[sql] = prepared
-            statement = prepared
+            guard rc == SQLITE_DONE else {
+                var error = failure(rc, "running", sql)
+                // Reset makes the statement reusable; it repeats the step's code, anything else is news.
+                let resetCode = sqlite3_reset(statement)
+                if resetCode != SQLITE_OK && resetCode != rc {
+                    error.message += "; resetting it then failed: \(String(cString: sqlite3_errstr(resetCode)))"
+                }
+                throw error
+            }
+            break
         }
-        defer { sqlite3_reset(statement) }
-        let rc = sqlite3_step(statement)
-        guard rc == SQLITE_ROW else {
-            throw StoreError("sqlite: \(rc == SQLITE_DONE ? "counter row missing" : String(cString: sqlite3_errmsg(db)))")
-        }
-        let value = Int(sqlite3_column_int64(statement, 0))
-        // Step to the end so an UPDATE ... RETURNING commits before we answer.
-        _ = sqlite3_step(statement)
+        let rc = sqlite3_reset(statement)
+        guard rc == SQLITE_OK else { throw failure(rc, "resetting", sql) }
+        return first
+    }
+
+    /// Runs a write that must change exactly the counter row.
+    private func runWrite(_ sql: String, binding value: Int) throws {
+        try run(sql, binding: value)
+        guard sqlite3_changes(db) == 1 else { throw StoreError("sqlite: counter row missing") }
+    }
+
+    private func prepared(_ sql: String) throws -> OpaquePointer {
+        if let cached = statements[sql] { return cached }
+        guard db != nil else { throw StoreError("sqlite: the connection to \(path) is closed") }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(db, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw failure(rc, "preparing", sql) }
+        statements[sql] = statement
+        return statement
+    }
+
+    /// The counter from a statement's row; no row means the row is gone.
+    private func counterValue(_ value: Int?) throws -> Int {
+        guard let value else { throw StoreError("sqlite: counter row missing") }
         return value
+    }
+
+    private func failure(_ rc: Int32, _ doing: String, _ sql: String) -> StoreError {
+        let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+        return StoreError("sqlite: \(reason) (\(doing) \(sql.prefix(40)))")
     }
 
     private func finalizeStatements() {
