@@ -67,11 +67,10 @@ struct CompareCommandTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let environment = StatelabCLI.environment(["TMPDIR": scratch.path + "/not-created"])
-        var slowest = 0.0
         for path in fixtures {
             let (expected, place) = try Self.header(of: path)
-            let result = try StatelabCLI.run(["compare", "--scenario", path], environment: environment, timeout: 20)
-            slowest = max(slowest, result.seconds)
+            // A deadline for a hang only: a busy machine has taken 15 s to start the debug binary.
+            let result = try StatelabCLI.run(["compare", "--scenario", path], environment: environment, timeout: 120)
             #expect(result.status == 2, "\(path): exit \(result.status)")
             #expect(result.stdout.isEmpty, "\(path) printed: \(result.stdout)")
             #expect(result.stderrLines.count == 1, "\(path): \(result.stderr)")
@@ -81,7 +80,6 @@ struct CompareCommandTests {
             #expect(line.hasPrefix(prefix), "\(path): expected \(prefix)...: \(line)")
         }
         #expect(scratch.contents.isEmpty, "left behind: \(scratch.contents)")
-        #expect(slowest < 5, "a malformed scenario took \(slowest)s")
     }
 
     /// The trap above works: with that TMPDIR, a good scenario cannot start its app.

@@ -65,17 +65,19 @@ struct LoadCommandTests {
         #expect(json["verdict"] as? String == "divergent", "lost \(json["lost"] ?? "?"), duplicates \(json["duplicates"] ?? "?")")
         #expect(json["lost"] as? Int == 0)
         server.send(SIGTERM)
-        #expect(server.wait(timeout: 15))
-        #expect(ProcessTable.waitGone(ready.pids).isEmpty)
+        #expect(server.wait(timeout: 60))
+        #expect(ProcessTable.waitGone(ready.pids, timeout: 60).isEmpty)
     }
 
-    /// A port nothing listens on: every increment fails at once, and the command says so.
-    @Test("--url at a closed port ends quickly with every increment failed")
+    /// A port nothing listens on: every increment fails, none waits out a
+    /// timeout (refused is certain), and the command says so. That it ends is
+    /// bounded by the run's deadline; how quickly, on a release build, is
+    /// Benchmarks/exit-times.sh.
+    @Test("--url at a closed port ends with every increment failed")
     func closedPort() throws {
         let port = try Self.closedPort()
         let result = try StatelabCLI.run(["load", "--url", "http://127.0.0.1:\(port)", "--increments", "200",
-                                          "--format", "json"], timeout: 30)
-        #expect(result.seconds < 15, "took \(result.seconds)s")
+                                          "--format", "json"], timeout: 120)
         #expect(result.status == 1)
         #expect(result.stderrLines == ["statelab: no increment was acknowledged by http://127.0.0.1:\(port); "
                                        + "is the app running there, and does it answer POST /increment?"],
@@ -101,16 +103,16 @@ struct LoadCommandTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let environment = StatelabCLI.environment(["TMPDIR": scratch.path + "/not-created"])
-        let result = try StatelabCLI.run(["load"] + flags, environment: environment, timeout: 20)
+        // With TMPDIR missing, an app that started would fail with another message.
+        let result = try StatelabCLI.run(["load"] + flags, environment: environment, timeout: 120)
         #expect(result.status == 2, "\(flags): \(result.stderr)")
         #expect(result.stderr.contains(expected), "\(flags): \(result.stderr)")
         #expect(result.stdout.isEmpty)
-        #expect(result.seconds < 5)
     }
 
     @Test("strategies --format json: five strategies, each with its availability")
     func strategiesJSON() throws {
-        let result = try StatelabCLI.run(["strategies", "--format", "json"], timeout: 20)
+        let result = try StatelabCLI.run(["strategies", "--format", "json"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(result.json, "not JSON: \(result.stdout)")
         #expect(json["schema"] as? String == "statelab.strategies/1")
@@ -127,7 +129,7 @@ struct LoadCommandTests {
         // Without redis-server on PATH, redis is unavailable and says how to fix it.
         if !["/usr/sbin/redis-server", "/usr/local/sbin/redis-server"].contains(where: FileManager.default.isExecutableFile) {
             let hidden = try StatelabCLI.run(["strategies", "--format", "json"],
-                                             environment: StatelabCLI.environment(["PATH": "/nonexistent"]), timeout: 20)
+                                             environment: StatelabCLI.environment(["PATH": "/nonexistent"]), timeout: 120)
             let redis = (hidden.json?["strategies"] as? [[String: Any]])?.first { $0["strategy"] as? String == "redis" }
             #expect(redis?["available"] as? Bool == false)
             #expect((redis?["reason"] as? String)?.contains("apt-get install -y redis-server") == true)

@@ -24,21 +24,23 @@ import StateLabTestSupport
             outputFile: logPath)
         defer { manager.stop() }
 
-        // Bounded wait for the socket to accept an authenticated session.
+        // Bounded wait for the socket to accept an authenticated session. The
+        // deadlines here are far beyond what a busy machine needs (a debug
+        // binary has taken 15 s to start under load): only a hang reaches them.
         var session: ManagerSession?
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(60)
         while session == nil, Date() < deadline, manager.isRunning {
-            session = try? ManagerSession(socketPath: socketPath, key: key, timeout: 5)
+            session = try? ManagerSession(socketPath: socketPath, key: key, timeout: 30)
             if session == nil { usleep(20_000) }
         }
         let connected = try #require(session, "manager did not come up; log: \(readLog(logPath))")
         #expect(try connected.increment(mode: .atomic, raceWindowMicros: 0) == 1)
         #expect(throws: StoreError.self) {
-            _ = try ManagerSession(socketPath: socketPath, key: ManagerKey.generate(), timeout: 5)
+            _ = try ManagerSession(socketPath: socketPath, key: ManagerKey.generate(), timeout: 30)
         }
 
         manager.send(SIGTERM)
-        #expect(manager.wait(timeout: 10), "manager ignored SIGTERM")
+        #expect(manager.wait(timeout: 60), "manager ignored SIGTERM")
         #expect(manager.exitCode == 0)
         #expect(!FileManager.default.fileExists(atPath: socketPath), "socket file left behind")
         let log = readLog(logPath)

@@ -135,12 +135,14 @@ import Testing
             let truncatedLate = try manager.authenticatedRawSocket()
             try truncatedLate.sendAll([0, 0, 0, 4, UInt8(ascii: "i")])
             truncatedLate.close()
-            // A frame split across writes is reassembled.
+            // A frame split across writes is reassembled: the barrier makes
+            // certain the server has read each part before the next is sent.
             let split = try manager.authenticatedRawSocket()
+            let probe = try manager.authenticatedRawSocket()
             try split.sendAll([0, 0])
-            usleep(20_000)
+            try manager.barrier(probe)
             try split.sendAll([0, 4, UInt8(ascii: "i"), UInt8(ascii: "n")])
-            usleep(20_000)
+            try manager.barrier(probe)
             try split.sendAll([UInt8(ascii: "c"), UInt8(ascii: "r")])
             #expect(String(decoding: try split.receiveFrame(), as: UTF8.self) == "ok 2")
             #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 3)
@@ -156,23 +158,24 @@ import Testing
             try holder.sendFrame(Array("lock".utf8))
             #expect(String(decoding: try holder.receiveFrame(), as: UTF8.self) == "granted")
 
-            let waiter = try manager.session(timeout: 10)
-            let done = DispatchSemaphore(value: 0)
-            let outcome = Locked<Result<Int, StoreError>?>(nil)
-            let sendableWaiter = UncheckedBox(waiter)
-            Thread.detachNewThread {
-                let result = Result { try sendableWaiter.value.increment(mode: .locked, raceWindowMicros: 0) }
-                    .mapError { $0 as? StoreError ?? StoreError("\($0)") }
-                outcome.withLock { $0 = result }
-                done.signal()
-            }
-            // The waiter is parked behind the holder...
-            #expect(done.wait(timeout: .now() + 0.3) == .timedOut)
+            // Short receives, to show that nothing comes while the holder holds the lock.
+            let waiter = try manager.authenticatedRawSocket(timeout: 0.3)
+            try waiter.sendFrame(Array("lock".utf8))
+            try manager.barrier(holder)
+            // The waiter is parked behind the holder: its lock request was
+            // handled, and no grant comes (a receive timeout, which a busy
+            // machine only makes more certain)...
+            #expect(throws: StoreError.self) { _ = try waiter.receiveFrame() }
             // ...until the holder hangs up without unlocking.
             holder.close()
-            #expect(done.wait(timeout: .now() + 5) == .success)
-            #expect(outcome.withLock { try? $0?.get() } == 1)
+            #expect(try manager.patientlyReceive(waiter) == "granted")
+            try waiter.sendFrame(Array("incr".utf8))
+            #expect(try manager.patientlyReceive(waiter) == "ok 1")
+            try waiter.sendFrame(Array("unlock".utf8))
+            #expect(try manager.patientlyReceive(waiter) == "ok")
             #expect(try manager.waitForLog(containing: "disconnected holding the lock; released"))
+            // A session's locked increment takes the freed lock, too.
+            #expect(try manager.session().increment(mode: .locked, raceWindowMicros: 0) == 2)
         }
     }
 
@@ -186,7 +189,8 @@ import Testing
             try second.sendFrame(Array("lock".utf8))
             // Pipelined behind the pending lock: answered only after the grant, in order.
             try second.sendFrame(Array("get".utf8))
-            usleep(50_000)
+            // Second's lock request is queued before third's is sent.
+            try manager.barrier(first)
             try third.sendFrame(Array("lock".utf8))
             try first.sendFrame(Array("set 5".utf8))
             #expect(String(decoding: try first.receiveFrame(), as: UTF8.self) == "ok")
@@ -203,7 +207,7 @@ import Testing
             #expect(String(decoding: try first.receiveFrame(), as: UTF8.self).hasPrefix("error "))
             // A waiter that hangs up leaves the queue: the lock is not handed to it.
             third.close()
-            usleep(50_000)
+            try manager.barrier(first)
             try second.sendFrame(Array("unlock".utf8))
             #expect(String(decoding: try second.receiveFrame(), as: UTF8.self) == "ok")
             #expect(try manager.session(timeout: 5).increment(mode: .locked, raceWindowMicros: 0) == 6)
@@ -304,19 +308,55 @@ private final class ManagerFixture {
         try ManagerSession(socketPath: socketPath, key: key, timeout: timeout)
     }
 
-    /// A framed connection that has answered the challenge, for sending raw requests.
+    /// A framed connection that has answered the challenge, for sending raw
+    /// requests. `timeout` bounds each of its sends and receives; the
+    /// handshake itself waits up to `patience` seconds whatever the timeout.
     func authenticatedRawSocket(timeout: Double = 5) throws -> ManagerSocket {
         let raw = try ManagerSocket(path: socketPath, timeout: timeout)
-        let challenge = try raw.receiveFrame()
+        let challenge = try patientlyReceiveBytes(raw)
         try raw.sendFrame(ManagerAuthentication.answer(key: key, challenge: challenge))
-        guard String(decoding: try raw.receiveFrame(), as: UTF8.self) == "welcome" else {
+        guard try patientlyReceive(raw) == "welcome" else {
             throw StoreError("test: not welcomed")
         }
         return raw
     }
 
+    /// Deadline of every wait for something that must come.
+    static let patience = 30.0
+
+    /// The next frame, retrying receives that time out (before any byte of
+    /// the frame came, as the server writes each frame at once) until
+    /// `patience` seconds have passed: a socket with a short timeout can still
+    /// wait for a reply that must come.
+    func patientlyReceiveBytes(_ socket: ManagerSocket) throws -> [UInt8] {
+        let deadline = Date().addingTimeInterval(Self.patience)
+        while true {
+            do {
+                return try socket.receiveFrame()
+            } catch let error as StoreError where error.message.contains("timed out") && Date() < deadline {
+                continue
+            }
+        }
+    }
+
+    func patientlyReceive(_ socket: ManagerSocket) throws -> String {
+        String(decoding: try patientlyReceiveBytes(socket), as: UTF8.self)
+    }
+
+    /// A round trip on `socket` (a connection that is serving, not waiting
+    /// for the lock), in place of a sleep that guesses how long the server
+    /// takes. The server reads every connection on one event loop and handles
+    /// all that are readable before it waits again; what the test wrote on
+    /// another connection was readable before this request was sent. So once
+    /// this reply is back, all of it, a hang-up included, has been handled.
+    func barrier(_ socket: ManagerSocket) throws {
+        try socket.sendFrame(Array("get".utf8))
+        let reply = try patientlyReceive(socket)
+        guard reply.hasPrefix("ok ") else { throw StoreError("test: barrier got \(reply)") }
+    }
+
     /// Log lines arrive from the server's loop; wait a bounded time for one.
-    func waitForLog(containing text: String, within seconds: Double = 5) throws -> Bool {
+    func waitForLog(containing text: String, within seconds: Double = patience) throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if logLines.withLock({ $0.contains { $0.contains(text) } }) { return true }
@@ -358,8 +398,8 @@ private final class ManagerFixture {
             }
         }
         for _ in sessions { start.signal() }
-        guard group.wait(timeout: .now() + 60) == .success else {
-            throw StoreError("test: concurrent increments did not finish within 60 s")
+        guard group.wait(timeout: .now() + 120) == .success else {
+            throw StoreError("test: concurrent increments did not finish within 120 s")
         }
         sessions.forEach { $0.value.close() }
         return results.withLock { $0 }

@@ -14,17 +14,22 @@ import Glibc
 @Suite(.serialized)
 struct SharedMemoryTests {
     /// Segment names this process has left in /dev/shm (create() names them
-    /// /statelab-PID-N). A name seen twice 50 ms apart stays; one that vanished
-    /// was another test's create() between its shm_open and shm_unlink.
-    static func ourSegmentNames() -> [String] {
+    /// /statelab-PID-N). Another test's create() may be between its shm_open
+    /// and its shm_unlink, so a name counts only if it is there in every look
+    /// for `seconds` (looks every 20 ms; returns as soon as none is left).
+    /// A busy machine can stretch that gap, but not to seconds.
+    static func ourSegmentNames(seconds: Double = 10) -> [String] {
         let prefix = "statelab-\(getpid())-"
         func names() -> Set<String> {
             Set(((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.hasPrefix(prefix) })
         }
-        let first = names()
-        guard !first.isEmpty else { return [] }
-        usleep(50_000)
-        return first.intersection(names()).sorted()
+        let deadline = Date().addingTimeInterval(seconds)
+        var staying = names()
+        while !staying.isEmpty && Date() < deadline {
+            usleep(20_000)
+            staying.formIntersection(names())
+        }
+        return staying.sorted()
     }
 
     /// Increments from `threads` threads, alternating between two mappings of
@@ -157,8 +162,8 @@ struct SharedMemoryTests {
             throw StoreError("pthread_create: \(String(cString: strerror(created)))")
         }
         // Bounded: the body is done once it signals; the join then only waits for the thread's exit.
-        guard context.finished.wait(timeout: .now() + 10) == .success else {
-            throw StoreError("the locking thread did not take the lock within 10 s")
+        guard context.finished.wait(timeout: .now() + 60) == .success else {
+            throw StoreError("the locking thread did not take the lock within 60 s")
         }
         pthread_join(thread, nil)
         let locked = Unmanaged<Context>.fromOpaque(raw).takeRetainedValue().locked

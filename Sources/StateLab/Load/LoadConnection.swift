@@ -113,13 +113,25 @@ final class LoadConnection: @unchecked Sendable {
     private func timeoutTimerFired() {
         timeoutTimer = nil
         guard case .inFlight(_, let sentAt) = state else { return }
-        let deadline = sentAt + timeoutNanos
-        let now = MonotonicClock.now()
-        if now >= deadline {
-            timedOut()
-        } else {
-            armTimeout(in: deadline - now)
+        switch Self.timeoutCheck(sentAt: sentAt, timeoutNanos: timeoutNanos, now: MonotonicClock.now()) {
+        case .timeOut: timedOut()
+        case .rearm(let nanoseconds): armTimeout(in: nanoseconds)
         }
+    }
+
+    enum TimeoutCheck: Equatable {
+        case timeOut
+        case rearm(inNanoseconds: UInt64)
+    }
+
+    /// What the shared timer does when it fires at `now` while a request sent
+    /// at `sentAt` is in flight: time it out once its own deadline has passed,
+    /// or wait exactly until that deadline (never a whole timeout more, as
+    /// the timer may have been armed by an earlier request). A function of
+    /// its arguments only, so tests can drive it with chosen times.
+    static func timeoutCheck(sentAt: UInt64, timeoutNanos: UInt64, now: UInt64) -> TimeoutCheck {
+        let deadline = sentAt + timeoutNanos
+        return now >= deadline ? .timeOut : .rearm(inNanoseconds: deadline - now)
     }
 
     private func connect(for ticket: RequestTicket) {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import StateLab
 
 /// A small real counter server for load generator tests: it answers like the
 /// statelab app (`POST /increment`, `GET /report`, `X-Worker-Pid`), bound to
@@ -46,6 +47,7 @@ final class TestCounterServer: @unchecked Sendable {
         private var handled = 0
         private var incrementsSeen = 0
         private var stalledUntil: UInt64 = 0
+        private var stallStart: UInt64?
 
         init(pid: Int32, index: Int, behavior: Behavior) {
             self.pid = pid
@@ -55,6 +57,7 @@ final class TestCounterServer: @unchecked Sendable {
 
         var currentCount: Int { lock.withLock { count } }
         var handledCount: Int { lock.withLock { handled } }
+        var stallStartedAt: UInt64? { lock.withLock { stallStart } }
 
         /// Counts an arriving increment; returns its fault and when to answer (monotonic ns).
         func arrive(now: UInt64) -> (number: Int, fault: Fault?, answerAt: UInt64) {
@@ -63,6 +66,7 @@ final class TestCounterServer: @unchecked Sendable {
                 handled += 1
                 let number = incrementsSeen
                 if let stall = behavior.stall, stall.atIncrement == number {
+                    stallStart = now
                     stalledUntil = now + UInt64(stall.seconds * 1e9)
                 }
                 let answerAt = max(now + UInt64(behavior.delay * 1e9), stalledUntil)
@@ -111,6 +115,23 @@ final class TestCounterServer: @unchecked Sendable {
     /// Increments applied, summed over workers.
     var count: Int { workers.reduce(0) { $0 + $1.currentCount } }
 
+    /// When the stall began (MonotonicClock ns, the clock of the generator's
+    /// records): the arrival of the increment `Behavior.stall` names. No
+    /// increment that arrives from then on is answered before
+    /// `stallStartedAt + stall.seconds`.
+    var stallStartedAt: UInt64? { workers.lazy.compactMap(\.stallStartedAt).first }
+
+    /// Waits (polling, at most `seconds`) until the server has applied at
+    /// least `minimum` increments; returns whether it has.
+    func waitForCount(atLeast minimum: Int, within seconds: Double = 30) async throws -> Bool {
+        let deadline = MonotonicClock.now() + UInt64(seconds * 1e9)
+        while count < minimum {
+            guard MonotonicClock.now() < deadline else { return false }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return true
+    }
+
     func shutdown() {
         for channel in channels { try? channel.close().wait() }
         try? group.syncShutdownGracefully()
@@ -154,7 +175,7 @@ private final class TestCounterHandler: ChannelInboundHandler {
         let pidField = "\"\(worker.behavior.pidKey)\": \(worker.pid)"
         switch (head.method, head.uri) {
         case (.POST, "/increment"):
-            let now = DispatchTime.now().uptimeNanoseconds
+            let now = MonotonicClock.now()
             let arrival = worker.arrive(now: now)
             let answer: (HTTPResponseStatus, String, Bool)
             switch arrival.fault {
