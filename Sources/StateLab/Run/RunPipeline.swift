@@ -61,7 +61,7 @@ public enum RunPipeline {
                 notes.append("--reset-first: POST /reset before the load did not apply: \(answer.error ?? answer.outcome.rawValue)")
             }
         }
-        let baseline = steps.baseline ? Baseline(await target.readAll(expecting: []).reads) : Baseline([])
+        let baseline = steps.baseline ? Baseline(await target.readAll(expecting: [], skipping: []).reads) : Baseline([])
         if let note = baseline.note { notes.append(note) }
 
         let recorder = HistoryRecorder()
@@ -124,10 +124,10 @@ public enum RunPipeline {
     /// answers that timed out may still land), at most `settleRounds` rounds.
     static func settledReads(of target: some RunTarget, expecting pids: Set<Int32>)
         async -> (reads: [ReadRecord], unread: [UnreadWorker], settled: Bool) {
-        var previous = await target.readAll(expecting: pids)
+        var previous = await target.readAll(expecting: pids, skipping: [])
         for _ in 1..<settleRounds {
             try? await Task.sleep(nanoseconds: 20_000_000)
-            let next = await target.readAll(expecting: pids)
+            let next = await target.readAll(expecting: pids, skipping: previous.unread)
             let before = Dictionary(previous.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
             let now = Dictionary(next.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
             let common = Set(before.keys).intersection(now.keys)

@@ -14,7 +14,8 @@ public protocol RunTarget: Sendable {
     /// One read while the load runs (the `turn`-th worker, round robin), or nil.
     func sampleRead(turn: Int) async -> ReadRecord?
     /// One read of every worker: those that answered and those that did not.
-    func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker])
+    /// `skipping` names workers already found unreadable, not tried again.
+    func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker])
     /// POST /reset through one worker (nil: whichever answers), bounded by `timeout`.
     func reset(through worker: Int?, timeout: Double) async -> ResetAnswer
 }
@@ -43,11 +44,15 @@ public struct SupervisorTarget: RunTarget {
         return await OffThread.run { try? Self.read(worker, timeout: 2) }
     }
 
-    public func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+    public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
         let workers = supervisor.workers
         return await OffThread.run {
             var reads: [ReadRecord] = [], unread: [UnreadWorker] = []
             for worker in workers {
+                if let known = skipping.first(where: { $0.pid == worker.pid }) {
+                    unread.append(known)
+                    continue
+                }
                 do {
                     reads.append(try Self.read(worker, timeout: 5))
                 } catch {
@@ -95,7 +100,8 @@ public struct URLTarget: RunTarget {
         return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now())
     }
 
-    public func readAll(expecting pids: Set<Int32>) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+    public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+        // A shared socket cannot address one pid: every round tries them all.
         let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10)
         let unread = unreached.sorted().map {
             UnreadWorker(pid: $0, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
