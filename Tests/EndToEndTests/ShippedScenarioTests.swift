@@ -1,0 +1,59 @@
+import Foundation
+import StateLab
+import StateLabTestSupport
+import Testing
+
+/// Every scenario shipped in Scenarios/ runs end to end with the built binary,
+/// and every one of its expectations holds. A new file there joins this test
+/// by itself. (quickstart.yaml has its own test in CompareCommandTests.)
+@Suite struct ShippedScenarioTests {
+    static let directory = Repository.root.appendingPathComponent("Scenarios")
+
+    static var scenarios: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix(".yaml") && $0 != "quickstart.yaml" }.sorted()
+    }
+
+    @Test func everyScenarioIsHere() {
+        // A typo in the path would make the parameterised test below run nothing.
+        #expect(Self.scenarios.contains("lost-updates.yaml"))
+        #expect(Self.scenarios.count >= 4)
+    }
+
+    @Test("a shipped scenario passes with every expectation held", arguments: scenarios)
+    func shippedScenario(_ name: String) throws {
+        let path = Self.directory.appendingPathComponent(name).path
+        let redisRuns = RedisRequirement.shouldRun()
+        let result = try StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"], timeout: 600)
+        print("\(name) took \(String(format: "%.1f", result.seconds))s")
+        #expect(result.status == 0, "\(name): \(result.stderr)\n\(result.stdout)")
+        let json = try #require(result.json, "not JSON: \(result.stdout)")
+        #expect(json["all_expectations_held"] as? Bool == true)
+        #expect((json["failures"] as? [Any])?.isEmpty == true, "\(json["failures"] ?? "")")
+        let runs = try #require(json["runs"] as? [[String: Any]])
+        #expect(!runs.isEmpty)
+        for run in runs {
+            let label = "\(name) \(run["label"] ?? "?")"
+            if run["strategy"] as? String == "redis" && !redisRuns {
+                #expect(run["skipped"] is String, "\(label)")
+                continue
+            }
+            #expect(run["skipped"] is NSNull, "\(label) was skipped: \(run["skipped"] ?? "")")
+            #expect((run["missed_steps"] as? [Any])?.isEmpty == true, "\(label): \(run["missed_steps"] ?? "")")
+            for expectation in run["expectations"] as? [[String: Any]] ?? [] {
+                #expect(expectation["held"] as? Bool == true, "\(label): \(expectation)")
+            }
+            // A scenario that resets mid-run really reset, and the report says where.
+            for reset in run["resets"] as? [[String: Any]] ?? [] {
+                #expect(reset["outcome"] as? String == "ok", "\(label): \(reset)")
+            }
+        }
+        if name == "reset.yaml" {
+            for run in runs where run["skipped"] is NSNull {
+                let resets = run["resets"] as? [[String: Any]] ?? []
+                #expect(resets.count == 1, "\(run["label"] ?? "?")")
+                #expect(resets.first?["acknowledged_before"] as? Int == 1_000, "\(resets)")
+            }
+        }
+    }
+}
