@@ -12,7 +12,7 @@ import Glibc
 /// (WorkerServer.bootstrap) on 127.0.0.1 port 0 with a SQLite store in a temp
 /// dir, and a raw blocking client, so every byte and every close is the
 /// server's doing. Timeouts are set short; each wait is polled up to a
-/// generous bound (10x the timeout or more), and nothing asserts speed.
+/// generous bound (100x the timeout: other suites share the machine), and nothing asserts speed.
 @Suite
 struct WorkerHTTPLimitsTests {
     static let increment = "POST /increment HTTP/1.1\r\nHost: worker\r\nContent-Length: 0\r\n\r\n"
@@ -30,7 +30,7 @@ struct WorkerHTTPLimitsTests {
         #expect(first.status == 200)
         #expect(first.header("Connection") == "keep-alive")
         // Closed by the server, with nothing sent (no answer to an absent request): EOF.
-        #expect(client.waitForClose(within: 3) == .closedCleanly, "not closed within 10x the 300 ms idle timeout")
+        #expect(client.waitForClose(within: 30) == .closedCleanly, "not closed within 100x the 300 ms idle timeout")
     }
 
     @Test("a request in flight longer than the idle timeout still gets its answer")
@@ -45,7 +45,7 @@ struct WorkerHTTPLimitsTests {
         #expect(answer.status == 200, "\(answer.body)")
         #expect(answer.body.contains("\"count\":1"))
         // Once answered, the connection is idle and is closed as usual.
-        #expect(client.waitForClose(within: 3) == .closedCleanly)
+        #expect(client.waitForClose(within: 30) == .closedCleanly)
     }
 
     // MARK: - Slow request heads
@@ -57,12 +57,12 @@ struct WorkerHTTPLimitsTests {
         let client = try RawHTTPClient(port: server.port)
         defer { client.close() }
         try client.send("POST /increment HTTP/1.1\r\nHost: wor")
-        let answer = try client.readAnswer(within: 3)
+        let answer = try client.readAnswer(within: 30)
         #expect(answer.status == 408)
         #expect(answer.header("Connection") == "close")
         #expect(answer.header("X-Worker-Pid") == String(getpid()))
         #expect(answer.json?["error"] as? String == "the request head did not arrive completely within 300 ms")
-        #expect(client.waitForClose(within: 3) == .closedCleanly)
+        #expect(client.waitForClose(within: 30) == .closedCleanly)
     }
 
     @Test("a head sent a byte at a time is timed from its first byte: trickling does not extend it")
@@ -74,14 +74,14 @@ struct WorkerHTTPLimitsTests {
         let endless = Array(("POST /increment HTTP/1.1\r\n" + String(repeating: "X-Pad: y\r\n", count: 1_000)).utf8)
         var answer: RawHTTPClient.Answer?
         var serverClosed = false
-        let deadline = MonotonicClock.now() + 5_000_000_000
+        let deadline = MonotonicClock.now() + 30_000_000_000
         // A byte every 50 ms, never pausing: a clock restarted by each byte would never run out.
         for byte in endless where answer == nil && MonotonicClock.now() < deadline {
             guard (try? client.send([byte])) != nil else { serverClosed = true; break }
             answer = try client.readAnswer(within: 0.05, orNilOnTimeout: true)
         }
-        if answer == nil && serverClosed { answer = try client.readAnswer(within: 3, orNilOnTimeout: true) }
-        #expect(answer?.status == 408, "no 408 while the head trickled in for 5 s (16x the timeout)")
+        if answer == nil && serverClosed { answer = try client.readAnswer(within: 30, orNilOnTimeout: true) }
+        #expect(answer?.status == 408, "no 408 while the head trickled in for 30 s (100x the timeout)")
     }
 
     @Test("a head that times out behind a slow request waits for that answer: the 408 follows it, never replaces it")
@@ -216,12 +216,12 @@ struct WorkerHTTPLimitsTests {
         defer { idle.close() }
         try idle.send(Self.increment)
         #expect(try idle.readAnswer(within: 10).status == 200)
-        #expect(idle.waitForClose(within: 3) == .closedCleanly, "not closed within 10x the idle timeout")
+        #expect(idle.waitForClose(within: 30) == .closedCleanly, "not closed within 100x the idle timeout")
 
         let slow = try RawHTTPClient(port: supervisor.port)
         defer { slow.close() }
         try slow.send("GET /report HTTP/1.1\r\n")
-        let answer = try slow.readAnswer(within: 3)
+        let answer = try slow.readAnswer(within: 30)
         #expect(answer.status == 408)
         #expect(answer.header("X-Worker-Pid") == String(supervisor.workers[0].pid))
     }
