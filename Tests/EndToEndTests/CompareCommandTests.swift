@@ -89,7 +89,7 @@ struct CompareCommandTests {
         defer { scratch.remove() }
         let path = try scratch.write("one.yaml", Self.oneRun())
         let environment = StatelabCLI.environment(["TMPDIR": scratch.path + "/not-created"])
-        let result = try StatelabCLI.run(["compare", "--scenario", path], environment: environment, timeout: 30)
+        let result = try StatelabCLI.run(["compare", "--scenario", path], environment: environment, timeout: 120)
         #expect(result.status == 2)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains("shm/atomic could not start"), "\(result.stderr)")
@@ -104,7 +104,7 @@ struct CompareCommandTests {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let environment = StatelabCLI.environment(["TMPDIR": scratch.path + "/not-created"])
-        let result = try StatelabCLI.run(["compare"], environment: environment, timeout: 30)
+        let result = try StatelabCLI.run(["compare"], environment: environment, timeout: 120)
         #expect(result.status == 2)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("statelab: global/naive could not start: "), "\(result.stderr)")
@@ -112,7 +112,7 @@ struct CompareCommandTests {
 
     @Test("a missing scenario file: exit 2, one line")
     func missingFile() throws {
-        let result = try StatelabCLI.run(["compare", "--scenario", "/nonexistent/statelab.yaml"], timeout: 20)
+        let result = try StatelabCLI.run(["compare", "--scenario", "/nonexistent/statelab.yaml"], timeout: 120)
         #expect(result.status == 2)
         #expect(result.stderrLines == ["statelab: /nonexistent/statelab.yaml: cannot read: no such file; check the path"])
     }
@@ -306,7 +306,7 @@ struct CompareCommandTests {
         let tmp = scratch.path + "/tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         let result = try StatelabCLI.run(["compare", "--scenario", path, "--redis-url", "redis://127.0.0.1:1"],
-                                         environment: StatelabCLI.environment(["TMPDIR": tmp]), timeout: 30)
+                                         environment: StatelabCLI.environment(["TMPDIR": tmp]), timeout: 120)
         #expect(result.status == 2)
         #expect((try? FileManager.default.contentsOfDirectory(atPath: tmp)) == [], "left in TMPDIR")
         #expect(result.stderrLines.count == 1, "\(result.stderr)")

@@ -69,7 +69,7 @@ struct ServeProcessTests {
         #expect(children.count == (name == "shm" ? 3 : 4))
         #expect(children.allSatisfy(ProcessTable.exists))
         supervisor.send(SIGKILL)
-        #expect(supervisor.wait(timeout: 5))
+        #expect(supervisor.wait(timeout: 30))
         #expect(ProcessTable.waitGone(children).isEmpty, "left running: \(ProcessTable.waitGone(children, timeout: 0))")
         // Other suites create (and at once unlink) segments in parallel: a leak is one that stays.
         #expect(Self.lingeringSegments().isEmpty, "left in /dev/shm: \(Self.lingeringSegments())")
@@ -85,7 +85,7 @@ struct ServeProcessTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let children = ready.pids + [ready.manager_pid].compactMap { $0 }
         supervisor.send(SIGTERM)
-        #expect(supervisor.wait(timeout: 15))
+        #expect(supervisor.wait(timeout: 60))
         // Like a shell reports a program a signal stopped: 128 + 15.
         #expect(supervisor.exitCode == 143)
         #expect(ProcessTable.waitGone(children).isEmpty)

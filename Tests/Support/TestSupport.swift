@@ -42,7 +42,7 @@ public enum ProcessTable {
     }
 
     /// Waits (bounded) until none of `pids` exists; returns those still there.
-    public static func waitGone(_ pids: [Int32], timeout: Double = 10) -> [Int32] {
+    public static func waitGone(_ pids: [Int32], timeout: Double = 30) -> [Int32] {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if !pids.contains(where: exists) { return [] }
