@@ -191,18 +191,8 @@ struct ServeProcessTests {
 /// Sends raw bytes to 127.0.0.1:port and returns everything answered until close.
 enum RawHTTP {
     static func exchange(_ request: String, port: Int) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try LoopbackSocket.connect(port: port, receiveTimeout: 5)
         defer { close(fd) }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw StoreError("connect: \(errno)") }
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var out = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -68,3 +68,30 @@ public enum ProcessTable {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 }
+
+/// A blocking TCP socket connected to 127.0.0.1:port, for tests that speak raw bytes.
+public enum LoopbackSocket {
+    /// - Parameters: sendTimeout / receiveTimeout in whole seconds (nil leaves it blocking).
+    public static func connect(port: Int, sendTimeout: Int? = nil, receiveTimeout: Int? = nil) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StoreError("test client: socket: \(String(cString: strerror(errno)))") }
+        for (option, seconds) in [(SO_SNDTIMEO, sendTimeout), (SO_RCVTIMEO, receiveTimeout)] {
+            guard let seconds else { continue }
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw StoreError("test client: connect to 127.0.0.1:\(port): \(reason)")
+        }
+        return fd
+    }
+}

@@ -3,7 +3,9 @@ import NIOHTTP1
 
 /// Closes a keep-alive connection that NIO's IdleStateHandler reports idle,
 /// unless a request is in flight: a store call that takes longer than the
-/// idle timeout (a held lock, a slow disk) still gets its answer.
+/// idle timeout (a held lock, a slow disk) still gets its answer. Nor while a
+/// request head has begun to arrive: that is RequestHeadTimeout's to answer
+/// with a 408 (with equal timeouts, closing here first lost the 408).
 final class IdleConnectionCloser: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -13,9 +15,14 @@ final class IdleConnectionCloser: ChannelDuplexHandler, RemovableChannelHandler 
     /// From a request's head until its answer's end. After the pipelining
     /// handler, so at most one request is in flight at a time.
     private var requestInFlight = false
+    /// Bytes came that do not make a complete head yet.
+    private var headBegun = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { requestInFlight = true }
+        if case .head = unwrapInboundIn(data) {
+            requestInFlight = true
+            headBegun = false
+        }
         context.fireChannelRead(data)
     }
 
@@ -25,10 +32,11 @@ final class IdleConnectionCloser: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is RequestBytesArrived, !requestInFlight { headBegun = true }
         guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all else {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        if !requestInFlight { context.close(promise: nil) }
+        if !requestInFlight && !headBegun { context.close(promise: nil) }
     }
 }

@@ -54,6 +54,8 @@ final class RequestHeadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
             }
             state = .readingHead(task)
         }
+        // IdleConnectionCloser needs it too: a head that has begun is not idleness.
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
