@@ -99,7 +99,8 @@ public final class Supervisor: @unchecked Sendable {
                             socketPath: spec.controlSocketPath(worker: index), process: process)
     }
 
-    private func waitReady(_ worker: WorkerHandle, timeout: Double = 15) throws {
+    /// Bounded generously: four debug workers starting on a saturated 2-core machine took over 15 s.
+    private func waitReady(_ worker: WorkerHandle, timeout: Double = 60) throws {
         let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
         while true {
             if let answer = try? ControlClient.request("GET", "/report", socketPath: worker.socketPath, timeout: 2),
