@@ -207,7 +207,7 @@ struct View {
     private func standing(_ tally: CounterTally, key: Key) -> (certain: Int, possible: Int) {
         let resets = applied(to: key)
         guard let latestStart = resets.map(\.start).max() else { return (tally.ok, tally.indeterminate) }
-        let certain = tally.okByEpoch[resets.count] ?? 0
+        let certain = tally.ok(inEpoch: resets.count)
         // An unknown worker's increment may not be on the reset worker's counter at all.
         let wiped = key == .unknownPid ? 0 : tally.okEndedBefore(latestStart, clock: history.clock)
         return (certain, tally.ok - certain - wiped + tally.indeterminate)
@@ -230,7 +230,7 @@ struct View {
             let latestStart = before.map(\.start).max()
             func bounds(_ tally: CounterTally?) -> (Int, Int) {
                 guard let tally else { return (0, 0) }
-                let lower = tally.okEndsByEpoch[before.count]?.countBelow(read.start, clock: history.clock) ?? 0
+                let lower = tally.okEnded(before: read.start, inEpoch: before.count, clock: history.clock)
                 var upper = tally.attemptStarts.countAtMost(read.end, clock: history.clock)
                 if let latestStart { upper -= tally.okEndedBefore(latestStart, clock: history.clock) }
                 return (lower, upper)

@@ -1,33 +1,44 @@
 /// The counts that ok increments of one counter returned, to find the ones
-/// returned twice. One byte per count value, in pages allocated only where
-/// counts fall: about 1 MB per million counts, however often they repeat.
+/// returned twice. Two bits per count value (not seen, seen once, seen more),
+/// in pages allocated only where counts fall: 16 KB per 65,536 values, about
+/// 0.25 MB per million counts however often they repeat.
+///
+/// Who returned a count first matters only for the few witnesses shown, and
+/// a lost update's two answers come close together, so the first answerers of
+/// the most recent counts are kept in a small ring instead of per value.
 struct CountSet: Sendable {
-    static let pageSize = 1 << 16
-    /// The byte per count: 0 not seen; 1...0xFD the first answerer's `PidTable`
-    /// index + 1; 0xFE seen once from an unknown answerer; 0xFF seen twice or more.
-    private var pages: [Int: [UInt8]] = [:]
+    static let pageBits = 16
+    static let pageSize = 1 << pageBits
+    static let recentCapacity = 4_096
+    private var pages: [Int: [UInt64]] = [:]
+    /// (count, first answerer's `PidTable` index) of recent first sightings, by count modulo the capacity.
+    private var recent = [(count: Int, pidIndex: UInt8?)?](repeating: nil, count: recentCapacity)
 
     enum Sighting: Equatable {
         case first
-        /// The second time: who returned it the first time, when known.
+        /// The second time: who returned it the first time, when still known.
         case second(firstPidIndex: UInt8?)
         case again
     }
 
     mutating func insert(_ count: Int, pidIndex: UInt8?) -> Sighting {
-        let page = count >> 16
+        let page = count >> Self.pageBits
         let slot = count & (Self.pageSize - 1)
-        if pages[page] == nil { pages[page] = [UInt8](repeating: 0, count: Self.pageSize) }
-        let previous = pages[page]![slot]
-        switch previous {
+        let word = slot >> 5, shift = UInt64((slot & 31) * 2)
+        if pages[page] == nil { pages[page] = [UInt64](repeating: 0, count: Self.pageSize / 32) }
+        let state = (pages[page]![word] >> shift) & 0b11
+        let ring = Int(UInt(bitPattern: count) % UInt(Self.recentCapacity))
+        switch state {
         case 0:
-            pages[page]![slot] = pidIndex.map { $0 + 1 } ?? 0xFE
+            pages[page]![word] |= 1 << shift
+            recent[ring] = (count, pidIndex)
             return .first
-        case 0xFF:
-            return .again
+        case 1:
+            pages[page]![word] = (pages[page]![word] & ~(0b11 << shift)) | (2 << shift)
+            let first = recent[ring].flatMap { $0.count == count ? $0.pidIndex : nil }
+            return .second(firstPidIndex: first)
         default:
-            pages[page]![slot] = 0xFF
-            return .second(firstPidIndex: previous == 0xFE ? nil : previous - 1)
+            return .again
         }
     }
 }

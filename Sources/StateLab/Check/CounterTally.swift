@@ -5,10 +5,10 @@
 struct CounterTally: Sendable {
     /// Starts of every increment that may have applied (ok and indeterminate), for upper bounds.
     var attemptStarts = TimeBins()
-    /// Ends of ok increments by epoch: lower bounds after a reset, and (all
-    /// epochs together) the ones a reset certainly wiped.
-    var okEndsByEpoch: [Int: TimeBins] = [:]
-    var okByEpoch: [Int: Int] = [:]
+    /// Ends of ok increments by epoch (the index): lower bounds after a reset,
+    /// and (all epochs together) the ones a reset certainly wiped.
+    private(set) var okEndsByEpoch: [TimeBins] = []
+    private(set) var okByEpoch: [Int] = []
     var ok = 0
     var indeterminate = 0
     var failed = 0
@@ -26,9 +26,13 @@ struct CounterTally: Sendable {
             attemptStarts.add(bin: clock.bin(increment.start))
         case .ok:
             ok += 1
-            okByEpoch[epoch, default: 0] += 1
+            while okByEpoch.count <= epoch {
+                okByEpoch.append(0)
+                okEndsByEpoch.append(TimeBins())
+            }
+            okByEpoch[epoch] += 1
             attemptStarts.add(bin: clock.bin(increment.start))
-            okEndsByEpoch[epoch, default: TimeBins()].add(bin: clock.bin(increment.end))
+            okEndsByEpoch[epoch].add(bin: clock.bin(increment.end))
             // An increment overlapping a reset may have counted on either side of it.
             guard !overlapsReset, let count = increment.count else { return }
             switch countsByEpoch[epoch, default: CountSet()].insert(count, pidIndex: pidIndex) {
@@ -46,16 +50,24 @@ struct CounterTally: Sendable {
 
     /// Ok increments that certainly ended before `t`, in any epoch.
     func okEndedBefore(_ t: UInt64, clock: BinClock) -> Int {
-        okEndsByEpoch.values.reduce(0) { $0 + $1.countBelow(t, clock: clock) }
+        okEndsByEpoch.reduce(0) { $0 + $1.countBelow(t, clock: clock) }
+    }
+
+    /// Ok increments of one epoch.
+    func ok(inEpoch epoch: Int) -> Int { epoch < okByEpoch.count ? okByEpoch[epoch] : 0 }
+
+    /// Ok increments of one epoch that certainly ended before `t`.
+    func okEnded(before t: UInt64, inEpoch epoch: Int, clock: BinClock) -> Int {
+        epoch < okEndsByEpoch.count ? okEndsByEpoch[epoch].countBelow(t, clock: clock) : 0
     }
 
     mutating func coarsen(_ doublings: Int) {
         attemptStarts.coarsen(doublings)
-        for key in Array(okEndsByEpoch.keys) { okEndsByEpoch[key]!.coarsen(doublings) }
+        for index in okEndsByEpoch.indices { okEndsByEpoch[index].coarsen(doublings) }
     }
 
     mutating func seal() {
         attemptStarts.seal()
-        for key in Array(okEndsByEpoch.keys) { okEndsByEpoch[key]!.seal() }
+        for index in okEndsByEpoch.indices { okEndsByEpoch[index].seal() }
     }
 }

@@ -44,7 +44,12 @@ struct TimeBins: Sendable {
 
     mutating func add(bin: Int) {
         let missing = bin - counts.count + 1
-        if missing > 0 { counts += [UInt32](repeating: 0, count: missing) }
+        // One new bin per increment is the common case: no temporary array for it.
+        if missing == 1 {
+            counts.append(0)
+        } else if missing > 1 {
+            counts += [UInt32](repeating: 0, count: missing)
+        }
         counts[bin] &+= 1
         total += 1
         prefix = nil

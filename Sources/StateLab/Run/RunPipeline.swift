@@ -64,7 +64,8 @@ public enum RunPipeline {
         let baseline = steps.baseline ? Baseline(await target.readAll(expecting: [], skipping: []).reads) : Baseline([])
         if let note = baseline.note { notes.append(note) }
 
-        let recorder = HistoryRecorder()
+        let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
+        let recorder = HistoryRecorder(views: views)
         let resets = ResetTasks()
         if let count = steps.resetAfter {
             recorder.scheduleReset(afterAcknowledged: count, worker: steps.resetWorker) { token in
@@ -125,6 +126,8 @@ public enum RunPipeline {
     static func settledReads(of target: some RunTarget, expecting pids: Set<Int32>)
         async -> (reads: [ReadRecord], unread: [UnreadWorker], settled: Bool) {
         var previous = await target.readAll(expecting: pids, skipping: [])
+        // Nobody answered (the app is gone): there is nothing to settle.
+        if previous.reads.isEmpty { return (previous.reads, previous.unread, true) }
         for _ in 1..<settleRounds {
             try? await Task.sleep(nanoseconds: 20_000_000)
             let next = await target.readAll(expecting: pids, skipping: previous.unread)
