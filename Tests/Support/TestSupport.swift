@@ -67,6 +67,53 @@ public enum ProcessTable {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
+
+    /// The process's environment as `KEY=value` strings (empty once it is gone,
+    /// or when it is not ours to read).
+    public static func environment(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The one-letter state from /proc (R, S, D, T stopped, t traced, Z...), nil once it is gone.
+    public static func state(_ pid: Int32) -> Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(close, offsetBy: 2)]
+    }
+
+    /// Live processes (other than this one) whose arguments or environment contain `text`.
+    public static func mentioning(_ text: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let me = getpid()
+        return names.compactMap(Int32.init).filter { pid in
+            pid != me && exists(pid)
+                && (arguments(pid).contains { $0.contains(text) } || environment(pid).contains { $0.contains(text) })
+        }
+    }
+
+    /// Waits (bounded) until no process mentions `text`; returns those still there.
+    public static func waitNoneMentioning(_ text: String, timeout: Double = 10) -> [Int32] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if mentioning(text).isEmpty { return [] }
+            usleep(20_000)
+        }
+        return mentioning(text)
+    }
+
+    /// SIGSTOP, then waits (bounded) until the kernel shows it stopped, so
+    /// nothing it does afterwards can be mistaken for an answer.
+    @discardableResult
+    public static func stop(_ pid: Int32, timeout: Double = 10) -> Bool {
+        kill(pid, SIGSTOP)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if state(pid) == "T" { return true }
+            usleep(2_000)
+        }
+        return state(pid) == "T"
+    }
 }
 
 /// A blocking TCP socket connected to 127.0.0.1:port, for tests that speak raw bytes.
