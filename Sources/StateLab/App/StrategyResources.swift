@@ -43,7 +43,8 @@ final class StrategyResources: @unchecked Sendable {
             outputFile: spec.runDirectory + "/manager.log")
         manager = process
         // Ready once it authenticates a client.
-        let deadline = MonotonicClock.now() + 10_000_000_000
+        // Generous: a saturated machine can take seconds to start a debug process.
+        let deadline = MonotonicClock.now() + 30_000_000_000
         while true {
             if let session = try? ManagerSession(socketPath: spec.managerSocketPath, key: key, timeout: 2) {
                 session.close()

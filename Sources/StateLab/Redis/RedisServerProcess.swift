@@ -21,8 +21,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     public var logFile: String { directory + "/redis.log" }
     public var isRunning: Bool { child.isRunning }
 
-    /// How long `launch()` waits for the first PONG.
-    public static let startTimeout = 5.0
+    /// How long `launch()` waits for the first PONG: generous, as a saturated
+    /// machine can take seconds to schedule a new process; a quiet one answers in milliseconds.
+    public static let startTimeout = 30.0
     /// Ports are picked by binding port 0 and releasing it, so another process can
     /// take the port in between: start again on a new port this many times.
     public static let startAttempts = 3
