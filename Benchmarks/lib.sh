@@ -25,6 +25,9 @@
 #       Creates the temp dir WORK (${TMPDIR:-/tmp}/PREFIX.XXXXXX), clears the
 #       pid globals, and installs the traps: bench_cleanup on EXIT, and exit
 #       130 on SIGINT, 143 on SIGTERM (which run bench_cleanup too).
+#   bench_wait_gone PID SECONDS
+#       Waits up to SECONDS for process PID to be gone (polled every 0.1 s);
+#       returns 0 if it is, 1 if it is still there.
 #   bench_stop_pid PID WHAT
 #       Stops a process by its pid: SIGTERM, then SIGKILL if it is still
 #       there after 10 s (saying "NAME: WHAT PID ignored SIGTERM..." on
@@ -85,15 +88,20 @@ bench_make_workdir() {
     trap 'exit 143' TERM
 }
 
+bench_wait_gone() {
+    local pid=$1 seconds=$2
+    for _ in $(seq 1 $((seconds * 10))); do  # every 0.1 s
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    ! kill -0 "$pid" 2>/dev/null
+}
+
 bench_stop_pid() {
     local pid=$1 what=$2
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    if ! bench_wait_gone "$pid" 10; then
         say "$BENCH_NAME: $what $pid ignored SIGTERM for 10 s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -107,11 +115,7 @@ bench_cleanup() {
     [[ -z "$SERVER_PID" ]] || bench_stop_pid "$SERVER_PID" server
     # Workers die with their supervisor (PR_SET_PDEATHSIG); wait for that, bounded.
     for pid in $WORKER_PIDS; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
+        if ! bench_wait_gone "$pid" 5; then
             say "$BENCH_NAME: worker $pid still alive after its supervisor stopped; killing it"
             kill -KILL "$pid" 2>/dev/null || true
             status=$BENCH_FAILURE_STATUS
