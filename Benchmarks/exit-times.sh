@@ -33,60 +33,16 @@ WORKERS=${WORKERS:-2}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-"$ROOT/.build/release/statelab"}
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "exit-times.sh: $*"; exit 1; }
+# shellcheck source=Benchmarks/lib.sh source-path=SCRIPTDIR/..
+. "$ROOT/Benchmarks/lib.sh"
+bench_init exit-times.sh 1
 
-for tool in jq curl timeout awk python3; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+bench_require_tools jq curl timeout awk python3
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/statelab-exit-bench.XXXXXX")
-SERVER_PID=""
-LOAD_PID=""
-WORKER_PIDS=""
-
-stop_pid() {  # pid: SIGTERM, then SIGKILL after 10 s; reaps it
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    [[ -z "$LOAD_PID" ]] || stop_pid "$LOAD_PID"
-    [[ -z "$SERVER_PID" ]] || stop_pid "$SERVER_PID"
-    for pid in $WORKER_PIDS; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "exit-times.sh: worker $pid still alive after its supervisor stopped; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            status=1
-        fi
-    done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_make_workdir statelab-exit-bench  # bench_cleanup runs on any exit
 
 cd "$ROOT"
-if [[ "$SKIP_BUILD" != 1 && "$BIN" == "$ROOT/.build/release/statelab" ]]; then
-    say "== swift build -c release (may take several minutes)"
-    timeout 3600 swift build -c release --product statelab >&2
-fi
-[[ -x "$BIN" ]] || die "$BIN not found; build it (swift build -c release) or set BIN"
-[[ "$BIN" == *release* ]] || say "   warning: $BIN does not look like a release build"
+bench_build_statelab "build it (swift build -c release) or set BIN"
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
@@ -140,19 +96,10 @@ row "closed port, 200 increments refused" "$seconds" 15
 
 # MARK: A server that goes away
 
-say "== starting statelab serve --strategy shm --mode atomic --workers $WORKERS"
-TMPDIR="$WORK" "$BIN" serve --strategy shm --mode atomic --workers "$WORKERS" --port 0 --json \
-    >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-READY=""
-for _ in $(seq 1 600); do  # 60 s
-    if READY=$(grep -m1 '^{' "$WORK/serve.out" 2>/dev/null); then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; die "the server exited before it was ready"; }
-    sleep 0.1
-done
-[[ -n "$READY" ]] || die "the server printed no ready line within 60 s"
-PORT=$(jq -r .port <<<"$READY")
-WORKER_PIDS=$(jq -r '.pids[]' <<<"$READY" | tr '\n' ' ')
+bench_start_server "$WORKERS" 60
+# Unlike the other scripts, this one has never failed when the server leaves
+# its run directory behind (it is inside WORK, which goes anyway): keep it so.
+RUN_DIR=""
 
 "$BIN" load --url "http://127.0.0.1:$PORT" --increments 200000 --timeout 1 --format json \
     >"$WORK/gone.out" 2>"$WORK/gone.err" &
@@ -180,7 +127,7 @@ LOAD_PID=""
 [[ $status -le 1 ]] || { cat "$WORK/gone.err" >&2; die "statelab load exited with $status"; }
 failed=$(jq -r .failed "$WORK/gone.out")
 row "server goes away mid-run ($failed of 200000 failed)" "$seconds" 4
-stop_pid "$SERVER_PID"
+bench_stop_pid "$SERVER_PID" server
 SERVER_PID=""
 
 echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`Benchmarks/exit-times.sh\`: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $BIN"

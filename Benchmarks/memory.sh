@@ -54,12 +54,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-"$ROOT/.build/release/statelab"}
 RESULTS="$ROOT/Benchmarks/results"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "memory.sh: $*"; exit 2; }
+# shellcheck source=Benchmarks/lib.sh source-path=SCRIPTDIR/..
+. "$ROOT/Benchmarks/lib.sh"
+bench_init memory.sh 2
 
-for tool in jq timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install $tool)"
-done
+bench_require_tools --hint jq timeout awk
 [[ "$TARGET" == url || "$TARGET" == builtin ]] || die "TARGET must be url or builtin (got $TARGET)"
 GNU_TIME=""
 if [[ "$TARGET" == url && -x /usr/bin/time ]] && /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; then
@@ -78,82 +77,17 @@ seconds_of() {
 }
 for d in $DURATIONS; do seconds_of "$d" >/dev/null || die "not a duration: $d (write 10s, 1m, 500ms)"; done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/statelab-memory-bench.XXXXXX")
-SERVER_PID=""
-WORKER_PIDS=""
-RUN_DIR=""
-LOAD_PID=""     # the process we started (GNU time, or statelab load itself)
-
-stop_pid() {  # pid: SIGTERM, then SIGKILL after 10 s; reaps it
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "memory.sh: $pid ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    [[ -z "$LOAD_PID" ]] || stop_pid "$LOAD_PID"
-    [[ -z "$SERVER_PID" ]] || stop_pid "$SERVER_PID"
-    # Workers die with their supervisor (PR_SET_PDEATHSIG); wait for that, bounded.
-    for pid in $WORKER_PIDS; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "memory.sh: worker $pid still alive after its supervisor stopped; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            status=2
-        fi
-    done
-    if [[ -n "$RUN_DIR" && -e "$RUN_DIR" ]]; then
-        say "memory.sh: the server left its run directory $RUN_DIR behind"
-        status=2
-    fi
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# LOAD_PID: the process we start for a run (GNU time, or statelab load itself).
+bench_make_workdir statelab-memory-bench  # bench_cleanup runs on any exit
 
 cd "$ROOT"
-if [[ "$SKIP_BUILD" != 1 && "$BIN" == "$ROOT/.build/release/statelab" ]]; then
-    say "== swift build -c release (may take several minutes)"
-    timeout 3600 swift build -c release --product statelab >&2
-fi
-[[ -x "$BIN" ]] || die "$BIN not found; build it (swift build -c release) or set BIN"
-[[ "$BIN" == *release* ]] || say "   warning: $BIN does not look like a release build"
+bench_build_statelab "build it (swift build -c release) or set BIN"
 mkdir -p "$RESULTS"
 
 # MARK: Server
 
 if [[ "$TARGET" == url ]]; then
-    say "== starting statelab serve --strategy shm --mode atomic --workers $WORKERS"
-    # TMPDIR keeps the server's run directory inside our temp dir.
-    TMPDIR="$WORK" "$BIN" serve --strategy shm --mode atomic --workers "$WORKERS" --port 0 --json \
-        >"$WORK/serve.out" 2>"$WORK/serve.err" &
-    SERVER_PID=$!
-    READY=""
-    for _ in $(seq 1 600); do  # 60 s
-        if READY=$(grep -m1 '^{' "$WORK/serve.out" 2>/dev/null); then break; fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; die "the server exited before it was ready"; }
-        sleep 0.1
-    done
-    [[ -n "$READY" ]] || die "the server printed no ready line within 60 s"
-    PORT=$(jq -r .port <<<"$READY")
-    WORKER_PIDS=$(jq -r '.pids[]' <<<"$READY" | tr '\n' ' ')
-    RUN_DIR=$(jq -r .run_dir <<<"$READY")
+    bench_start_server "$WORKERS" 60
     say "   port $PORT, supervisor $SERVER_PID, workers $WORKER_PIDS"
 fi
 

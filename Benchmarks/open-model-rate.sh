@@ -37,79 +37,18 @@ HIGH=1.05
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-"$ROOT/.build/release/statelab"}
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "open-model-rate.sh: $*"; exit 1; }
+# shellcheck source=Benchmarks/lib.sh source-path=SCRIPTDIR/..
+. "$ROOT/Benchmarks/lib.sh"
+bench_init open-model-rate.sh 1
 
-for tool in jq timeout awk; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install $tool)"
-done
+bench_require_tools --hint jq timeout awk
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/statelab-rate-bench.XXXXXX")
-SERVER_PID=""
-WORKER_PIDS=""
-RUN_DIR=""
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            say "open-model-rate.sh: server $SERVER_PID ignored SIGTERM for 10 s; sending SIGKILL"
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    # Workers die with their supervisor (PR_SET_PDEATHSIG); wait for that, bounded.
-    for pid in $WORKER_PIDS; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "open-model-rate.sh: worker $pid still alive after its supervisor stopped; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            status=1
-        fi
-    done
-    if [[ -n "$RUN_DIR" && -e "$RUN_DIR" ]]; then
-        say "open-model-rate.sh: the server left its run directory $RUN_DIR behind"
-        status=1
-    fi
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_make_workdir statelab-rate-bench  # bench_cleanup runs on any exit
 
 cd "$ROOT"
-if [[ "$SKIP_BUILD" != 1 && "$BIN" == "$ROOT/.build/release/statelab" ]]; then
-    say "== swift build -c release (may take several minutes)"
-    timeout 3600 swift build -c release --product statelab >&2
-fi
-[[ -x "$BIN" ]] || die "$BIN not found; build it (swift build -c release) or set BIN"
-[[ "$BIN" == *release* ]] || say "   warning: $BIN does not look like a release build; debug numbers say little"
+bench_build_statelab "build it (swift build -c release) or set BIN" "; debug numbers say little"
 
-say "== starting statelab serve --strategy shm --mode atomic --workers $WORKERS"
-TMPDIR="$WORK" "$BIN" serve --strategy shm --mode atomic --workers "$WORKERS" --port 0 --json \
-    >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-
-READY=""
-for _ in $(seq 1 600); do  # 60 s
-    if READY=$(grep -m1 '^{' "$WORK/serve.out" 2>/dev/null); then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; die "the server exited before it was ready"; }
-    sleep 0.1
-done
-[[ -n "$READY" ]] || die "the server printed no ready line within 60 s"
-PORT=$(jq -r .port <<<"$READY")
-WORKER_PIDS=$(jq -r '.pids[]' <<<"$READY" | tr '\n' ' ')
-RUN_DIR=$(jq -r .run_dir <<<"$READY")
+bench_start_server "$WORKERS" 60
 say "   port $PORT, supervisor $SERVER_PID, workers $WORKER_PIDS"
 
 LIMIT=$((DURATION + 120))

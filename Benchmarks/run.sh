@@ -29,87 +29,26 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 README="$ROOT/Benchmarks/README.md"
 BIN="$ROOT/.build/release/statelab"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "run.sh: $*"; exit 1; }
+# shellcheck source=Benchmarks/lib.sh source-path=SCRIPTDIR/..
+. "$ROOT/Benchmarks/lib.sh"
+bench_init run.sh 1
 
-for tool in wrk jq timeout awk sed; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install $tool)"
-done
+bench_require_tools --hint wrk jq timeout awk sed
 [[ -x /usr/bin/time ]] || die "GNU time is missing (apt-get install time)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/statelab-bench.XXXXXX")
-SERVER_PID=""
-WORKER_PIDS=""
-RUN_DIR=""
-
-# Stops the server by its pid (SIGTERM, then SIGKILL after 10 s), checks that
-# no worker it started and no run directory is left, removes the temp dir.
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            say "run.sh: server $SERVER_PID ignored SIGTERM for 10 s; sending SIGKILL"
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    # Workers die with their supervisor (PR_SET_PDEATHSIG); wait for that, bounded.
-    for pid in $WORKER_PIDS; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "run.sh: worker $pid still alive after its supervisor stopped; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            status=1
-        fi
-    done
-    if [[ -n "$RUN_DIR" && -e "$RUN_DIR" ]]; then
-        say "run.sh: the server left its run directory $RUN_DIR behind"
-        status=1
-    fi
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# On any exit (bench_cleanup): the server is stopped by its pid (SIGTERM, then
+# SIGKILL after 10 s), no worker it started and no run directory may be left,
+# and the temp dir is removed.
+bench_make_workdir statelab-bench
 
 # MARK: Build
 
 cd "$ROOT"
-if [[ "$SKIP_BUILD" != 1 ]]; then
-    say "== swift build -c release (may take several minutes)"
-    timeout 3600 swift build -c release --product statelab >&2
-fi
-[[ -x "$BIN" ]] || die "$BIN not found; run without SKIP_BUILD=1"
+bench_build_statelab "run without SKIP_BUILD=1"
 
 # MARK: Server
 
-say "== starting statelab serve --strategy shm --mode atomic --workers $WORKERS"
-# TMPDIR keeps the server's run directory inside our temp dir.
-TMPDIR="$WORK" "$BIN" serve --strategy shm --mode atomic --workers "$WORKERS" --port 0 --json \
-    >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-
-READY=""
-for _ in $(seq 1 300); do  # 30 s
-    if READY=$(grep -m1 '^{' "$WORK/serve.out" 2>/dev/null); then break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; die "the server exited before it was ready"; }
-    sleep 0.1
-done
-[[ -n "$READY" ]] || die "the server printed no ready line within 30 s"
-URL=$(jq -r .url <<<"$READY")
-PORT=$(jq -r .port <<<"$READY")
-WORKER_PIDS=$(jq -r '.pids[]' <<<"$READY" | tr '\n' ' ')
-RUN_DIR=$(jq -r .run_dir <<<"$READY")
+bench_start_server "$WORKERS" 30
 say "   $URL, supervisor $SERVER_PID, workers $WORKER_PIDS"
 
 cat >"$WORK/post.lua" <<'LUA'
