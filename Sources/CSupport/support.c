@@ -6,7 +6,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
@@ -33,6 +39,16 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
     if (new_group) setpgid(0, 0);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) { dup2(devnull, 0); if (devnull != 0) close(devnull); }
+    // Nothing else crosses exec, whatever its flags: NIO accepts and opens sockets
+    // without SOCK_CLOEXEC, and a child holding a connection's socket keeps the
+    // connection open after its owner closes it (no FIN, no reset).
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        struct rlimit limit;
+        int max = 65536;
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (1U << 20))
+            max = (int)limit.rlim_cur;
+        for (int fd = 3; fd < max; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     for (int i = 0; i < fd_count; i++) {
         if (fd_from[i] == fd_to[i]) {
             int flags = fcntl(fd_from[i], F_GETFD);

@@ -102,6 +102,23 @@ struct WorkerHTTPLimitsTests {
         #expect(client.waitForClose(within: 10) == .closedCleanly)
     }
 
+    @Test("a process started while a connection is open does not keep it open after the worker closes it")
+    func spawnedProcessDoesNotHoldConnections() throws {
+        // NIO accepts without SOCK_CLOEXEC: a child forked then (a supervisor's worker, redis-server)
+        // inherited the socket and held it past exec, so the worker's close sent no FIN.
+        let server = try InProcessWorker(requestHeadTimeoutMillis: 300)
+        defer { server.stop() }
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send(Self.increment)
+        #expect(try client.readAnswer(within: 10).status == 200)  // the server has accepted the connection
+        let child = try ChildProcess.spawn(executable: "/bin/sleep", arguments: ["60"])
+        defer { child.stop(grace: 0) }
+        try client.send("GET /report HTTP/1.1\r\nHo")
+        #expect(try client.readAnswer(within: 30).status == 408)
+        #expect(client.waitForClose(within: 10) == .closedCleanly, "the close was held by the child process")
+    }
+
     @Test("a keep-alive connection idle between requests longer than the head timeout gets no 408")
     func idleBetweenRequestsIsNotAHeadTimeout() throws {
         let server = try InProcessWorker(requestHeadTimeoutMillis: 200)

@@ -8,7 +8,8 @@
 /// when the forking thread dies (PR_SET_PDEATHSIG), exits at once if the parent is
 /// already gone, moves `fd_from[i]` to `fd_to[i]` (kept across exec), puts the child
 /// in a process group of its own when `new_group` is set, and redirects stdin to
-/// /dev/null. Returns the child's pid, or -errno.
+/// /dev/null. No other descriptor above 2 is kept across exec, even one opened
+/// without close-on-exec. Returns the child's pid, or -errno.
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
                int new_group);
