@@ -239,20 +239,21 @@ public final class HistoryRecorder: @unchecked Sendable {
         let pidIndex = state.pids.index(of: increment.pid)
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
-        let keys: [CounterKey] = views == .both ? [.shared, unsharedKey] : views == .shared ? [.shared] : [unsharedKey]
-        for key in keys {
-            var epoch = 0
-            var overlaps = false
-            if !state.resets.isEmpty {
-                for reset in state.resets where reset.outcome == .ok && reset.touches(key) {
-                    guard let end = reset.end else { continue }
-                    if end < increment.start { epoch += 1 }
-                    if reset.start <= increment.end && end >= increment.start { overlaps = true }
-                }
-            }
-            state.tallies[key, default: CounterTally()].fold(
-                increment, epoch: epoch, overlapsReset: overlaps, clock: clock, pidIndex: pidIndex, pids: pids)
+        // No array of keys: this runs once per increment, under the lock.
+        if views.contains(.shared) { fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) }
+        if views.contains(.perWorker) { fold(increment, into: unsharedKey, clock: clock, pidIndex: pidIndex, pids: pids) }
+    }
+
+    private func fold(_ increment: IncrementRecord, into key: CounterKey, clock: BinClock, pidIndex: UInt8?, pids: PidTable) {
+        var epoch = 0
+        var overlaps = false
+        for reset in state.resets where reset.outcome == .ok && reset.touches(key) {
+            guard let end = reset.end else { continue }
+            if end < increment.start { epoch += 1 }
+            if reset.start <= increment.end && end >= increment.start { overlaps = true }
         }
+        state.tallies[key, default: CounterTally()].fold(
+            increment, epoch: epoch, overlapsReset: overlaps, clock: clock, pidIndex: pidIndex, pids: pids)
     }
 
     // MARK: The check
