@@ -10,24 +10,6 @@ public enum Checker {
     public static let readViolationCap = 20
     public static let witnessCap = 5
 
-    /// Checks a history given whole (tests, the dashboard's bursts).
-    public static func check(_ history: History, shared: Bool) -> CheckResult {
-        let times = history.increments.flatMap { [$0.start, $0.end] } + history.reads.map(\.start)
-            + history.finalReads.map(\.start) + history.resets.map(\.start)
-        let recorder = HistoryRecorder(origin: times.min() ?? 0, resolution: 0)
-        for reset in history.resets { recorder.addFinishedReset(reset) }
-        for increment in history.increments { recorder.add(increment) }
-        let finals = Set(history.finalReads.map(ReadKey.init))
-        for read in history.reads where !finals.contains(ReadKey(read)) { recorder.recordRead(read) }
-        recorder.recordFinal(reads: history.finalReads, unread: history.unread, settled: history.settled)
-        return recorder.check(shared: shared)
-    }
-
-    private struct ReadKey: Hashable {
-        var pid: Int32, value: Int, start: UInt64, end: UInt64
-        init(_ read: ReadRecord) { (pid, value, start, end) = (read.pid, read.value, read.start, read.end) }
-    }
-
     static func check(_ history: HistoryRecorder.Snapshot, shared: Bool) -> CheckResult {
         let view = View(history: history, shared: shared)
         var figures = view.figures(assumingIndeterminateResetsApplied: false)

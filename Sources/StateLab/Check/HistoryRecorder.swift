@@ -228,6 +228,9 @@ public final class HistoryRecorder: @unchecked Sendable {
         }
     }
 
+    /// The final reads recorded so far.
+    public var finalReads: [ReadRecord] { lock.withLock { state.finalReads } }
+
     // MARK: Folding
 
     // Only resets that ended and applied count when folding; indeterminate ones are weighed at the check.
@@ -258,7 +261,7 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     // MARK: The check
 
-    /// What the checker reads: a sealed copy, taken under the lock.
+    /// What the checker reads: a sealed copy, taken under the lock; the recorder itself is left open.
     struct Snapshot: Sendable {
         var origin: UInt64
         var clock: BinClock
@@ -277,6 +280,10 @@ public final class HistoryRecorder: @unchecked Sendable {
     func snapshot() -> Snapshot {
         let missed = missedSteps
         return lock.withLock {
+            // The recorder goes on after a check (the dashboard checks after every burst):
+            // everything below changes a copy, and the state is put back as it was.
+            let saved = state
+            defer { state = saved }
             // A reset still without an answer is indeterminate, as far as this check knows.
             let now = MonotonicClock.now()
             for index in state.resets.indices where state.resets[index].end == nil {

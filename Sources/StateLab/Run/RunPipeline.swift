@@ -38,112 +38,33 @@ public struct RunOutcome: Sendable {
 }
 
 /// The one run pipeline: a target already started -> load, reads while it
-/// runs, scheduled resets -> final reads once quiet -> the history's check.
-/// `compare`, `load` and (through `AppRun`) the dashboard's compare all come
-/// through here; this is the one place a history becomes a check.
+/// runs, scheduled resets -> final reads once quiet -> the history's check,
+/// all through one `RunSession`. `compare` and `load` come through here; the
+/// dashboard drives a `RunSession` burst by burst.
 public enum RunPipeline {
-    /// How often a worker is read while the load runs (for the read-bounds check).
-    static let readInterval: UInt64 = 50_000_000
-    /// Final reads are repeated until two rounds agree, at most this many times.
-    static let settleRounds = 10
-
     public static func run(
         target: some RunTarget, plan: LoadPlan, steps: RunSteps, sharing: Sharing,
         progress: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void = { _, _ in }
     ) async throws -> RunOutcome {
-        var notes: [String] = []
-        if steps.resetFirst {
-            let answer = await target.reset(through: nil, timeout: steps.resetTimeout)
-            if answer.outcome == .ok {
-                let pid = answer.pid.map { " (answered by pid \($0))" } ?? ""
-                notes.append("--reset-first: POST /reset before the load\(pid); an app that keeps a counter per worker reset that one worker only")
-            } else {
-                notes.append("--reset-first: POST /reset before the load did not apply: \(answer.error ?? answer.outcome.rawValue)")
+        let session = RunSession(target: target, sharing: sharing) { event in
+            switch event {
+            case .phase(let phase): if phase != .loading { progress(phase, nil) }
+            case .load(let load): progress(.loading, load)
+            case .reset, .checked: break
             }
         }
-        let baseline = steps.baseline ? Baseline(await target.readAll(expecting: [], skipping: []).reads) : Baseline([])
-        if let note = baseline.note { notes.append(note) }
-
-        let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
-        let recorder = HistoryRecorder(views: views)
-        let resets = ResetTasks()
-        if let count = steps.resetAfter {
-            recorder.scheduleReset(afterAcknowledged: count, worker: steps.resetWorker) { token in
-                // On the load's event loop: hand the blocking request to a task.
-                resets.add(Task {
-                    let answer = await target.reset(through: token.worker, timeout: steps.resetTimeout)
-                    recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
-                })
-            }
-        }
-
-        let sampling = NIOLockedValueBox(true)
-        let sampler = Task {
-            var turn = 0
-            // Bounded by the load: it ends when `sampling` turns false just after it.
-            while sampling.withLockedValue({ $0 }) {
-                if let read = await target.sampleRead(turn: turn) { recorder.recordRead(baseline.apply(read)) }
-                turn += 1
-                try? await Task.sleep(nanoseconds: readInterval)
-            }
-        }
-        let result: LoadResult
-        do {
-            result = try await LoadGenerator(plan: plan, recorder: recorder).run { progress(.loading, $0) }
-        } catch {
-            sampling.withLockedValue { $0 = false }
-            await sampler.value
-            await resets.waitAll()
-            throw error
-        }
-        sampling.withLockedValue { $0 = false }
-        await sampler.value
-        await resets.waitAll()
+        await session.prepare(steps)
+        let result = try await session.load(plan: plan, steps: steps)
         try Task.checkCancellation()
-
-        progress(.reading, nil)
-        let expected = Set(result.perPid.keys).union(baseline.pids)
-        let final = await settledReads(of: target, expecting: expected)
-        recorder.recordFinal(reads: final.reads.map(baseline.apply), unread: final.unread, settled: final.settled)
-
-        let shared: Bool
-        switch sharing {
-        case .yes: shared = true
-        case .no: shared = false
-        case .auto:
-            let (guess, reason) = guessSharing(final: final.reads, baseline: baseline)
-            shared = guess
-            notes.append(reason)
-        }
-        let check = recorder.check(shared: shared)
-        for reset in check.resets { notes.append(describe(reset)) }
+        await session.settle(expecting: Set(result.perPid.keys))
+        let (check, notes) = session.check()
         progress(.done, nil)
         return RunOutcome(load: result, check: check, notes: notes)
     }
 
-    /// Reads every worker until two rounds in a row agree (the run has quiesced:
-    /// answers that timed out may still land), at most `settleRounds` rounds.
-    static func settledReads(of target: some RunTarget, expecting pids: Set<Int32>)
-        async -> (reads: [ReadRecord], unread: [UnreadWorker], settled: Bool) {
-        var previous = await target.readAll(expecting: pids, skipping: [])
-        // Nobody answered (the app is gone): there is nothing to settle.
-        if previous.reads.isEmpty { return (previous.reads, previous.unread, true) }
-        for _ in 1..<settleRounds {
-            try? await Task.sleep(nanoseconds: 20_000_000)
-            let next = await target.readAll(expecting: pids, skipping: previous.unread)
-            let before = Dictionary(previous.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
-            let now = Dictionary(next.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
-            let common = Set(before.keys).intersection(now.keys)
-            previous = next
-            if !common.isEmpty, common.allSatisfy({ before[$0] == now[$0] }) { return (next.reads, next.unread, true) }
-            if next.reads.isEmpty { return (next.reads, next.unread, true) }
-        }
-        return (previous.reads, previous.unread, false)
-    }
-
     /// An app statelab did not launch may share one counter or keep one per
     /// worker (a module-level variable under uvicorn --workers N).
-    static func guessSharing(final reads: [ReadRecord], baseline: Baseline) -> (Bool, String) {
+    static func guessSharing(final reads: [ReadRecord]) -> (Bool, String) {
         let values = Set(reads.map(\.value))
         if reads.count <= 1 {
             return (true, "--shared auto: checked as one shared counter (only \(reads.count) worker was read; pass --shared no if each worker keeps its own)")

@@ -18,6 +18,48 @@ public protocol RunTarget: Sendable {
     func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker])
     /// POST /reset through one worker (nil: whichever answers), bounded by `timeout`.
     func reset(through worker: Int?, timeout: Double) async -> ResetAnswer
+
+    // The dashboard's needs; each has a default for a target that cannot do it.
+
+    /// What the target says about each worker now (its rows); empty when it
+    /// cannot tell (an app at a URL: the pids come from the answers).
+    func workers() async -> [TargetWorker]
+    /// A quick read of every worker for the dashboard's rows: bounded by
+    /// `timeout` in all, best effort for a shared socket.
+    func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord]
+    /// SIGKILL to one worker; nil, or why it cannot.
+    func kill(pid: Int32) async -> String?
+    /// Restarts or notices workers that died; one line per event.
+    func monitor() async -> [String]
+    /// A short description for headers and logs ("statelab shm/atomic", "uvicorn app:app ...").
+    var label: String { get }
+}
+
+/// One worker as its target sees it.
+public struct TargetWorker: Sendable, Equatable {
+    public enum Status: String, Sendable { case alive, dead, restarting }
+    /// A stable row number: statelab's own worker index, or the order the pid was first seen.
+    public var index: Int
+    public var pid: Int32
+    public var status: Status
+
+    public init(index: Int, pid: Int32, status: Status) {
+        self.index = index
+        self.pid = pid
+        self.status = status
+    }
+}
+
+extension RunTarget {
+    public func workers() async -> [TargetWorker] { [] }
+    public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
+        await readAll(expecting: pids, skipping: []).reads
+    }
+    public func kill(pid: Int32) async -> String? {
+        "k kills a worker of statelab's own app or of an app statelab launched (--app-command), not of an app at a URL"
+    }
+    public func monitor() async -> [String] { [] }
+    public var label: String { "http://\(host):\(port)" }
 }
 
 /// How a reset ended, as the history records it.
@@ -73,6 +115,37 @@ public struct SupervisorTarget: RunTarget {
                           start: start, end: MonotonicClock.now())
     }
 
+    public var label: String { "statelab \(supervisor.config.strategy.rawValue)/\(supervisor.config.mode.rawValue)" }
+
+    public func workers() async -> [TargetWorker] {
+        supervisor.workers.map { worker in
+            let status: TargetWorker.Status = switch worker.status {
+            case .alive: .alive
+            case .dead: .dead
+            case .restarting: .restarting
+            }
+            return TargetWorker(index: worker.index, pid: worker.pid, status: status)
+        }
+    }
+
+    /// Each worker through its private socket, the live ones only.
+    public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
+        let workers = supervisor.workers.filter { $0.status == .alive }
+        return await OffThread.run { workers.compactMap { try? Self.read($0, timeout: timeout) } }
+    }
+
+    public func kill(pid: Int32) async -> String? {
+        let supervisor = self.supervisor
+        guard let worker = supervisor.workers.first(where: { $0.pid == pid }) else { return "pid \(pid) is not a worker of this app" }
+        await OffThread.run { supervisor.kill(worker: worker.index) }
+        return nil
+    }
+
+    public func monitor() async -> [String] {
+        let supervisor = self.supervisor
+        return await OffThread.run { supervisor.monitor() }
+    }
+
     public func reset(through index: Int?, timeout: Double) async -> ResetAnswer {
         guard let worker = supervisor.workers.first(where: { $0.index == (index ?? 0) }) else {
             return ResetAnswer(outcome: .fail, error: "no worker \(index ?? 0)")
@@ -98,6 +171,10 @@ public struct URLTarget: RunTarget {
         guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
         else { return nil }
         return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now())
+    }
+
+    public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
+        await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: timeout).reads
     }
 
     public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {

@@ -1,0 +1,194 @@
+import NIOConcurrencyHelpers
+
+/// What a run reports while it goes: the one stream every front end reads.
+/// `compare` and `load` turn it into a progress line, the dashboard into its
+/// rows, sparkline and verdict.
+public enum RunEvent: Sendable {
+    /// The run moved on: loading, reading the workers at the end, done.
+    case phase(RunProgress.Phase)
+    /// The load's figures, at most every 100 ms while it runs and once at its end.
+    case load(LoadProgress)
+    /// A reset went through (or did not): its outcome, as the history has it.
+    case reset(ResetAnswer, worker: Int?)
+    /// The history was checked: the check and the sentences that explain it.
+    case checked(CheckResult, notes: [String])
+}
+
+/// A target being driven, and the one history of everything done to it:
+/// loads (one, or a dashboard's many bursts), the reads taken meanwhile,
+/// resets, and the final reads. `check()` is the one place, outside tests,
+/// where a history becomes a check; `RunPipeline` (compare, load) and the
+/// dashboard both come through it.
+public final class RunSession: Sendable {
+    public let target: any RunTarget
+    public let sharing: Sharing
+    let recorder: HistoryRecorder
+    private let baseline = NIOLockedValueBox(Baseline([]))
+    private let notes = NIOLockedValueBox<[String]>([])
+    private let events: @Sendable (RunEvent) -> Void
+
+    /// How often a worker is read while a load runs (for the read-bounds check).
+    static let readInterval: UInt64 = 50_000_000
+    /// Final reads are repeated until two rounds agree, at most this many times.
+    static let settleRounds = 10
+
+    public init(target: any RunTarget, sharing: Sharing, events: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
+        self.target = target
+        self.sharing = sharing
+        self.events = events
+        let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
+        recorder = HistoryRecorder(views: views)
+    }
+
+    /// Ok increments so far.
+    public var acknowledged: Int { recorder.acknowledged }
+
+    /// Before the first load: POST /reset once, and read what every worker
+    /// already counted (subtracted from every later read), as `steps` asks.
+    public func prepare(_ steps: RunSteps) async {
+        if steps.resetFirst {
+            let answer = await target.reset(through: nil, timeout: steps.resetTimeout)
+            if answer.outcome == .ok {
+                let pid = answer.pid.map { " (answered by pid \($0))" } ?? ""
+                note("--reset-first: POST /reset before the load\(pid); an app that keeps a counter per worker reset that one worker only")
+            } else {
+                note("--reset-first: POST /reset before the load did not apply: \(answer.error ?? answer.outcome.rawValue)")
+            }
+        }
+        guard steps.baseline else { return }
+        let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads)
+        baseline.withLockedValue { $0 = taken }
+        if let text = taken.note { note(text) }
+    }
+
+    /// One load (a run's, or one dashboard burst), with the worker reads taken
+    /// while it runs and the resets `steps` schedules; returns once the load
+    /// and those resets have ended. `handle` lets the caller stop it early.
+    public func load(plan: LoadPlan, steps: RunSteps = RunSteps(), handle: LoadHandle = LoadHandle()) async throws -> LoadResult {
+        let resets = ResetTasks()
+        if let count = steps.resetAfter {
+            let target = self.target
+            recorder.scheduleReset(afterAcknowledged: recorder.acknowledged + count, worker: steps.resetWorker) { [self] token in
+                // On the load's event loop: hand the blocking request to a task.
+                resets.add(Task {
+                    let answer = await target.reset(through: token.worker, timeout: steps.resetTimeout)
+                    self.recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
+                    self.events(.reset(answer, worker: token.worker))
+                })
+            }
+        }
+        let sampling = NIOLockedValueBox(true)
+        let sampler = Task { [self] in
+            var turn = 0
+            // Bounded by the load: it ends when `sampling` turns false just after it.
+            while sampling.withLockedValue({ $0 }) {
+                if let read = await target.sampleRead(turn: turn) { recorder.recordRead(adjusted(read)) }
+                turn += 1
+                try? await Task.sleep(nanoseconds: Self.readInterval)
+            }
+        }
+        events(.phase(.loading))
+        let running = LoadGenerator(plan: plan, recorder: recorder)
+        handle.attach(running)
+        let result: Result<LoadResult, Error>
+        do {
+            result = .success(try await running.run { [events] in events(.load($0)) })
+        } catch {
+            result = .failure(error)
+        }
+        sampling.withLockedValue { $0 = false }
+        await sampler.value
+        await resets.waitAll()
+        return try result.get()
+    }
+
+    /// POST /reset through one worker (nil: whichever answers), recorded in the history.
+    public func reset(through worker: Int?, pid: Int32? = nil, timeout: Double) async -> ResetAnswer {
+        let token = recorder.beginReset(pid: pid, worker: worker)
+        let answer = await target.reset(through: worker, timeout: timeout)
+        recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
+        events(.reset(answer, worker: worker))
+        return answer
+    }
+
+    /// Reads every worker until two rounds in a row agree (answers that timed
+    /// out may still land), then takes those as the history's final reads.
+    @discardableResult
+    public func settle(expecting pids: Set<Int32>) async -> [ReadRecord] {
+        events(.phase(.reading))
+        let expected = pids.union(baseline.withLockedValue { $0.pids })
+        let final = await Self.settledReads(of: target, expecting: expected)
+        let reads = final.reads.map(adjusted)
+        recorder.recordFinal(reads: reads, unread: final.unread, settled: final.settled)
+        return reads
+    }
+
+    /// The check of everything recorded so far. Sharing `auto` is decided
+    /// here from the final reads, and the report says why.
+    public func check() -> (check: CheckResult, notes: [String]) {
+        var sentences = notes.withLockedValue { $0 }
+        let shared: Bool
+        switch sharing {
+        case .yes: shared = true
+        case .no: shared = false
+        case .auto:
+            let (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
+            shared = guess
+            sentences.append(reason)
+        }
+        let check = recorder.check(shared: shared)
+        sentences += check.resets.map(RunPipeline.describe)
+        events(.checked(check, notes: sentences))
+        return (check, sentences)
+    }
+
+    /// Steps that were due and never happened.
+    public var missedSteps: [String] { recorder.missedSteps }
+
+    /// A read with what the worker held before the first load taken off.
+    public func adjusted(_ read: ReadRecord) -> ReadRecord { baseline.withLockedValue { $0.apply(read) } }
+
+    private func note(_ text: String) { notes.withLockedValue { $0.append(text) } }
+
+    static func settledReads(of target: some RunTarget, expecting pids: Set<Int32>)
+        async -> (reads: [ReadRecord], unread: [UnreadWorker], settled: Bool) {
+        var previous = await target.readAll(expecting: pids, skipping: [])
+        // Nobody answered (the app is gone): there is nothing to settle.
+        if previous.reads.isEmpty { return (previous.reads, previous.unread, true) }
+        for _ in 1..<settleRounds {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+            let next = await target.readAll(expecting: pids, skipping: previous.unread)
+            let before = Dictionary(previous.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
+            let now = Dictionary(next.reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
+            let common = Set(before.keys).intersection(now.keys)
+            previous = next
+            if !common.isEmpty, common.allSatisfy({ before[$0] == now[$0] }) { return (next.reads, next.unread, true) }
+            if next.reads.isEmpty { return (next.reads, next.unread, true) }
+        }
+        return (previous.reads, previous.unread, false)
+    }
+}
+
+/// Stops a session's load from anywhere, before or after it has started.
+public final class LoadHandle: Sendable {
+    private let state = NIOLockedValueBox<(generator: LoadGenerator?, stopped: Bool)>((nil, false))
+
+    public init() {}
+
+    func attach(_ generator: LoadGenerator) {
+        let stopped = state.withLockedValue { state in
+            state.generator = generator
+            return state.stopped
+        }
+        if stopped { generator.stop() }
+    }
+
+    /// The load stops issuing requests; those in flight end as usual.
+    public func stop() {
+        let generator = state.withLockedValue { state in
+            state.stopped = true
+            return state.generator
+        }
+        generator?.stop()
+    }
+}

@@ -1,0 +1,454 @@
+import Foundation
+import NIOConcurrencyHelpers
+import StateLab
+
+/// What the dashboard watches.
+public enum DashboardTarget: Sendable, Equatable {
+    /// statelab's own app, with the settings' strategy, mode and workers.
+    case ownApp
+    /// An app already running at a loopback URL.
+    case url(host: String, port: Int)
+}
+
+/// The engine's state and every step it takes, one at a time (an actor): the
+/// target, its session, the burst in flight, and what the rows show.
+actor LiveController {
+    private let options: LiveEngine.Options
+    private let events: DashboardEventQueue
+    private var settings: DashboardSettings
+    private var burstSize: Int
+
+    private var target: (any RunTarget)?
+    private var stopTarget: @Sendable () async -> Void = {}
+    private var session: RunSession?
+    /// Bumped at every launch: a burst of an earlier app says nothing about this one.
+    private var generation = 0
+    /// Bumped whenever what the workers hold changes at once (a burst ends, a
+    /// reset, a launch): a row sample begun before that is stale and dropped.
+    private var epoch = 0
+    private var stopping = false
+
+    private var burst: Burst?
+    private var pausedRemaining: Int?
+    private var comparison: Task<Void, Never>?
+
+    /// Acknowledged increments per pid since the last reset, from finished bursts.
+    private var acknowledgedByPid: [Int32: Int] = [:]
+    /// Row numbers for pids of a target that cannot number its workers, in the order first seen.
+    private var rowIndex: [Int32: Int] = [:]
+    /// The sample in which each pid last answered a read, and what it read.
+    private var lastRead: [Int32: (sample: Int, value: Int)] = [:]
+    private var samples = 0
+    /// Pids already named as not reached lately.
+    private var namedUnreached: Set<Int32> = []
+    /// The live figures of the burst in flight, written from the load's progress callback.
+    private nonisolated let live = NIOLockedValueBox<LoadProgress?>(nil)
+    /// The burst in flight's size, for its progress bar.
+    private nonisolated let liveTotal = NIOLockedValueBox(0)
+    /// Set at once by the pause key, and the burst's handle, so a pause never queues behind an action.
+    private nonisolated let pausedNow = NIOLockedValueBox(false)
+    private nonisolated let burstHandle = NIOLockedValueBox<LoadHandle?>(nil)
+
+    private struct Burst {
+        var handle: LoadHandle
+        var total: Int
+        var task: Task<Void, Never>?
+    }
+
+    init(options: LiveEngine.Options, events: DashboardEventQueue) {
+        self.options = options
+        self.events = events
+        settings = options.settings
+        burstSize = options.burstSize
+    }
+
+    private var ownApp: Bool { options.target == .ownApp }
+
+    func start() async {
+        events.post(.availability(Self.unavailable(redisURL: options.redisURL)))
+        await launch(settings, relaunch: false)
+    }
+
+    func handle(_ action: DashboardAction) async {
+        guard !stopping else { return }
+        switch action {
+        case .fireBurst:
+            fireBurst(count: burstSize)
+        case .chooseStrategy(let strategy):
+            await relaunch { $0.strategy = strategy; if !strategy.modes.contains($0.mode) { $0.mode = .naive } }
+        case .chooseMode(let mode):
+            await relaunch { $0.mode = mode }
+        case .changeConcurrency(let delta):
+            settings.concurrency = min(4096, max(1, settings.concurrency + delta))
+            events.post(.settings(settings))
+        case .changeWorkers(let delta):
+            await relaunch { $0.workers = min(64, max(1, $0.workers + delta)) }
+        case .resetOne(let worker):
+            await reset(rows: [worker])
+        case .resetAll:
+            await reset(rows: nil)
+        case .killWorker(let worker):
+            await kill(row: worker)
+        case .compare:
+            compare()
+        case .setPaused(let paused):
+            resumeIfUnpaused(paused)
+        case .quit:
+            break
+        }
+    }
+
+    func shutdown() async {
+        stopping = true
+        burst?.handle.stop()
+        // A compare run in progress stops its load at once (cancellation), so quitting never waits for it.
+        comparison?.cancel()
+        await burst?.task?.value
+        await comparison?.value
+        await stopTarget()
+        stopTarget = {}
+        target = nil
+        session = nil
+    }
+
+    // MARK: - The target
+
+    static func unavailable(redisURL: String?) -> [Strategy: String] {
+        var map: [Strategy: String] = [:]
+        for strategy in Strategy.allCases {
+            if let reason = StrategyAvailability.reason(strategy, redisURL: redisURL) { map[strategy] = reason }
+        }
+        return map
+    }
+
+    private func relaunch(_ change: (inout DashboardSettings) -> Void) async {
+        guard ownApp else {
+            events.post(.log(.info, "s, m and the worker count change statelab's own app; this dashboard watches \(target?.label ?? "an app") as it is"))
+            return
+        }
+        var next = settings
+        change(&next)
+        await launch(next, relaunch: true)
+    }
+
+    /// Stops the current target and its burst, and starts the one the options and `next` describe.
+    private func launch(_ next: DashboardSettings, relaunch: Bool) async {
+        if ownApp, let reason = StrategyAvailability.reason(next.strategy, redisURL: options.redisURL) {
+            events.post(.error("\(next.strategy.rawValue) cannot run here: \(reason)"))
+            return
+        }
+        burst?.handle.stop()
+        await burst?.task?.value
+        target = nil
+        session = nil
+        generation += 1
+        epoch += 1
+        await stopTarget()
+        stopTarget = {}
+        acknowledgedByPid = [:]
+        rowIndex = [:]
+        lastRead = [:]
+        namedUnreached = []
+        pausedRemaining = nil
+        do {
+            let (started, stop, sharing, line) = try await startTarget(next)
+            // Quit while it started: stop it again at once.
+            guard !stopping else { await stop(); return }
+            target = started
+            stopTarget = stop
+            settings = next
+            let session = RunSession(target: started, sharing: sharing) { [events, live, liveTotal] event in
+                Self.forward(event, events: events, live: live, total: liveTotal)
+            }
+            if !ownApp { await session.prepare(RunSteps(baseline: true)) }
+            self.session = session
+            events.post(relaunch ? .relaunched(next) : .settings(next))
+            events.post(.totals(RunTotals()))
+            events.post(.log(.info, line))
+        } catch {
+            let what = ownApp ? "\(next.strategy.rawValue)/\(next.mode.rawValue)" : "the app"
+            events.post(.error("could not start \(what): \(error)"))
+        }
+    }
+
+    private func startTarget(_ next: DashboardSettings) async throws
+        -> (any RunTarget, @Sendable () async -> Void, Sharing, String) {
+        switch options.target {
+        case .ownApp:
+            let config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
+                                   raceWindowMicros: next.raceWindowMicroseconds, storeThreads: options.storeThreads,
+                                   redisURL: options.redisURL, executable: options.executable)
+            // No log callback: everything the supervisor would log follows a call made here (kill,
+            // monitor) that reports it, and the engine logs each of those once, in its own words.
+            let supervisor = try await OffThread.run { try Supervisor.start(config) }
+            let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(supervisor.url)"
+            return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } },
+                    next.strategy.isShared ? .yes : .no, line)
+        case .url(let host, let port):
+            let target = URLTarget(host: host, port: port)
+            return (target, {}, .auto,
+                    "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
+        }
+    }
+
+    /// The session's events that need no state of the controller, posted as they come.
+    private nonisolated static func forward(_ event: RunEvent, events: DashboardEventQueue,
+                                            live: NIOLockedValueBox<LoadProgress?>, total: NIOLockedValueBox<Int>) {
+        guard case .load(let progress) = event else { return }
+        live.withLockedValue { $0 = progress }
+        events.post(.burstProgress(done: progress.completed, total: total.withLockedValue { $0 }))
+        events.post(.latency(p50Milliseconds: progress.p50, p99Milliseconds: progress.p99))
+    }
+
+    // MARK: - Bursts
+
+    private func fireBurst(count: Int) {
+        guard let session, let target else {
+            events.post(.error("no app is running yet"))
+            return
+        }
+        guard burst == nil, comparison == nil else {
+            events.post(.log(.info, comparison == nil ? "a burst is already running" : "wait for the compare to finish"))
+            return
+        }
+        let plan = LoadPlan(host: target.host, port: target.port, stop: .count(count), concurrency: settings.concurrency)
+        let handle = LoadHandle()
+        let generation = self.generation
+        live.withLockedValue { $0 = nil }
+        liveTotal.withLockedValue { $0 = count }
+        pausedNow.withLockedValue { $0 = false }
+        burstHandle.withLockedValue { $0 = handle }
+        pausedRemaining = nil
+        burst = Burst(handle: handle, total: count)
+        events.post(.burstStarted(total: count))
+        burst?.task = Task {
+            let result = try? await session.load(plan: plan, handle: handle)
+            await self.burstEnded(result, generation: generation, requested: count)
+        }
+    }
+
+    private func burstEnded(_ result: LoadResult?, generation: Int, requested: Int) async {
+        burst = nil
+        live.withLockedValue { $0 = nil }
+        burstHandle.withLockedValue { $0 = nil }
+        // A burst of an app that was relaunched meanwhile says nothing about the new one.
+        guard generation == self.generation, !stopping, let session else { return }
+        guard let result else {
+            events.post(.error("the burst could not run"))
+            return
+        }
+        epoch += 1
+        for (pid, tally) in result.perPid { acknowledgedByPid[pid, default: 0] += tally.acknowledged }
+        events.post(.latency(p50Milliseconds: result.latency.p50, p99Milliseconds: result.latency.p99))
+        events.post(.burstProgress(done: result.attempted, total: requested))
+        let finals = await session.settle(expecting: Set(acknowledgedByPid.keys).union(rowIndex.keys))
+        let (check, notes) = session.check()
+        guard generation == self.generation else { return }
+        // Fresh worker rows before the verdict, so the table never shows mid-burst reads next to it.
+        await postRows(reads: finals)
+        let totals = totals(of: check)
+        if pausedNow.withLockedValue({ $0 }) {
+            pausedRemaining = max(0, requested - result.attempted)
+            events.post(.totals(totals))
+            events.post(.log(.burst, "paused after \(result.attempted) of \(requested) increments"))
+        } else {
+            events.post(.burstFinished(totals))
+            events.post(.log(.burst, String(format: "%.0f req/s, p50 %.2f ms, p99 %.2f ms",
+                                              result.throughput, result.latency.p50, result.latency.p99)))
+        }
+        if !ownApp, let guess = notes.first(where: { $0.hasPrefix("--shared auto") }) {
+            events.post(.log(.info, guess.replacingOccurrences(of: "--shared auto: ", with: "")))
+        }
+    }
+
+    private func totals(of check: CheckResult) -> RunTotals {
+        let witnesses = check.witnesses.map { witness in
+            WorkerWitness(count: witness.count, workers: witness.pids.compactMap { index(of: $0) })
+        }
+        return RunTotals(acknowledged: check.acknowledgedSinceReset, failed: check.failed,
+                         indeterminate: check.indeterminate, storeValue: check.perWorker.isEmpty ? nil : check.final,
+                         lost: check.lost, duplicates: check.duplicates, witnesses: witnesses)
+    }
+
+    /// Called by the engine at once (not queued behind other actions): a pause stops the burst.
+    nonisolated func pauseNow(_ paused: Bool) {
+        pausedNow.withLockedValue { $0 = paused }
+        if paused { burstHandle.withLockedValue { $0 }?.stop() }
+    }
+
+    private func resumeIfUnpaused(_ now: Bool) {
+        events.post(.paused(now))
+        guard !now, let remaining = pausedRemaining, remaining > 0 else { return }
+        pausedRemaining = nil
+        fireBurst(count: remaining)
+    }
+
+    // MARK: - Resets and kills
+
+    private func reset(rows: [Int]?) async {
+        guard let session, let target else { return }
+        guard ownApp else {
+            // A shared socket cannot address one worker: the reset goes to whichever answers.
+            let answer = await session.reset(through: nil, timeout: 5)
+            epoch += 1
+            if answer.outcome == .ok {
+                let pid = answer.pid.map { "pid \($0)" } ?? "a worker"
+                events.post(.log(.reset, "POST /reset answered by \(pid): an app with a counter per worker reset that worker only (the kernel picks which)"))
+                if let pid = answer.pid { acknowledgedByPid[pid] = 0 }
+                if session.sharing == .yes { acknowledgedByPid = [:] }
+            } else {
+                events.post(.error("POST /reset: \(answer.error ?? answer.outcome.rawValue)"))
+            }
+            await sample()
+            return
+        }
+        let workers = await target.workers()
+        let shared = settings.strategy.isShared
+        for worker in workers where rows?.contains(worker.index) ?? true {
+            let answer = await session.reset(through: worker.index, pid: worker.pid, timeout: 5)
+            epoch += 1
+            guard answer.outcome == .ok else {
+                events.post(.error("reset through worker \(worker.index) failed: \(answer.error ?? answer.outcome.rawValue)"))
+                continue
+            }
+            if shared { acknowledgedByPid = [:] } else { acknowledgedByPid[worker.pid] = 0 }
+            let pid = " (pid \(answer.pid ?? worker.pid))"
+            let reach = shared ? "every worker shares the store" : "only that worker's own counter"
+            events.post(.log(.reset, rows == nil ? "reset through worker \(worker.index)\(pid)" : "reset through worker \(worker.index)\(pid): \(reach)"))
+        }
+        await sample()
+    }
+
+    private func kill(row: Int) async {
+        guard let target else { return }
+        let pid: Int32?
+        if ownApp {
+            pid = await target.workers().first { $0.index == row }?.pid
+        } else {
+            pid = rowIndex.first { $0.value == row }?.key
+        }
+        guard let pid else { return }
+        if let refusal = await target.kill(pid: pid) {
+            events.post(.error(refusal))
+            return
+        }
+        epoch += 1
+        let name = ownApp ? "worker \(row) (pid \(pid))" : "pid \(pid)"
+        let dies = ownApp && settings.strategy.isShared ? "" : ": its count dies with it"
+        events.post(.log(.kill, "SIGKILL to \(name)\(dies)"))
+        await sample()
+        for line in await target.monitor() { events.post(.log(.kill, line)) }
+        await sample()
+    }
+
+    // MARK: - Compare
+
+    private func compare() {
+        guard burst == nil, comparison == nil else {
+            events.post(.log(.info, "wait for the burst to finish before comparing"))
+            return
+        }
+        let app = AppSettings(workers: settings.workers, raceWindowMicros: settings.raceWindowMicroseconds,
+                              threads: options.storeThreads)
+        let runs = options.compareRuns.isEmpty
+            ? Strategy.allCases.map { RunSpec(strategy: $0, mode: settings.mode, app: app, expectations: [], line: 0) }
+            : options.compareRuns
+        events.post(.compareStarted(mode: settings.mode, increments: burstSize, strategies: runs.map(\.strategy)))
+        let load = LoadSettings(limit: .increments(burstSize), concurrency: settings.concurrency)
+        let (events, redisURL, executable) = (self.events, options.redisURL, options.executable)
+        comparison = Task {
+            for spec in runs {
+                guard !Task.isCancelled else { break }
+                if !spec.strategy.modes.contains(spec.mode) {
+                    events.post(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode,
+                                                       unavailableReason: "\(spec.strategy.rawValue) has no \(spec.mode.rawValue) mode")))
+                    continue
+                }
+                let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, executable: executable)
+                do {
+                    let run = try await AppRun.run(plan)
+                    if run.isSkipped {
+                        events.post(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: run.skipped)))
+                    } else {
+                        events.post(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode,
+                                                           acknowledged: run.check.acknowledged, lost: run.check.lost,
+                                                           requestsPerSecond: run.throughputRPS)))
+                    }
+                } catch where Task.isCancelled {
+                    break
+                } catch {
+                    events.post(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: "\(error)")))
+                }
+            }
+            if !Task.isCancelled { events.post(.compareFinished) }
+            self.compareEnded()
+        }
+    }
+
+    private func compareEnded() { comparison = nil }
+
+    // MARK: - Reading workers
+
+    /// Reads every worker (bounded) and posts their rows.
+    func sample() async {
+        guard !stopping, !pausedNow.withLockedValue({ $0 }), let target else { return }
+        let (epoch, generation) = (self.epoch, self.generation)
+        let expected = Set(acknowledgedByPid.keys).union(rowIndex.keys)
+        let reads = await target.quickReads(expecting: expected, timeout: 0.5)
+        // Only if nothing changed what the workers hold meanwhile: reads taken mid-burst must
+        // not land after the burst's verdict, nor reads from before a reset after it.
+        guard epoch == self.epoch, generation == self.generation, !stopping else { return }
+        await postRows(reads: reads)
+        if let live = live.withLockedValue({ $0 }) {
+            events.post(.throughput(requestsPerSecond: live.currentRate))
+            let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
+            let values = reads.map(\.value)
+            let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
+            let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
+            events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
+                                          storeValue: store, lost: max(0, acknowledged - (store ?? acknowledged)))))
+        } else {
+            events.post(.throughput(requestsPerSecond: 0))
+        }
+    }
+
+    private func postRows(reads: [ReadRecord]) async {
+        guard let target else { return }
+        samples += 1
+        let adjusted = reads.map { session?.adjusted($0) ?? $0 }
+        for read in adjusted { lastRead[read.pid] = (samples, read.value) }
+        let liveAcks = live.withLockedValue { $0?.acknowledgedByPid } ?? [:]
+        var rows: [WorkerRow] = []
+        if ownApp {
+            for worker in await target.workers() {
+                rowIndex[worker.pid] = worker.index
+                let read = adjusted.first { $0.pid == worker.pid }?.value
+                let status: WorkerStatus = worker.status == .alive ? (read == nil ? .dead : .alive)
+                    : worker.status == .dead ? .dead : .restarting
+                rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,
+                                      acknowledged: (acknowledgedByPid[worker.pid] ?? 0) + (liveAcks[worker.pid] ?? 0),
+                                      currentRead: read))
+            }
+        } else {
+            var pids = Set(acknowledgedByPid.keys).union(liveAcks.keys).union(lastRead.keys)
+            for worker in await target.workers() { pids.insert(worker.pid) }
+            for pid in pids.sorted() where rowIndex[pid] == nil { rowIndex[pid] = rowIndex.count }
+            var unreached: [Int32] = []
+            for (pid, index) in rowIndex.sorted(by: { $0.value < $1.value }) {
+                // A shared socket cannot address one pid: a read older than two seconds is not shown as current.
+                let recent = lastRead[pid].flatMap { samples - $0.sample <= 8 ? $0.value : nil }
+                if recent == nil, !namedUnreached.contains(pid) { unreached.append(pid) }
+                rows.append(WorkerRow(index: index, pid: pid, status: recent == nil ? .restarting : .alive,
+                                      acknowledged: (acknowledgedByPid[pid] ?? 0) + (liveAcks[pid] ?? 0),
+                                      currentRead: recent))
+            }
+            if !unreached.isEmpty, samples > 8 {
+                namedUnreached.formUnion(unreached)
+                events.post(.log(.info, "GET /report has not reached pid \(unreached.map(String.init).joined(separator: ", ")) lately: the kernel picks the worker for each connection"))
+            }
+        }
+        events.post(.workers(rows))
+    }
+
+    private func index(of pid: Int32) -> Int? { rowIndex[pid] }
+}
