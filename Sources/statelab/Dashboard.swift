@@ -13,11 +13,14 @@ extension StateLabCommand {
                 its gap to the truth, while bursts of increments fly. Press ? for every key: space fires a \
                 burst, s and m pick strategy and mode, c compares every strategy, q quits. With --scenario, \
                 the first run's settings and the scenario's load start the dashboard, and c compares the \
-                scenario's runs.
+                scenario's runs. With --url, the dashboard watches your own app instead: one row per pid seen,                 read through GET /report on fresh connections (best effort: the kernel picks the worker, and the                 log names pids not reached lately); space, r and R work as usual, s, m and + - do not apply.
                 """)
 
         @Option(help: "Start from this scenario's first run and load (YAML).")
         var scenario: String?
+
+        @Option(help: "Watch an app already running at this loopback URL (e.g. http://127.0.0.1:8000) instead of statelab's own.")
+        var url: String?
 
         @OptionGroup var app: AppOptions
 
@@ -41,6 +44,10 @@ extension StateLabCommand {
             if !(1...10_000_000).contains(burst) { throw ValidationError("--burst must be between 1 and 10000000 (got \(burst))") }
             if !(1...60).contains(fps) { throw ValidationError("--fps must be between 1 and 60 (got \(fps))") }
             if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+            if let url {
+                _ = try LoadTarget(parsing: url)
+                if scenario != nil { throw ValidationError("--url and --scenario are mutually exclusive; pick one") }
+            }
         }
 
         func run() throws {
@@ -48,7 +55,7 @@ extension StateLabCommand {
                 throw fail("the dashboard needs a terminal; for scripts and CI use statelab compare --scenario FILE")
             }
             var options = try engineOptions()
-            if let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL) {
+            if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL) {
                 throw fail(reason)
             }
             options.executable = ChildProcess.currentExecutable
@@ -66,6 +73,14 @@ extension StateLabCommand {
         }
 
         private func engineOptions() throws -> LiveEngine.Options {
+            if let url {
+                let target = try LoadTarget(parsing: url)
+                return LiveEngine.Options(
+                    settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
+                                                concurrency: concurrency, targetLabel: target.description),
+                    burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL,
+                    target: .url(host: target.host, port: target.port))
+            }
             guard let scenario else {
                 return LiveEngine.Options(
                     settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,

@@ -277,3 +277,46 @@ import Testing
         #expect(ScenarioError.editDistance("kitten", "sitting") == 3)
     }
 }
+
+/// Runs that drive the user's own app: `target:` with a command or a URL.
+@Suite struct ScenarioTargetTests {
+    @Test func aCommandTargetParsesEveryKey() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-target-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("apps.yaml").path
+        try """
+        name: apps
+        load: {increments: 100}
+        runs:
+          - name: global
+            target:
+              command: "uvicorn app:app --workers 4 --port {port}"
+              cwd: ../examples
+              env: {APP_MODE: fast, WORKERS: 4}
+              ready: {path: /health, timeout: 45s}
+              shared: no
+              pid_field: worker
+              count_field: value
+            expect: {lost: 0}
+          - target: {url: "http://localhost:8000", shared: auto}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let scenario = try ScenarioLoader.load(path: path)
+        let first = try #require(scenario.runs.first)
+        guard case .command(let spec, let sharing)? = first.target else {
+            Issue.record("not a command target: \(String(describing: first.target))")
+            return
+        }
+        #expect(first.label == "global")
+        #expect(sharing == .no)
+        #expect(spec.command == "uvicorn app:app --workers 4 --port {port}")
+        #expect(spec.cwd == (directory.deletingLastPathComponent().appendingPathComponent("examples").path as NSString).standardizingPath)
+        #expect(spec.env == ["APP_MODE": "fast", "WORKERS": "4"])
+        #expect(spec.readyPath == "/health" && spec.readyTimeout == 45)
+        #expect(spec.pidField == "worker" && spec.countField == "value")
+        #expect(first.expectations.map(\.field) == ["lost"])
+        let second = scenario.runs[1]
+        #expect(second.target == .url(host: "127.0.0.1", port: 8000, sharing: .auto))
+        #expect(second.label == "http://127.0.0.1:8000")
+    }
+}

@@ -7,6 +7,9 @@ public enum AppRun {
         let report: @Sendable (RunProgress.Phase, LoadProgress?) -> Void = { phase, load in
             progress(RunProgress(index: index, count: count, label: spec.label, phase: phase, load: load))
         }
+        if let target = spec.target {
+            return try await runUserApp(plan, target: target, report: report)
+        }
         if let reason = StrategyAvailability.reason(spec.strategy, redisURL: plan.redisURL) {
             report(.skipped, nil)
             return RunResult.skipped(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
@@ -41,5 +44,42 @@ public enum AppRun {
                             raceWindowMicros: spec.app.raceWindowMicros, concurrency: plan.load.concurrency,
                             outcome: outcome)
         return run.evaluating(spec.expectations)
+    }
+
+    /// A run of the user's app: launched from its command (and stopped after),
+    /// or already running at a URL. Read through GET /report, best effort.
+    private static func runUserApp(_ plan: RunPlan, target spec: TargetSpec,
+                                   report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
+        report(.starting, nil)
+        let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL, executable: plan.executable)
+        do {
+            let outcome = try await RunPipeline.run(
+                target: target, plan: plan.loadPlan(host: target.host, port: target.port),
+                steps: RunSteps(resetAfter: plan.load.resetAfter, resetWorker: nil, resetTimeout: plan.load.timeout.seconds,
+                                baseline: true),
+                sharing: spec.sharing, progress: report)
+            await stop()
+            let run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,
+                                workers: outcome.check.perWorker.count, concurrency: plan.load.concurrency,
+                                outcome: outcome, external: true)
+            return run.evaluating(plan.spec.expectations)
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+}
+
+/// Starts what a `TargetSpec` names: launches a command, or connects to a URL.
+public enum UserApp {
+    /// The target, and how to stop what was started (nothing for a URL).
+    public static func start(_ spec: TargetSpec, label: String, redisURL: String?, executable: String) async throws
+        -> (any RunTarget, @Sendable () async -> Void) {
+        switch spec {
+        case .url(let host, let port, _):
+            return (URLTarget(host: host, port: port), {})
+        case .command:
+            throw RunError(label: label, reason: "launching a command is not built yet")
+        }
     }
 }

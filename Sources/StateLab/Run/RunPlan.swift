@@ -19,13 +19,13 @@ public struct RunPlan: Sendable {
                   redisURL: redisURL, executable: executable)
     }
 
-    func loadPlan(port: Int) -> LoadPlan {
+    func loadPlan(host: String = "127.0.0.1", port: Int) -> LoadPlan {
         let stop: StopCondition
         switch load.limit {
         case .increments(let count): stop = .count(count)
         case .duration(let duration): stop = .duration(duration.seconds)
         }
-        return LoadPlan(port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
+        return LoadPlan(host: host, port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
                         timeout: load.timeout.seconds)
     }
 }

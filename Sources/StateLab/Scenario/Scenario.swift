@@ -43,10 +43,36 @@ public struct LoadSettings: Sendable, Equatable {
     }
 }
 
+/// What a run drives when it is not statelab's own app: a command statelab
+/// launches, or an app already running at a loopback URL.
+public enum TargetSpec: Sendable, Equatable {
+    case command(CommandSpec, sharing: Sharing)
+    case url(host: String, port: Int, sharing: Sharing)
+
+    public var sharing: Sharing {
+        switch self {
+        case .command(_, let sharing), .url(_, _, let sharing): return sharing
+        }
+    }
+
+    /// The command line, or the URL.
+    public var description: String {
+        switch self {
+        case .command(let spec, _): return spec.command
+        case .url(let host, let port, _): return "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+}
+
 /// One run of a scenario, with the scenario's settings already merged in.
 public struct RunSpec: Sendable, Equatable {
+    /// Statelab's own app's strategy and mode (unused when `target` is set).
     public var strategy: Strategy
     public var mode: Mode
+    /// The run's own name (`name:`), shown instead of strategy/mode.
+    public var name: String?
+    /// The user's app, when the run drives one instead of statelab's own.
+    public var target: TargetSpec?
     /// The scenario's app settings with this run's overrides applied.
     public var app: AppSettings
     /// The scenario's expectations with this run's added or overriding them.
@@ -54,16 +80,19 @@ public struct RunSpec: Sendable, Equatable {
     /// Where the run starts in the scenario file (1-based).
     public var line: Int
 
-    public init(strategy: Strategy, mode: Mode, app: AppSettings, expectations: [Expectation], line: Int) {
+    public init(strategy: Strategy, mode: Mode, app: AppSettings, expectations: [Expectation], line: Int,
+                name: String? = nil, target: TargetSpec? = nil) {
         self.strategy = strategy
         self.mode = mode
+        self.name = name
+        self.target = target
         self.app = app
         self.expectations = expectations
         self.line = line
     }
 
-    /// "shm/naive".
-    public var label: String { "\(strategy.rawValue)/\(mode.rawValue)" }
+    /// "shm/naive", or the run's name, or its target's command or URL.
+    public var label: String { name ?? target?.description ?? "\(strategy.rawValue)/\(mode.rawValue)" }
 }
 
 /// A scenario file, validated: what to run and what to expect. See Scenarios/README.md.

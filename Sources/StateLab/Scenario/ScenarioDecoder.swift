@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Turns a composed YAML tree into a Scenario, checking every key and value.
@@ -9,7 +10,10 @@ struct ScenarioDecoder {
     static let topKeys = ["name", "description", "app", "load", "runs", "expect"]
     static let appKeys = ["workers", "race_window_us", "threads"]
     static let loadKeys = ["increments", "duration", "concurrency", "rate", "reset_after", "timeout"]
-    static let runKeys = ["strategy", "mode", "app", "expect"]
+    static let runKeys = ["name", "strategy", "mode", "target", "app", "expect"]
+    static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"]
+    static let readyKeys = ["path", "timeout"]
+    static let longestReady = Duration.seconds(600)
 
     static let workersRange = 1...64
     static let raceWindowRange = 0...1_000_000
@@ -100,6 +104,20 @@ struct ScenarioDecoder {
     private func run(_ node: Node, number: Int, app: AppSettings, expectations: [Expectation]) throws -> RunSpec {
         let context = "run \(number)"
         let fields = try reader.mapping(node, context, allowed: Self.runKeys, example: "- {strategy: shm, mode: atomic}")
+        let name = try fields["name"].map { try reader.text($0, "name", example: "name: global") }
+        if let targetNode = fields["target"] {
+            for key in ["strategy", "mode"] {
+                if let extra = fields.key(key) {
+                    throw reader.error(at: extra, "\(key) in \(context), which has a target",
+                                       "strategy and mode pick statelab's own app; a run with target: drives yours: remove \(key)")
+                }
+            }
+            let target = try self.target(targetNode, context: "\(context) target")
+            let runApp = try fields["app"].map { try appSettings($0, base: app, context: "\(context) app") } ?? app
+            let own = try fields["expect"].map { try self.expectations($0, context: "\(context) expect") } ?? []
+            return RunSpec(strategy: .global, mode: .naive, app: runApp, expectations: merge(expectations, with: own),
+                           line: node.mark?.line ?? 1, name: name, target: target)
+        }
         let strategyNode = try fields.require("strategy", example: "strategy: shm")
         let strategyName = try reader.text(strategyNode, "strategy", example: "strategy: shm")
         guard let strategy = Strategy(rawValue: strategyName) else {
@@ -126,7 +144,100 @@ struct ScenarioDecoder {
         let runApp = try fields["app"].map { try appSettings($0, base: app, context: "\(context) app") } ?? app
         let own = try fields["expect"].map { try self.expectations($0, context: "\(context) expect") } ?? []
         return RunSpec(strategy: strategy, mode: mode, app: runApp, expectations: merge(expectations, with: own),
-                       line: node.mark?.line ?? 1)
+                       line: node.mark?.line ?? 1, name: name)
+    }
+
+    /// `target: {command: ..., cwd: ..., env: {...}, ready: {path, timeout}, shared: yes|no|auto}` or `target: {url: ...}`.
+    private func target(_ node: Node, context: String) throws -> TargetSpec {
+        let example = "target: {command: \"uvicorn app:app --workers 4 --port {port}\"}"
+        let fields = try reader.mapping(node, context, allowed: Self.targetKeys, example: example)
+        var sharing = Sharing.auto
+        if let sharedNode = fields["shared"] {
+            // YAML reads a bare yes or no as a boolean.
+            let word: String
+            if let flag = sharedNode.bool {
+                word = flag ? "yes" : "no"
+            } else {
+                word = try reader.text(sharedNode, "shared", example: "shared: no")
+            }
+            guard let parsed = Sharing(rawValue: word) else {
+                throw reader.error(at: sharedNode, "shared takes yes, no or auto, got \(ScenarioError.quote(word))",
+                                   "yes: the workers share one counter; no: each keeps its own; auto: decide from the reads")
+            }
+            sharing = parsed
+        }
+        switch (fields["command"], fields["url"]) {
+        case (.some, .some):
+            throw reader.error(at: fields.key("url") ?? node, "both command and url in \(context)",
+                               "keep one: command launches your app, url points at one already running")
+        case (nil, nil):
+            throw reader.error(at: node, "neither command nor url in \(context)", "add one, e.g. \(example)")
+        case let (nil, url?):
+            for key in ["cwd", "env", "ready", "pid_field", "count_field"] {
+                if let extra = fields.key(key) {
+                    throw reader.error(at: extra, "\(key) in a url target", "\(key) applies to a command statelab launches; remove it")
+                }
+            }
+            let text = try reader.text(url, "url", example: "url: http://127.0.0.1:8000")
+            guard let (host, port) = Self.loopbackURL(text) else {
+                throw reader.error(at: url, "url \(ScenarioError.quote(text)) is not an http URL on this machine",
+                                   "write it like http://127.0.0.1:8000 (loopback only)")
+            }
+            return .url(host: host, port: port, sharing: sharing)
+        case let (command?, nil):
+            var spec = CommandSpec(command: try reader.text(command, "command", example: example))
+            if spec.command.trimmingCharacters(in: .whitespaces).isEmpty {
+                throw reader.error(at: command, "command is empty", "write the command that starts your app, e.g. \(example)")
+            }
+            if let cwd = fields["cwd"] {
+                let text = try reader.text(cwd, "cwd", example: "cwd: ../examples/python")
+                spec.cwd = Self.resolve(text, relativeTo: path)
+            }
+            if let env = fields["env"] {
+                guard case .mapping(let pairs) = env else {
+                    throw reader.error(at: env, "env must be a mapping, got \(NodeReader.describe(env))", "write env: {NAME: value}")
+                }
+                for (key, value) in pairs {
+                    let name = try reader.text(key, "an env name", example: "env: {NAME: value}")
+                    spec.env[name] = try reader.scalar(value, name, expecting: "a value", example: "env: {\(name): value}").string
+                }
+            }
+            if let ready = fields["ready"] {
+                let readyFields = try reader.mapping(ready, "\(context) ready", allowed: Self.readyKeys,
+                                                     example: "ready: {path: /report, timeout: 30s}")
+                if let path = readyFields["path"] {
+                    spec.readyPath = try reader.text(path, "path", example: "path: /report")
+                    guard spec.readyPath.hasPrefix("/") else {
+                        throw reader.error(at: path, "ready path \(ScenarioError.quote(spec.readyPath)) does not start with /",
+                                           "write it like path: /report")
+                    }
+                }
+                if let timeout = readyFields["timeout"] {
+                    spec.readyTimeout = try reader.duration(timeout, "timeout", max: Self.longestReady).seconds
+                }
+            }
+            if let node = fields["pid_field"] { spec.pidField = try reader.text(node, "pid_field", example: "pid_field: pid") }
+            if let node = fields["count_field"] { spec.countField = try reader.text(node, "count_field", example: "count_field: count") }
+            return .command(spec, sharing: sharing)
+        }
+    }
+
+    /// A path in a scenario is relative to the scenario file's directory (to
+    /// the current directory for a built-in scenario, which has no file).
+    static func resolve(_ path: String, relativeTo scenario: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let directory = (scenario as NSString).deletingLastPathComponent
+        guard FileManager.default.fileExists(atPath: scenario), !directory.isEmpty else { return path }
+        return ((directory as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// "http://127.0.0.1:8000" -> ("127.0.0.1", 8000), loopback only.
+    static func loopbackURL(_ text: String) -> (String, Int)? {
+        guard let components = URLComponents(string: text), components.scheme == "http",
+              let host = components.host, !host.isEmpty else { return nil }
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard bare == "localhost" || bare.hasPrefix("127.") || bare == "::1" else { return nil }
+        return (bare == "localhost" ? "127.0.0.1" : bare, components.port ?? 80)
     }
 
     /// "use one of a, b, c", with a "did you mean" when the word is a near miss.

@@ -9,8 +9,12 @@ public struct DashboardSettings: Sendable, Equatable {
     public var concurrency: Int
     /// Microseconds slept between read and write (0: the real race only).
     public var raceWindowMicroseconds: Int
+    /// The app watched when it is not statelab's own ("http://127.0.0.1:8000", a command line).
+    public var targetLabel: String?
 
-    public init(strategy: Strategy, mode: Mode, workers: Int, concurrency: Int, raceWindowMicroseconds: Int = 0) {
+    public init(strategy: Strategy, mode: Mode, workers: Int, concurrency: Int, raceWindowMicroseconds: Int = 0,
+                targetLabel: String? = nil) {
+        self.targetLabel = targetLabel
         self.strategy = strategy
         self.mode = mode
         self.workers = workers

@@ -6,7 +6,8 @@ enum HeaderPanel {
         let s = model.settings
         let bar = CellStyle(bold: true, reverse: true)
         screen.fill(row: rect.row, column: rect.column, width: rect.width, height: 1, style: bar)
-        let settings = "strategy \(s.strategy.rawValue)  mode \(s.mode.rawValue)  workers \(s.workers)  "
+        let settings = s.targetLabel.map { "app \($0)  workers \(model.workers.count)  connections \(s.concurrency)" }
+            ?? "strategy \(s.strategy.rawValue)  mode \(s.mode.rawValue)  workers \(s.workers)  "
             + "connections \(s.concurrency)  race window \(s.raceWindowMicroseconds) µs"
         let titled = " statelab │ " + settings
         screen.put(titled.count <= rect.width ? titled : " " + settings, row: rect.row, column: rect.column, style: bar, limit: rect.width)
