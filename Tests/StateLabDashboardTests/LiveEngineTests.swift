@@ -142,6 +142,40 @@ struct LiveEngineTests {
     }
 }
 
+/// The dashboard watching an app it did not start, at a URL: rows come from the pids it sees.
+@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["STATELAB_DASHBOARD_DEMO"] == nil))
+struct LiveEngineURLTests {
+    @Test func anAppAtAURLGetsRowsPerPidAVerdictAndAReset() async throws {
+        let app = try Supervisor.start(AppConfig(strategy: .shm, mode: .atomic, workers: 3, port: 0, storeThreads: 2,
+                                                 executable: Binary.path))
+        defer { app.stop() }
+        let pids = Set(app.workers.map(\.pid))
+        let run = EngineRun(strategy: .global, mode: .naive, workers: 1, burst: 900,
+                            target: .url(host: "127.0.0.1", port: app.port))
+        defer { run.stop() }
+        try await run.waitForApp()
+        run.engine.perform(.fireBurst)
+        let totals = try await run.waitForBurst()
+        #expect(totals.acknowledged + totals.failed + totals.indeterminate == 900)
+        #expect(totals.lost == 0 && totals.duplicates == 0, "shm atomic behind a URL lost updates: \(totals)")
+        let rows = try await run.waitForWorkers("rows for the pids that answered") { !$0.isEmpty }
+        #expect(Set(rows.map(\.pid)).isSubset(of: pids), "rows \(rows) name pids that are not the app's \(pids)")
+        #expect(rows.map(\.acknowledged).reduce(0, +) == totals.acknowledged)
+
+        run.engine.perform(.resetAll)
+        let line = try await run.waitForLog("the reset") { $0.hasPrefix("POST /reset answered by") }
+        #expect(line.contains("pid"))
+        // k cannot reach a worker of an app statelab did not start: it says so.
+        run.engine.perform(.killWorker(worker: 0))
+        let refusal = try await run.waitFor("the refusal to kill") { event -> String? in
+            if case .error(let text) = event { return text }
+            return nil
+        }
+        #expect(refusal.contains("not of an app at a URL"))
+        #expect(app.workers.allSatisfy { $0.isRunning })
+    }
+}
+
 /// One engine on the built statelab binary, and everything it reported so far.
 final class EngineRun: @unchecked Sendable {
     struct Timeout: Error, CustomStringConvertible {
@@ -149,16 +183,19 @@ final class EngineRun: @unchecked Sendable {
     }
 
     let engine: LiveEngine
+    /// The workers are the engine's to stop (not those of an app it only watches).
+    let ownsWorkers: Bool
     private(set) var events: [DashboardEvent] = []
     private(set) var seenPids: Set<Int32> = []
     /// How many of `events` the waits have looked at.
     private(set) var consumed = 0
 
-    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int) {
+    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int, target: DashboardTarget = .ownApp) {
         let settings = DashboardSettings(strategy: strategy, mode: mode, workers: workers, concurrency: 16,
                                          raceWindowMicroseconds: 0)
         engine = LiveEngine(options: LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
-                                                        executable: Binary.path))
+                                                        executable: Binary.path, target: target))
+        ownsWorkers = target == .ownApp
         engine.start()
     }
 
@@ -178,8 +215,8 @@ final class EngineRun: @unchecked Sendable {
             while consumed < events.count {
                 let event = events[consumed]
                 consumed += 1
-                if case .error(let message) = event { throw Timeout(description: "engine error while waiting for \(what): \(message)") }
                 if let found = match(event) { return found }
+                if case .error(let message) = event { throw Timeout(description: "engine error while waiting for \(what): \(message)") }
             }
             if Date() > deadline { throw Timeout(description: "no \(what) after \(seconds) s; log: \(logLines)") }
             let fresh = engine.drainEvents()
@@ -231,6 +268,6 @@ final class EngineRun: @unchecked Sendable {
 
     func stop() {
         engine.shutdown()
-        _ = ProcessTable.waitGone(Array(seenPids))
+        if ownsWorkers { _ = ProcessTable.waitGone(Array(seenPids)) }
     }
 }
