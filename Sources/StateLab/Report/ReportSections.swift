@@ -25,6 +25,20 @@ enum ReportSections {
         return "count \(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
     }
 
+    /// "global: pid 11 answered 512 (26%), read 512; pid 12 ...": each worker's
+    /// share of the increments and its final read, the heart of what a
+    /// multi-worker app does with its state.
+    static func workerLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped && !$0.check.perWorker.isEmpty }.map { run in
+            let total = max(1, run.check.acknowledged)
+            let workers = run.check.perWorker.map { worker -> String in
+                let share = Int((Double(worker.acknowledged) * 100 / Double(total)).rounded())
+                return "pid \(worker.pid) answered \(ReportNumbers.grouped(worker.acknowledged)) (\(share)%), read \(ReportNumbers.grouped(worker.count))"
+            }
+            return "\(run.label): \(workers.joined(separator: "; "))"
+        }
+    }
+
     /// The rest of the check that has no column: unexpected increments, reads
     /// out of bounds, workers that could not be read.
     static func noteLines(_ runs: [RunResult]) -> [String] {

@@ -20,7 +20,8 @@ enum RunColumns {
 
     /// The cells before a skipped run's reason.
     static func leading(_ run: RunResult) -> [TextTable.Cell] {
-        [.init(run.strategy.rawValue), .init(run.mode.rawValue)]
+        // The user's app has no strategy or mode of statelab's: its run's name stands there.
+        run.isExternal ? [.init(run.label), .init("-")] : [.init(run.strategy.rawValue), .init(run.mode.rawValue)]
     }
 
     /// "skipped: redis-server not found ...".

@@ -20,6 +20,8 @@ enum TableReport {
             guard !items.isEmpty else { return }
             lines += ["", TerminalColor.bold.paint(title, enabled: color)] + items.map { "  " + $0 }
         }
+        // `load` prints its own per-worker table.
+        if alwaysSummarize { section("Workers (increments each pid answered, and its final read)", ReportSections.workerLines(report.runs)) }
         section("Duplicate witnesses (two ok increments got the same count: an update was lost)",
                 ReportSections.witnessLines(report.runs))
         section("Notes", ReportSections.noteLines(report.runs))

@@ -8,6 +8,8 @@ public enum DashboardTarget: Sendable, Equatable {
     case ownApp
     /// An app already running at a loopback URL.
     case url(host: String, port: Int)
+    /// An app statelab launches from a command, and stops on quit.
+    case command(CommandSpec, sharing: Sharing)
 }
 
 /// The engine's state and every step it takes, one at a time (an actor): the
@@ -188,6 +190,12 @@ actor LiveController {
             let target = URLTarget(host: host, port: port)
             return (target, {}, .auto,
                     "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
+        case .command(let spec, let sharing):
+            let (target, stop) = try await UserApp.start(.command(spec, sharing: sharing), label: spec.command,
+                                                         redisURL: options.redisURL, executable: options.executable)
+            let workers = await target.workers()
+            return (target, stop, sharing,
+                    "launched \(spec.command) on port \(target.port): \(workers.count) worker pids found; k sends SIGKILL to the selected one")
         }
     }
 
