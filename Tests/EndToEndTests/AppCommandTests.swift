@@ -75,24 +75,7 @@ struct AppCommandTests {
             process.waitUntilExit()
         }
 
-        // The fixture's master and 3 workers: the python processes with the
-        // marker (the shell, the guard and statelab name it in one argument).
-        func fixtureProcesses() -> [ProcessTree.Entry] {
-            ProcessTable.mentioning(marker)
-                .filter { ProcessTable.arguments($0).contains { $0.hasSuffix("forking_counter.py") } }
-                .compactMap(ProcessTree.entry(of:))
-        }
-        var group: Int32?
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, process.isRunning {
-            let found = fixtureProcesses()
-            if found.count == 4, Set(found.map(\.group)).count == 1 {
-                group = found[0].group
-                break
-            }
-            usleep(50_000)
-        }
-        let launched = try #require(group, "the fixture's 4 processes never appeared")
+        let launched = try #require(Self.fixtureGroup(marker: marker, while: process), "the fixture's 4 processes never appeared")
         #expect(process.isRunning, "statelab ended before it was killed")
 
         kill(process.processIdentifier, SIGKILL)
@@ -105,5 +88,43 @@ struct AppCommandTests {
         #expect(ProcessTable.mentioning(marker).isEmpty, "left: \(ProcessTable.mentioning(marker).map(ProcessTable.arguments))")
         // Nothing else should be left for a person to clean up by hand.
         for pid in ProcessTree.members(ofGroup: launched).map(\.pid) { kill(pid, SIGKILL) }
+    }
+
+    @Test("SIGTERM mid-load: exit 143, the command's group stopped")
+    func sigtermStopsTheGroup() throws {
+        let marker = "statelab-term-\(UUID().uuidString.prefix(8))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["load", "--app-command", Self.command("--marker \(marker)"), "--duration", "60s", "--timeout", "60"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        let launched = try #require(Self.fixtureGroup(marker: marker, while: process), "the fixture's 4 processes never appeared")
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning { usleep(50_000) }
+        #expect(!process.isRunning)
+        if !process.isRunning { #expect(process.terminationStatus == 143) }
+        #expect(ProcessTree.members(ofGroup: launched).isEmpty, "left in group \(launched)")
+        #expect(ProcessTable.waitNoneMentioning(marker, timeout: 30) == [])
+    }
+
+    /// The process group of the fixture's master and 3 workers: the python
+    /// processes with the marker (the shell, the guard and statelab name it
+    /// in one argument), once all 4 exist; nil after 30 s or once `process` ended.
+    static func fixtureGroup(marker: String, while process: Process) -> Int32? {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning {
+            let found = ProcessTable.mentioning(marker)
+                .filter { ProcessTable.arguments($0).contains { $0.hasSuffix("forking_counter.py") } }
+                .compactMap(ProcessTree.entry(of:))
+            if found.count == 4, Set(found.map(\.group)).count == 1 { return found[0].group }
+            usleep(50_000)
+        }
+        return nil
     }
 }
