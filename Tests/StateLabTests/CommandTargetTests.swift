@@ -211,6 +211,26 @@ struct CommandTargetTests {
         #expect(Set(reads.map(\.pid)) == Set(tree.workers))
     }
 
+    @Test func redisURLStartsARedisForTheRunAndCwdIsHonoured() throws {
+        guard RedisRequirement.shouldRun() else { return }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-cwd-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "here".write(toFile: directory + "/marker.txt", atomically: true, encoding: .utf8)
+        // http.server serves its working directory: /marker.txt answers 200 only when cwd was honoured.
+        let spec = CommandSpec(command: "echo redis at {redis_url}; exec python3 -m http.server {port} --bind 127.0.0.1",
+                               cwd: directory, readyPath: "/marker.txt")
+        let app = try LaunchedApp.start(spec, executable: CommandLaunchTests.statelab)
+        let url = try RedisURL(parsing: try #require(app.redisURL))
+        #expect(url.host == "127.0.0.1")
+        #expect(Self.eventually { app.outputTail(lines: 10).contains("redis at redis://127.0.0.1:\(url.port)") })
+        let connection = try RedisConnection(url: url, timeout: 5)
+        #expect(try connection.command("PING") == .simpleString("PONG"))
+        connection.close()
+        app.stop()
+        #expect(Self.eventually { (try? RedisConnection(url: url, timeout: 1)) == nil }, "redis-server still answers after stop()")
+    }
+
     @Test func theLoadGeneratorHonoursTheFieldNames() async throws {
         let fields = AnswerFields(pidField: "worker_pid", countField: "value")
         let app = try Self.launch(workers: 2, extra: "--fields worker_pid,value --shared-counter", fields: fields)
