@@ -67,6 +67,33 @@ int sl_die_with_parent(pid_t expected_parent) {
     return 0;
 }
 
+static volatile sig_atomic_t guard_caught = 0;
+
+static void guard_on_signal(int sig) {
+    if (guard_caught == 0) guard_caught = sig;
+}
+
+int sl_guard_prepare(pid_t expected_parent) {
+    struct sigaction action;
+    action.sa_handler = guard_on_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    int signals[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    }
+    // Installed before the death signal is asked for, so a parent dying in
+    // between is caught as a SIGTERM, not missed.
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return -1;
+    if (getppid() != expected_parent) return -1;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return -1;
+    return 0;
+}
+
+int sl_guard_caught_signal(void) {
+    return guard_caught;
+}
+
 int sl_rename_noreplace(const char *from, const char *to) {
     return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
 }

@@ -12,7 +12,11 @@ extension StateLabCommand {
                 answering {"count", "pid"}; GET /report), e.g. a FastAPI app under uvicorn; at the end every \
                 worker pid seen is read through GET /report on fresh connections. Without --url, statelab \
                 launches its own app (--strategy, --mode, --workers ...) and reads every worker through its \
-                private socket. Closed model: --increments N or --duration D over --concurrency C connections. \
+                private socket. With --app-command, statelab launches your app from a shell command \
+                (e.g. "uvicorn app:app --workers 4 --host 127.0.0.1 --port {port}"; {port} is a free loopback \
+                port, {redis_url} a redis-server statelab starts for the run), waits until GET --ready-path \
+                answers, finds the workers from /proc, runs the load, and stops the command's whole process group \
+                at the end, on Ctrl-C, and even when statelab itself is killed. Closed model: --increments N or --duration D over --concurrency C connections. \
                 Open model: add --rate R (latency measured from each request's intended send time).
 
                 Exit status: 0 when the check found nothing wrong, 1 when it found lost updates, divergence \
@@ -21,6 +25,24 @@ extension StateLabCommand {
 
         @Option(help: "The app's base URL (loopback only), e.g. http://127.0.0.1:8000. Omit to launch statelab's own app (the app flags below apply only then).")
         var url: String?
+
+        @Option(name: .customLong("app-command"), help: "Launch your app with this shell command and load it; {port} becomes a free loopback port the app must listen on, {redis_url} a redis-server started for the run (or --redis-url).")
+        var appCommand: String?
+
+        @Option(name: .customLong("app-cwd"), help: "With --app-command: the directory to run it in.")
+        var appCwd: String?
+
+        @Option(name: .customLong("ready-path"), help: "With --app-command: GET this path until it answers 2xx before the load.")
+        var readyPath: String = "/report"
+
+        @Option(name: .customLong("ready-timeout"), help: "With --app-command: seconds the app has to become ready.")
+        var readyTimeout: Double = 30
+
+        @Option(name: .customLong("pid-field"), help: "With --app-command: the answer's pid field (current_process_id and the X-Worker-Pid header are also read).")
+        var pidField: String = "pid"
+
+        @Option(name: .customLong("count-field"), help: "With --app-command: the answer's count field.")
+        var countField: String = "count"
 
         @OptionGroup var app: AppOptions
 
@@ -42,10 +64,10 @@ extension StateLabCommand {
         @Option(name: .customLong("load-threads"), help: "Event-loop threads of the load generator.")
         var loadThreads: Int = 1
 
-        @Flag(name: .customLong("reset-first"), help: "With --url: POST /reset before the load. An app with a counter per worker resets one worker only (the baseline covers the rest).")
+        @Flag(name: .customLong("reset-first"), help: "With --url or --app-command: POST /reset before the load. An app with a counter per worker resets one worker only (the baseline covers the rest).")
         var resetFirst = false
 
-        @Option(help: "With --url: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto, the report says why)?")
+        @Option(help: "With --url or --app-command: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto, the report says why)?")
         var shared: Sharing = .auto
 
         @OptionGroup var output: OutputOptions
@@ -62,9 +84,38 @@ extension StateLabCommand {
             if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0 (got \(rate))") }
             if !(timeout > 0) { throw ValidationError("--timeout must be above 0 seconds") }
             if !(1...16).contains(loadThreads) { throw ValidationError("--load-threads must be between 1 and 16") }
+            if url != nil && appCommand != nil {
+                throw ValidationError("--url and --app-command are mutually exclusive: load an app that runs, or one statelab launches")
+            }
             if let url { _ = try LoadTarget(parsing: url) }
-            if url == nil && resetFirst { throw ValidationError("--reset-first applies to --url only; statelab's own app starts from 0") }
-            if url == nil && shared != .auto { throw ValidationError("--shared applies to --url only; statelab knows how its own strategies share") }
+            if let appCommand { try validateCommand(appCommand) } else { try rejectCommandOptions() }
+            let external = url != nil || appCommand != nil
+            if !external && resetFirst { throw ValidationError("--reset-first applies to --url and --app-command only; statelab's own app starts from 0") }
+            if !external && shared != .auto { throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share") }
+        }
+
+        private func validateCommand(_ command: String) throws {
+            if command.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--app-command is empty") }
+            do { _ = try commandSpec(command).substituted(port: 0, redisURL: app.redisURL) } catch let error as StoreError {
+                throw ValidationError(error.message)
+            }
+            if !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
+            if !(readyTimeout > 0) { throw ValidationError("--ready-timeout must be above 0 seconds") }
+            if let problem = AnswerFields(pidField: pidField, countField: countField).problem {
+                throw ValidationError("--pid-field/--count-field: \(problem)")
+            }
+        }
+
+        private func rejectCommandOptions() throws {
+            let given = [("--app-cwd", appCwd != nil), ("--ready-path", readyPath != "/report"),
+                         ("--ready-timeout", readyTimeout != 30), ("--pid-field", pidField != "pid"),
+                         ("--count-field", countField != "count")]
+            if let flag = given.first(where: \.1)?.0 { throw ValidationError("\(flag) applies to --app-command only") }
+        }
+
+        private func commandSpec(_ command: String) -> CommandSpec {
+            CommandSpec(command: command, cwd: appCwd, readyPath: readyPath, readyTimeout: readyTimeout,
+                        pidField: pidField, countField: countField)
         }
 
         var stop: StopCondition {
@@ -79,6 +130,7 @@ extension StateLabCommand {
             do {
                 run = try await signals.cancelling {
                     if let url { return try await runExternal(try LoadTarget(parsing: url), progress: progress) }
+                    if let appCommand { return try await runCommand(commandSpec(appCommand), progress: progress) }
                     return try await runBuiltIn(progress: progress)
                 }
             } catch where signals.fired {
@@ -90,9 +142,9 @@ extension StateLabCommand {
             try finish(run.0, target: run.1)
         }
 
-        private func plan(port: Int, host: String = "127.0.0.1") -> LoadPlan {
+        private func plan(port: Int, host: String = "127.0.0.1", fields: AnswerFields = .standard) -> LoadPlan {
             LoadPlan(host: host, port: port, stop: stop, concurrency: concurrency, rate: rate,
-                     timeout: timeout, threads: loadThreads)
+                     timeout: timeout, threads: loadThreads, answerFields: fields)
         }
 
         private func runBuiltIn(progress: ProgressLine) async throws -> (RunResult, String) {
@@ -132,6 +184,43 @@ extension StateLabCommand {
             return (run, target.description)
         }
 
+        private func runCommand(_ spec: CommandSpec, progress: ProgressLine) async throws -> (RunResult, String) {
+            // A signal while the app starts cancels this task; the start loop sees it through the flag.
+            let cancelled = CancelFlag()
+            let launched: LaunchedApp
+            do {
+                launched = try await withTaskCancellationHandler {
+                    try await OffThread.run { [redisURL = app.redisURL] in
+                        try LaunchedApp.start(spec, redisURL: redisURL, cancelled: { cancelled.isSet })
+                    }
+                } onCancel: { cancelled.set() }
+            } catch let error as StoreError {
+                throw fail(error.message)
+            }
+            let description = "`\(spec.command)` (launched, port \(launched.port))"
+            do {
+                try Task.checkCancellation()
+                let outcome = try await RunPipeline.run(
+                    target: CommandTarget(app: launched), plan: plan(port: launched.port, fields: spec.answerFields),
+                    steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true),
+                    sharing: shared
+                ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
+                let workers = launched.workerPids()
+                await OffThread.run { launched.stop() }
+                if outcome.load.okCount == 0 {
+                    FileHandle.standardError.write(Data(
+                        "statelab: no increment was acknowledged by the app command on 127.0.0.1:\(launched.port); does it answer POST /increment?\n".utf8))
+                }
+                let run = RunResult(label: spec.command, strategy: .global, mode: .naive,
+                                    workers: max(workers.count, outcome.check.perWorker.count), concurrency: concurrency,
+                                    outcome: outcome, external: true)
+                return (run, description)
+            } catch {
+                await OffThread.run { launched.stop() }
+                throw error
+            }
+        }
+
         private func finish(_ run: RunResult, target: String) throws {
             try output.emit(ReportWriter.renderLoad(run, target: target, as: output.format, color: output.useColor))
             if run.check.verdict != .ok || !run.failures.isEmpty { throw ExitCode(1) }
@@ -145,6 +234,14 @@ extension StateLabCommand {
 }
 
 extension Sharing: ExpressibleByArgument {}
+
+/// Set once, from a cancellation handler; read by a blocking loop on another thread.
+final class CancelFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}
 
 /// A load target URL: http on this machine only.
 struct LoadTarget: CustomStringConvertible {

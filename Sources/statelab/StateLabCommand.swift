@@ -13,7 +13,7 @@ struct StateLabCommand: AsyncParsableCommand {
             `statelab compare --scenario Scenarios/quickstart.yaml` runs a comparison headless.
             """,
         version: "0.1.0",
-        subcommands: [Dashboard.self, Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self],
+        subcommands: [Dashboard.self, Compare.self, Load.self, Serve.self, Strategies.self, Worker.self, Manager.self, Guard.self],
         defaultSubcommand: Dashboard.self
     )
 

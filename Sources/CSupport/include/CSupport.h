@@ -17,6 +17,16 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
 /// Asks for SIGKILL when the parent dies; returns 0, or -1 when the parent is already gone.
 int sl_die_with_parent(pid_t expected_parent);
 
+/// For a guard process: catches SIGTERM, SIGINT and SIGHUP into a flag (see
+/// sl_guard_caught_signal), asks for SIGTERM (catchable, unlike sl_spawn's
+/// SIGKILL) when the parent dies, and becomes a child subreaper so orphaned
+/// descendants are reparented to it. Returns 0, or -1 when the parent is
+/// already not `expected_parent`.
+int sl_guard_prepare(pid_t expected_parent);
+
+/// The first signal sl_guard_prepare caught, or 0.
+int sl_guard_caught_signal(void);
+
 /// Renames `from` to `to` atomically, failing with EEXIST instead of replacing
 /// an existing `to` (renameat2 with RENAME_NOREPLACE). Returns 0 or -1 with errno set.
 int sl_rename_noreplace(const char *from, const char *to);

@@ -16,16 +16,21 @@ public struct CounterAnswer: Sendable, Equatable {
         self.notCommitted = notCommitted
     }
 
-    public static func parse(_ bytes: some Collection<UInt8>) -> CounterAnswer {
-        let scanned = bytes.withContiguousStorageIfAvailable { parse(buffer: UnsafeRawBufferPointer($0)) }
-        return scanned ?? Array(bytes).withUnsafeBytes { parse(buffer: $0) }
+    public static func parse(_ bytes: some Collection<UInt8>, fields: AnswerFields = .standard) -> CounterAnswer {
+        let keys = fields == .standard ? AnswerKeys.standard : AnswerKeys(fields)
+        let scanned = bytes.withContiguousStorageIfAvailable { parse(buffer: UnsafeRawBufferPointer($0), keys: keys) }
+        return scanned ?? Array(bytes).withUnsafeBytes { parse(buffer: $0, keys: keys) }
     }
 
     public static func parse(buffer: UnsafeRawBufferPointer) -> CounterAnswer {
+        parse(buffer: buffer, keys: .standard)
+    }
+
+    static func parse(buffer: UnsafeRawBufferPointer, keys: AnswerKeys) -> CounterAnswer {
         let scanner = JSONFieldScanner(bytes: buffer)
-        let pid = scanner.integer(for: Keys.pid) ?? scanner.integer(for: Keys.currentProcessID)
+        let pid = scanner.integer(for: keys.pid) ?? scanner.integer(for: Keys.currentProcessID)
         return CounterAnswer(
-            count: scanner.integer(for: Keys.count),
+            count: scanner.integer(for: keys.count),
             pid: pid.flatMap { Int32(exactly: $0) },
             worker: scanner.integer(for: Keys.worker),
             notCommitted: scanner.boolean(for: Keys.committed) == false
@@ -43,12 +48,50 @@ public struct CounterAnswer: Sendable, Equatable {
     }
 
     private enum Keys {
-        static let count = Array("\"count\"".utf8)
-        static let pid = Array("\"pid\"".utf8)
         static let currentProcessID = Array("\"current_process_id\"".utf8)
         static let worker = Array("\"worker\"".utf8)
         static let committed = Array("\"committed\"".utf8)
     }
+}
+
+/// The names of the pid and count fields in a counter app's answers:
+/// `{"count": n, "pid": p}` unless an app names them otherwise. A pid is also
+/// taken from "current_process_id" or the X-Worker-Pid header.
+public struct AnswerFields: Sendable, Equatable {
+    public var pidField: String
+    public var countField: String
+
+    public init(pidField: String = "pid", countField: String = "count") {
+        self.pidField = pidField
+        self.countField = countField
+    }
+
+    public static let standard = AnswerFields()
+
+    /// nil when both names can be searched for as JSON keys; otherwise why not.
+    public var problem: String? {
+        for (flag, name) in [("pid", pidField), ("count", countField)] {
+            if name.isEmpty { return "the \(flag) field name is empty" }
+            if name.contains(where: { $0 == "\"" || $0 == "\\" || $0.asciiValue.map { $0 < 0x20 } == true }) {
+                return "the \(flag) field name '\(name)' holds a quote, a backslash or a control character"
+            }
+        }
+        return nil
+    }
+}
+
+/// The quoted keys of `AnswerFields`, encoded once: the load generator
+/// searches for them in every answer.
+struct AnswerKeys: Sendable {
+    let pid: [UInt8]
+    let count: [UInt8]
+
+    init(_ fields: AnswerFields) {
+        pid = Array("\"\(fields.pidField)\"".utf8)
+        count = Array("\"\(fields.countField)\"".utf8)
+    }
+
+    static let standard = AnswerKeys(.standard)
 }
 
 /// Finds `"key": value` in a flat JSON object without building it.

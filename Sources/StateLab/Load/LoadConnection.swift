@@ -25,6 +25,8 @@ final class LoadConnection: @unchecked Sendable {
     private let onFinished: @Sendable () -> Void
     private let encodedRequest: ByteBuffer
     private let bodylessAnswers: Bool
+    /// The answer's field names, encoded once per connection.
+    private let answerKeys: AnswerKeys
     private let timeoutNanos: UInt64
     private var state = State.idle
     private var channel: Channel?
@@ -43,6 +45,7 @@ final class LoadConnection: @unchecked Sendable {
         self.onFinished = onFinished
         encodedRequest = PreEncodedRequest.encode(method: plan.method, path: plan.path, host: plan.host, port: plan.port)
         bodylessAnswers = plan.method.uppercased() == "HEAD"
+        answerKeys = plan.answerFields == .standard ? .standard : AnswerKeys(plan.answerFields)
         timeoutNanos = UInt64(plan.timeout * 1_000_000_000)
     }
 
@@ -183,7 +186,7 @@ final class LoadConnection: @unchecked Sendable {
         case .response(let response):
             guard case .inFlight(let ticket, let sentAt) = state else { return }
             let end = MonotonicClock.now()
-            let answer = response.body.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0) }
+            let answer = response.body.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0, keys: answerKeys) }
             let outcome = answer.outcome(status: response.status)
             let record = IncrementRecord(
                 outcome: outcome,

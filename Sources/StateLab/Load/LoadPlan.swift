@@ -24,6 +24,8 @@ public struct LoadPlan: Sendable, Equatable {
     public var threads: Int
     /// Consecutive failed connects after which a connection gives up.
     public var maxConnectAttempts: Int
+    /// The names of the answer's pid and count fields.
+    public var answerFields: AnswerFields
 
     public init(
         host: String = "127.0.0.1",
@@ -35,7 +37,8 @@ public struct LoadPlan: Sendable, Equatable {
         rate: Double? = nil,
         timeout: Double = 5,
         threads: Int = 1,
-        maxConnectAttempts: Int = 5
+        maxConnectAttempts: Int = 5,
+        answerFields: AnswerFields = .standard
     ) {
         self.host = host
         self.port = port
@@ -47,5 +50,6 @@ public struct LoadPlan: Sendable, Equatable {
         self.timeout = timeout
         self.threads = threads
         self.maxConnectAttempts = maxConnectAttempts
+        self.answerFields = answerFields
     }
 }

@@ -14,7 +14,8 @@ public enum ReportReader {
         host: String = "127.0.0.1",
         port: Int,
         expecting pids: Set<Int32>,
-        timeout: Double
+        timeout: Double,
+        fields: AnswerFields = .standard
     ) async -> (reads: [ReadRecord], unreached: Set<Int32>) {
         let deadline = MonotonicClock.now() + UInt64(max(timeout, 0) * 1_000_000_000)
         let maxAttempts = pids.isEmpty ? discoveryAttempts : max(discoveryAttempts, pids.count * 32)
@@ -31,7 +32,7 @@ public enum ReportReader {
             do {
                 let answer = try await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: attemptTimeout)
                 let end = MonotonicClock.now()
-                guard let read = readRecord(from: answer, start: start, end: end) else { continue }
+                guard let read = readRecord(from: answer, start: start, end: end, fields: fields) else { continue }
                 if !reads.contains(where: { $0.pid == read.pid }) { reads.append(read) }
                 unreached.remove(read.pid)
             } catch {
@@ -42,9 +43,10 @@ public enum ReportReader {
         return (reads, unreached)
     }
 
-    static func readRecord(from answer: HTTPOneShot.Response, start: UInt64, end: UInt64) -> ReadRecord? {
+    static func readRecord(from answer: HTTPOneShot.Response, start: UInt64, end: UInt64,
+                           fields: AnswerFields = .standard) -> ReadRecord? {
         guard (200..<300).contains(answer.status) else { return nil }
-        let body = CounterAnswer.parse(answer.body)
+        let body = CounterAnswer.parse(answer.body, fields: fields)
         let headerPid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
         guard let pid = headerPid ?? body.pid, let count = body.count else { return nil }
         return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end)

@@ -1,0 +1,76 @@
+/// How to launch the user's own app: a shell line with `{port}` (a free
+/// loopback port statelab picks) and `{redis_url}` (a redis-server statelab
+/// starts for the run, unless one is given), and how to tell it is ready.
+public struct CommandSpec: Sendable, Equatable {
+    public var command: String
+    public var cwd: String?
+    /// Set on top of statelab's own environment.
+    public var env: [String: String]
+    /// GET this path until it answers 2xx.
+    public var readyPath: String
+    /// Seconds the app has to start answering `readyPath`.
+    public var readyTimeout: Double
+    /// The answer's field names.
+    public var pidField: String
+    public var countField: String
+
+    public init(command: String, cwd: String? = nil, env: [String: String] = [:], readyPath: String = "/report",
+                readyTimeout: Double = 30, pidField: String = "pid", countField: String = "count") {
+        self.command = command
+        self.cwd = cwd
+        self.env = env
+        self.readyPath = readyPath
+        self.readyTimeout = readyTimeout
+        self.pidField = pidField
+        self.countField = countField
+    }
+
+    public var answerFields: AnswerFields { AnswerFields(pidField: pidField, countField: countField) }
+
+    /// The placeholders a command may use.
+    public static let placeholders = ["port", "redis_url"]
+
+    /// The names between braces in `command`, in order of appearance. A brace
+    /// after `$` is the shell's own (`${HOME}`) and left alone.
+    public var placeholdersUsed: [String] {
+        var names: [String] = []
+        _ = rewritten { names.append($0); return nil }
+        return names
+    }
+
+    /// The command with its placeholders replaced; an unknown one is an error naming it.
+    public func substituted(port: Int, redisURL: String?) throws -> String {
+        if let unknown = placeholdersUsed.first(where: { !Self.placeholders.contains($0) }) {
+            throw StoreError("unknown placeholder {\(unknown)} in the app command; the known ones are "
+                + Self.placeholders.map { "{\($0)}" }.joined(separator: " and "))
+        }
+        return rewritten { name in
+            switch name {
+            case "port": return String(port)
+            case "redis_url": return redisURL
+            default: return nil
+            }
+        }
+    }
+
+    /// `command` with each `{name}` replaced by `value(name)` (kept when nil).
+    private func rewritten(_ value: (String) -> String?) -> String {
+        var output = ""
+        var index = command.startIndex
+        while index < command.endIndex {
+            let character = command[index]
+            let afterDollar = index > command.startIndex && command[command.index(before: index)] == "$"
+            if character == "{", !afterDollar, let close = command[index...].firstIndex(of: "}") {
+                let name = command[command.index(after: index)..<close]
+                if !name.isEmpty, name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) {
+                    output += value(String(name)) ?? String(command[index...close])
+                    index = command.index(after: close)
+                    continue
+                }
+            }
+            output.append(character)
+            index = command.index(after: index)
+        }
+        return output
+    }
+}

@@ -1,0 +1,52 @@
+/// An app statelab launched from a command (see `LaunchedApp`).
+///
+/// Like an app at a URL it is read through GET /report on fresh connections,
+/// best effort: a shared socket cannot address one pid, so the kernel picks
+/// the worker. What launching adds: the workers are known from /proc, so a
+/// read round tries until each of them has answered, and a worker that is
+/// gone is told apart from one that never got a connection.
+public struct CommandTarget: RunTarget {
+    public let app: LaunchedApp
+    public var host: String { "127.0.0.1" }
+    public var port: Int { app.port }
+    public var workerCount: Int { app.workerPids().count }
+    public var fields: AnswerFields { app.spec.answerFields }
+
+    public init(app: LaunchedApp) { self.app = app }
+
+    public func sampleRead(turn: Int) async -> ReadRecord? {
+        let start = MonotonicClock.now()
+        guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
+        else { return nil }
+        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now(), fields: fields)
+    }
+
+    public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+        // Before the load nobody is expected yet: the running workers are.
+        let expected = pids.isEmpty ? Set(app.workerPids()) : pids
+        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: expected,
+                                                            timeout: 10, fields: fields)
+        let unread = unreached.sorted().map { pid in
+            app.status(of: pid) == .gone
+                ? UnreadWorker(pid: pid, reason: "the process is gone")
+                : UnreadWorker(pid: pid, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
+        }
+        return (reads, unread)
+    }
+
+    public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
+        do {
+            let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
+            let body = CounterAnswer.parse(answer.body, fields: fields)
+            let pid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) } ?? body.pid
+            return ResetAnswer(status: answer.status, body: body, pid: pid)
+        } catch HTTPOneShotError.timedOut {
+            return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
+        } catch HTTPOneShotError.closedBeforeAnswer {
+            return ResetAnswer(outcome: .indeterminate, error: "the connection closed before the answer")
+        } catch {
+            // Refused: nothing was sent.
+            return ResetAnswer(outcome: .fail, error: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The user's own app, launched from a shell command for one run.
+///
+/// statelab → `statelab guard` → `/bin/sh -c COMMAND` in a process group of
+/// its own. The guard stops the whole group when statelab stops it or dies
+/// (see `ProcessGuard`); `stop()` does so on every normal exit path and
+/// SIGKILLs the group itself as a backstop. The command's output goes to a
+/// log in a private run directory, whose tail explains a failed start.
+public final class LaunchedApp: @unchecked Sendable {
+    public enum ProcessStatus: Sendable, Equatable { case alive, gone }
+
+    public let spec: CommandSpec
+    /// The shell line as run, placeholders replaced.
+    public let commandLine: String
+    public let port: Int
+    /// The command's process group: the shell's pid.
+    public let groupID: pid_t
+    public var guardPID: pid_t { guardProcess.pid }
+    /// The Redis the command was given through {redis_url}, if it used one.
+    public let redisURL: String?
+
+    private let guardProcess: ChildProcess
+    private let runDirectory: RunDirectory
+    private let redis: RedisServerProcess?
+    private let lock = NSLock()
+    private var stopped = false
+
+    /// Seconds the command's group has to exit after SIGTERM before SIGKILL.
+    static let stopGrace = 5.0
+
+    private init(spec: CommandSpec, commandLine: String, port: Int, groupID: pid_t, redisURL: String?,
+                 guardProcess: ChildProcess, runDirectory: RunDirectory, redis: RedisServerProcess?) {
+        self.spec = spec
+        self.commandLine = commandLine
+        self.port = port
+        self.groupID = groupID
+        self.redisURL = redisURL
+        self.guardProcess = guardProcess
+        self.runDirectory = runDirectory
+        self.redis = redis
+    }
+
+    deinit { stop() }
+
+    var logPath: String { runDirectory.path + "/app.log" }
+
+    // MARK: Starting
+
+    /// Launches the command and returns once GET `spec.readyPath` answers 2xx.
+    /// Blocks (up to `spec.readyTimeout`); `cancelled` is asked while it
+    /// waits, and a true answer stops everything and throws CancellationError.
+    /// `executable` is the statelab binary that runs the guard.
+    public static func start(_ spec: CommandSpec, executable: String = ChildProcess.currentExecutable,
+                             redisURL: String? = nil,
+                             cancelled: @Sendable () -> Bool = { false }) throws -> LaunchedApp {
+        // Bad input is told before anything starts.
+        _ = try spec.substituted(port: 0, redisURL: redisURL)
+        if let cwd = spec.cwd {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw StoreError("the app directory \(cwd) does not exist")
+            }
+        }
+        let deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
+        let directory = try RunDirectory.create()
+        var redis: RedisServerProcess?
+        var guardProcess: ChildProcess?
+        func abandon() {
+            guardProcess?.stop(grace: stopGrace + 5)
+            redis?.stop()
+            directory.remove()
+        }
+        let launched: (line: String, port: Int, group: pid_t, redisURL: String?)
+        do {
+            var url = redisURL
+            if url == nil, spec.placeholdersUsed.contains("redis_url") {
+                let server = try RedisServerProcess.launch(in: directory.path)
+                redis = server
+                url = server.url.description
+            }
+            let reservation = try PortReservation(port: 0)
+            let line = try spec.substituted(port: reservation.port, redisURL: url)
+            var environment = ProcessInfo.processInfo.environment
+            environment.merge(spec.env) { $1 }
+            let groupFile = directory.path + "/group"
+            var arguments = ["guard", "--grace", String(stopGrace), "--parent-pid", String(getpid()), "--group-file", groupFile]
+            if let cwd = spec.cwd { arguments += ["--cwd", cwd] }
+            arguments += ["--", "/bin/sh", "-c", line]
+            // The port is free from here until the command binds it.
+            reservation.release()
+            guardProcess = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment,
+                                                  outputFile: directory.path + "/app.log")
+            let group = try waitForGroup(file: groupFile, guardProcess: guardProcess!, deadline: deadline,
+                                         spec: spec, log: directory.path + "/app.log")
+            launched = (line, reservation.port, group, url)
+        } catch {
+            abandon()
+            throw error
+        }
+        let app = LaunchedApp(spec: spec, commandLine: launched.line, port: launched.port, groupID: launched.group,
+                              redisURL: launched.redisURL, guardProcess: guardProcess!, runDirectory: directory, redis: redis)
+        try app.waitUntilReady(deadline: deadline, cancelled: cancelled)
+        return app
+    }
+
+    /// The group id the guard writes once the command started.
+    private static func waitForGroup(file: String, guardProcess: ChildProcess, deadline: UInt64,
+                                     spec: CommandSpec, log: String) throws -> pid_t {
+        while true {
+            if let text = try? String(contentsOfFile: file, encoding: .utf8),
+               let group = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), group > 0 {
+                return group
+            }
+            if guardProcess.poll() != nil {
+                throw StoreError(failure(spec, Self.exitText(guardProcess), tail: tail(of: log, lines: 10)))
+            }
+            guard MonotonicClock.now() < deadline else {
+                throw StoreError(failure(spec, "did not start within \(ReportNumbers.plain(spec.readyTimeout) ?? "\(spec.readyTimeout)") s",
+                                         tail: tail(of: log, lines: 10)))
+            }
+            usleepChecked(10_000)
+        }
+    }
+
+    private func waitUntilReady(deadline: UInt64, cancelled: @Sendable () -> Bool) throws {
+        var last = "no answer yet"
+        while true {
+            if cancelled() {
+                stop()
+                throw CancellationError()
+            }
+            if guardProcess.poll() != nil {
+                let what = Self.exitText(guardProcess) + " before GET \(spec.readyPath) on 127.0.0.1:\(port) answered"
+                let message = Self.failure(spec, what, tail: outputTail(lines: 10))
+                stop()
+                throw StoreError(message)
+            }
+            let now = MonotonicClock.now()
+            guard now < deadline else {
+                let seconds = ReportNumbers.plain(spec.readyTimeout) ?? "\(spec.readyTimeout)"
+                let what = "was not ready within \(seconds) s: GET \(spec.readyPath) on 127.0.0.1:\(port) gave \(last)"
+                let message = Self.failure(spec, what, tail: outputTail(lines: 10))
+                stop()
+                throw StoreError(message)
+            }
+            let remaining = Double(deadline - now) / 1e9
+            switch ReadyProbe.status(port: port, path: spec.readyPath, timeout: min(2, max(remaining, 0.05))) {
+            case .success(let code) where (200..<300).contains(code):
+                return
+            case .success(let code):
+                last = "HTTP \(code)"
+            case .failure(let error):
+                last = error.message
+            }
+            usleepChecked(50_000)
+        }
+    }
+
+    /// One line: the command, what happened, and the end of its output.
+    private static func failure(_ spec: CommandSpec, _ what: String, tail: String) -> String {
+        let output = tail.isEmpty
+            ? "; it printed nothing"
+            : "; its output ends with: " + tail.split(separator: "\n").joined(separator: " | ")
+        return "the app command `\(spec.command)` \(what)\(output)"
+    }
+
+    /// How the guard ended: it exits with the command's own status.
+    private static func exitText(_ guardProcess: ChildProcess) -> String {
+        guard let status = guardProcess.poll() else { return "is still running" }
+        if (status & 0x7f) != 0 { return "was stopped by signal \(status & 0x7f)" }
+        let code = (status >> 8) & 0xff
+        switch code {
+        case 125: return "could not be started"
+        case 129...159: return "exited on signal \(code - 128)"
+        default: return "exited with code \(code)"
+        }
+    }
+
+    // MARK: The running app
+
+    /// The workers serving the port: processes of the command's group holding
+    /// its listening socket, a pre-fork master left out (see `ProcessTree`).
+    public func workerPids() -> [Int32] {
+        ProcessTree.workers(ofGroup: groupID, port: port)
+    }
+
+    /// Every live process of the command's group.
+    public func groupPids() -> [Int32] {
+        ProcessTree.members(ofGroup: groupID).map(\.pid).sorted()
+    }
+
+    /// Alive while `pid` runs in the command's process group.
+    public func status(of pid: Int32) -> ProcessStatus {
+        guard let entry = ProcessTree.entry(of: pid), entry.group == groupID, entry.isLive else { return .gone }
+        return .alive
+    }
+
+    /// SIGKILL to one process of the command's group; any other pid is refused.
+    public func kill(pid: Int32) throws {
+        guard pid > 0, let entry = ProcessTree.entry(of: pid), entry.isLive else {
+            throw StoreError("pid \(pid) is not running")
+        }
+        guard entry.group == groupID else {
+            throw StoreError("pid \(pid) is not in the app command's process group \(groupID); statelab kills only processes it launched")
+        }
+        guard Glibc.kill(pid, SIGKILL) == 0 else {
+            throw StoreError("kill -9 \(pid): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The last `lines` non-empty lines the command (and the guard) printed.
+    public func outputTail(lines: Int) -> String {
+        Self.tail(of: logPath, lines: lines)
+    }
+
+    static func tail(of path: String, lines: Int) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        // An app that logs every request can write megabytes: read the end only.
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 65_536 ? size - 65_536 : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n").suffix(max(lines, 0)).joined(separator: "\n")
+    }
+
+    // MARK: Stopping
+
+    /// Stops the command's whole group through the guard (SIGTERM, then
+    /// SIGKILL after the grace period), SIGKILLs the guard and the group as a
+    /// backstop, stops a Redis it started and removes the run directory.
+    /// Idempotent; bounded (about 20 s at worst).
+    public func stop() {
+        lock.lock()
+        let first = !stopped
+        stopped = true
+        lock.unlock()
+        guard first else { return }
+        guardProcess.send(SIGTERM)
+        if !guardProcess.wait(timeout: Self.stopGrace + 5) {
+            guardProcess.send(SIGKILL)
+            guardProcess.wait(timeout: 5)
+        }
+        // Only when the guard could not finish: its group id is not reused
+        // while a member is alive.
+        if !ProcessTree.members(ofGroup: groupID).isEmpty {
+            Glibc.kill(-groupID, SIGKILL)
+            let deadline = MonotonicClock.now() + 5_000_000_000
+            while MonotonicClock.now() < deadline, !ProcessTree.members(ofGroup: groupID).isEmpty {
+                usleepChecked(20_000)
+            }
+        }
+        redis?.stop()
+        runDirectory.remove()
+    }
+}

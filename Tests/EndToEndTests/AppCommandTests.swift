@@ -1,0 +1,130 @@
+import Foundation
+import StateLab
+import StateLabTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `statelab load --app-command`: statelab launches the app, loads it, and
+/// leaves nothing of it running, even when statelab itself is killed with -9.
+@Suite(.serialized, .enabled(if: ChildProcess.which("python3") != nil, "python3 not found on PATH: skipping the --app-command tests"))
+struct AppCommandTests {
+    static let fixture = Repository.root.appendingPathComponent("Tests/Fixtures/apps/forking_counter.py").path
+
+    static func command(_ extra: String = "") -> String {
+        "python3 \(fixture) --port {port} --workers 3 \(extra)"
+    }
+
+    @Test("a shared counter: exit 0, verdict ok, the 3 workers named, the command in the report")
+    func sharedCounterIsOk() throws {
+        let command = Self.command("--shared-counter")
+        let result = try StatelabCLI.run(["load", "--app-command", command, "--increments", "600",
+                                          "--format", "json", "--timeout", "60"])
+        #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
+        let json = try #require(result.json, "not JSON: \(result.stdout)\n\(result.stderr)")
+        #expect((json["target"] as? String)?.contains(command) == true, "\(json["target"] ?? "")")
+        #expect(json["verdict"] as? String == "ok")
+        #expect(json["acknowledged"] as? Int == 600)
+        #expect(json["lost"] as? Int == 0)
+        let workers = try #require(json["per_worker"] as? [[String: Any]])
+        #expect(Set(workers.compactMap { $0["pid"] as? Int }).count == 3, "\(workers)")
+    }
+
+    @Test("a counter per worker: auto says so, divergent, exit 1, nothing lost")
+    func perWorkerCountersAreDivergent() throws {
+        let result = try StatelabCLI.run(["load", "--app-command", Self.command(), "--increments", "601",
+                                          "--format", "json", "--timeout", "60"])
+        #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
+        let json = try #require(result.json, "not JSON: \(result.stdout)\n\(result.stderr)")
+        #expect(json["verdict"] as? String == "divergent")
+        #expect(json["lost"] as? Int == 0)
+        #expect((json["per_worker"] as? [Any])?.count == 3)
+        let notes = (json["notes"] as? [String]) ?? []
+        #expect(notes.contains { $0.contains("one counter per worker") }, "\(notes)")
+    }
+
+    @Test("--url and --app-command together: exit 2, one error line")
+    func urlAndCommandAreExclusive() throws {
+        let result = try StatelabCLI.run(["load", "--url", "http://127.0.0.1:8000", "--app-command", Self.command()])
+        #expect(result.status == 2)
+        #expect(result.stderrLines.first?.contains("--url and --app-command are mutually exclusive") == true, "\(result.stderr)")
+    }
+
+    @Test("a command that cannot start: exit 2, one line with its output")
+    func commandThatFailsToStart() throws {
+        let result = try StatelabCLI.run(["load", "--app-command", "echo cannot import app >&2; exit 5"])
+        #expect(result.status == 2)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("exited with code 5") && result.stderr.contains("cannot import app"), "\(result.stderr)")
+    }
+
+    @Test("kill -9 of statelab: the guard stops the command's whole group")
+    func killNineLeavesNothing() throws {
+        let marker = "statelab-kill9-\(UUID().uuidString.prefix(8))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["load", "--app-command", Self.command("--marker \(marker)"), "--duration", "60s",
+                             "--format", "json", "--timeout", "60"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var killed = false
+        defer {
+            if !killed { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+
+        let launched = try #require(Self.fixtureGroup(marker: marker, while: process), "the fixture's 4 processes never appeared")
+        #expect(process.isRunning, "statelab ended before it was killed")
+
+        kill(process.processIdentifier, SIGKILL)
+        killed = true
+        let gone = Date().addingTimeInterval(30)
+        while Date() < gone, !ProcessTree.members(ofGroup: launched).isEmpty || !ProcessTable.mentioning(marker).isEmpty {
+            usleep(50_000)
+        }
+        #expect(ProcessTree.members(ofGroup: launched).isEmpty, "left in group \(launched): \(ProcessTree.members(ofGroup: launched))")
+        #expect(ProcessTable.mentioning(marker).isEmpty, "left: \(ProcessTable.mentioning(marker).map(ProcessTable.arguments))")
+        // Nothing else should be left for a person to clean up by hand.
+        for pid in ProcessTree.members(ofGroup: launched).map(\.pid) { kill(pid, SIGKILL) }
+    }
+
+    @Test("SIGTERM mid-load: exit 143, the command's group stopped")
+    func sigtermStopsTheGroup() throws {
+        let marker = "statelab-term-\(UUID().uuidString.prefix(8))"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["load", "--app-command", Self.command("--marker \(marker)"), "--duration", "60s", "--timeout", "60"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        let launched = try #require(Self.fixtureGroup(marker: marker, while: process), "the fixture's 4 processes never appeared")
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning { usleep(50_000) }
+        #expect(!process.isRunning)
+        if !process.isRunning { #expect(process.terminationStatus == 143) }
+        #expect(ProcessTree.members(ofGroup: launched).isEmpty, "left in group \(launched)")
+        #expect(ProcessTable.waitNoneMentioning(marker, timeout: 30) == [])
+    }
+
+    /// The process group of the fixture's master and 3 workers: the python
+    /// processes with the marker (the shell, the guard and statelab name it
+    /// in one argument), once all 4 exist; nil after 30 s or once `process` ended.
+    static func fixtureGroup(marker: String, while process: Process) -> Int32? {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning {
+            let found = ProcessTable.mentioning(marker)
+                .filter { ProcessTable.arguments($0).contains { $0.hasSuffix("forking_counter.py") } }
+                .compactMap(ProcessTree.entry(of:))
+            if found.count == 4, Set(found.map(\.group)).count == 1 { return found[0].group }
+            usleep(50_000)
+        }
+        return nil
+    }
+}

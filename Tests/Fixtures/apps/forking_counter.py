@@ -1,0 +1,164 @@
+"""A pre-fork counter app, shaped like uvicorn or gunicorn with --workers N.
+
+The master binds 127.0.0.1:PORT and listens, then forks N workers that all
+accept() from the inherited socket; the master keeps the socket open too,
+as those masters do. Each worker keeps its own module-level counter (under a
+lock, so it loses nothing): the app has one counter per worker. With
+--shared-counter the workers share one counter in shared memory instead
+(multiprocessing.Value, locked), so nothing is lost or divergent.
+
+POST /increment -> {"count": n, "pid": <worker pid>}
+GET  /report    -> {"count": n, "pid": <worker pid>}
+POST /reset     -> {"count": 0, "pid": <worker pid>}
+
+The master waits for its workers; on SIGTERM it terminates them and exits.
+Standard library only. Loopback only.
+
+Usage: forking_counter.py --port PORT [--workers N] [--fields PID,COUNT]
+                          [--pid-header-only] [--shared-counter] [--marker TEXT]
+  --fields PID,COUNT  name the answer's fields (default pid,count)
+  --pid-header-only   leave the pid out of the body; send X-Worker-Pid instead
+  --marker TEXT       ignored; lets a test find these processes in /proc
+"""
+import argparse
+import http.server
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+
+count = 0
+lock = threading.Lock()
+options = None
+shared = None  # multiprocessing.Value with --shared-counter
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle and delayed
+    # ACKs hold every answer about 40 ms.
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, value):
+        pid_field, count_field = options.fields
+        fields = {count_field: value}
+        if not options.pid_header_only:
+            fields[pid_field] = os.getpid()
+        body = json.dumps(fields).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if options.pid_header_only:
+            self.send_header("X-Worker-Pid", str(os.getpid()))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        global count
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/increment":
+            if shared is not None:
+                with shared.get_lock():
+                    shared.value += 1
+                    value = shared.value
+            else:
+                with lock:
+                    count += 1
+                    value = count
+            self.answer(200, value)
+        elif self.path == "/reset":
+            if shared is not None:
+                with shared.get_lock():
+                    shared.value = 0
+            else:
+                with lock:
+                    count = 0
+            self.answer(200, 0)
+        else:
+            self.answer(404, 0)
+
+    def do_GET(self):
+        if self.path != "/report":
+            self.answer(404, 0)
+            return
+        if shared is not None:
+            with shared.get_lock():
+                value = shared.value
+        else:
+            with lock:
+                value = count
+        self.answer(200, value)
+
+
+def serve(listener):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    server = http.server.ThreadingHTTPServer(listener.getsockname(), Handler, bind_and_activate=False)
+    server.daemon_threads = True
+    # Every worker wakes for each connection; those that lose the race get
+    # EAGAIN from accept() and go back to waiting.
+    listener.setblocking(False)
+    server.socket = listener
+    server.serve_forever(poll_interval=0.5)
+
+
+def main():
+    global options, shared
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fields", default="pid,count")
+    parser.add_argument("--pid-header-only", action="store_true")
+    parser.add_argument("--shared-counter", action="store_true")
+    parser.add_argument("--marker", default="")
+    options = parser.parse_args()
+    options.fields = options.fields.split(",")
+    if options.shared_counter:
+        shared = multiprocessing.get_context("fork").Value("q", 0)
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", options.port))
+    listener.listen(128)
+
+    workers = []
+    for _ in range(options.workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                serve(listener)
+            finally:
+                os._exit(0)
+        workers.append(pid)
+
+    def terminate(signum, frame):
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in workers:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    print("forking_counter: master %d serving 127.0.0.1:%d with workers %s"
+          % (os.getpid(), options.port, " ".join(map(str, workers))), flush=True)
+    # Bounded by the workers: each wait returns one of them.
+    for _ in range(len(workers)):
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+
+
+if __name__ == "__main__":
+    main()
