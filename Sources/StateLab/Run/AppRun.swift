@@ -54,7 +54,7 @@ public enum AppRun {
         let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL, executable: plan.executable)
         do {
             let outcome = try await RunPipeline.run(
-                target: target, plan: plan.loadPlan(host: target.host, port: target.port),
+                target: target, plan: plan.loadPlan(host: target.host, port: target.port, fields: spec.answerFields),
                 steps: RunSteps(resetAfter: plan.load.resetAfter, resetWorker: nil, resetTimeout: plan.load.timeout.seconds,
                                 baseline: true),
                 sharing: spec.sharing, progress: report)
@@ -78,8 +78,14 @@ public enum UserApp {
         switch spec {
         case .url(let host, let port, _):
             return (URLTarget(host: host, port: port), {})
-        case .command:
-            throw RunError(label: label, reason: "launching a command is not built yet")
+        case .command(let command, _):
+            let app: LaunchedApp
+            do {
+                app = try await OffThread.run { try LaunchedApp.start(command, executable: executable, redisURL: redisURL) }
+            } catch {
+                throw RunError(label: label, reason: "\(error)")
+            }
+            return (CommandTarget(app: app), { await OffThread.run { app.stop() } })
         }
     }
 }

@@ -19,14 +19,14 @@ public struct RunPlan: Sendable {
                   redisURL: redisURL, executable: executable)
     }
 
-    func loadPlan(host: String = "127.0.0.1", port: Int) -> LoadPlan {
+    func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {
         let stop: StopCondition
         switch load.limit {
         case .increments(let count): stop = .count(count)
         case .duration(let duration): stop = .duration(duration.seconds)
         }
         return LoadPlan(host: host, port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
-                        timeout: load.timeout.seconds)
+                        timeout: load.timeout.seconds, answerFields: fields)
     }
 }
 

@@ -55,6 +55,12 @@ public enum TargetSpec: Sendable, Equatable {
         }
     }
 
+    /// The answer's field names.
+    public var answerFields: AnswerFields {
+        if case .command(let spec, _) = self { return spec.answerFields }
+        return .standard
+    }
+
     /// The command line, or the URL.
     public var description: String {
         switch self {

@@ -14,6 +14,48 @@ public struct CommandTarget: RunTarget {
 
     public init(app: LaunchedApp) { self.app = app }
 
+    public var label: String { app.spec.command }
+
+    /// The workers /proc shows now (a killed one is replaced by a new pid).
+    public func workers() async -> [TargetWorker] {
+        let app = self.app
+        return await OffThread.run {
+            app.workerPids().sorted().enumerated().map { TargetWorker(index: $0.offset, pid: $0.element, status: .alive) }
+        }
+    }
+
+    public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
+        let expected = pids.isEmpty ? Set(app.workerPids()) : pids
+        return await ReportReader.readAll(host: host, port: port, expecting: expected, timeout: timeout, fields: fields).reads
+    }
+
+    public func kill(pid: Int32) async -> String? {
+        do {
+            try app.kill(pid: pid)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// After a kill: waits (bounded) for the server to replace the worker, and says what changed.
+    public func monitor() async -> [String] {
+        let app = self.app
+        return await OffThread.run {
+            let before = Set(app.workerPids())
+            let deadline = MonotonicClock.now() + 10_000_000_000
+            var now = before
+            while MonotonicClock.now() < deadline {
+                now = Set(app.workerPids())
+                if now.count >= max(1, before.count + 1) || !now.subtracting(before).isEmpty { break }
+                usleepChecked(100_000)
+            }
+            let fresh = now.subtracting(before).sorted()
+            if fresh.isEmpty { return ["no new worker appeared within 10 s (does the server restart a worker that dies?)"] }
+            return fresh.map { "a new worker appeared: pid \($0)" }
+        }
+    }
+
     public func sampleRead(turn: Int) async -> ReadRecord? {
         let start = MonotonicClock.now()
         guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
