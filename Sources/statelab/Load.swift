@@ -118,7 +118,8 @@ extension StateLabCommand {
         private func runExternal(_ target: LoadTarget, progress: ProgressLine) async throws -> (RunResult, String) {
             let outcome = try await RunPipeline.run(
                 target: URLTarget(host: target.host, port: target.port), plan: plan(port: target.port, host: target.host),
-                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true),
+                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true,
+                               probe: true),
                 sharing: shared
             ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
             if outcome.load.okCount == 0 {

@@ -18,14 +18,17 @@ public struct RunSteps: Sendable {
     public var resetFirst: Bool
     /// Read every worker before the load and subtract what it already counted.
     public var baseline: Bool
+    /// Time sequential requests at concurrency 1 before the load (`LatencyProbe`).
+    public var probe: Bool
 
     public init(resetAfter: Int? = nil, resetWorker: Int? = 0, resetTimeout: Double = 5,
-                resetFirst: Bool = false, baseline: Bool = false) {
+                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false) {
         self.resetAfter = resetAfter
         self.resetWorker = resetWorker
         self.resetTimeout = resetTimeout
         self.resetFirst = resetFirst
         self.baseline = baseline
+        self.probe = probe
     }
 }
 
@@ -35,6 +38,13 @@ public struct RunOutcome: Sendable {
     public var check: CheckResult
     /// Sentences the report prints under the table: baselines, the sharing guess, resets.
     public var notes: [String]
+    /// The concurrency-1 probe before the load, when the steps asked for one.
+    public var probe: LatencyProbe.Result? = nil
+    /// The reset before the load and what each worker read after it, for `Diagnoser`.
+    public var resetFirst: ResetAnswer? = nil
+    public var baselineByPid: [Int32: Int] = [:]
+    /// What `Diagnoser` found in all of the above.
+    public var diagnosis: [Diagnosis] = []
 }
 
 /// The one run pipeline: a target already started -> load, reads while it
@@ -52,8 +62,10 @@ public enum RunPipeline {
         progress: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void = { _, _ in }
     ) async throws -> RunOutcome {
         var notes: [String] = []
+        var resetFirst: ResetAnswer?
         if steps.resetFirst {
             let answer = await target.reset(through: nil, timeout: steps.resetTimeout)
+            resetFirst = answer
             if answer.outcome == .ok {
                 let pid = answer.pid.map { " (answered by pid \($0))" } ?? ""
                 notes.append("--reset-first: POST /reset before the load\(pid); an app that keeps a counter per worker reset that one worker only")
@@ -63,6 +75,7 @@ public enum RunPipeline {
         }
         let baseline = steps.baseline ? Baseline(await target.readAll(expecting: [], skipping: []).reads) : Baseline([])
         if let note = baseline.note { notes.append(note) }
+        let probe = steps.probe ? await LatencyProbe.run(host: target.host, port: target.port, timeout: min(steps.resetTimeout, 2)) : nil
 
         let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
         let recorder = HistoryRecorder(views: views)
@@ -118,7 +131,10 @@ public enum RunPipeline {
         let check = recorder.check(shared: shared)
         for reset in check.resets { notes.append(describe(reset)) }
         progress(.done, nil)
-        return RunOutcome(load: result, check: check, notes: notes)
+        var outcome = RunOutcome(load: result, check: check, notes: notes, probe: probe,
+                                 resetFirst: resetFirst, baselineByPid: baseline.byPid)
+        outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: plan.concurrency)
+        return outcome
     }
 
     /// Reads every worker until two rounds in a row agree (the run has quiesced:
