@@ -46,6 +46,7 @@ enum MarkdownReport {
         }
         section("Duplicate witnesses", ReportSections.witnessLines(report.runs).map(escape))
         section("Notes", ReportSections.noteLines(report.runs).map(escape))
+        section("Diagnosis", ReportSections.diagnosisLines(report.runs).map(escape))
         section("Expectations", ReportSections.expectationLines(report.runs).map { line in
             "\(line.status.mark) \(line.status.word): `\(line.label)` \(escape(line.text)) \(line.detail)"
         })
