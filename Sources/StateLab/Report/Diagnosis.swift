@@ -49,8 +49,9 @@ public enum Diagnoser {
     /// A probe p50 in this band, on a mostly idle machine, is the Nagle +
     /// delayed-ACK floor (Linux's delayed ACK is 40 ms; about 44 ms was measured).
     public static let floorBandMillis: ClosedRange<Double> = 30...60
-    /// "Mostly idle": at most this share of all cores busy during the probe.
-    /// A server that burns 40 ms of CPU per request at concurrency 1 keeps a
+    /// "Mostly idle": at most this share busy during the probe: of one core
+    /// for the answering worker when its CPU is known, else of all cores. A
+    /// server that burns 40 ms of CPU per request at concurrency 1 keeps a
     /// whole core busy; an idle wait does not.
     public static let idleBusyFraction = 0.5
     /// Fewer answered probe requests than this say nothing.
@@ -90,14 +91,23 @@ public enum Diagnoser {
             "concurrency": .number(Double(concurrency)),
         ]
         if let busy = probe.cpuBusyFraction { evidence["probe_cpu_busy"] = .number(busy) }
+        if let server = probe.serverCPUFraction { evidence["probe_server_cpu"] = .number(server) }
         evidence["cores"] = .number(Double(probe.cores))
 
         if floorBandMillis.contains(probe.p50Millis) {
-            guard let busy = probe.cpuBusyFraction, busy <= idleBusyFraction else { return nil }
+            // The worker's own CPU when known: other programs on a shared machine do not make it work.
+            let idle: String
+            if let server = probe.serverCPUFraction {
+                guard server <= idleBusyFraction else { return nil }
+                idle = "while the answering worker used \(percent(server)) of a core"
+            } else {
+                guard let busy = probe.cpuBusyFraction, busy <= idleBusyFraction else { return nil }
+                idle = "while the machine was \(percent(busy)) busy"
+            }
             let p50 = ReportNumbers.millis(probe.p50Millis)
             return Diagnosis(code: "latency-floor", text: """
                 latency floor: one request at a time takes \(p50) ms (p50 of \(probe.answered) sequential GETs on one \
-                keep-alive connection) while the machine was \(percent(busy)) busy: the server waits, it does not work. \
+                keep-alive connection) \(idle): the server waits, it does not work. \
                 That is Nagle's algorithm meeting delayed ACK: the server writes the answer's head and body in separate \
                 writes without TCP_NODELAY, and the last segment waits for the client's ACK (about 40 ms). Fix: set \
                 TCP_NODELAY on accepted sockets, e.g. run the app under gunicorn with uvicorn workers \

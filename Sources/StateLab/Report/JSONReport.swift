@@ -88,7 +88,8 @@ enum JSONReport {
         .object([
             ("requests", .int(probe.requests)), ("answered", .int(probe.answered)),
             ("p50_ms", .double(probe.p50Millis)), ("p90_ms", .double(probe.p90Millis)), ("max_ms", .double(probe.maxMillis)),
-            ("cpu_busy", .optional(probe.cpuBusyFraction)), ("cores", .int(probe.cores)), ("elapsed_s", .double(probe.elapsedSeconds)),
+            ("cpu_busy", .optional(probe.cpuBusyFraction)), ("cores", .int(probe.cores)),
+            ("server_cpu", .optional(probe.serverCPUFraction)), ("elapsed_s", .double(probe.elapsedSeconds)),
         ])
     }
 

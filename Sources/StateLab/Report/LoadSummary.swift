@@ -25,7 +25,8 @@ enum LoadSummary {
         let verdictColor = TerminalColor.of(check.verdict)
         let probe = run.probe.map { probe in
             [("probe", "p50 \(ReportNumbers.millis(probe.p50Millis)) ms over \(probe.answered) requests at concurrency 1"
-                + (probe.cpuBusyFraction.map { ", CPU \(Diagnoser.percent($0)) busy" } ?? ""))]
+                + (probe.cpuBusyFraction.map { ", machine \(Diagnoser.percent($0)) busy" } ?? "")
+                + (probe.serverCPUFraction.map { ", answering worker \(Diagnoser.percent($0)) of a core" } ?? ""))]
         } ?? []
         return [
             ("run", setup),

@@ -16,10 +16,14 @@ public enum LatencyProbe {
         /// nil when /proc/stat could not be read.
         public var cpuBusyFraction: Double?
         public var cores: Int
+        /// CPU the answering worker process(es) used during the probe, as a
+        /// share of one core; nil when their /proc entries could not be read
+        /// (a server in another pid namespace, or gone).
+        public var serverCPUFraction: Double?
         public var elapsedSeconds: Double
 
         public init(requests: Int, answered: Int, p50Millis: Double, p90Millis: Double, maxMillis: Double,
-                    cpuBusyFraction: Double?, cores: Int, elapsedSeconds: Double) {
+                    cpuBusyFraction: Double?, cores: Int, serverCPUFraction: Double? = nil, elapsedSeconds: Double) {
             self.requests = requests
             self.answered = answered
             self.p50Millis = p50Millis
@@ -27,6 +31,7 @@ public enum LatencyProbe {
             self.maxMillis = maxMillis
             self.cpuBusyFraction = cpuBusyFraction
             self.cores = cores
+        self.serverCPUFraction = serverCPUFraction
             self.elapsedSeconds = elapsedSeconds
         }
     }
@@ -40,13 +45,22 @@ public enum LatencyProbe {
         let plan = LoadPlan(host: host, port: port, method: "GET", path: path, stop: .count(requests),
                             concurrency: 1, timeout: timeout, maxConnectAttempts: 2)
         let before = CPUStat.read()
+        // The worker that will answer is known only from its answers: note every process's ticks.
+        let processesBefore = ProcessCPU.snapshot()
         guard let load = try? await LoadGenerator(plan: plan, group: MultiThreadedEventLoopGroup.singleton).run()
         else { return nil }
         let after = CPUStat.read()
         guard load.okCount > 0 else { return nil }
         let busy = before.flatMap { before in after?.busyFraction(since: before) }
+        let serverTicks = load.perPid.keys.map { pid -> UInt64? in
+            guard let start = processesBefore[pid], let end = ProcessCPU.ticks(of: pid), end >= start else { return nil }
+            return end - start
+        }
+        let server = serverTicks.isEmpty || serverTicks.contains(nil) || !(load.elapsed > 0) ? nil
+            : Double(serverTicks.reduce(0) { $0 + $1! }) / ProcessCPU.ticksPerSecond / load.elapsed
         return Result(requests: load.attempted, answered: load.okCount,
                       p50Millis: load.latency.p50, p90Millis: load.latency.p90, maxMillis: load.latency.max,
-                      cpuBusyFraction: busy, cores: after?.cores ?? 1, elapsedSeconds: load.elapsed)
+                      cpuBusyFraction: busy, cores: after?.cores ?? 1, serverCPUFraction: server,
+                      elapsedSeconds: load.elapsed)
     }
 }

@@ -43,3 +43,40 @@ public struct CPUStat: Sendable, Equatable {
         return min(1, Double(busy - earlier.busy) / Double(total - earlier.total))
     }
 }
+
+/// CPU ticks each process has used (user + system, all its threads), from
+/// /proc/PID/stat. The machine-wide figure counts every other program on a
+/// shared machine too; the answering worker's own ticks do not.
+public enum ProcessCPU {
+    /// Ticks per second of the figures in /proc (USER_HZ).
+    public static var ticksPerSecond: Double {
+        let ticks = sysconf(Int32(_SC_CLK_TCK))
+        return ticks > 0 ? Double(ticks) : 100
+    }
+
+    /// Every process's ticks now; a process that is gone is left out.
+    public static func snapshot(procPath: String = "/proc") -> [Int32: UInt64] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: procPath) else { return [:] }
+        var ticks: [Int32: UInt64] = [:]
+        for name in names {
+            guard let pid = Int32(name), let used = self.ticks(of: pid, procPath: procPath) else { continue }
+            ticks[pid] = used
+        }
+        return ticks
+    }
+
+    public static func ticks(of pid: Int32, procPath: String = "/proc") -> UInt64? {
+        guard let text = try? String(contentsOfFile: "\(procPath)/\(pid)/stat", encoding: .utf8) else { return nil }
+        return parseStat(text)
+    }
+
+    /// utime and stime, the 14th and 15th fields; the name in parentheses
+    /// may hold spaces, so fields are counted after its closing parenthesis.
+    public static func parseStat(_ text: String) -> UInt64? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is the state (field 3), so utime (14) is fields[11].
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user + system
+    }
+}
