@@ -75,6 +75,18 @@ struct DiagnosisTests {
         #expect(Self.codes(outcome).isEmpty)
     }
 
+    @Test("the answering worker's own CPU decides over the machine's: a busy machine with an idle worker is still a floor")
+    func serverCPUDecides() {
+        let outcome = RunOutcome(load: Self.load(p50: 50, throughput: 580, perPid: [1: 3000]),
+                                 check: Self.check(reads: [1: 3000]), notes: [])
+        var waiting = Self.probe(p50: 44, busy: 0.98)
+        waiting.serverCPUFraction = 0.05
+        #expect(Self.codes(outcome, probe: waiting) == ["latency-floor"])
+        var working = Self.probe(p50: 44, busy: 0.1)
+        working.serverCPUFraction = 0.9
+        #expect(Self.codes(outcome, probe: working).isEmpty)
+    }
+
     @Test("a 40 ms load p50 that is concurrency / throughput, with a fast probe, is queueing, not a floor")
     func queueing() throws {
         // 32 connections at 800 req/s: Little's law gives 40 ms.
@@ -274,7 +286,12 @@ struct DiagnosisTests {
         #expect(CPUStat.parse("intr 1 2 3") == nil)
         #if os(Linux)
         #expect(CPUStat.read() != nil)
+        #expect(ProcessCPU.ticks(of: getpid()) != nil)
+        #expect(ProcessCPU.snapshot()[getpid()] != nil)
         #endif
+        // A process name with spaces and parentheses does not shift the fields.
+        let stat = "123 (my (odd) app) S 1 123 123 0 -1 4194560 100 0 0 0 250 40 0 0 20 0 1 0 5 0 0"
+        #expect(ProcessCPU.parseStat(stat) == 290)
     }
 }
 
@@ -324,6 +341,7 @@ struct LatencyProbeTests {
 
         var idle = probe
         idle.cpuBusyFraction = 0.05
+        idle.serverCPUFraction = nil  // the test server's pids are made up
         idle.p50Millis = min(probe.p50Millis, 59)  // a stall of the test machine must not leave the band
         let codes = Diagnoser.diagnose(outcome: outcome, probe: idle, concurrency: 4).map(\.code)
         #expect(codes.contains("latency-floor"))
