@@ -170,7 +170,8 @@ extension StateLabCommand {
         private func runExternal(_ target: LoadTarget, progress: ProgressLine) async throws -> (RunResult, String) {
             let outcome = try await RunPipeline.run(
                 target: URLTarget(host: target.host, port: target.port), plan: plan(port: target.port, host: target.host),
-                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true),
+                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true,
+                               probe: true),
                 sharing: shared
             ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
             if outcome.load.okCount == 0 {
@@ -202,7 +203,7 @@ extension StateLabCommand {
                 try Task.checkCancellation()
                 let outcome = try await RunPipeline.run(
                     target: CommandTarget(app: launched), plan: plan(port: launched.port, fields: spec.answerFields),
-                    steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true),
+                    steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true, probe: true),
                     sharing: shared
                 ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
                 let workers = launched.workerPids()

@@ -56,6 +56,8 @@ enum JSONReport {
             ("missed_steps", .array(check.missedSteps.map(JSONValue.string))),
             ("interrupted", .bool(run.interrupted)),
             ("notes", .array(run.notes.map(JSONValue.string))),
+            ("diagnosis", .array(happened ? run.diagnosis.map(diagnosis) : [])),
+            ("probe", run.probe.map(probe) ?? .null),
             ("elapsed_s", double(run.elapsed)),
             ("target_rps", happened ? .optional(run.targetRate) : .null),
             ("achieved_rps", double(run.achievedRate)),
@@ -79,6 +81,31 @@ enum JSONReport {
             ("lower", .int(violation.lower)),
             ("upper", .int(violation.upper)),
             ("at_s", .double(check.secondsIntoRun(violation.read.start))),
+        ])
+    }
+
+    static func probe(_ probe: LatencyProbe.Result) -> JSONValue {
+        .object([
+            ("requests", .int(probe.requests)), ("answered", .int(probe.answered)),
+            ("p50_ms", .double(probe.p50Millis)), ("p90_ms", .double(probe.p90Millis)), ("max_ms", .double(probe.maxMillis)),
+            ("cpu_busy", .optional(probe.cpuBusyFraction)), ("cores", .int(probe.cores)),
+            ("server_cpu", .optional(probe.serverCPUFraction)), ("elapsed_s", .double(probe.elapsedSeconds)),
+        ])
+    }
+
+    /// Evidence keys sorted, so the same run prints the same document.
+    static func diagnosis(_ diagnosis: Diagnosis) -> JSONValue {
+        .object([
+            ("code", .string(diagnosis.code)),
+            ("text", .string(diagnosis.text)),
+            ("evidence", .object(diagnosis.evidence.sorted { $0.key < $1.key }.map { key, value in
+                switch value {
+                case .number(let number):
+                    return (key, number.rounded() == number && abs(number) < 1e15 ? .int(Int(number)) : .double(number))
+                case .text(let text):
+                    return (key, .string(text))
+                }
+            })),
         ])
     }
 

@@ -23,6 +23,11 @@ enum LoadSummary {
         var rate = "\(ReportNumbers.rate(run.achievedRate)) req/s sent"
         if let target = run.targetRate { rate += " (target \(ReportNumbers.rate(target)))" }
         let verdictColor = TerminalColor.of(check.verdict)
+        let probe = run.probe.map { probe in
+            [("probe", "p50 \(ReportNumbers.millis(probe.p50Millis)) ms over \(probe.answered) requests at concurrency 1"
+                + (probe.cpuBusyFraction.map { ", machine \(Diagnoser.percent($0)) busy" } ?? "")
+                + (probe.serverCPUFraction.map { ", answering worker \(Diagnoser.percent($0)) of a core" } ?? ""))]
+        } ?? []
         return [
             ("run", setup),
             ("elapsed", ReportNumbers.seconds(run.elapsed)),
@@ -31,6 +36,7 @@ enum LoadSummary {
             ("latency ms", "p50 \(ReportNumbers.millis(latency.p50))  p90 \(ReportNumbers.millis(latency.p90))  "
                 + "p99 \(ReportNumbers.millis(latency.p99))  p99.9 \(ReportNumbers.millis(latency.p999))  "
                 + "max \(ReportNumbers.millis(latency.max))"),
+        ] + probe + [
             ("acknowledged", ReportNumbers.grouped(check.acknowledged)),
             ("failed", ReportNumbers.grouped(check.failed)),
             ("indeterminate", ReportNumbers.grouped(check.indeterminate)),

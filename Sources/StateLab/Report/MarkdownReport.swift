@@ -47,6 +47,7 @@ enum MarkdownReport {
         if alwaysSummarize { section("Workers", ReportSections.workerLines(report.runs).map(escape)) }
         section("Duplicate witnesses", ReportSections.witnessLines(report.runs).map(escape))
         section("Notes", ReportSections.noteLines(report.runs).map(escape))
+        section("Diagnosis", ReportSections.diagnosisLines(report.runs).map(escape))
         section("Expectations", ReportSections.expectationLines(report.runs).map { line in
             "\(line.status.mark) \(line.status.word): `\(line.label)` \(escape(line.text)) \(line.detail)"
         })

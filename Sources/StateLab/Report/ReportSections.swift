@@ -77,6 +77,11 @@ enum ReportSections {
         }
     }
 
+    /// "load: latency floor: ...", one line per diagnosis of each run.
+    static func diagnosisLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped }.flatMap { run in run.diagnosis.map { "\(run.label): \($0.text)" } }
+    }
+
     /// Read violations printed under the table; JSON has up to `Checker.readViolationCap`.
     static let violationSamples = 5
 

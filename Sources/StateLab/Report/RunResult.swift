@@ -33,6 +33,10 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var notes: [String] = []
     /// The run was stopped by a signal before it finished.
     public var interrupted = false
+    /// What `Diagnoser` found: printed under the table, a list in JSON.
+    public var diagnosis: [Diagnosis] = []
+    /// The concurrency-1 probe before the load, when there was one.
+    public var probe: LatencyProbe.Result?
 
     public init(
         label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
@@ -88,6 +92,8 @@ public struct RunResult: Sendable, Codable, Equatable {
                   elapsed: outcome.load.elapsed, check: outcome.check, throughputRPS: outcome.load.throughput,
                   latency: outcome.load.latency, unreachedPids: outcome.check.unread.map(\.pid), external: external)
         notes = outcome.notes
+        diagnosis = outcome.diagnosis
+        probe = outcome.probe
     }
 
     /// This run with `expectations` checked against its fields.

@@ -25,6 +25,7 @@ enum TableReport {
         section("Duplicate witnesses (two ok increments got the same count: an update was lost)",
                 ReportSections.witnessLines(report.runs))
         section("Notes", ReportSections.noteLines(report.runs))
+        section("Diagnosis", ReportSections.diagnosisLines(report.runs))
 
         let expectations = ReportSections.expectationLines(report.runs)
         let wordWidth = expectations.map(\.status.word.count).max() ?? 0

@@ -56,7 +56,7 @@ public enum AppRun {
             let outcome = try await RunPipeline.run(
                 target: target, plan: plan.loadPlan(host: target.host, port: target.port, fields: spec.answerFields),
                 steps: RunSteps(resetAfter: plan.load.resetAfter, resetWorker: nil, resetTimeout: plan.load.timeout.seconds,
-                                baseline: true),
+                                baseline: true, probe: true),
                 sharing: spec.sharing, progress: report)
             await stop()
             let run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,

@@ -18,14 +18,17 @@ public struct RunSteps: Sendable {
     public var resetFirst: Bool
     /// Read every worker before the load and subtract what it already counted.
     public var baseline: Bool
+    /// Time sequential requests at concurrency 1 before the load (`LatencyProbe`).
+    public var probe: Bool
 
     public init(resetAfter: Int? = nil, resetWorker: Int? = 0, resetTimeout: Double = 5,
-                resetFirst: Bool = false, baseline: Bool = false) {
+                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false) {
         self.resetAfter = resetAfter
         self.resetWorker = resetWorker
         self.resetTimeout = resetTimeout
         self.resetFirst = resetFirst
         self.baseline = baseline
+        self.probe = probe
     }
 }
 
@@ -35,6 +38,13 @@ public struct RunOutcome: Sendable {
     public var check: CheckResult
     /// Sentences the report prints under the table: baselines, the sharing guess, resets.
     public var notes: [String]
+    /// The concurrency-1 probe before the load, when the steps asked for one.
+    public var probe: LatencyProbe.Result? = nil
+    /// The reset before the load and what each worker read after it, for `Diagnoser`.
+    public var resetFirst: ResetAnswer? = nil
+    public var baselineByPid: [Int32: Int] = [:]
+    /// What `Diagnoser` found in all of the above.
+    public var diagnosis: [Diagnosis] = []
 }
 
 /// The one run pipeline: a target already started -> load, reads while it
@@ -53,13 +63,16 @@ public enum RunPipeline {
             case .reset, .checked: break
             }
         }
-        await session.prepare(steps)
+        let prepared = await session.prepare(steps)
         let result = try await session.load(plan: plan, steps: steps)
         try Task.checkCancellation()
         await session.settle(expecting: Set(result.perPid.keys))
         let (check, notes) = session.check()
         progress(.done, nil)
-        return RunOutcome(load: result, check: check, notes: notes)
+        var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
+                                 resetFirst: prepared.resetFirst, baselineByPid: session.baselineByPid)
+        outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, probe: prepared.probe, concurrency: plan.concurrency)
+        return outcome
     }
 
     /// An app statelab did not launch may share one counter or keep one per

@@ -43,11 +43,21 @@ public final class RunSession: Sendable {
     /// Ok increments so far.
     public var acknowledged: Int { recorder.acknowledged }
 
-    /// Before the first load: POST /reset once, and read what every worker
-    /// already counted (subtracted from every later read), as `steps` asks.
-    public func prepare(_ steps: RunSteps) async {
+    /// What `prepare` did: the reset before the load, and the latency probe.
+    public struct Preparation: Sendable {
+        public var resetFirst: ResetAnswer?
+        public var probe: LatencyProbe.Result?
+    }
+
+    /// Before the first load: POST /reset once, read what every worker
+    /// already counted (subtracted from every later read), and probe the
+    /// latency at concurrency 1, as `steps` asks.
+    @discardableResult
+    public func prepare(_ steps: RunSteps) async -> Preparation {
+        var prepared = Preparation()
         if steps.resetFirst {
             let answer = await target.reset(through: nil, timeout: steps.resetTimeout)
+            prepared.resetFirst = answer
             if answer.outcome == .ok {
                 let pid = answer.pid.map { " (answered by pid \($0))" } ?? ""
                 note("--reset-first: POST /reset before the load\(pid); an app that keeps a counter per worker reset that one worker only")
@@ -55,11 +65,19 @@ public final class RunSession: Sendable {
                 note("--reset-first: POST /reset before the load did not apply: \(answer.error ?? answer.outcome.rawValue)")
             }
         }
-        guard steps.baseline else { return }
-        let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads)
-        baseline.withLockedValue { $0 = taken }
-        if let text = taken.note { note(text) }
+        if steps.baseline {
+            let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads)
+            baseline.withLockedValue { $0 = taken }
+            if let text = taken.note { note(text) }
+        }
+        if steps.probe {
+            prepared.probe = await LatencyProbe.run(host: target.host, port: target.port, timeout: min(steps.resetTimeout, 2))
+        }
+        return prepared
     }
+
+    /// What each worker held before the first load (empty without a baseline).
+    public var baselineByPid: [Int32: Int] { baseline.withLockedValue { $0.byPid } }
 
     /// One load (a run's, or one dashboard burst), with the worker reads taken
     /// while it runs and the resets `steps` schedules; returns once the load

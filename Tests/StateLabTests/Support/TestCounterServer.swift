@@ -29,6 +29,8 @@ final class TestCounterServer: @unchecked Sendable {
         var faultForAll: Fault?
         /// Name of the pid field in answers ("pid" or "current_process_id").
         var pidKey = "pid"
+        /// Seconds added before every GET /report answer (a server that holds its answers).
+        var reportDelay: Double = 0
     }
 
     let port: Int
@@ -211,7 +213,13 @@ private final class TestCounterHandler: ChannelInboundHandler {
         case (.GET, "/report"):
             worker.noteOtherRequest()
             let body = "{\"count\": \(worker.currentCount), \(pidField), \"worker\": \(worker.index), \"handled\": \(worker.handledCount), \"strategy\": \"global\", \"mode\": \"naive\"}"
-            respond(.ok, body, context: context)
+            if worker.behavior.reportDelay > 0 {
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                let send = NIOLoopBound({ [self] in respond(.ok, body, context: loopBound.value) }, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .nanoseconds(Int64(worker.behavior.reportDelay * 1e9))) { send.value() }
+            } else {
+                respond(.ok, body, context: context)
+            }
         default:
             worker.noteOtherRequest()
             respond(.notFound, "{\"error\": \"no route\"}", context: context)
