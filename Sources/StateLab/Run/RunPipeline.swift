@@ -45,6 +45,16 @@ public struct RunOutcome: Sendable {
     public var baselineByPid: [Int32: Int] = [:]
     /// What `Diagnoser` found in all of the above.
     public var diagnosis: [Diagnosis] = []
+
+    public init(load: LoadResult, check: CheckResult, notes: [String], probe: LatencyProbe.Result? = nil,
+                resetFirst: ResetAnswer? = nil, baselineByPid: [Int32: Int] = [:]) {
+        self.load = load
+        self.check = check
+        self.notes = notes
+        self.probe = probe
+        self.resetFirst = resetFirst
+        self.baselineByPid = baselineByPid
+    }
 }
 
 /// The one run pipeline: a target already started -> load, reads while it

@@ -33,6 +33,8 @@ actor LiveController {
     private var burst: Burst?
     private var pausedRemaining: Int?
     private var comparison: Task<Void, Never>?
+    /// The latency probe taken when an app of the user's was started (for the diagnosis).
+    private var probe: LatencyProbe.Result?
 
     /// Acknowledged increments per pid since the last reset, from finished bursts.
     private var acknowledgedByPid: [Int32: Int] = [:]
@@ -162,7 +164,7 @@ actor LiveController {
             let session = RunSession(target: started, sharing: sharing) { [events, live, liveTotal] event in
                 Self.forward(event, events: events, live: live, total: liveTotal)
             }
-            if !ownApp { await session.prepare(RunSteps(baseline: true)) }
+            if !ownApp { probe = await session.prepare(RunSteps(baseline: true, probe: true)).probe }
             self.session = session
             events.post(relaunch ? .relaunched(next) : .settings(next))
             events.post(.totals(RunTotals()))
@@ -264,6 +266,9 @@ actor LiveController {
             events.post(.log(.burst, String(format: "%.0f req/s, p50 %.2f ms, p99 %.2f ms",
                                               result.throughput, result.latency.p50, result.latency.p99)))
         }
+        let outcome = RunOutcome(load: result, check: check, notes: notes, baselineByPid: session.baselineByPid)
+        let diagnosis = Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: settings.concurrency)
+        events.post(.diagnosis(diagnosis.map { "\($0.code): \($0.text)" }))
         if !ownApp, let guess = notes.first(where: { $0.hasPrefix("--shared auto") }) {
             events.post(.log(.info, guess.replacingOccurrences(of: "--shared auto: ", with: "")))
         }

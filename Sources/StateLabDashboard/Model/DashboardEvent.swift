@@ -27,6 +27,8 @@ public enum DashboardEvent: Sendable, Equatable {
     case relaunched(DashboardSettings)
     /// The load was paused or resumed (confirms the pause key).
     case paused(Bool)
+    /// What the last burst's figures point to, one line each (replaces the previous ones).
+    case diagnosis([String])
 }
 
 extension DashboardModel {
@@ -74,9 +76,13 @@ extension DashboardModel {
         case .relaunched(let new):
             settings = new
             burst = nil
+            diagnosis = []
             note(.relaunch, "app relaunched: \(new.strategy.rawValue) \(new.mode.rawValue), \(new.workers) workers")
         case .paused(let isPaused):
             paused = isPaused
+        case .diagnosis(let lines):
+            diagnosis = lines
+            for line in lines { note(.info, "diagnosis: \(line)") }
         }
     }
 

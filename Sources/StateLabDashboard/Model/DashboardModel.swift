@@ -48,6 +48,8 @@ public struct DashboardModel: Sendable, Equatable {
     public var elapsedSeconds: Double
     /// Set by the quit key; the loop stops after the frame.
     public var quitRequested: Bool
+    /// What the last burst's figures point to ("latency-floor: ..."), shown under the verdict.
+    public var diagnosis: [String] = []
 
     public init(settings: DashboardSettings,
                 unavailableStrategies: [Strategy: String] = [:],

@@ -3,7 +3,7 @@ enum VerdictPanel {
     /// Borders, the figures (one or two lines, by width), the explanation and the witnesses.
     static func height(_ model: DashboardModel, width: Int) -> Int {
         let positions = layout(figures(model), innerWidth: width - 4)
-        return 2 + (positions.last?.line ?? 0) + 1 + 2
+        return 2 + (positions.last?.line ?? 0) + 1 + 2 + min(2, model.diagnosis.count)
     }
 
     private typealias Figure = (label: String, value: String, style: CellStyle)
@@ -56,10 +56,16 @@ enum VerdictPanel {
         let explanation = model.explanation
         screen.put(explanation.text, row: row, column: inner.column, style: .role(explanation.role, bold: true), limit: inner.width)
         row += 1
-        guard row < inner.row + inner.height, !t.witnesses.isEmpty else { return }
-        let witnesses = t.witnesses.prefix(3).map { witness in
-            "\(witness.count) from workers " + witness.workers.map(String.init).joined(separator: ",")
+        if row < inner.row + inner.height, !t.witnesses.isEmpty {
+            let witnesses = t.witnesses.prefix(3).map { witness in
+                "\(witness.count) from workers " + witness.workers.map(String.init).joined(separator: ",")
+            }
+            screen.put("witnesses: " + witnesses.joined(separator: " · "), row: row, column: inner.column, style: .dim, limit: inner.width)
+            row += 1
         }
-        screen.put("witnesses: " + witnesses.joined(separator: " · "), row: row, column: inner.column, style: .dim, limit: inner.width)
+        for line in model.diagnosis.prefix(2) where row < inner.row + inner.height {
+            screen.put("▸ " + line, row: row, column: inner.column, style: .role(.warn), limit: inner.width)
+            row += 1
+        }
     }
 }
