@@ -22,6 +22,11 @@ extension StateLabCommand {
         @Option(help: "Watch an app already running at this loopback URL (e.g. http://127.0.0.1:8000) instead of statelab's own.")
         var url: String?
 
+        @OptionGroup var command: AppCommandOptions
+
+        @Option(help: "With --url or --app-command: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto)?")
+        var shared: Sharing = .auto
+
         @OptionGroup var app: AppOptions
 
         @Option(help: "Keep-alive connections each burst uses.")
@@ -44,9 +49,13 @@ extension StateLabCommand {
             if !(1...10_000_000).contains(burst) { throw ValidationError("--burst must be between 1 and 10000000 (got \(burst))") }
             if !(1...60).contains(fps) { throw ValidationError("--fps must be between 1 and 60 (got \(fps))") }
             if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-            if let url {
-                _ = try LoadTarget(parsing: url)
-                if scenario != nil { throw ValidationError("--url and --scenario are mutually exclusive; pick one") }
+            let targets = [("--url", url != nil), ("--app-command", command.appCommand != nil), ("--scenario", scenario != nil)]
+                .filter(\.1).map(\.0)
+            if targets.count > 1 { throw ValidationError("\(targets.joined(separator: " and ")) are mutually exclusive; pick one") }
+            if let url { _ = try LoadTarget(parsing: url) }
+            try command.check(redisURL: app.redisURL)
+            if url == nil && command.appCommand == nil && shared != .auto {
+                throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share")
             }
         }
 
@@ -79,7 +88,14 @@ extension StateLabCommand {
                     settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
                                                 concurrency: concurrency, targetLabel: target.description),
                     burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL,
-                    target: .url(host: target.host, port: target.port))
+                    target: .url(host: target.host, port: target.port, sharing: shared))
+            }
+            if let spec = command.commandSpec {
+                return LiveEngine.Options(
+                    settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
+                                                concurrency: concurrency, targetLabel: spec.command),
+                    burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL,
+                    target: .command(spec, sharing: shared))
             }
             guard let scenario else {
                 return LiveEngine.Options(

@@ -26,23 +26,7 @@ extension StateLabCommand {
         @Option(help: "The app's base URL (loopback only), e.g. http://127.0.0.1:8000. Omit to launch statelab's own app (the app flags below apply only then).")
         var url: String?
 
-        @Option(name: .customLong("app-command"), help: "Launch your app with this shell command and load it; {port} becomes a free loopback port the app must listen on, {redis_url} a redis-server started for the run (or --redis-url).")
-        var appCommand: String?
-
-        @Option(name: .customLong("app-cwd"), help: "With --app-command: the directory to run it in.")
-        var appCwd: String?
-
-        @Option(name: .customLong("ready-path"), help: "With --app-command: GET this path until it answers 2xx before the load.")
-        var readyPath: String = "/report"
-
-        @Option(name: .customLong("ready-timeout"), help: "With --app-command: seconds the app has to become ready.")
-        var readyTimeout: Double = 30
-
-        @Option(name: .customLong("pid-field"), help: "With --app-command: the answer's pid field (current_process_id and the X-Worker-Pid header are also read).")
-        var pidField: String = "pid"
-
-        @Option(name: .customLong("count-field"), help: "With --app-command: the answer's count field.")
-        var countField: String = "count"
+        @OptionGroup var command: AppCommandOptions
 
         @OptionGroup var app: AppOptions
 
@@ -84,38 +68,14 @@ extension StateLabCommand {
             if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0 (got \(rate))") }
             if !(timeout > 0) { throw ValidationError("--timeout must be above 0 seconds") }
             if !(1...16).contains(loadThreads) { throw ValidationError("--load-threads must be between 1 and 16") }
-            if url != nil && appCommand != nil {
+            if url != nil && command.appCommand != nil {
                 throw ValidationError("--url and --app-command are mutually exclusive: load an app that runs, or one statelab launches")
             }
             if let url { _ = try LoadTarget(parsing: url) }
-            if let appCommand { try validateCommand(appCommand) } else { try rejectCommandOptions() }
-            let external = url != nil || appCommand != nil
+            try command.check(redisURL: app.redisURL)
+            let external = url != nil || command.appCommand != nil
             if !external && resetFirst { throw ValidationError("--reset-first applies to --url and --app-command only; statelab's own app starts from 0") }
             if !external && shared != .auto { throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share") }
-        }
-
-        private func validateCommand(_ command: String) throws {
-            if command.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--app-command is empty") }
-            do { _ = try commandSpec(command).substituted(port: 0, redisURL: app.redisURL) } catch let error as StoreError {
-                throw ValidationError(error.message)
-            }
-            if !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
-            if !(readyTimeout > 0) { throw ValidationError("--ready-timeout must be above 0 seconds") }
-            if let problem = AnswerFields(pidField: pidField, countField: countField).problem {
-                throw ValidationError("--pid-field/--count-field: \(problem)")
-            }
-        }
-
-        private func rejectCommandOptions() throws {
-            let given = [("--app-cwd", appCwd != nil), ("--ready-path", readyPath != "/report"),
-                         ("--ready-timeout", readyTimeout != 30), ("--pid-field", pidField != "pid"),
-                         ("--count-field", countField != "count")]
-            if let flag = given.first(where: \.1)?.0 { throw ValidationError("\(flag) applies to --app-command only") }
-        }
-
-        private func commandSpec(_ command: String) -> CommandSpec {
-            CommandSpec(command: command, cwd: appCwd, readyPath: readyPath, readyTimeout: readyTimeout,
-                        pidField: pidField, countField: countField)
         }
 
         var stop: StopCondition {
@@ -130,7 +90,7 @@ extension StateLabCommand {
             do {
                 run = try await signals.cancelling {
                     if let url { return try await runExternal(try LoadTarget(parsing: url), progress: progress) }
-                    if let appCommand { return try await runCommand(commandSpec(appCommand), progress: progress) }
+                    if let spec = command.commandSpec { return try await runCommand(spec, progress: progress) }
                     return try await runBuiltIn(progress: progress)
                 }
             } catch where signals.fired {

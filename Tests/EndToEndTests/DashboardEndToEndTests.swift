@@ -132,6 +132,55 @@ struct DashboardEndToEndTests {
 }
 
 /// One `statelab dashboard` in a tmux server of its own; `stop` kills that server only (by its socket).
+/// The dashboard on an app it launches from a command: the pre-fork python
+/// fixture (workers sharing one socket, a counter each, a new worker for one
+/// that dies), as `uvicorn --workers 4` would be.
+@Suite(.serialized, .enabled(if: DashboardPane.tmuxAvailable && ChildProcess.which("python3") != nil,
+                             "tmux or python3 not found: skipping the dashboard's --app-command test"))
+struct DashboardAppCommandTests {
+    static let fixture = Repository.root.appendingPathComponent("Tests/Fixtures/apps/forking_counter.py").path
+
+    @Test func fourPidsACountEachKReplacesOneAndQLeavesNothing() throws {
+        let marker = "dash-app-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let command = "python3 \(Self.fixture) --port {port} --workers 4 --respawn --marker \(marker)"
+        let pane = try DashboardPane(arguments: ["--app-command", command, "--burst", "1200", "--shared", "no"])
+        defer { pane.stop() }
+        let pids = try pane.waitForWorkers(4)
+        #expect(pane.screen.contains("app python3"), "the header names the command:\n\(DashboardPane.compact(pane.screen))")
+
+        // A counter per worker: after a burst each row reads what that pid answered, and they differ.
+        pane.press("Space")
+        let screen = try pane.waitForScreen("the burst's verdict and every row read") { screen in
+            screen.contains("burst done") && DashboardPane.rowReads(screen).count == 4
+        }
+        let reads = DashboardPane.rowReads(screen)
+        #expect(reads.values.reduce(0, +) == 1_200 || screen.contains("indeterminate"),
+                "the rows should add up to the burst:\n\(DashboardPane.compact(screen))")
+        #expect(Set(reads.values).count > 1 || reads.values.contains(0),
+                "four workers with a counter each rarely read the same:\n\(DashboardPane.compact(screen))")
+
+        // k: SIGKILL to the selected row's pid; the fixture forks a replacement and its row appears.
+        pane.press("k")
+        let after = try pane.waitForWorkers(4, within: 60) { Set($0) != Set(pids) }
+        let gone = Set(pids).subtracting(after)
+        #expect(gone.count == 1, "one pid should have been replaced: before \(pids), after \(after)")
+        #expect(ProcessTable.waitGone(Array(gone)).isEmpty)
+
+        // The pane's own shell names the marker too (it waits after the dashboard): look for the fixture's processes.
+        let fixtureProcesses = {
+            ProcessTable.mentioning(marker).filter { ProcessTable.arguments($0).contains { $0.hasSuffix("forking_counter.py") } }
+        }
+        #expect(fixtureProcesses().count == 5, "the master and 4 workers: \(fixtureProcesses())")
+        pane.press("q")
+        let ending = try pane.waitForEnding()
+        #expect(ending.exitStatus == 0)
+        #expect(ending.terminalIsSane, "terminal left in raw mode: \(ending.stty)")
+        let deadline = Date().addingTimeInterval(30)
+        while !fixtureProcesses().isEmpty, Date() < deadline { usleep(100_000) }
+        #expect(fixtureProcesses().isEmpty, "a process of the command is left: \(fixtureProcesses())")
+    }
+}
+
 struct DashboardPane {
     struct Timeout: Error, CustomStringConvertible {
         var description: String
@@ -210,6 +259,28 @@ struct DashboardPane {
             return pids.count == count && Set(pids).isDisjoint(with: old)
         }
         return pids
+    }
+
+    /// Waits for `count` alive rows whose pids satisfy `condition`.
+    func waitForWorkers(_ count: Int, within seconds: Double, _ condition: @escaping ([Int32]) -> Bool) throws -> [Int32] {
+        var pids: [Int32] = []
+        try waitForScreen("\(count) alive worker rows", seconds: seconds) { screen in
+            pids = Self.workerPIDs(screen)
+            return pids.count == count && condition(pids)
+        }
+        return pids
+    }
+
+    /// The read column of each alive row, by pid.
+    static func rowReads(_ screen: String) -> [Int32: Int] {
+        var reads: [Int32: Int] = [:]
+        for line in screen.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "│" || $0 == "▸" })
+            guard words.count >= 5, words[0].hasPrefix("w"), Int(words[0].dropFirst()) != nil, words[2] == "alive",
+                  let pid = Int32(words[1]), let read = Int(words[4].filter { $0 != "," }) else { continue }
+            reads[pid] = read
+        }
+        return reads
     }
 
     /// Pids of the worker table's alive rows ("w0  12345  alive ...").

@@ -151,7 +151,7 @@ struct LiveEngineURLTests {
         defer { app.stop() }
         let pids = Set(app.workers.map(\.pid))
         let run = EngineRun(strategy: .global, mode: .naive, workers: 1, burst: 900,
-                            target: .url(host: "127.0.0.1", port: app.port))
+                            target: .url(host: "127.0.0.1", port: app.port, sharing: .auto))
         defer { run.stop() }
         try await run.waitForApp()
         run.engine.perform(.fireBurst)

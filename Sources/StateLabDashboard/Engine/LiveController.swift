@@ -7,7 +7,7 @@ public enum DashboardTarget: Sendable, Equatable {
     /// statelab's own app, with the settings' strategy, mode and workers.
     case ownApp
     /// An app already running at a loopback URL.
-    case url(host: String, port: Int)
+    case url(host: String, port: Int, sharing: Sharing)
     /// An app statelab launches from a command, and stops on quit.
     case command(CommandSpec, sharing: Sharing)
 }
@@ -188,9 +188,9 @@ actor LiveController {
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(supervisor.url)"
             return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } },
                     next.strategy.isShared ? .yes : .no, line)
-        case .url(let host, let port):
+        case .url(let host, let port, let sharing):
             let target = URLTarget(host: host, port: port)
-            return (target, {}, .auto,
+            return (target, {}, sharing,
                     "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
         case .command(let spec, let sharing):
             let (target, stop) = try await UserApp.start(.command(spec, sharing: sharing), label: spec.command,

@@ -15,9 +15,12 @@ The master waits for its workers; on SIGTERM it terminates them and exits.
 Standard library only. Loopback only.
 
 Usage: forking_counter.py --port PORT [--workers N] [--fields PID,COUNT]
-                          [--pid-header-only] [--shared-counter] [--marker TEXT]
+                          [--pid-header-only] [--shared-counter] [--respawn]
+                          [--marker TEXT]
   --fields PID,COUNT  name the answer's fields (default pid,count)
   --pid-header-only   leave the pid out of the body; send X-Worker-Pid instead
+  --respawn           fork a new worker when one dies (as gunicorn and
+                      uvicorn >= 0.30 do), at most 100 times
   --marker TEXT       ignored; lets a test find these processes in /proc
 """
 import argparse
@@ -115,6 +118,7 @@ def main():
     parser.add_argument("--fields", default="pid,count")
     parser.add_argument("--pid-header-only", action="store_true")
     parser.add_argument("--shared-counter", action="store_true")
+    parser.add_argument("--respawn", action="store_true")
     parser.add_argument("--marker", default="")
     options = parser.parse_args()
     options.fields = options.fields.split(",")
@@ -126,15 +130,16 @@ def main():
     listener.bind(("127.0.0.1", options.port))
     listener.listen(128)
 
-    workers = []
-    for _ in range(options.workers):
+    def fork_worker():
         pid = os.fork()
         if pid == 0:
             try:
                 serve(listener)
             finally:
                 os._exit(0)
-        workers.append(pid)
+        return pid
+
+    workers = [fork_worker() for _ in range(options.workers)]
 
     def terminate(signum, frame):
         for pid in workers:
@@ -152,12 +157,20 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     print("forking_counter: master %d serving 127.0.0.1:%d with workers %s"
           % (os.getpid(), options.port, " ".join(map(str, workers))), flush=True)
-    # Bounded by the workers: each wait returns one of them.
-    for _ in range(len(workers)):
+    # Bounded: each wait returns one worker, and at most 100 are replaced.
+    respawns = 100 if options.respawn else 0
+    while workers:
         try:
-            os.wait()
+            pid, _ = os.wait()
         except ChildProcessError:
             break
+        if pid not in workers:
+            continue
+        if respawns > 0:
+            respawns -= 1
+            workers[workers.index(pid)] = fork_worker()
+        else:
+            workers.remove(pid)
 
 
 if __name__ == "__main__":
