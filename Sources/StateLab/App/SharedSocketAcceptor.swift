@@ -19,7 +19,13 @@ import Glibc
 /// goes to NIO as a connected socket, with the same pipeline as on the port.
 enum SharedSocketAcceptor {
     /// Starts the accept thread; it runs as long as the worker process.
-    static func start(listeningFD: Int32, group: EventLoopGroup, app: CounterApp) {
+    static func start(listeningFD: Int32, group: EventLoopGroup, app: CounterApp) throws {
+        // Without this, a worker started without the socket would spin on POLLNVAL.
+        var listening: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(listeningFD, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0, listening != 0 else {
+            throw StoreError("fd \(listeningFD) is not the listening socket the supervisor hands every worker with listen: shared")
+        }
         let thread = Thread { acceptLoop(listeningFD: listeningFD, bootstrap: bootstrap(group: group, app: app)) }
         thread.name = "shared-accept"
         thread.start()

@@ -38,7 +38,7 @@ public enum WorkerServer {
                 .serverChannelOption(reusePort, value: 1)
                 .bind(host: "127.0.0.1", port: spec.port).wait()
         case .shared:
-            SharedSocketAcceptor.start(listeningFD: ListenMode.inheritedFD, group: group, app: app)
+            try SharedSocketAcceptor.start(listeningFD: ListenMode.inheritedFD, group: group, app: app)
             tcp = nil
         }
         let socketPath = spec.controlSocketPath(worker: worker)
