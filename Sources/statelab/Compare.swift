@@ -12,26 +12,34 @@ extension StateLabCommand {
                 that never happened, no worker read), 2 for bad input or a run that could not start, 130 or \
                 143 when SIGINT or SIGTERM stopped it: the runs that finished are printed, marked interrupted, \
                 after every process statelab started is stopped. A run whose strategy cannot run here (no redis-server) is skipped with \
-                the reason and does not fail the comparison. Without --scenario, the built-in quickstart \
-                scenario runs (the same as Scenarios/quickstart.yaml).
+                the reason and does not fail the comparison. Every scenario in Scenarios/ is built in: \
+                --scenario NAME (no .yaml) runs the built-in one when no file NAME is there, and \
+                --list-scenarios lists them. Without --scenario, the built-in quickstart runs.
                 """)
 
-        @Option(help: "The scenario file (YAML; see Scenarios/README.md).")
+        @Option(help: "A scenario file (YAML; see Scenarios/README.md), or the name of a built-in scenario.")
         var scenario: String?
+
+        @Flag(name: .customLong("list-scenarios"), help: "List the built-in scenarios and exit.")
+        var listScenarios = false
 
         @OptionGroup var output: OutputOptions
 
         @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
         var redisURL: String?
 
+        func validate() throws {
+            if listScenarios && scenario != nil { throw ValidationError("--list-scenarios takes no --scenario; it lists them all") }
+        }
+
         func run() async throws {
+            if listScenarios {
+                print(Self.scenarioList(), terminator: "")
+                return
+            }
             let loaded: Scenario
             do {
-                if let scenario {
-                    loaded = try ScenarioLoader.load(path: scenario)
-                } else {
-                    loaded = try ScenarioLoader.parse(yaml: BuiltInScenario.quickstart, path: "(built-in quickstart)")
-                }
+                loaded = try scenario.map(BuiltInScenario.resolve) ?? BuiltInScenario.load(named: "quickstart")
             } catch {
                 throw fail("\(error)")
             }
@@ -63,6 +71,23 @@ extension StateLabCommand {
             try output.emit(ReportWriter.render(report, as: output.format, color: output.useColor))
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
+    }
+}
+
+extension StateLabCommand.Compare {
+    /// One line per built-in scenario: its name, then its description.
+    static func scenarioList() -> String {
+        let names = BuiltInScenario.names
+        let width = names.map(\.count).max() ?? 0
+        return names.map { name in
+            let about: String
+            do {
+                about = try BuiltInScenario.load(named: name).description ?? ""
+            } catch {
+                about = "(does not load: \(error))"
+            }
+            return name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + about + "\n"
+        }.joined()
     }
 }
 

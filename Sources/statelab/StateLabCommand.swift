@@ -45,3 +45,4 @@ func fail(_ message: String, code: Int32 = 2) -> ExitCode {
 
 extension Strategy: ExpressibleByArgument {}
 extension Mode: ExpressibleByArgument {}
+extension ListenMode: ExpressibleByArgument {}

@@ -110,6 +110,37 @@ struct CompareCommandTests {
         #expect(result.stderr.hasPrefix("statelab: global/naive could not start: "), "\(result.stderr)")
     }
 
+    /// Cheap proof that a name resolves to the built-in scenario: divergence's
+    /// first run cannot start without a temp dir (no file "divergence" here).
+    @Test("--scenario NAME runs the built-in scenario of that name")
+    func builtInScenarioByName() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let environment = StatelabCLI.environment(["TMPDIR": scratch.path + "/not-created"])
+        let result = try StatelabCLI.run(["compare", "--scenario", "divergence"], environment: environment, timeout: 120)
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("statelab: global/naive could not start: "), "\(result.stderr)")
+    }
+
+    @Test("--list-scenarios lists every shipped scenario by name")
+    func listScenarios() throws {
+        let result = try StatelabCLI.run(["compare", "--list-scenarios"], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let listed = result.stdout.split(separator: "\n").map { String($0.prefix { $0 != " " }) }
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: Repository.root.appendingPathComponent("Scenarios").path)
+            .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+        #expect(listed == shipped, "\(result.stdout)")
+        #expect(result.stdout.contains("quickstart           Naive vs atomic on every strategy"), "\(result.stdout)")
+    }
+
+    @Test("an unknown scenario name: exit 2, one line that lists the built-in ones")
+    func unknownName() throws {
+        let result = try StatelabCLI.run(["compare", "--scenario", "quickstrat"], timeout: 60)
+        #expect(result.status == 2)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("quickstrat: cannot read: no such file; check the path, or name a built-in scenario: "), "\(result.stderr)")
+    }
+
     @Test("a missing scenario file: exit 2, one line")
     func missingFile() throws {
         let result = try StatelabCLI.run(["compare", "--scenario", "/nonexistent/statelab.yaml"], timeout: 120)

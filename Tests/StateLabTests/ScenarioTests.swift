@@ -133,7 +133,7 @@ import Testing
             # comment
             name: full
             description: "all the keys"
-            app: {workers: 8, race_window_us: 50, threads: 2}
+            app: {workers: 8, race_window_us: 50, threads: 2, listen: shared}
             load:
               duration: 1.5s
               concurrency: 64
@@ -144,7 +144,7 @@ import Testing
               - {strategy: redis, mode: locked}
             """, path: "full.yaml")
         #expect(scenario.description == "all the keys")
-        #expect(scenario.app == AppSettings(workers: 8, raceWindowMicros: 50, threads: 2))
+        #expect(scenario.app == AppSettings(workers: 8, raceWindowMicros: 50, threads: 2, listen: .shared))
         #expect(scenario.load == LoadSettings(limit: .duration(.milliseconds(1500)), concurrency: 64, rate: 250.5,
                                               resetAfter: 10, timeout: .milliseconds(750)))
         #expect(scenario.runs.first?.line == 12)

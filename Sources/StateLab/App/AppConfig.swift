@@ -18,12 +18,15 @@ public struct AppConfig: Sendable, Equatable {
     /// A worker answers 408 and closes when a request's head has started
     /// arriving but is not complete within this long.
     public var requestHeadTimeoutMillis: Int
+    /// How the workers share the port.
+    public var listen: ListenMode
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,
                 executable: String = ChildProcess.currentExecutable,
                 idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
-                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis) {
+                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis,
+                listen: ListenMode = .reuseport) {
         self.strategy = strategy
         self.mode = mode
         self.workers = workers
@@ -34,6 +37,7 @@ public struct AppConfig: Sendable, Equatable {
         self.executable = executable
         self.idleTimeoutMillis = idleTimeoutMillis
         self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
+        self.listen = listen
     }
 
     /// Problems with the settings themselves, each as one line with the fix.

@@ -3,20 +3,51 @@ import Foundation
 import Glibc
 #endif
 
-/// Holds the app's port while workers start: a bound, never-listening
-/// SO_REUSEPORT socket, so port 0 can pick a free port that every worker then
-/// joins. It first checks the port is free: SO_REUSEPORT would otherwise let
-/// our workers join another program's listeners on that port.
+/// The app's port, held by the supervisor.
+///
+/// reuseport: a bound, never-listening SO_REUSEPORT socket held while the
+/// workers start, so port 0 can pick a free port that every worker then joins.
+/// It first checks the port is free: SO_REUSEPORT would otherwise let our
+/// workers join another program's listeners on that port.
+///
+/// shared: the one listening socket of the app, held for the app's life: every
+/// worker, restarted ones too, inherits it. No SO_REUSEPORT, so a port in use
+/// fails the bind. Its fd is moved to 10 or above: a worker's fds are set up
+/// by dup2 in order, and a source fd equal to an earlier target (3, the shm
+/// segment) would be overwritten before it is copied.
 struct PortReservation {
     let port: Int
-    private let fd: Int32
+    let fd: Int32
 
-    init(port requested: Int) throws {
-        if requested != 0 {
-            let probe = try Self.bound(port: requested, reusePort: false)
-            close(probe.fd)
+    /// Backlog of the shared listening socket (each worker's own has the same with reuseport).
+    static let backlog: Int32 = 1024
+
+    init(port requested: Int, listen: ListenMode = .reuseport) throws {
+        switch listen {
+        case .reuseport:
+            if requested != 0 {
+                let probe = try Self.bound(port: requested, reusePort: false)
+                close(probe.fd)
+            }
+            (fd, port) = try Self.bound(port: requested, reusePort: true)
+        case .shared:
+            let (bound, port) = try Self.bound(port: requested, reusePort: false)
+            let moved = fcntl(bound, F_DUPFD_CLOEXEC, 10)
+            let reason = String(cString: strerror(errno))
+            close(bound)
+            guard moved >= 0 else { throw StoreError("cannot move the listening socket to fd 10 or above: \(reason)") }
+            // Non-blocking, for every worker at once (the flag is on the shared
+            // file description): a worker that loses the race for a connection
+            // gets EAGAIN instead of waiting in accept (SharedSocketAcceptor).
+            let flags = fcntl(moved, F_GETFL)
+            guard flags >= 0, fcntl(moved, F_SETFL, flags | O_NONBLOCK) == 0,
+                  Glibc.listen(moved, Self.backlog) == 0 else {
+                let reason = String(cString: strerror(errno))
+                close(moved)
+                throw StoreError("cannot listen on 127.0.0.1:\(port): \(reason)")
+            }
+            (fd, self.port) = (moved, port)
         }
-        (fd, port) = try Self.bound(port: requested, reusePort: true)
     }
 
     func release() { close(fd) }

@@ -24,6 +24,8 @@ public final class Supervisor: @unchecked Sendable {
     public let runDirectory: RunDirectory
     public let spec: WorkerSpec
     private let resources: StrategyResources
+    /// The listening socket every worker inherits (listen: shared); nil with reuseport.
+    private let listener: PortReservation?
     private let state: NIOLockedValueBox<[WorkerHandle]>
     private let log: @Sendable (String) -> Void
     private let stopped = NIOLockedValueBox(false)
@@ -41,12 +43,16 @@ public final class Supervisor: @unchecked Sendable {
         if let reason = config.unavailability() { throw StoreError(reason) }
         let runDirectory = try RunDirectory.create()
         do {
-            let holder = try PortReservation(port: config.port)
-            defer { holder.release() }
+            let holder = try PortReservation(port: config.port, listen: config.listen)
+            // With reuseport the workers hold the port once they run; a shared
+            // listener is the supervisor's until it stops.
+            let sharedListener = config.listen == .shared ? holder : nil
+            var handedOver = false
+            defer { if !handedOver { holder.release() } }
             var spec = WorkerSpec(strategy: config.strategy, mode: config.mode, port: holder.port,
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
                                   runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
-                                  requestHeadTimeoutMillis: config.requestHeadTimeoutMillis)
+                                  requestHeadTimeoutMillis: config.requestHeadTimeoutMillis, listen: config.listen)
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec)
             do {
                 try spec.write()
@@ -55,7 +61,8 @@ public final class Supervisor: @unchecked Sendable {
                 throw error
             }
             let supervisor = Supervisor(config: config, port: holder.port, runDirectory: runDirectory,
-                                        spec: spec, resources: resources, log: log)
+                                        spec: spec, resources: resources, listener: sharedListener, log: log)
+            handedOver = sharedListener != nil
             do {
                 try supervisor.launchAll()
             } catch {
@@ -70,12 +77,13 @@ public final class Supervisor: @unchecked Sendable {
     }
 
     private init(config: AppConfig, port: Int, runDirectory: RunDirectory, spec: WorkerSpec,
-                 resources: StrategyResources, log: @escaping @Sendable (String) -> Void) {
+                 resources: StrategyResources, listener: PortReservation?, log: @escaping @Sendable (String) -> Void) {
         self.config = config
         self.port = port
         self.runDirectory = runDirectory
         self.spec = spec
         self.resources = resources
+        self.listener = listener
         self.log = log
         self.state = NIOLockedValueBox([])
     }
@@ -93,7 +101,7 @@ public final class Supervisor: @unchecked Sendable {
         let process = try ChildProcess.spawn(
             executable: config.executable,
             arguments: ["worker", "--spec", spec.specPath, "--index", String(index), "--parent-pid", String(getpid())],
-            inherit: resources.inheritedDescriptors,
+            inherit: resources.inheritedDescriptors + (listener.map { [($0.fd, ListenMode.inheritedFD)] } ?? []),
             outputFile: spec.logPath(worker: index))
         return WorkerHandle(index: index, pid: process.pid, status: .restarting,
                             socketPath: spec.controlSocketPath(worker: index), process: process)
@@ -188,6 +196,7 @@ public final class Supervisor: @unchecked Sendable {
         let all = workers
         all.forEach { $0.process.send(SIGTERM) }
         all.forEach { $0.process.stop(grace: 3) }
+        listener?.release()
         resources.stop()
         runDirectory.remove()
     }

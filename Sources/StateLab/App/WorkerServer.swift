@@ -7,8 +7,10 @@ import NIOPosix
 import Glibc
 #endif
 
-/// One worker process: a one-event-loop HTTP/1.1 server on the shared port
-/// (SO_REUSEPORT, like `gunicorn --reuse-port`) and on its private Unix socket.
+/// One worker process: a one-event-loop HTTP/1.1 server on the app's port
+/// (bound with SO_REUSEPORT like `gunicorn --reuse-port`, or a listening socket
+/// inherited from the supervisor like uvicorn's: `ListenMode`) and on its
+/// private Unix socket.
 public enum WorkerServer {
     /// SO_REUSEPORT has no named NIO option; it is built from the Glibc constant.
     static let reusePort = ChannelOptions.socketOption(.init(rawValue: SO_REUSEPORT))
@@ -29,16 +31,23 @@ public enum WorkerServer {
         storeThreads.start()
         let app = CounterApp(spec: spec, worker: worker, sessions: SessionPool(factory: factory), storeThreads: storeThreads)
 
-        let tcp = try bootstrap(group: group, app: app)
-            .serverChannelOption(reusePort, value: 1)
-            .bind(host: "127.0.0.1", port: spec.port).wait()
+        let tcp: Channel?
+        switch spec.listen {
+        case .reuseport:
+            tcp = try bootstrap(group: group, app: app)
+                .serverChannelOption(reusePort, value: 1)
+                .bind(host: "127.0.0.1", port: spec.port).wait()
+        case .shared:
+            try SharedSocketAcceptor.start(listeningFD: ListenMode.inheritedFD, group: group, app: app)
+            tcp = nil
+        }
         let socketPath = spec.controlSocketPath(worker: worker)
         unlink(socketPath)  // left by the worker this one replaces
         let control = try bootstrap(group: group, app: app).withBoundSocket(PrivateUnixSocket.bind(path: socketPath)).wait()
 
-        // Both listeners live until the process is signalled (default SIGTERM action):
+        // The listeners live until the process is signalled (default SIGTERM action):
         // the supervisor owns the run directory and cleans it up.
-        _ = try tcp.closeFuture.and(control.closeFuture).wait()
+        _ = try (tcp.map { $0.closeFuture.and(control.closeFuture).map { _ in } } ?? control.closeFuture).wait()
         try? group.syncShutdownGracefully()
     }
 

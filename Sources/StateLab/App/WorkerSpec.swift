@@ -24,6 +24,9 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var idleTimeoutMillis: Int
     /// A request whose head has started but not ended within this long gets a 408.
     public var requestHeadTimeoutMillis: Int
+    /// reuseport: the worker binds `port` itself; shared: it accepts on the
+    /// socket it inherited as fd `ListenMode.inheritedFD`.
+    public var listen: ListenMode
 
     public static let defaultIdleTimeoutMillis = 120_000
     public static let defaultRequestHeadTimeoutMillis = 10_000
@@ -45,7 +48,8 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public init(strategy: Strategy, mode: Mode, port: Int, raceWindowMicros: Int, storeThreads: Int,
                 runDirectory: String, redisHost: String? = nil, redisPort: Int? = nil,
                 idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
-                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis) {
+                requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis,
+                listen: ListenMode = .reuseport) {
         self.strategy = strategy
         self.mode = mode
         self.port = port
@@ -56,6 +60,7 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
         self.redisPort = redisPort
         self.idleTimeoutMillis = idleTimeoutMillis
         self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
+        self.listen = listen
     }
 
     /// Points the workers at a redis server.

@@ -1,57 +1,49 @@
-/// Scenarios built into the binary, so `statelab compare` runs with no file
-/// at hand. A test keeps this copy identical to Scenarios/quickstart.yaml.
+import Foundation
+
+/// The scenarios built into the binary, so `statelab compare` runs with no
+/// file at hand: every Scenarios/*.yaml, copied into BuiltInScenarios.swift by
+/// Scenarios/embed.sh (a test keeps the copies identical to the files).
+///
+/// A built-in scenario is parsed with "(built-in NAME)" as its path, so it has
+/// no directory of its own: anything it names relative (a target's `cwd:`) is
+/// relative to the current directory.
 public enum BuiltInScenario {
-    public static let quickstart = #"""
-# Quickstart: every strategy in its naive and its atomic mode, side by side.
-#
-# What it teaches: a naive read-then-write loses updates on every shared store
-# (manager, shm, sqlite, redis), the atomic mode of the same store loses none,
-# and "global" (a module-level variable per worker) loses nothing but leaves
-# the workers disagreeing with each other.
-#
-# race_window_us: 100 makes each naive increment sleep 100 microseconds between
-# its read and its write, so the losses show up every time even on a quiet
-# machine. Real apps have no such sleep: set it to 0 to see the real race
-# (see cost-of-correctness.yaml).
-name: quickstart
-description: "Naive vs atomic on every strategy: lost updates and divergence in one table"
+    /// Every built-in scenario's name, in name order.
+    public static var names: [String] { embedded.map(\.name) }
 
-app:
-  workers: 4
-  race_window_us: 100
+    /// The text of the built-in scenario `name`, or nil.
+    public static func yaml(named name: String) -> String? {
+        embedded.first { $0.name == name }?.yaml
+    }
 
-load:
-  increments: 2000
-  concurrency: 32
+    /// What `statelab compare` runs without --scenario.
+    public static var quickstart: String { yaml(named: "quickstart") ?? "" }
 
-runs:
-  - strategy: global
-    mode: naive
-    expect: {divergent: true, lost: 0}
-  - strategy: manager
-    mode: naive
-    expect: {lost: ">0"}
-  - strategy: manager
-    mode: atomic
-    expect: {lost: 0}
-  - strategy: shm
-    mode: naive
-    expect: {lost: ">0"}
-  - strategy: shm
-    mode: atomic
-    expect: {lost: 0}
-  - strategy: sqlite
-    mode: naive
-    expect: {lost: ">0"}
-  - strategy: sqlite
-    mode: atomic
-    expect: {lost: 0}
-  - strategy: redis
-    mode: naive
-    expect: {lost: ">0"}
-  - strategy: redis
-    mode: atomic
-    expect: {lost: 0}
+    public static func path(of name: String) -> String { "(built-in \(name))" }
 
-"""#
+    /// The built-in scenario `name`, parsed and checked.
+    public static func load(named name: String) throws -> Scenario {
+        guard let yaml = yaml(named: name) else {
+            throw ScenarioError(file: name, problem: "no built-in scenario of that name",
+                                fix: "use one of \(names.joined(separator: ", ")), or a path to a .yaml file")
+        }
+        return try ScenarioLoader.parse(yaml: yaml, path: path(of: name))
+    }
+
+    /// What `--scenario ARGUMENT` names: a file when one is there (or the
+    /// argument looks like a path: it ends in .yaml or has a slash), else a
+    /// built-in scenario of that name.
+    public static func resolve(_ argument: String) throws -> Scenario {
+        let looksLikePath = argument.hasSuffix(".yaml") || argument.hasSuffix(".yml") || argument.contains("/")
+        if looksLikePath || FileManager.default.fileExists(atPath: argument) || yaml(named: argument) == nil {
+            do {
+                return try ScenarioLoader.load(path: argument)
+            } catch let error as ScenarioError where !looksLikePath && error.line == nil {
+                // Neither a readable file nor a built-in name: say both.
+                throw ScenarioError(file: argument, problem: error.problem,
+                                    fix: "\(error.fix), or name a built-in scenario: \(names.joined(separator: ", ")) (statelab compare --list-scenarios)")
+            }
+        }
+        return try load(named: argument)
+    }
 }

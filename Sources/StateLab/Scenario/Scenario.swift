@@ -5,11 +5,14 @@ public struct AppSettings: Sendable, Equatable, Codable {
     public var raceWindowMicros: Int
     /// Store threads per worker.
     public var threads: Int
+    /// How the workers share the port.
+    public var listen: ListenMode
 
-    public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4) {
+    public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4, listen: ListenMode = .reuseport) {
         self.workers = workers
         self.raceWindowMicros = raceWindowMicros
         self.threads = threads
+        self.listen = listen
     }
 
     public static let defaults = AppSettings()

@@ -8,7 +8,7 @@ struct ScenarioDecoder {
     let path: String
 
     static let topKeys = ["name", "description", "app", "load", "runs", "expect"]
-    static let appKeys = ["workers", "race_window_us", "threads"]
+    static let appKeys = ["workers", "race_window_us", "threads", "listen"]
     static let loadKeys = ["increments", "duration", "concurrency", "rate", "reset_after", "timeout"]
     static let runKeys = ["name", "strategy", "mode", "target", "app", "expect"]
     static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"]
@@ -46,6 +46,14 @@ struct ScenarioDecoder {
             app.raceWindowMicros = try reader.integer(node, "race_window_us", in: Self.raceWindowRange)
         }
         if let node = fields["threads"] { app.threads = try reader.integer(node, "threads", in: Self.threadsRange) }
+        if let node = fields["listen"] {
+            let name = try reader.text(node, "listen", example: "listen: shared")
+            guard let listen = ListenMode(rawValue: name) else {
+                throw reader.error(at: node, "unknown listen \(ScenarioError.quote(name))",
+                                   oneOf(ListenMode.allCases.map(\.rawValue), nearTo: name))
+            }
+            app.listen = listen
+        }
         return app
     }
 
