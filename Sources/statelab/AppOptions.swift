@@ -21,7 +21,7 @@ struct AppOptions: ParsableArguments {
     @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one. Its key statelab:counter is set to 0.")
     var redisURL: String?
 
-    @Option(help: "How the workers share the port (serve, load): reuseport (each binds it with SO_REUSEPORT, like gunicorn --reuse-port) or shared (they inherit one listening socket, like uvicorn).")
+    @Option(help: "How the workers share the port (serve, load, dashboard): reuseport (each binds it with SO_REUSEPORT, like gunicorn --reuse-port) or shared (they inherit one listening socket, like uvicorn).")
     var listen: ListenMode = .reuseport
 
     func config(port: Int) -> AppConfig {

@@ -101,7 +101,7 @@ extension StateLabCommand {
                 return LiveEngine.Options(
                     settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
                                                 concurrency: concurrency, raceWindowMicroseconds: app.raceWindowMicros),
-                    burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL)
+                    burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL, listen: app.listen)
             }
             let loaded: Scenario
             do { loaded = try ScenarioLoader.load(path: scenario) } catch { throw fail("\(error)") }
@@ -115,7 +115,8 @@ extension StateLabCommand {
                 settings: DashboardSettings(strategy: first.strategy, mode: first.mode, workers: first.app.workers,
                                             concurrency: loaded.load.concurrency,
                                             raceWindowMicroseconds: first.app.raceWindowMicros),
-                burstSize: size, storeThreads: first.app.threads, redisURL: app.redisURL, compareRuns: loaded.runs)
+                burstSize: size, storeThreads: first.app.threads, redisURL: app.redisURL, compareRuns: loaded.runs,
+                listen: first.app.listen)
         }
     }
 }

@@ -24,7 +24,14 @@ import Testing
     func shippedScenario(_ name: String) throws {
         let path = Self.directory.appendingPathComponent(name).path
         let redisRuns = RedisRequirement.shouldRun()
-        let result = try StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"], timeout: 600)
+        // The example FastAPI apps run from their venv, as a user runs them.
+        let launchesPython = name == "python-apps.yaml"
+        if launchesPython {
+            guard PythonApps.shouldRun() else { return }
+            _ = try #require(PythonApps.bin, "no venv with uvicorn at \(PythonApps.venv): run examples/python/setup-venv.sh")
+        }
+        let result = try StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"],
+                                         environment: launchesPython ? PythonApps.environment : nil, timeout: 900)
         print("\(name) took \(String(format: "%.1f", result.seconds))s")
         #expect(result.status == 0, "\(name): \(result.stderr)\n\(result.stdout)")
         let json = try #require(result.json, "not JSON: \(result.stdout)")
@@ -34,7 +41,8 @@ import Testing
         #expect(!runs.isEmpty)
         for run in runs {
             let label = "\(name) \(run["label"] ?? "?")"
-            if run["strategy"] as? String == "redis" && !redisRuns {
+            let needsRedis = run["strategy"] as? String == "redis" || (launchesPython && "\(run["label"] ?? "")".hasPrefix("redis"))
+            if needsRedis && !redisRuns {
                 #expect(run["skipped"] is String, "\(label)")
                 continue
             }
@@ -46,6 +54,14 @@ import Testing
             // A scenario that resets mid-run really reset, and the report says where.
             for reset in run["resets"] as? [[String: Any]] ?? [] {
                 #expect(reset["outcome"] as? String == "ok", "\(label): \(reset)")
+            }
+        }
+        if launchesPython {
+            // Every app's workers are named with their share and their read, and each got a verdict.
+            for run in runs where run["skipped"] is NSNull {
+                let workers = run["per_worker"] as? [[String: Any]] ?? []
+                #expect(!workers.isEmpty, "\(run["label"] ?? "?"): no per-pid counts: \(run)")
+                #expect(run["verdict"] is String, "\(run["label"] ?? "?")")
             }
         }
         if name == "reset.yaml" {

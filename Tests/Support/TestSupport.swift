@@ -142,3 +142,37 @@ public enum LoopbackSocket {
         return fd
     }
 }
+
+/// The example FastAPI apps' venv (examples/python/setup-venv.sh makes it):
+/// tests that launch them skip where it is missing, and fail in CI
+/// (STATELAB_REQUIRE_PYTHON_APPS=1), as the redis tests do.
+public enum PythonApps {
+    public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_PYTHON_APPS"] == "1" }
+
+    /// The venv: STATELAB_PYTHON_VENV, or examples/python/.venv in this checkout.
+    public static var venv: String {
+        if let given = ProcessInfo.processInfo.environment["STATELAB_PYTHON_VENV"], !given.isEmpty { return given }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/python/.venv").path
+    }
+
+    /// The venv's bin directory, when uvicorn is in it.
+    public static var bin: String? {
+        let bin = venv + "/bin"
+        return FileManager.default.isExecutableFile(atPath: bin + "/uvicorn") ? bin : nil
+    }
+
+    /// Whether to run a test of the example apps; prints why it is skipped.
+    public static func shouldRun() -> Bool {
+        if bin != nil || required { return true }
+        print("skipping the example apps: no venv with uvicorn at \(venv) (examples/python/setup-venv.sh makes it)")
+        return false
+    }
+
+    /// This process's environment with the venv's bin first on PATH.
+    public static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = (bin ?? venv + "/bin") + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        return environment
+    }
+}

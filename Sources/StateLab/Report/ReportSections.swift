@@ -78,8 +78,17 @@ enum ReportSections {
     }
 
     /// "load: latency floor: ...", one line per diagnosis of each run.
+    /// A diagnosis already explained for an earlier run is given in its first sentence only.
     static func diagnosisLines(_ runs: [RunResult]) -> [String] {
-        runs.filter { !$0.isSkipped }.flatMap { run in run.diagnosis.map { "\(run.label): \($0.text)" } }
+        var explained: Set<String> = []
+        return runs.filter { !$0.isSkipped }.flatMap { run in
+            run.diagnosis.map { diagnosis in
+                defer { explained.insert(diagnosis.code) }
+                guard explained.contains(diagnosis.code), let end = diagnosis.text.range(of: ". ")
+                else { return "\(run.label): \(diagnosis.text)" }
+                return "\(run.label): \(diagnosis.text[..<end.lowerBound]) (see above)"
+            }
+        }
     }
 
     /// Read violations printed under the table; JSON has up to `Checker.readViolationCap`.

@@ -50,6 +50,15 @@ public enum AppRun {
     /// or already running at a URL. Read through GET /report, best effort.
     private static func runUserApp(_ plan: RunPlan, target spec: TargetSpec,
                                    report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
+        // An app that needs a redis-server statelab cannot start here is skipped, as a redis run is.
+        if case .command(let command, _) = spec, plan.redisURL == nil, command.placeholdersUsed.contains("redis_url"),
+           let reason = RedisServerProcess.availability() {
+            report(.skipped, nil)
+            var skipped = RunResult.skipped(label: plan.spec.label, strategy: .global, mode: .naive, workers: 0,
+                                            reason: "{redis_url}: \(reason)", expectations: plan.spec.expectations)
+            skipped.isExternal = true
+            return skipped
+        }
         report(.starting, nil)
         let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL, executable: plan.executable)
         do {

@@ -16,7 +16,7 @@ public struct RunPlan: Sendable {
     var appConfig: AppConfig {
         AppConfig(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers, port: 0,
                   raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
-                  redisURL: redisURL, executable: executable)
+                  redisURL: redisURL, executable: executable, listen: spec.app.listen)
     }
 
     func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {

@@ -164,12 +164,14 @@ runs:
     target:
       command: "uvicorn sqlite_naive:app --workers 4 --host 127.0.0.1 --port {port}"
       cwd: ../examples/python
+      env: {COUNTER_SQLITE_PATH: "{run_dir}/counter.sqlite3"}
       ready: {path: /report, timeout: 30s}
       shared: yes
   - name: sqlite-atomic
     target:
       command: "uvicorn sqlite_atomic:app --workers 4 --host 127.0.0.1 --port {port}"
       cwd: ../examples/python
+      env: {COUNTER_SQLITE_PATH: "{run_dir}/counter.sqlite3"}
       ready: {path: /report, timeout: 30s}
       shared: yes
     expect: {lost: 0, verdict: ok}
@@ -282,7 +284,7 @@ runs:
 # about evenly. With one shared socket, the worker that wakes first accepts,
 # and one worker may take most of the connections, and so most of the
 # increments. Compare the per-worker counts of the two runs (first: shared,
-# second: reuseport); the store is shm atomic, so both runs are correct.
+# second: reuseport, in the Workers section); the store is shm atomic, so both runs are correct.
 #
 # The share is timing dependent, so only what always holds is asserted.
 name: worker-share
@@ -303,10 +305,12 @@ expect:
   workers: 4
 
 runs:
-  - strategy: shm
+  - name: shm/atomic, listen shared
+    strategy: shm
     mode: atomic
     app: {listen: shared}
-  - strategy: shm
+  - name: shm/atomic, listen reuseport
+    strategy: shm
     mode: atomic
     app: {listen: reuseport}
 

@@ -230,13 +230,17 @@ struct ScenarioDecoder {
         }
     }
 
-    /// A path in a scenario is relative to the scenario file's directory (to
-    /// the current directory for a built-in scenario, which has no file).
+    /// A path in a scenario is relative to the scenario file's directory. A
+    /// built-in scenario has no file: its paths are taken as if it were
+    /// Scenarios/NAME.yaml under the current directory (a checkout's top).
     static func resolve(_ path: String, relativeTo scenario: String) -> String {
         if path.hasPrefix("/") { return path }
-        let directory = (scenario as NSString).deletingLastPathComponent
-        guard FileManager.default.fileExists(atPath: scenario), !directory.isEmpty else { return path }
-        return ((directory as NSString).appendingPathComponent(path) as NSString).standardizingPath
+        var directory = (scenario as NSString).deletingLastPathComponent
+        if !FileManager.default.fileExists(atPath: scenario) { directory = "Scenarios" }
+        if directory.isEmpty { directory = "." }
+        let joined = ((directory as NSString).appendingPathComponent(path) as NSString).standardizingPath
+        // "Scenarios/../examples" standardizes to "examples"; an absolute path reads better in errors.
+        return joined.hasPrefix("/") ? joined : FileManager.default.currentDirectoryPath + "/" + joined
     }
 
     /// "http://127.0.0.1:8000" -> ("127.0.0.1", 8000), loopback only.

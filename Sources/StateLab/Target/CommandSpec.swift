@@ -1,6 +1,8 @@
 /// How to launch the user's own app: a shell line with `{port}` (a free
-/// loopback port statelab picks) and `{redis_url}` (a redis-server statelab
-/// starts for the run, unless one is given), and how to tell it is ready.
+/// loopback port statelab picks), `{redis_url}` (a redis-server statelab
+/// starts for the run, unless one is given) and `{run_dir}` (the run's private
+/// directory, removed when the app stops), and how to tell it is ready. The
+/// same placeholders work in `env`'s values.
 public struct CommandSpec: Sendable, Equatable {
     public var command: String
     public var cwd: String?
@@ -28,33 +30,45 @@ public struct CommandSpec: Sendable, Equatable {
     public var answerFields: AnswerFields { AnswerFields(pidField: pidField, countField: countField) }
 
     /// The placeholders a command may use.
-    public static let placeholders = ["port", "redis_url"]
+    public static let placeholders = ["port", "redis_url", "run_dir"]
 
-    /// The names between braces in `command`, in order of appearance. A brace
+    /// The names between braces in `command` and `env`'s values, in order of appearance. A brace
     /// after `$` is the shell's own (`${HOME}`) and left alone.
     public var placeholdersUsed: [String] {
         var names: [String] = []
-        _ = rewritten { names.append($0); return nil }
+        for text in [command] + env.keys.sorted().map({ env[$0]! }) {
+            _ = Self.rewritten(text) { names.append($0); return nil }
+        }
         return names
     }
 
-    /// The command with its placeholders replaced; an unknown one is an error naming it.
-    public func substituted(port: Int, redisURL: String?) throws -> String {
-        if let unknown = placeholdersUsed.first(where: { !Self.placeholders.contains($0) }) {
-            throw StoreError("unknown placeholder {\(unknown)} in the app command; the known ones are "
-                + Self.placeholders.map { "{\($0)}" }.joined(separator: " and "))
-        }
-        return rewritten { name in
-            switch name {
-            case "port": return String(port)
-            case "redis_url": return redisURL
-            default: return nil
-            }
+    /// `env` with the placeholders in its values replaced (REDIS_URL: "{redis_url}").
+    public func environment(port: Int, redisURL: String?, runDirectory: String? = nil) -> [String: String] {
+        env.mapValues { value in
+            Self.rewritten(value) { Self.value(of: $0, port: port, redisURL: redisURL, runDirectory: runDirectory) }
         }
     }
 
+    private static func value(of name: String, port: Int, redisURL: String?, runDirectory: String?) -> String? {
+        switch name {
+        case "port": return String(port)
+        case "redis_url": return redisURL
+        case "run_dir": return runDirectory
+        default: return nil
+        }
+    }
+
+    /// The command with its placeholders replaced; an unknown one is an error naming it.
+    public func substituted(port: Int, redisURL: String?, runDirectory: String? = nil) throws -> String {
+        if let unknown = placeholdersUsed.first(where: { !Self.placeholders.contains($0) }) {
+            throw StoreError("unknown placeholder {\(unknown)} in the app command or its env; the known ones are "
+                + Self.placeholders.map { "{\($0)}" }.joined(separator: ", "))
+        }
+        return Self.rewritten(command) { Self.value(of: $0, port: port, redisURL: redisURL, runDirectory: runDirectory) }
+    }
+
     /// `command` with each `{name}` replaced by `value(name)` (kept when nil).
-    private func rewritten(_ value: (String) -> String?) -> String {
+    private static func rewritten(_ command: String, _ value: (String) -> String?) -> String {
         var output = ""
         var index = command.startIndex
         while index < command.endIndex {

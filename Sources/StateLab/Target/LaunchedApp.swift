@@ -83,9 +83,9 @@ public final class LaunchedApp: @unchecked Sendable {
                 url = server.url.description
             }
             let reservation = try PortReservation(port: 0)
-            let line = try spec.substituted(port: reservation.port, redisURL: url)
+            let line = try spec.substituted(port: reservation.port, redisURL: url, runDirectory: directory.path)
             var environment = ProcessInfo.processInfo.environment
-            environment.merge(spec.env) { $1 }
+            environment.merge(spec.environment(port: reservation.port, redisURL: url, runDirectory: directory.path)) { $1 }
             let groupFile = directory.path + "/group"
             var arguments = ["guard", "--grace", String(stopGrace), "--parent-pid", String(getpid()), "--group-file", groupFile]
             if let cwd = spec.cwd { arguments += ["--cwd", cwd] }

@@ -181,7 +181,7 @@ actor LiveController {
         case .ownApp:
             let config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
                                    raceWindowMicros: next.raceWindowMicroseconds, storeThreads: options.storeThreads,
-                                   redisURL: options.redisURL, executable: options.executable)
+                                   redisURL: options.redisURL, executable: options.executable, listen: options.listen)
             // No log callback: everything the supervisor would log follows a call made here (kill,
             // monitor) that reports it, and the engine logs each of those once, in its own words.
             let supervisor = try await OffThread.run { try Supervisor.start(config) }

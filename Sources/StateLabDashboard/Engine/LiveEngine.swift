@@ -19,11 +19,14 @@ public final class LiveEngine: DashboardEngine, Sendable {
         public var compareRuns: [RunSpec]
         /// What the dashboard watches.
         public var target: DashboardTarget
+        /// How statelab's own app's workers share the port.
+        public var listen: ListenMode
 
         public init(settings: DashboardSettings, burstSize: Int = 2_000, storeThreads: Int = 4,
                     redisURL: String? = nil, executable: String = ChildProcess.currentExecutable,
-                    compareRuns: [RunSpec] = [], target: DashboardTarget = .ownApp) {
+                    compareRuns: [RunSpec] = [], target: DashboardTarget = .ownApp, listen: ListenMode = .reuseport) {
             self.settings = settings
+            self.listen = listen
             self.burstSize = burstSize
             self.storeThreads = storeThreads
             self.redisURL = redisURL
