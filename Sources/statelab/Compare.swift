@@ -14,7 +14,9 @@ extension StateLabCommand {
                 after every process statelab started is stopped. A run whose strategy cannot run here (no redis-server) is skipped with \
                 the reason and does not fail the comparison. Every scenario in Scenarios/ is built in: \
                 --scenario NAME (no .yaml) runs the built-in one when no file NAME is there, and \
-                --list-scenarios lists them. Without --scenario, the built-in quickstart runs.
+                --list-scenarios lists them. Without --scenario, the built-in quickstart runs. With \
+                --app-command or --url, one run of your own app instead (--increments over --concurrency \
+                connections), with the same table and diagnosis.
                 """)
 
         @Option(help: "A scenario file (YAML; see Scenarios/README.md), or the name of a built-in scenario.")
@@ -23,6 +25,20 @@ extension StateLabCommand {
         @Flag(name: .customLong("list-scenarios"), help: "List the built-in scenarios and exit.")
         var listScenarios = false
 
+        @Option(help: "Instead of a scenario: one run of your app already running at this loopback URL.")
+        var url: String?
+
+        @OptionGroup var command: AppCommandOptions
+
+        @Option(help: "With --url or --app-command: one counter for all workers (yes), one per worker (no), or decide from the reads (auto).")
+        var shared: Sharing = .auto
+
+        @Option(help: "With --url or --app-command: increments to send.")
+        var increments: Int = 2_000
+
+        @Option(help: "With --url or --app-command: keep-alive connections.")
+        var concurrency: Int = 32
+
         @OptionGroup var output: OutputOptions
 
         @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
@@ -30,6 +46,34 @@ extension StateLabCommand {
 
         func validate() throws {
             if listScenarios && scenario != nil { throw ValidationError("--list-scenarios takes no --scenario; it lists them all") }
+            let targets = [("--scenario", scenario != nil), ("--url", url != nil), ("--app-command", command.appCommand != nil)]
+                .filter(\.1).map(\.0)
+            if targets.count > 1 { throw ValidationError("\(targets.joined(separator: " and ")) are mutually exclusive; pick one") }
+            if let url { _ = try LoadTarget(parsing: url) }
+            try command.check(redisURL: redisURL)
+            let ownApp = url == nil && command.appCommand == nil
+            if ownApp && (shared != .auto || increments != 2_000 || concurrency != 32) {
+                throw ValidationError("--shared, --increments and --concurrency apply to --url and --app-command; a scenario sets its own load")
+            }
+            if !(1...100_000_000).contains(increments) { throw ValidationError("--increments must be between 1 and 100000000 (got \(increments))") }
+            if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
+        }
+
+        /// A scenario of one run of the user's app, from --url or --app-command.
+        private func userAppScenario() throws -> Scenario? {
+            let target: TargetSpec
+            if let url {
+                let parsed = try LoadTarget(parsing: url)
+                target = .url(host: parsed.host, port: parsed.port, sharing: shared)
+            } else if let spec = command.commandSpec {
+                target = .command(spec, sharing: shared)
+            } else {
+                return nil
+            }
+            let run = RunSpec(strategy: .global, mode: .naive, app: .defaults, expectations: [], line: 0, name: "your app", target: target)
+            return Scenario(name: "your app", description: nil, sourcePath: target.description, app: .defaults,
+                            load: LoadSettings(limit: .increments(increments), concurrency: concurrency),
+                            expectations: [], runs: [run])
         }
 
         func run() async throws {
@@ -39,7 +83,7 @@ extension StateLabCommand {
             }
             let loaded: Scenario
             do {
-                loaded = try scenario.map(BuiltInScenario.resolve) ?? BuiltInScenario.load(named: "quickstart")
+                loaded = try userAppScenario() ?? scenario.map(BuiltInScenario.resolve) ?? BuiltInScenario.load(named: "quickstart")
             } catch {
                 throw fail("\(error)")
             }

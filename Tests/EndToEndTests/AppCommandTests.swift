@@ -31,6 +31,22 @@ struct AppCommandTests {
         #expect(Set(workers.compactMap { $0["pid"] as? Int }).count == 3, "\(workers)")
     }
 
+    @Test("compare --app-command: one run of the app, its 3 pids with their share, the per-worker diagnosis")
+    func compareRunsTheApp() throws {
+        let result = try StatelabCLI.run(["compare", "--app-command", Self.command(), "--increments", "600",
+                                          "--shared", "no", "--format", "json", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
+        let json = try #require(result.json, "not JSON: \(result.stdout)\n\(result.stderr)")
+        let run = try #require((json["runs"] as? [[String: Any]])?.first)
+        #expect(run["label"] as? String == "your app")
+        #expect(run["acknowledged"] as? Int == 600 && run["lost"] as? Int == 0, "\(run)")
+        let workers = try #require(run["per_worker"] as? [[String: Any]])
+        #expect(Set(workers.compactMap { $0["pid"] as? Int }).count == 3, "\(workers)")
+        #expect(workers.compactMap { $0["acknowledged"] as? Int }.reduce(0, +) == 600, "\(workers)")
+        let codes = (run["diagnosis"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+        #expect(codes.contains("per-worker-state") || Set(workers.compactMap { $0["count"] as? Int }).count == 1, "\(codes)")
+    }
+
     @Test("a counter per worker: auto says so, divergent, exit 1, nothing lost")
     func perWorkerCountersAreDivergent() throws {
         let result = try StatelabCLI.run(["load", "--app-command", Self.command(), "--increments", "601",
