@@ -164,6 +164,13 @@ struct DashboardAppCommandTests {
         let after = try pane.waitForWorkers(4, within: 60) { Set($0) != Set(pids) }
         let gone = Set(pids).subtracting(after)
         #expect(gone.count == 1, "one pid should have been replaced: before \(pids), after \(after)")
+        // The new worker takes the killed one's row: still four rows, none of them the killed pid.
+        let rows = try pane.waitForScreen("the killed pid's row replaced") { screen in
+            let shown = DashboardPane.rowPIDs(screen)
+            return shown.count == 4 && gone.isDisjoint(with: shown)
+        }
+        #expect(DashboardPane.workerPIDs(rows).count == 4, "\(DashboardPane.compact(rows))")
+        try pane.waitForScreen("the log line naming the replacement") { $0.contains("was replaced by pid") }
         #expect(ProcessTable.waitGone(Array(gone)).isEmpty)
 
         // The pane's own shell names the marker too (it waits after the dashboard): look for the fixture's processes.
@@ -269,6 +276,15 @@ struct DashboardPane {
             return pids.count == count && condition(pids)
         }
         return pids
+    }
+
+    /// The pid of every worker row, whatever its status.
+    static func rowPIDs(_ screen: String) -> [Int32] {
+        screen.split(separator: "\n").compactMap { line in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "│" || $0 == "▸" })
+            guard words.count >= 3, words[0].hasPrefix("w"), Int(words[0].dropFirst()) != nil else { return nil }
+            return Int32(words[1])
+        }
     }
 
     /// The read column of each alive row, by pid.

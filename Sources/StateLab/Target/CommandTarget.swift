@@ -38,24 +38,6 @@ public struct CommandTarget: RunTarget {
         }
     }
 
-    /// After a kill: waits (bounded) for the server to replace the worker, and says what changed.
-    public func monitor() async -> [String] {
-        let app = self.app
-        return await OffThread.run {
-            let before = Set(app.workerPids())
-            let deadline = MonotonicClock.now() + 10_000_000_000
-            var now = before
-            while MonotonicClock.now() < deadline {
-                now = Set(app.workerPids())
-                if now.count >= max(1, before.count + 1) || !now.subtracting(before).isEmpty { break }
-                usleepChecked(100_000)
-            }
-            let fresh = now.subtracting(before).sorted()
-            if fresh.isEmpty { return ["no new worker appeared within 10 s (does the server restart a worker that dies?)"] }
-            return fresh.map { "a new worker appeared: pid \($0)" }
-        }
-    }
-
     public func sampleRead(turn: Int) async -> ReadRecord? {
         let start = MonotonicClock.now()
         guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)

@@ -268,7 +268,7 @@ actor LiveController {
         }
         let outcome = RunOutcome(load: result, check: check, notes: notes, baselineByPid: session.baselineByPid)
         let diagnosis = Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: settings.concurrency)
-        events.post(.diagnosis(diagnosis.map { "\($0.code): \($0.text)" }))
+        events.post(.diagnosis(diagnosis.map(\.text)))
         if !ownApp, let guess = notes.first(where: { $0.hasPrefix("--shared auto") }) {
             events.post(.log(.info, guess.replacingOccurrences(of: "--shared auto: ", with: "")))
         }
@@ -341,6 +341,7 @@ actor LiveController {
             pid = rowIndex.first { $0.value == row }?.key
         }
         guard let pid else { return }
+        let before = Set(await target.workers().map(\.pid))
         if let refusal = await target.kill(pid: pid) {
             events.post(.error(refusal))
             return
@@ -350,7 +351,20 @@ actor LiveController {
         let dies = ownApp && settings.strategy.isShared ? "" : ": its count dies with it"
         events.post(.log(.kill, "SIGKILL to \(name)\(dies)"))
         await sample()
-        for line in await target.monitor() { events.post(.log(.kill, line)) }
+        if ownApp {
+            // The supervisor restarts it, as gunicorn's arbiter would.
+            for line in await target.monitor() { events.post(.log(.kill, line)) }
+        } else {
+            // The user's server starts a new worker, or does not: watch /proc for a while.
+            var fresh: [Int32] = []
+            for _ in 0..<50 where fresh.isEmpty && !stopping {
+                try? await Task.sleep(nanoseconds: 200_000_000)
+                fresh = Set(await target.workers().map(\.pid)).subtracting(before).sorted()
+            }
+            events.post(.log(.kill, fresh.isEmpty
+                ? "no new worker appeared within 10 s (does the server start a new worker when one dies?)"
+                : "pid \(pid) was replaced by pid \(fresh.map(String.init).joined(separator: ", "))"))
+        }
         await sample()
     }
 
@@ -443,17 +457,30 @@ actor LiveController {
                                       currentRead: read))
             }
         } else {
-            var pids = Set(acknowledgedByPid.keys).union(liveAcks.keys).union(lastRead.keys)
-            for worker in await target.workers() { pids.insert(worker.pid) }
-            for pid in pids.sorted() where rowIndex[pid] == nil { rowIndex[pid] = rowIndex.count }
+            // A launched command's workers come from /proc: a pid no longer there is dead, and
+            // a new one takes the row of a dead one (the server replaced it). An app at a URL
+            // has only the pids seen in its answers.
+            let running = Set(await target.workers().map(\.pid))
+            let known = !running.isEmpty
+            var dead = rowIndex.filter { known && !running.contains($0.key) }.map(\.value).sorted()
+            let seen = Set(acknowledgedByPid.keys).union(liveAcks.keys).union(lastRead.keys)
+            for pid in (known ? running : seen).sorted() where rowIndex[pid] == nil {
+                if !dead.isEmpty, let old = rowIndex.first(where: { $0.value == dead[0] })?.key {
+                    rowIndex[old] = nil
+                    rowIndex[pid] = dead.removeFirst()
+                } else {
+                    rowIndex[pid] = (rowIndex.values.max() ?? -1) + 1
+                }
+            }
             var unreached: [Int32] = []
             for (pid, index) in rowIndex.sorted(by: { $0.value < $1.value }) {
                 // A shared socket cannot address one pid: a read older than two seconds is not shown as current.
                 let recent = lastRead[pid].flatMap { samples - $0.sample <= 8 ? $0.value : nil }
-                if recent == nil, !namedUnreached.contains(pid) { unreached.append(pid) }
-                rows.append(WorkerRow(index: index, pid: pid, status: recent == nil ? .restarting : .alive,
+                let gone = known && !running.contains(pid)
+                if recent == nil, !gone, !namedUnreached.contains(pid) { unreached.append(pid) }
+                rows.append(WorkerRow(index: index, pid: pid, status: gone ? .dead : recent == nil ? .restarting : .alive,
                                       acknowledged: (acknowledgedByPid[pid] ?? 0) + (liveAcks[pid] ?? 0),
-                                      currentRead: recent))
+                                      currentRead: gone ? nil : recent))
             }
             if !unreached.isEmpty, samples > 8 {
                 namedUnreached.formUnion(unreached)
