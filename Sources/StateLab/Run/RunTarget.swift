@@ -158,28 +158,31 @@ public struct SupervisorTarget: RunTarget {
 public struct URLTarget: RunTarget {
     public let host: String
     public let port: Int
+    /// The answer's field names.
+    public var fields: AnswerFields
     /// Pids seen so far, for the report's worker count.
     public var workerCount: Int { 0 }
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, fields: AnswerFields = .standard) {
         self.host = host
         self.port = port
+        self.fields = fields
     }
 
     public func sampleRead(turn: Int) async -> ReadRecord? {
         let start = MonotonicClock.now()
         guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
         else { return nil }
-        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now())
+        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now(), fields: fields)
     }
 
     public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
-        await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: timeout).reads
+        await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: timeout, fields: fields).reads
     }
 
     public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
         // A shared socket cannot address one pid: every round tries them all.
-        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10)
+        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10, fields: fields)
         let unread = unreached.sorted().map {
             UnreadWorker(pid: $0, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
         }
@@ -189,9 +192,10 @@ public struct URLTarget: RunTarget {
     public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
         do {
             let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
+            let body = CounterAnswer.parse(answer.body, fields: fields)
             let pid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
-                ?? CounterAnswer.parse(answer.body).pid
-            return ResetAnswer(status: answer.status, body: CounterAnswer.parse(answer.body), pid: pid)
+                ?? body.pid
+            return ResetAnswer(status: answer.status, body: body, pid: pid)
         } catch HTTPOneShotError.timedOut {
             return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
         } catch HTTPOneShotError.closedBeforeAnswer {

@@ -25,8 +25,7 @@ public struct CommandTarget: RunTarget {
     }
 
     public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
-        let expected = pids.isEmpty ? Set(app.workerPids()) : pids
-        return await ReportReader.readAll(host: host, port: port, expecting: expected, timeout: timeout, fields: fields).reads
+        await url.quickReads(expecting: pids.isEmpty ? Set(app.workerPids()) : pids, timeout: timeout)
     }
 
     public func kill(pid: Int32) async -> String? {
@@ -38,12 +37,10 @@ public struct CommandTarget: RunTarget {
         }
     }
 
-    public func sampleRead(turn: Int) async -> ReadRecord? {
-        let start = MonotonicClock.now()
-        guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
-        else { return nil }
-        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now(), fields: fields)
-    }
+    /// Reads and resets go through the port as to any app at a URL.
+    private var url: URLTarget { URLTarget(host: host, port: port, fields: fields) }
+
+    public func sampleRead(turn: Int) async -> ReadRecord? { await url.sampleRead(turn: turn) }
 
     public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
         // Before the load nobody is expected yet: the running workers are.
@@ -59,18 +56,6 @@ public struct CommandTarget: RunTarget {
     }
 
     public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
-        do {
-            let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
-            let body = CounterAnswer.parse(answer.body, fields: fields)
-            let pid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) } ?? body.pid
-            return ResetAnswer(status: answer.status, body: body, pid: pid)
-        } catch HTTPOneShotError.timedOut {
-            return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
-        } catch HTTPOneShotError.closedBeforeAnswer {
-            return ResetAnswer(outcome: .indeterminate, error: "the connection closed before the answer")
-        } catch {
-            // Refused: nothing was sent.
-            return ResetAnswer(outcome: .fail, error: "\(error)")
-        }
+        await url.reset(through: worker, timeout: timeout)
     }
 }
