@@ -198,9 +198,13 @@ struct CommandTargetTests {
         let target = CommandTarget(app: app)
         #expect(target.workerCount == 3)
         let (reads, unread) = await target.readAll(expecting: [], skipping: [])
-        #expect(Set(reads.map(\.pid)) == Set(tree.workers))
+        // The workers share one socket: the kernel picks who answers a fresh connection, and on a
+        // busy machine one worker can lose every accept race. Each worker is read or named unread.
+        #expect(!reads.isEmpty, "no worker was read with the fields worker_pid and value")
+        #expect(Set(reads.map(\.pid)).union(unread.map(\.pid)) == Set(tree.workers), "reads \(reads), unread \(unread)")
+        #expect(Set(reads.map(\.pid)).isDisjoint(with: unread.map(\.pid)))
         #expect(reads.allSatisfy { $0.value == 0 })
-        #expect(unread.isEmpty)
+        #expect(unread.allSatisfy { $0.reason.contains("never reached it") }, "\(unread)")
     }
 
     @Test func aPidOnlyInTheHeaderIsRead() async throws {
@@ -208,7 +212,8 @@ struct CommandTargetTests {
         defer { app.stop() }
         let tree = try #require(Self.forked(by: app))
         let (reads, _) = await CommandTarget(app: app).readAll(expecting: Set(tree.workers), skipping: [])
-        #expect(Set(reads.map(\.pid)) == Set(tree.workers))
+        // Best effort through a shared socket: whoever answered was named by its header.
+        #expect(!reads.isEmpty && Set(reads.map(\.pid)).isSubset(of: Set(tree.workers)), "\(reads)")
     }
 
     @Test func redisURLStartsARedisForTheRunAndCwdIsHonoured() throws {

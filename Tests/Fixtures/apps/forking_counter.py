@@ -103,9 +103,13 @@ def serve(listener):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     server = http.server.ThreadingHTTPServer(listener.getsockname(), Handler, bind_and_activate=False)
     server.daemon_threads = True
-    # Every worker wakes for each connection; those that lose the race get
-    # EAGAIN from accept() and go back to waiting.
-    listener.setblocking(False)
+    # A blocking accept(): after the first connection the workers wait in
+    # accept() itself, where the kernel wakes one waiter per connection, in
+    # turn, so fresh connections reach every worker. (Waiting in select() and
+    # accepting without blocking, the worker that wakes first wins every race:
+    # on a busy machine one worker could go 10 s without a connection. Real
+    # servers differ; statelab reads a shared socket best effort either way.)
+    listener.setblocking(True)
     server.socket = listener
     server.serve_forever(poll_interval=0.5)
 
