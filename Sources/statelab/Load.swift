@@ -89,8 +89,7 @@ extension StateLabCommand {
             let run: (RunResult, String)
             do {
                 run = try await signals.cancelling {
-                    if let url { return try await runExternal(try LoadTarget(parsing: url), progress: progress) }
-                    if let spec = command.commandSpec { return try await runCommand(spec, progress: progress) }
+                    if let target = try userApp() { return try await runUserApp(target, progress: progress) }
                     return try await runBuiltIn(progress: progress)
                 }
             } catch where signals.fired {
@@ -127,57 +126,44 @@ extension StateLabCommand {
             }
         }
 
-        private func runExternal(_ target: LoadTarget, progress: ProgressLine) async throws -> (RunResult, String) {
-            let outcome = try await RunPipeline.run(
-                target: URLTarget(host: target.host, port: target.port), plan: plan(port: target.port, host: target.host),
-                steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true,
-                               probe: true),
-                sharing: shared
-            ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
-            if outcome.load.okCount == 0 {
-                // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
-                FileHandle.standardError.write(Data(
-                    "statelab: no increment was acknowledged by \(target); is the app running there, and does it answer POST /increment?\n".utf8))
+        /// --url or --app-command: the user's app.
+        private func userApp() throws -> TargetSpec? {
+            if let url {
+                let target = try LoadTarget(parsing: url)
+                return .url(host: target.host, port: target.port, sharing: shared)
             }
-            let run = RunResult(label: target.description, strategy: .global, mode: .naive,
-                                workers: outcome.check.perWorker.count, concurrency: concurrency,
-                                outcome: outcome, external: true)
-            return (run, target.description)
+            return command.commandSpec.map { .command($0, sharing: shared) }
         }
 
-        private func runCommand(_ spec: CommandSpec, progress: ProgressLine) async throws -> (RunResult, String) {
-            // A signal while the app starts cancels this task; the start loop sees it through the flag.
-            let cancelled = CancelFlag()
-            let launched: LaunchedApp
+        private func runUserApp(_ spec: TargetSpec, progress: ProgressLine) async throws -> (RunResult, String) {
+            let started: (target: any RunTarget, stop: @Sendable () async -> Void)
             do {
-                launched = try await withTaskCancellationHandler {
-                    try await OffThread.run { [redisURL = app.redisURL] in
-                        try LaunchedApp.start(spec, redisURL: redisURL, cancelled: { cancelled.isSet })
-                    }
-                } onCancel: { cancelled.set() }
-            } catch let error as StoreError {
-                throw fail(error.message)
+                started = try await UserApp.start(spec, label: spec.description, redisURL: app.redisURL)
+            } catch let error as RunError {
+                throw fail(error.reason)
             }
-            let description = "`\(spec.command)` (launched, port \(launched.port))"
+            let (target, stop) = started
+            let title = if case .command = spec { "`\(spec.description)` (launched, port \(target.port))" } else { spec.description }
             do {
                 try Task.checkCancellation()
                 let outcome = try await RunPipeline.run(
-                    target: CommandTarget(app: launched), plan: plan(port: launched.port, fields: spec.answerFields),
+                    target: target, plan: plan(port: target.port, host: target.host, fields: spec.answerFields),
                     steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true, probe: true),
-                    sharing: shared
+                    sharing: spec.sharing
                 ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
-                let workers = launched.workerPids()
-                await OffThread.run { launched.stop() }
+                let workers = await target.workers().count
+                await stop()
                 if outcome.load.okCount == 0 {
+                    // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
                     FileHandle.standardError.write(Data(
-                        "statelab: no increment was acknowledged by the app command on 127.0.0.1:\(launched.port); does it answer POST /increment?\n".utf8))
+                        "statelab: no increment was acknowledged by \(title); is the app running there, and does it answer POST /increment?\n".utf8))
                 }
-                let run = RunResult(label: spec.command, strategy: .global, mode: .naive,
-                                    workers: max(workers.count, outcome.check.perWorker.count), concurrency: concurrency,
+                let run = RunResult(label: spec.description, strategy: .global, mode: .naive,
+                                    workers: max(workers, outcome.check.perWorker.count), concurrency: concurrency,
                                     outcome: outcome, external: true)
-                return (run, description)
+                return (run, title)
             } catch {
-                await OffThread.run { launched.stop() }
+                await stop()
                 throw error
             }
         }
@@ -195,14 +181,6 @@ extension StateLabCommand {
 }
 
 extension Sharing: ExpressibleByArgument {}
-
-/// Set once, from a cancellation handler; read by a blocking loop on another thread.
-final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
-}
 
 /// A load target URL: http on this machine only.
 struct LoadTarget: CustomStringConvertible {

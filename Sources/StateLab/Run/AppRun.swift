@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 /// Runs one plan on statelab's own app: a fresh app, then the run pipeline,
 /// then the app stopped again, whichever way the run ended.
 public enum AppRun {
@@ -82,15 +84,24 @@ public enum AppRun {
 /// Starts what a `TargetSpec` names: launches a command, or connects to a URL.
 public enum UserApp {
     /// The target, and how to stop what was started (nothing for a URL).
-    public static func start(_ spec: TargetSpec, label: String, redisURL: String?, executable: String) async throws
+    /// Cancelling the task while a command starts stops it at once, rather
+    /// than after its ready timeout.
+    public static func start(_ spec: TargetSpec, label: String, redisURL: String?,
+                             executable: String = ChildProcess.currentExecutable) async throws
         -> (any RunTarget, @Sendable () async -> Void) {
         switch spec {
         case .url(let host, let port, _):
-            return (URLTarget(host: host, port: port), {})
+            return (URLTarget(host: host, port: port, fields: spec.answerFields), {})
         case .command(let command, _):
+            let cancelled = NIOLockedValueBox(false)
             let app: LaunchedApp
             do {
-                app = try await OffThread.run { try LaunchedApp.start(command, executable: executable, redisURL: redisURL) }
+                app = try await withTaskCancellationHandler {
+                    try await OffThread.run {
+                        try LaunchedApp.start(command, executable: executable, redisURL: redisURL,
+                                              cancelled: { cancelled.withLockedValue { $0 } })
+                    }
+                } onCancel: { cancelled.withLockedValue { $0 = true } }
             } catch {
                 throw RunError(label: label, reason: "\(error)")
             }
