@@ -6,7 +6,7 @@ import Foundation
 ///
 /// A built-in scenario is parsed with "(built-in NAME)" as its path, so it has
 /// no directory of its own: anything it names relative (a target's `cwd:`) is
-/// relative to the current directory.
+/// read as if it were Scenarios/NAME.yaml under the current directory.
 public enum BuiltInScenario {
     /// Every built-in scenario's name, in name order.
     public static var names: [String] { embedded.map(\.name) }
