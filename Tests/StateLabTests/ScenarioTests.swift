@@ -280,6 +280,15 @@ import Testing
 
 /// Runs that drive the user's own app: `target:` with a command or a URL.
 @Suite struct ScenarioTargetTests {
+    @Test func aBuiltInScenarioReadsItsPathsAsIfItWereUnderScenarios() throws {
+        let scenario = try BuiltInScenario.load(named: "python-apps")
+        guard case .command(let spec, _)? = scenario.runs.first?.target else {
+            Issue.record("python-apps' first run has no command target")
+            return
+        }
+        #expect(spec.cwd == FileManager.default.currentDirectoryPath + "/examples/python")
+    }
+
     @Test func aCommandTargetParsesEveryKey() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-target-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
