@@ -237,10 +237,17 @@ struct ScenarioDecoder {
         if path.hasPrefix("/") { return path }
         var directory = (scenario as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: scenario) { directory = "Scenarios" }
-        if directory.isEmpty { directory = "." }
-        let joined = ((directory as NSString).appendingPathComponent(path) as NSString).standardizingPath
-        // "Scenarios/../examples" standardizes to "examples"; an absolute path reads better in errors.
-        return joined.hasPrefix("/") ? joined : FileManager.default.currentDirectoryPath + "/" + joined
+        if !directory.hasPrefix("/") { directory = FileManager.default.currentDirectoryPath + "/" + directory }
+        // Lexically, so "Scenarios/../examples" needs no Scenarios directory.
+        var parts: [Substring] = []
+        for part in (directory + "/" + path).split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// "http://127.0.0.1:8000" -> ("127.0.0.1", 8000), loopback only.
