@@ -35,6 +35,9 @@ struct AppCommandOptions: ParsableArguments {
         do { _ = try spec(appCommand).substituted(port: 0, redisURL: redisURL) } catch let error as StoreError {
             throw ValidationError(error.message)
         }
+        if !spec(appCommand).placeholdersUsed.contains("port") {
+            throw ValidationError("--app-command never gets {port}: statelab picks a free loopback port; pass it to your app, e.g. --port {port}")
+        }
         if !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
         if !(readyTimeout > 0) { throw ValidationError("--ready-timeout must be above 0 seconds") }
         if let problem = AnswerFields(pidField: pidField, countField: countField).problem {

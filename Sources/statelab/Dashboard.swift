@@ -106,6 +106,9 @@ extension StateLabCommand {
             let loaded: Scenario
             do { loaded = try ScenarioLoader.load(path: scenario) } catch { throw fail("\(error)") }
             let first = loaded.runs[0]
+            if let target = first.target {
+                throw fail("\(scenario): the dashboard starts from the first run, and it drives your app (\(target.description)); use dashboard --app-command or --url for it")
+            }
             let size: Int
             switch loaded.load.limit {
             case .increments(let count): size = count

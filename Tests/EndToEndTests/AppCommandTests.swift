@@ -73,10 +73,17 @@ struct AppCommandTests {
 
     @Test("a command that cannot start: exit 2, one line with its output")
     func commandThatFailsToStart() throws {
-        let result = try StatelabCLI.run(["load", "--app-command", "echo cannot import app >&2; exit 5"])
+        let result = try StatelabCLI.run(["load", "--app-command", "echo cannot import app on port {port} >&2; exit 5"])
         #expect(result.status == 2)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains("exited with code 5") && result.stderr.contains("cannot import app"), "\(result.stderr)")
+    }
+
+    @Test("a command without {port}: exit 2 at once, saying how to pass it")
+    func commandWithoutPortIsRefused() throws {
+        let result = try StatelabCLI.run(["load", "--app-command", "uvicorn app:app --workers 4"])
+        #expect(result.status == 2)
+        #expect(result.stderrLines.first?.contains("never gets {port}") == true, "\(result.stderr)")
     }
 
     @Test("kill -9 of statelab: the guard stops the command's whole group")

@@ -114,17 +114,36 @@ public enum RunPipeline {
     }
 }
 
-/// What every worker counted before the load. A counter not at 0 at the start
-/// is subtracted from every read, per pid when the workers disagree.
+/// What every worker counted before the load, taken off its reads until a
+/// reset clears its counter. One value for every pid when the counter is
+/// shared (sharing yes, or two or more workers read the same), else each
+/// pid's own; a pid not read before the load has no known offset, and its
+/// reads are left out rather than guessed.
 struct Baseline: Sendable {
     let byPid: [Int32: Int]
-    /// The one value every worker read, when they agreed.
+    /// The one value subtracted from every read, when the counter is taken as shared.
     let common: Int?
+    /// Resets that applied, in order: a read after one that touched its
+    /// counter is not adjusted; one that overlapped it is left out (which side
+    /// of the reset it saw is unknown).
+    var resets: [AppliedReset] = []
 
-    init(_ reads: [ReadRecord]) {
+    struct AppliedReset: Sendable {
+        var pid: Int32?
+        var start: UInt64
+        var end: UInt64
+    }
+
+    init(_ reads: [ReadRecord], sharing: Sharing = .auto) {
         byPid = Dictionary(reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
         let values = Set(byPid.values)
-        common = values.count == 1 ? values.first : (values.isEmpty ? 0 : nil)
+        if values.isEmpty || values == [0] {
+            common = 0
+        } else if values.count == 1, sharing == .yes || (sharing == .auto && byPid.count >= 2) {
+            common = values.first
+        } else {
+            common = nil
+        }
     }
 
     var pids: Set<Int32> { Set(byPid.keys) }
@@ -134,12 +153,19 @@ struct Baseline: Sendable {
             return common == 0 ? nil : "the counter was at \(ReportNumbers.grouped(common)) before the load: subtracted from every read"
         }
         let listed = byPid.sorted { $0.key < $1.key }.map { "pid \($0.key): \(ReportNumbers.grouped($0.value))" }.joined(separator: ", ")
-        return "the workers' counters were not at 0 before the load (\(listed)): each pid's own value is subtracted from its reads"
+        return "the workers' counters were not at 0 before the load (\(listed)): each pid's own value is subtracted from its reads until a reset clears it; a pid not read before the load is left out"
     }
 
-    func apply(_ read: ReadRecord) -> ReadRecord {
+    /// The read with its worker's count from before the load taken off, or nil when that is unknown.
+    func apply(_ read: ReadRecord) -> ReadRecord? {
+        guard let offset = common ?? byPid[read.pid] else { return nil }
+        guard offset != 0 else { return read }
+        for reset in resets where reset.pid == nil || reset.pid == read.pid || common != nil {
+            if read.start > reset.end { return read }
+            if read.end >= reset.start { return nil }
+        }
         var read = read
-        read.value -= common ?? byPid[read.pid] ?? 0
+        read.value -= offset
         return read
     }
 }

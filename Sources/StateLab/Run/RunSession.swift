@@ -66,7 +66,7 @@ public final class RunSession: Sendable {
             }
         }
         if steps.baseline {
-            let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads)
+            let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads, sharing: sharing)
             baseline.withLockedValue { $0 = taken }
             if let text = taken.note { note(text) }
         }
@@ -89,8 +89,10 @@ public final class RunSession: Sendable {
             recorder.scheduleReset(afterAcknowledged: recorder.acknowledged + count, worker: steps.resetWorker) { [self] token in
                 // On the load's event loop: hand the blocking request to a task.
                 resets.add(Task {
+                    let start = MonotonicClock.now()
                     let answer = await target.reset(through: token.worker, timeout: steps.resetTimeout)
                     self.recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
+                    self.noteApplied(answer, pid: nil, start: start)
                     self.events(.reset(answer, worker: token.worker))
                 })
             }
@@ -100,7 +102,7 @@ public final class RunSession: Sendable {
             var turn = 0
             // Bounded by the load: it ends when `sampling` turns false just after it.
             while sampling.withLockedValue({ $0 }) {
-                if let read = await target.sampleRead(turn: turn) { recorder.recordRead(adjusted(read)) }
+                if let read = await target.sampleRead(turn: turn), let adjusted = adjusted(read) { recorder.recordRead(adjusted) }
                 turn += 1
                 try? await Task.sleep(nanoseconds: Self.readInterval)
             }
@@ -123,8 +125,10 @@ public final class RunSession: Sendable {
     /// POST /reset through one worker (nil: whichever answers), recorded in the history.
     public func reset(through worker: Int?, pid: Int32? = nil, timeout: Double) async -> ResetAnswer {
         let token = recorder.beginReset(pid: pid, worker: worker)
+        let start = MonotonicClock.now()
         let answer = await target.reset(through: worker, timeout: timeout)
         recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
+        noteApplied(answer, pid: pid, start: start)
         events(.reset(answer, worker: worker))
         return answer
     }
@@ -136,8 +140,11 @@ public final class RunSession: Sendable {
         events(.phase(.reading))
         let expected = pids.union(baseline.withLockedValue { $0.pids })
         let final = await Self.settledReads(of: target, expecting: expected)
-        let reads = final.reads.map(adjusted)
-        recorder.recordFinal(reads: reads, unread: final.unread, settled: final.settled)
+        let reads = final.reads.compactMap(adjusted)
+        let unknown = Set(final.reads.map(\.pid)).subtracting(reads.map(\.pid)).sorted().map {
+            UnreadWorker(pid: $0, reason: "not read before the load, so what it already counted is unknown")
+        }
+        recorder.recordFinal(reads: reads, unread: final.unread + unknown, settled: final.settled)
         return reads
     }
 
@@ -164,7 +171,15 @@ public final class RunSession: Sendable {
     public var missedSteps: [String] { recorder.missedSteps }
 
     /// A read with what the worker held before the first load taken off.
-    public func adjusted(_ read: ReadRecord) -> ReadRecord { baseline.withLockedValue { $0.apply(read) } }
+    /// Nil when the worker's count before the load is unknown, or a reset overlapped the read.
+    public func adjusted(_ read: ReadRecord) -> ReadRecord? { baseline.withLockedValue { $0.apply(read) } }
+
+    /// A reset that applied ends the baseline of the counters it reached.
+    private func noteApplied(_ answer: ResetAnswer, pid: Int32?, start: UInt64) {
+        guard answer.outcome == .ok else { return }
+        let reset = Baseline.AppliedReset(pid: sharing == .yes ? nil : answer.pid ?? pid, start: start, end: MonotonicClock.now())
+        baseline.withLockedValue { $0.resets.append(reset) }
+    }
 
     private func note(_ text: String) { notes.withLockedValue { $0.append(text) } }
 

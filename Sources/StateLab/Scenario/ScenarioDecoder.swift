@@ -226,6 +226,19 @@ struct ScenarioDecoder {
             }
             if let node = fields["pid_field"] { spec.pidField = try reader.text(node, "pid_field", example: "pid_field: pid") }
             if let node = fields["count_field"] { spec.countField = try reader.text(node, "count_field", example: "count_field: count") }
+            if let problem = spec.answerFields.problem {
+                throw reader.error(at: fields.key("pid_field") ?? fields.key("count_field") ?? node, problem,
+                                   "name the JSON fields your app answers with, e.g. pid_field: pid")
+            }
+            let used = spec.placeholdersUsed
+            if let unknown = used.first(where: { !CommandSpec.placeholders.contains($0) }) {
+                throw reader.error(at: command, "unknown placeholder {\(unknown)} in \(context)",
+                                   "use \(CommandSpec.placeholders.map { "{\($0)}" }.joined(separator: ", "))")
+            }
+            if !used.contains("port") {
+                throw reader.error(at: command, "the command never gets {port}",
+                                   "statelab picks a free port: pass it, e.g. --port {port}, or in env, e.g. PORT: \"{port}\"")
+            }
             return .command(spec, sharing: sharing)
         }
     }

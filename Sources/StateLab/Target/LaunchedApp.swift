@@ -241,13 +241,14 @@ public final class LaunchedApp: @unchecked Sendable {
         lock.unlock()
         guard first else { return }
         guardProcess.send(SIGTERM)
-        if !guardProcess.wait(timeout: Self.stopGrace + 5) {
+        let guardFinished = guardProcess.wait(timeout: Self.stopGrace + 5)
+        if !guardFinished {
             guardProcess.send(SIGKILL)
             guardProcess.wait(timeout: 5)
         }
-        // Only when the guard could not finish: its group id is not reused
-        // while a member is alive.
-        if !ProcessTree.members(ofGroup: groupID).isEmpty {
+        // Only when the guard could not finish (a guard that exited emptied the group first, and
+        // by now its id may belong to someone else): the id is not reused while a member is alive.
+        if !guardFinished, !ProcessTree.members(ofGroup: groupID).isEmpty {
             Glibc.kill(-groupID, SIGKILL)
             let deadline = MonotonicClock.now() + 5_000_000_000
             while MonotonicClock.now() < deadline, !ProcessTree.members(ofGroup: groupID).isEmpty {

@@ -31,6 +31,8 @@ actor LiveController {
     private var stopping = false
 
     private var burst: Burst?
+    /// A burst's final reads and check are being taken.
+    private var settling = false
     private var pausedRemaining: Int?
     private var comparison: Task<Void, Never>?
     /// The latency probe taken when an app of the user's was started (for the diagnosis).
@@ -96,6 +98,8 @@ actor LiveController {
         case .compare:
             compare()
         case .setPaused(let paused):
+            // Again here, in order: a burst fired after the key was pressed but before this turn stops too.
+            pauseNow(paused)
             resumeIfUnpaused(paused)
         case .quit:
             break
@@ -238,7 +242,10 @@ actor LiveController {
     }
 
     private func burstEnded(_ result: LoadResult?, generation: Int, requested: Int) async {
-        burst = nil
+        // The burst stays in place until its check is done: a new burst, a compare or a reset
+        // meanwhile would change the store between the final reads and the check.
+        defer { burst = nil; settling = false }
+        settling = true
         live.withLockedValue { $0 = nil }
         burstHandle.withLockedValue { $0 = nil }
         // A burst of an app that was relaunched meanwhile says nothing about the new one.
@@ -300,6 +307,10 @@ actor LiveController {
 
     private func reset(rows: [Int]?) async {
         guard let session, let target else { return }
+        guard !settling else {
+            events.post(.log(.info, "the burst is being checked; reset once its verdict is in"))
+            return
+        }
         guard ownApp else {
             // A shared socket cannot address one worker: the reset goes to whichever answers.
             let answer = await session.reset(through: nil, timeout: 5)
@@ -425,11 +436,11 @@ actor LiveController {
         // Only if nothing changed what the workers hold meanwhile: reads taken mid-burst must
         // not land after the burst's verdict, nor reads from before a reset after it.
         guard epoch == self.epoch, generation == self.generation, !stopping else { return }
-        await postRows(reads: reads)
+        guard await postRows(reads: reads, epoch: epoch, generation: generation) else { return }
         if let live = live.withLockedValue({ $0 }) {
             events.post(.throughput(requestsPerSecond: live.currentRate))
             let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
-            let values = reads.map(\.value)
+            let values = reads.compactMap { session?.adjusted($0) }.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
             let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
             events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
@@ -439,10 +450,13 @@ actor LiveController {
         }
     }
 
-    private func postRows(reads: [ReadRecord]) async {
-        guard let target else { return }
+    /// Posts the rows, unless the workers' state changed (`epoch`, `generation`) while
+    /// they were being put together; says whether it posted.
+    @discardableResult
+    private func postRows(reads: [ReadRecord], epoch: Int? = nil, generation: Int? = nil) async -> Bool {
+        guard let target else { return false }
         samples += 1
-        let adjusted = reads.map { session?.adjusted($0) ?? $0 }
+        let adjusted = reads.compactMap { read in session.map { $0.adjusted(read) } ?? read }
         for read in adjusted { lastRead[read.pid] = (samples, read.value) }
         let liveAcks = live.withLockedValue { $0?.acknowledgedByPid } ?? [:]
         var rows: [WorkerRow] = []
@@ -487,7 +501,11 @@ actor LiveController {
                 events.post(.log(.info, "GET /report has not reached pid \(unreached.map(String.init).joined(separator: ", ")) lately: the kernel picks the worker for each connection"))
             }
         }
+        guard epoch.map({ $0 == self.epoch }) ?? true, generation.map({ $0 == self.generation }) ?? true, !stopping else {
+            return false
+        }
         events.post(.workers(rows))
+        return true
     }
 
     private func index(of pid: Int32) -> Int? { rowIndex[pid] }
