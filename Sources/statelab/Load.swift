@@ -182,23 +182,20 @@ extension StateLabCommand {
 
 extension Sharing: ExpressibleByArgument {}
 
-/// A load target URL: http on this machine only.
+/// A load target URL: http on this machine only, with the flag's errors.
 struct LoadTarget: CustomStringConvertible {
     var host: String
     var port: Int
-    var description: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    var description: String { LoopbackURL(host: host, port: port).description }
 
     init(parsing text: String) throws {
-        guard let components = URLComponents(string: text), components.scheme == "http",
-              let host = components.host, !host.isEmpty
-        else {
+        switch LoopbackURL.parse(text) {
+        case .success(let url):
+            (host, port) = (url.host, url.port)
+        case .failure(.notHTTP):
             throw ValidationError("--url '\(text)' is not an http URL; write it like http://127.0.0.1:8000")
-        }
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-        guard loopback else {
+        case .failure(.notLoopback(let host)):
             throw ValidationError("--url host '\(host)' is not this machine; statelab load targets loopback only (127.0.0.1, localhost, ::1)")
         }
-        self.host = host == "localhost" ? "127.0.0.1" : host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        self.port = components.port ?? 80
     }
 }

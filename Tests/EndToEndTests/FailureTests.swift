@@ -93,12 +93,7 @@ struct FailureTests {
 
     /// Waits (polling, bounded) until `condition` holds.
     static func waitUntil(timeout: Double = patience, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        repeat {
-            if condition() { return true }
-            usleep(5_000)
-        } while Date() < deadline
-        return condition()
+        Poll.until(timeout: timeout, condition)
     }
 
     /// Starts a locked app with 2 workers, has worker 0 take the lock and sleep

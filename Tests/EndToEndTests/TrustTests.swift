@@ -274,12 +274,7 @@ struct TrustTests {
 
     /// Waits (polling, bounded) until `condition` holds.
     static func waitUntil(timeout: Double = patience, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        repeat {
-            if condition() { return true }
-            usleep(20_000)
-        } while Date() < deadline
-        return condition()
+        Poll.until(timeout: timeout, condition)
     }
 }
 

@@ -141,12 +141,7 @@ struct CommandTargetTests {
 
     /// Polls until `condition` holds, at most `timeout` seconds.
     static func eventually(timeout: Double = 15, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        repeat {
-            if condition() { return true }
-            usleep(20_000)
-        } while Date() < deadline
-        return condition()
+        Poll.until(timeout: timeout, condition)
     }
 
     @Test func workerPidsAreTheForkedWorkersNotTheMaster() throws {

@@ -38,12 +38,16 @@ struct DiagnosisTests {
     }
 
     static func codes(_ outcome: RunOutcome, probe: LatencyProbe.Result? = nil, concurrency: Int = 32) -> [String] {
-        Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: concurrency).map(\.code)
+        var outcome = outcome
+        outcome.probe = probe
+        return Diagnoser.diagnose(outcome: outcome, concurrency: concurrency).map(\.code)
     }
 
     static func find(_ code: String, _ outcome: RunOutcome, probe: LatencyProbe.Result? = nil,
                      concurrency: Int = 32) -> Diagnosis? {
-        Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: concurrency).first { $0.code == code }
+        var outcome = outcome
+        outcome.probe = probe
+        return Diagnoser.diagnose(outcome: outcome, concurrency: concurrency).first { $0.code == code }
     }
 
     /// One worker, reads that agree: nothing to say about workers.
@@ -249,7 +253,7 @@ struct DiagnosisTests {
                                  check: Self.check(reads: [11: 491, 12: 509]), notes: [])
         var run = RunResult(label: "http://127.0.0.1:1", strategy: .global, mode: .naive, workers: 2,
                             concurrency: 32, outcome: outcome, external: true)
-        run.diagnosis = Diagnoser.diagnose(outcome: outcome, probe: nil, concurrency: 32)
+        run.diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: 32)
         #expect(run.diagnosis.map(\.code) == ["per-worker-state"])
 
         let table = ReportWriter.renderLoad(run, target: "http://127.0.0.1:1", as: .table)
@@ -337,13 +341,15 @@ struct LatencyProbeTests {
         #expect(probe.p50Millis >= 40)
         // The probe's GETs counted nothing: only the load's increments did.
         #expect(server.count == outcome.load.okCount)
-        #expect(outcome.diagnosis == Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: 4))
+        #expect(outcome.diagnosis == Diagnoser.diagnose(outcome: outcome, concurrency: 4))
 
         var idle = probe
         idle.cpuBusyFraction = 0.05
         idle.serverCPUFraction = nil  // the test server's pids are made up
         idle.p50Millis = min(probe.p50Millis, 59)  // a stall of the test machine must not leave the band
-        let codes = Diagnoser.diagnose(outcome: outcome, probe: idle, concurrency: 4).map(\.code)
+        var idled = outcome
+        idled.probe = idle
+        let codes = Diagnoser.diagnose(outcome: idled, concurrency: 4).map(\.code)
         #expect(codes.contains("latency-floor"))
     }
 

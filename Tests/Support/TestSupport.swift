@@ -176,3 +176,15 @@ public enum PythonApps {
         return environment
     }
 }
+
+/// Polls until `condition` holds, at most `timeout` seconds; the one bounded wait of the tests.
+public enum Poll {
+    public static func until(timeout: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if condition() { return true }
+            usleep(20_000)
+        } while Date() < deadline
+        return condition()
+    }
+}

@@ -14,6 +14,11 @@ public enum HTTPOneShotError: Error, Equatable {
 public enum HTTPOneShot {
     public typealias Response = (status: Int, headers: [(String, String)], body: [UInt8])
 
+    /// The X-Worker-Pid header of an answer, when it names a pid.
+    static func workerPid(_ answer: Response) -> Int32? {
+        answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
+    }
+
     public static func send(
         method: String = "GET",
         path: String,

@@ -47,8 +47,7 @@ public enum ReportReader {
                            fields: AnswerFields = .standard) -> ReadRecord? {
         guard (200..<300).contains(answer.status) else { return nil }
         let body = CounterAnswer.parse(answer.body, fields: fields)
-        let headerPid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
-        guard let pid = headerPid ?? body.pid, let count = body.count else { return nil }
+        guard let pid = HTTPOneShot.workerPid(answer) ?? body.pid, let count = body.count else { return nil }
         return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end)
     }
 }

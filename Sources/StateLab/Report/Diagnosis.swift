@@ -66,7 +66,8 @@ public enum Diagnoser {
     /// Fewer acknowledged increments than this say nothing about shares.
     public static let minimumAcknowledgedForShare = 100
 
-    public static func diagnose(outcome: RunOutcome, probe: LatencyProbe.Result?, concurrency: Int) -> [Diagnosis] {
+    public static func diagnose(outcome: RunOutcome, concurrency: Int) -> [Diagnosis] {
+        let probe = outcome.probe
         var found: [Diagnosis] = []
         if let latency = latency(load: outcome.load, probe: probe, concurrency: concurrency) { found.append(latency) }
         if let uneven = unevenShare(outcome) { found.append(uneven) }

@@ -81,7 +81,7 @@ public enum RunPipeline {
         progress(.done, nil)
         var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
                                  resetFirst: prepared.resetFirst, baselineByPid: session.baselineByPid)
-        outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, probe: prepared.probe, concurrency: plan.concurrency)
+        outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: plan.concurrency)
         return outcome
     }
 

@@ -193,9 +193,7 @@ public struct URLTarget: RunTarget {
         do {
             let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
             let body = CounterAnswer.parse(answer.body, fields: fields)
-            let pid = answer.headers.first { $0.0.lowercased() == "x-worker-pid" }.flatMap { Int32($0.1) }
-                ?? body.pid
-            return ResetAnswer(status: answer.status, body: body, pid: pid)
+            return ResetAnswer(status: answer.status, body: body, pid: HTTPOneShot.workerPid(answer) ?? body.pid)
         } catch HTTPOneShotError.timedOut {
             return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
         } catch HTTPOneShotError.closedBeforeAnswer {

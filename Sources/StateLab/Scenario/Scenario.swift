@@ -68,7 +68,7 @@ public enum TargetSpec: Sendable, Equatable {
     public var description: String {
         switch self {
         case .command(let spec, _): return spec.command
-        case .url(let host, let port, _): return "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        case .url(let host, let port, _): return LoopbackURL(host: host, port: port).description
         }
     }
 }

@@ -187,11 +187,11 @@ struct ScenarioDecoder {
                 }
             }
             let text = try reader.text(url, "url", example: "url: http://127.0.0.1:8000")
-            guard let (host, port) = Self.loopbackURL(text) else {
+            guard case .success(let parsed) = LoopbackURL.parse(text) else {
                 throw reader.error(at: url, "url \(ScenarioError.quote(text)) is not an http URL on this machine",
                                    "write it like http://127.0.0.1:8000 (loopback only)")
             }
-            return .url(host: host, port: port, sharing: sharing)
+            return .url(host: parsed.host, port: parsed.port, sharing: sharing)
         case let (command?, nil):
             var spec = CommandSpec(command: try reader.text(command, "command", example: example))
             if spec.command.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -261,15 +261,6 @@ struct ScenarioDecoder {
             }
         }
         return "/" + parts.joined(separator: "/")
-    }
-
-    /// "http://127.0.0.1:8000" -> ("127.0.0.1", 8000), loopback only.
-    static func loopbackURL(_ text: String) -> (String, Int)? {
-        guard let components = URLComponents(string: text), components.scheme == "http",
-              let host = components.host, !host.isEmpty else { return nil }
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard bare == "localhost" || bare.hasPrefix("127.") || bare == "::1" else { return nil }
-        return (bare == "localhost" ? "127.0.0.1" : bare, components.port ?? 80)
     }
 
     /// "use one of a, b, c", with a "did you mean" when the word is a near miss.

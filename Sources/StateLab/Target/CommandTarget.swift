@@ -45,14 +45,9 @@ public struct CommandTarget: RunTarget {
     public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
         // Before the load nobody is expected yet: the running workers are.
         let expected = pids.isEmpty ? Set(app.workerPids()) : pids
-        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: expected,
-                                                            timeout: 10, fields: fields)
-        let unread = unreached.sorted().map { pid in
-            app.status(of: pid) == .gone
-                ? UnreadWorker(pid: pid, reason: "the process is gone")
-                : UnreadWorker(pid: pid, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
-        }
-        return (reads, unread)
+        let (reads, unread) = await url.readAll(expecting: expected, skipping: skipping)
+        // What /proc adds: a worker that is gone is told apart from one no connection reached.
+        return (reads, unread.map { app.status(of: $0.pid) == .gone ? UnreadWorker(pid: $0.pid, reason: "the process is gone") : $0 })
     }
 
     public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {

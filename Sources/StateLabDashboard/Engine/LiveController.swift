@@ -273,8 +273,8 @@ actor LiveController {
             events.post(.log(.burst, String(format: "%.0f req/s, p50 %.2f ms, p99 %.2f ms",
                                               result.throughput, result.latency.p50, result.latency.p99)))
         }
-        let outcome = RunOutcome(load: result, check: check, notes: notes, baselineByPid: session.baselineByPid)
-        let diagnosis = Diagnoser.diagnose(outcome: outcome, probe: probe, concurrency: settings.concurrency)
+        let outcome = RunOutcome(load: result, check: check, notes: notes, probe: probe, baselineByPid: session.baselineByPid)
+        let diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: settings.concurrency)
         events.post(.diagnosis(diagnosis.map(\.text)))
         if !ownApp, let guess = notes.first(where: { $0.hasPrefix("--shared auto") }) {
             events.post(.log(.info, guess.replacingOccurrences(of: "--shared auto: ", with: "")))
@@ -283,7 +283,7 @@ actor LiveController {
 
     private func totals(of check: CheckResult) -> RunTotals {
         let witnesses = check.witnesses.map { witness in
-            WorkerWitness(count: witness.count, workers: witness.pids.compactMap { index(of: $0) })
+            WorkerWitness(count: witness.count, workers: witness.pids.compactMap { rowIndex[$0] })
         }
         return RunTotals(acknowledged: check.acknowledgedSinceReset, failed: check.failed,
                          indeterminate: check.indeterminate, storeValue: check.perWorker.isEmpty ? nil : check.final,
@@ -507,6 +507,4 @@ actor LiveController {
         events.post(.workers(rows))
         return true
     }
-
-    private func index(of pid: Int32) -> Int? { rowIndex[pid] }
 }
