@@ -13,132 +13,137 @@ import Glibc
 struct LiveEngineTests {
     @Test func atomicSharedMemoryLosesNothing() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 4, burst: 1_500)
-        defer { run.stop() }
-        try await run.waitForApp()
-        run.engine.perform(.fireBurst)
-        let totals = try await run.waitForBurst()
-        #expect(totals.lost == 0)
-        #expect(totals.duplicates == 0)
-        #expect(totals.acknowledged + totals.failed + totals.indeterminate == 1_500)
-        // Exactly 1,500 on a quiet machine; an increment that timed out on a saturated one may add to it.
-        let store = try #require(totals.storeValue)
-        #expect(store >= totals.acknowledged && store <= totals.acknowledged + totals.indeterminate)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.lost == 0)
+            #expect(totals.duplicates == 0)
+            #expect(totals.acknowledged + totals.failed + totals.indeterminate == 1_500)
+            // Exactly 1,500 on a quiet machine; an increment that timed out on a saturated one may add to it.
+            let store = try #require(totals.storeValue)
+            #expect(store >= totals.acknowledged && store <= totals.acknowledged + totals.indeterminate)
+        }
     }
 
     @Test func globalWorkersDivergeAndResetOneResetsOnlyThatRow() async throws {
         let run = EngineRun(strategy: .global, mode: .naive, workers: 4, burst: 2_000)
-        defer { run.stop() }
-        try await run.waitForApp()
-        run.engine.perform(.fireBurst)
-        let totals = try await run.waitForBurst()
-        let verdict = run.consumed
-        #expect(totals.acknowledged == 2_000)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            let verdict = run.consumed
+            #expect(totals.acknowledged == 2_000)
 
-        // Each worker counts only what it served: reads differ, and together they are everything acknowledged.
-        let rows = try await run.waitForWorkers("every worker read, summing to \(totals.acknowledged)") { rows in
-            rows.count == 4 && rows.allSatisfy { $0.currentRead != nil }
-                && rows.compactMap(\.currentRead).reduce(0, +) == totals.acknowledged
-        }
-        let reads = rows.compactMap(\.currentRead)
-        #expect(Set(reads).count > 1, "4 global workers should not all hold the same count: \(reads)")
-        for row in rows { #expect(row.currentRead == row.acknowledged, "worker \(row.index): \(row)") }
+            // Each worker counts only what it served: reads differ, and together they are everything acknowledged.
+            let rows = try await run.waitForWorkers("every worker read, summing to \(totals.acknowledged)") { rows in
+                rows.count == 4 && rows.allSatisfy { $0.currentRead != nil }
+                    && rows.compactMap(\.currentRead).reduce(0, +) == totals.acknowledged
+            }
+            let reads = rows.compactMap(\.currentRead)
+            #expect(Set(reads).count > 1, "4 global workers should not all hold the same count: \(reads)")
+            for row in rows { #expect(row.currentRead == row.acknowledged, "worker \(row.index): \(row)") }
 
-        // Reset through the busiest worker: only its own counter goes to 0. (Not a fixed index: the
-        // kernel spreads the 16 connections over SO_REUSEPORT sockets by hash, and a given worker
-        // gets none of them about once in a hundred runs.)
-        let target = try #require(rows.max { ($0.currentRead ?? 0) < ($1.currentRead ?? 0) })
-        #expect((target.currentRead ?? 0) > 0, "no worker served anything: \(reads)")
-        run.engine.perform(.resetOne(worker: target.index))
-        _ = try await run.waitForLog("the reset's log line") {
-            $0.contains("reset through worker \(target.index) (pid \(target.pid))") && $0.contains("only that worker's own counter")
-        }
-        let after = try await run.waitForWorkers("worker \(target.index) reset") { rows in
-            rows.first { $0.index == target.index }?.currentRead == 0
-        }
-        for row in after where row.index != target.index {
-            let before = try #require(rows.first { $0.index == row.index })
-            #expect(row.currentRead == before.currentRead, "worker \(row.index) changed after resetting worker \(target.index)")
-            #expect(row.acknowledged == before.acknowledged)
-        }
-        #expect(after.first { $0.index == target.index }?.acknowledged == 0)
-        // No burst runs from the verdict on, so every snapshot since, before the reset or after it,
-        // pairs each global worker's read with its own acknowledgements: a sample that read the
-        // target after its reset but took the acknowledgements from before it would show here.
-        for snapshot in run.workerSnapshots(since: verdict) {
-            for row in snapshot where row.currentRead != nil {
-                #expect(row.currentRead == row.acknowledged, "worker \(row.index) read against acknowledgements from the other side of the reset: \(snapshot)")
+            // Reset through the busiest worker: only its own counter goes to 0. (Not a fixed index: the
+            // kernel spreads the 16 connections over SO_REUSEPORT sockets by hash, and a given worker
+            // gets none of them about once in a hundred runs.)
+            let target = try #require(rows.max { ($0.currentRead ?? 0) < ($1.currentRead ?? 0) })
+            #expect((target.currentRead ?? 0) > 0, "no worker served anything: \(reads)")
+            run.engine.perform(.resetOne(worker: target.index))
+            _ = try await run.waitForLog("the reset's log line") {
+                $0.contains("reset through worker \(target.index) (pid \(target.pid))") && $0.contains("only that worker's own counter")
+            }
+            let after = try await run.waitForWorkers("worker \(target.index) reset") { rows in
+                rows.first { $0.index == target.index }?.currentRead == 0
+            }
+            for row in after where row.index != target.index {
+                let before = try #require(rows.first { $0.index == row.index })
+                #expect(row.currentRead == before.currentRead, "worker \(row.index) changed after resetting worker \(target.index)")
+                #expect(row.acknowledged == before.acknowledged)
+            }
+            #expect(after.first { $0.index == target.index }?.acknowledged == 0)
+            // No burst runs from the verdict on, so every snapshot since, before the reset or after it,
+            // pairs each global worker's read with its own acknowledgements: a sample that read the
+            // target after its reset but took the acknowledgements from before it would show here.
+            for snapshot in run.workerSnapshots(since: verdict) {
+                for row in snapshot where row.currentRead != nil {
+                    #expect(row.currentRead == row.acknowledged, "worker \(row.index) read against acknowledgements from the other side of the reset: \(snapshot)")
+                }
             }
         }
     }
 
     @Test func aKillIsLoggedOnceAndItsRestartOnce() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
-        defer { run.stop() }
-        try await run.waitForApp()
-        let rows = try await run.waitForWorkers("two live workers") { rows in
-            rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
-        }
-        let victim = try #require(rows.first { $0.index == 0 })
-        run.engine.perform(.killWorker(worker: 0))
-        // A reset runs on the same serial queue as the kill: once its line is in, every line of the kill is too.
-        run.engine.perform(.resetOne(worker: 1))
-        _ = try await run.waitForLog("the reset after the kill") { $0.contains("reset through worker 1") }
+        try await run.whileRunning {
+            try await run.waitForApp()
+            let rows = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            let victim = try #require(rows.first { $0.index == 0 })
+            run.engine.perform(.killWorker(worker: 0))
+            // A reset runs on the same serial queue as the kill: once its line is in, every line of the kill is too.
+            run.engine.perform(.resetOne(worker: 1))
+            _ = try await run.waitForLog("the reset after the kill") { $0.contains("reset through worker 1") }
 
-        let lines = run.logLines
-        let repeated = Dictionary(lines.map { ($0, 1) }, uniquingKeysWith: +).filter { $0.value > 1 }
-        #expect(repeated.isEmpty, "lines logged more than once: \(repeated)")
-        let killed = lines.filter { $0.contains("SIGKILL") || $0.contains("killed worker") }
-        #expect(killed.count == 1 && killed.first?.contains("worker 0 (pid \(victim.pid))") == true, "the kill: \(killed)")
-        let restarting = lines.filter { $0.contains("restarting") }
-        #expect(restarting.count == 1 && restarting.first?.contains("worker 0 (pid \(victim.pid))") == true, "the restart: \(restarting)")
-        let back = lines.filter { $0.contains("is back as pid") }
-        #expect(back.count == 1 && back.first?.contains("worker 0") == true, "the return: \(back)")
+            let lines = run.logLines
+            let repeated = Dictionary(lines.map { ($0, 1) }, uniquingKeysWith: +).filter { $0.value > 1 }
+            #expect(repeated.isEmpty, "lines logged more than once: \(repeated)")
+            let killed = lines.filter { $0.contains("SIGKILL") || $0.contains("killed worker") }
+            #expect(killed.count == 1 && killed.first?.contains("worker 0 (pid \(victim.pid))") == true, "the kill: \(killed)")
+            let restarting = lines.filter { $0.contains("restarting") }
+            #expect(restarting.count == 1 && restarting.first?.contains("worker 0 (pid \(victim.pid))") == true, "the restart: \(restarting)")
+            let back = lines.filter { $0.contains("is back as pid") }
+            #expect(back.count == 1 && back.first?.contains("worker 0") == true, "the return: \(back)")
+        }
     }
 
     @Test func killedWorkerComesBackWithANewPid() async throws {
         let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
-        defer { run.stop() }
-        try await run.waitForApp()
-        let rows = try await run.waitForWorkers("two live workers") { rows in
-            rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+        try await run.whileRunning {
+            try await run.waitForApp()
+            let rows = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            let victim = try #require(rows.first { $0.index == 1 })
+            run.engine.perform(.killWorker(worker: 1))
+            let after = try await run.waitForWorkers("worker 1 back with a new pid") { rows in
+                guard let row = rows.first(where: { $0.index == 1 }) else { return false }
+                return row.pid != victim.pid && row.status == .alive && row.currentRead != nil
+            }
+            #expect(ProcessTable.waitGone([victim.pid]).isEmpty, "the killed worker \(victim.pid) is still there")
+            #expect(after.first { $0.index == 0 }?.pid == rows.first { $0.index == 0 }?.pid, "worker 0 should be untouched")
+            #expect(run.logLines.contains { $0.contains("SIGKILL to worker 1 (pid \(victim.pid))") })
+            #expect(run.logLines.contains { $0.contains("worker 1 is back as pid") })
         }
-        let victim = try #require(rows.first { $0.index == 1 })
-        run.engine.perform(.killWorker(worker: 1))
-        let after = try await run.waitForWorkers("worker 1 back with a new pid") { rows in
-            guard let row = rows.first(where: { $0.index == 1 }) else { return false }
-            return row.pid != victim.pid && row.status == .alive && row.currentRead != nil
-        }
-        #expect(ProcessTable.waitGone([victim.pid]).isEmpty, "the killed worker \(victim.pid) is still there")
-        #expect(after.first { $0.index == 0 }?.pid == rows.first { $0.index == 0 }?.pid, "worker 0 should be untouched")
-        #expect(run.logLines.contains { $0.contains("SIGKILL to worker 1 (pid \(victim.pid))") })
-        #expect(run.logLines.contains { $0.contains("worker 1 is back as pid") })
     }
 
     @Test func shutdownLeavesNoProcess() async throws {
         let run = EngineRun(strategy: .manager, mode: .locked, workers: 3, burst: 300)
-        defer { run.stop() }
-        try await run.waitForApp()
-        run.engine.perform(.fireBurst)
-        let totals = try await run.waitForBurst()
-        #expect(totals.lost == 0 && totals.acknowledged == 300)
-        _ = try await run.waitForWorkers("three live workers") { $0.count == 3 && $0.allSatisfy { $0.status == .alive } }
-        let pids = run.seenPids
-        #expect(pids.count >= 3)
-        // The worker's command line names its run directory; the manager's socket lives there too.
-        let worker = try #require(pids.first)
-        let spec = try #require(ProcessTable.arguments(worker).drop { $0 != "--spec" }.dropFirst().first)
-        let runDirectory = (spec as NSString).deletingLastPathComponent
-        let managers = ProcessTable.children(of: getpid()).filter {
-            let arguments = ProcessTable.arguments($0)
-            return arguments.dropFirst().first == "manager" && arguments.contains { $0.hasPrefix(runDirectory + "/") }
-        }
-        #expect(managers.count == 1, "expected this run's manager among our children")
-        #expect(FileManager.default.fileExists(atPath: runDirectory))
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.lost == 0 && totals.acknowledged == 300)
+            _ = try await run.waitForWorkers("three live workers") { $0.count == 3 && $0.allSatisfy { $0.status == .alive } }
+            let pids = run.seenPids
+            #expect(pids.count >= 3)
+            // The worker's command line names its run directory; the manager's socket lives there too.
+            let worker = try #require(pids.first)
+            let spec = try #require(ProcessTable.arguments(worker).drop { $0 != "--spec" }.dropFirst().first)
+            let runDirectory = (spec as NSString).deletingLastPathComponent
+            let managers = ProcessTable.children(of: getpid()).filter {
+                let arguments = ProcessTable.arguments($0)
+                return arguments.dropFirst().first == "manager" && arguments.contains { $0.hasPrefix(runDirectory + "/") }
+            }
+            #expect(managers.count == 1, "expected this run's manager among our children")
+            #expect(FileManager.default.fileExists(atPath: runDirectory))
 
-        run.engine.shutdown()
-        #expect(ProcessTable.waitGone(Array(pids)).isEmpty, "workers left after shutdown")
-        #expect(ProcessTable.waitGone(managers).isEmpty, "the manager is left after shutdown")
-        #expect(!FileManager.default.fileExists(atPath: runDirectory), "run directory \(runDirectory) left behind")
+            await run.shutDown()
+            #expect(ProcessTable.waitGone(Array(pids)).isEmpty, "workers left after shutdown")
+            #expect(ProcessTable.waitGone(managers).isEmpty, "the manager is left after shutdown")
+            #expect(!FileManager.default.fileExists(atPath: runDirectory), "run directory \(runDirectory) left behind")
+        }
     }
 }
 
@@ -152,27 +157,28 @@ struct LiveEngineURLTests {
         let pids = Set(app.workers.map(\.pid))
         let run = EngineRun(strategy: .global, mode: .naive, workers: 1, burst: 900,
                             target: .url(host: "127.0.0.1", port: app.port, sharing: .auto))
-        defer { run.stop() }
-        try await run.waitForApp()
-        run.engine.perform(.fireBurst)
-        let totals = try await run.waitForBurst()
-        #expect(totals.acknowledged + totals.failed + totals.indeterminate == 900)
-        #expect(totals.lost == 0 && totals.duplicates == 0, "shm atomic behind a URL lost updates: \(totals)")
-        let rows = try await run.waitForWorkers("rows for the pids that answered") { !$0.isEmpty }
-        #expect(Set(rows.map(\.pid)).isSubset(of: pids), "rows \(rows) name pids that are not the app's \(pids)")
-        #expect(rows.map(\.acknowledged).reduce(0, +) == totals.acknowledged)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged + totals.failed + totals.indeterminate == 900)
+            #expect(totals.lost == 0 && totals.duplicates == 0, "shm atomic behind a URL lost updates: \(totals)")
+            let rows = try await run.waitForWorkers("rows for the pids that answered") { !$0.isEmpty }
+            #expect(Set(rows.map(\.pid)).isSubset(of: pids), "rows \(rows) name pids that are not the app's \(pids)")
+            #expect(rows.map(\.acknowledged).reduce(0, +) == totals.acknowledged)
 
-        run.engine.perform(.resetAll)
-        let line = try await run.waitForLog("the reset") { $0.hasPrefix("POST /reset answered by") }
-        #expect(line.contains("pid"))
-        // k cannot reach a worker of an app statelab did not start: it says so.
-        run.engine.perform(.killWorker(worker: 0))
-        let refusal = try await run.waitFor("the refusal to kill") { event -> String? in
-            if case .error(let text) = event { return text }
-            return nil
+            run.engine.perform(.resetAll)
+            let line = try await run.waitForLog("the reset") { $0.hasPrefix("POST /reset answered by") }
+            #expect(line.contains("pid"))
+            // k cannot reach a worker of an app statelab did not start: it says so.
+            run.engine.perform(.killWorker(worker: 0))
+            let refusal = try await run.waitFor("the refusal to kill") { event -> String? in
+                if case .error(let text) = event { return text }
+                return nil
+            }
+            #expect(refusal.contains("not of an app at a URL"))
+            #expect(app.workers.allSatisfy { $0.isRunning })
         }
-        #expect(refusal.contains("not of an app at a URL"))
-        #expect(app.workers.allSatisfy { $0.isRunning })
     }
 }
 
@@ -266,8 +272,27 @@ final class EngineRun: @unchecked Sendable {
         }
     }
 
-    func stop() {
-        engine.shutdown()
-        if ownsWorkers { _ = ProcessTable.waitGone(Array(seenPids)) }
+    /// Runs `body`, then shuts the engine down whatever happened. Off the cooperative pool:
+    /// shutdown waits for the engine's own tasks, which need the pool's threads, so two tests
+    /// blocking in it on a 2-core machine would stall every async test until its backstop.
+    func whileRunning(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
+    func shutDown() async {
+        let engine = self.engine
+        await OffThread.run { engine.shutdown() }
+    }
+
+    func stop() async {
+        await shutDown()
+        let pids = Array(seenPids)
+        if ownsWorkers { _ = await OffThread.run { ProcessTable.waitGone(pids) } }
     }
 }
