@@ -45,9 +45,9 @@
 #       stderr). Then dies "BIN not found; MISSING_HINT" unless BIN is
 #       executable, and warns "BIN does not look like a release
 #       build<WARNING_TAIL>" when its path does not say release.
-#   bench_start_server WORKERS SECONDS
-#       Starts `BIN serve --strategy shm --mode atomic --workers WORKERS
-#       --port 0 --json` in the background with TMPDIR=WORK (so its run
+#   bench_start_server WORKERS SECONDS [STRATEGY MODE]
+#       Starts `BIN serve --strategy STRATEGY --mode MODE --workers WORKERS
+#       --port 0 --json` (shm atomic unless given) in the background with TMPDIR=WORK (so its run
 #       directory is inside WORK), output in WORK/serve.out and serve.err;
 #       sets SERVER_PID, then waits up to SECONDS for its ready line and sets
 #       URL, PORT, WORKER_PIDS and RUN_DIR from it. Dies (showing serve.err)
@@ -140,10 +140,10 @@ bench_build_statelab() {
 }
 
 bench_start_server() {
-    local workers=$1 seconds=$2 ready=""
-    say "== starting statelab serve --strategy shm --mode atomic --workers $workers"
+    local workers=$1 seconds=$2 strategy=${3:-shm} mode=${4:-atomic} ready=""
+    say "== starting statelab serve --strategy $strategy --mode $mode --workers $workers"
     # TMPDIR keeps the server's run directory inside our temp dir.
-    TMPDIR="$WORK" "$BIN" serve --strategy shm --mode atomic --workers "$workers" --port 0 --json \
+    TMPDIR="$WORK" "$BIN" serve --strategy "$strategy" --mode "$mode" --workers "$workers" --port 0 --json \
         >"$WORK/serve.out" 2>"$WORK/serve.err" &
     SERVER_PID=$!
     for _ in $(seq 1 $((seconds * 10))); do  # every 0.1 s

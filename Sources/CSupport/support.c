@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -16,7 +17,7 @@
 
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
-               int new_group) {
+               int new_group, int death_signal, long uid, long gid, const char *cwd) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return -errno;
@@ -34,9 +35,15 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
     for (int sig = 1; sig < 32; sig++) {
         if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
     }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(126);
+    // Drop to another user first: a change of credentials clears the death signal.
+    if (uid >= 0) {
+        gid_t group = (gid_t)gid;
+        if (setgroups(1, &group) != 0 || setgid(group) != 0 || setuid((uid_t)uid) != 0) _exit(125);
+    }
+    if (prctl(PR_SET_PDEATHSIG, death_signal > 0 ? death_signal : SIGKILL) != 0) _exit(126);
     if (getppid() != parent) _exit(126);
     if (new_group) setpgid(0, 0);
+    if (cwd != NULL && chdir(cwd) != 0) _exit(125);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) { dup2(devnull, 0); if (devnull != 0) close(devnull); }
     // Nothing else crosses exec, whatever its flags: NIO accepts and opens sockets

@@ -6,7 +6,7 @@ struct AppOptions: ParsableArguments {
     @Option(help: "Where the counter lives.")
     var strategy: Strategy = .global
 
-    @Option(help: "How the app increments: naive reads then writes; locked and atomic do not lose updates.")
+    @Option(help: "How the app increments: naive reads then writes; locked and atomic do not lose updates; serializable (postgres) retries what isolation refuses. `statelab strategies` lists each strategy's modes.")
     var mode: Mode = .naive
 
     @Option(help: "Worker processes sharing the port (1-64).")
@@ -24,9 +24,13 @@ struct AppOptions: ParsableArguments {
     @Option(help: "How the workers share the port (serve, load, dashboard): reuseport (each binds it with SO_REUSEPORT, like gunicorn --reuse-port) or shared (they inherit one listening socket, like uvicorn).")
     var listen: ListenMode = .reuseport
 
+    @OptionGroup(title: "PostgreSQL")
+    var postgres: PostgresCLIOptions
+
     func config(port: Int) -> AppConfig {
         AppConfig(strategy: strategy, mode: mode, workers: workers, port: port,
-                  raceWindowMicros: raceWindowMicros, storeThreads: threads, redisURL: redisURL, listen: listen)
+                  raceWindowMicros: raceWindowMicros, storeThreads: threads, redisURL: redisURL, listen: listen,
+                  postgres: postgres.options)
     }
 
     func validate() throws {

@@ -44,6 +44,9 @@ extension StateLabCommand {
         @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
         var redisURL: String?
 
+        @OptionGroup(title: "PostgreSQL")
+        var postgres: PostgresCLIOptions
+
         func validate() throws {
             if listScenarios && scenario != nil { throw ValidationError("--list-scenarios takes no --scenario; it lists them all") }
             let targets = [("--scenario", scenario != nil), ("--url", url != nil), ("--app-command", command.appCommand != nil)]
@@ -91,8 +94,8 @@ extension StateLabCommand {
             let signals = SignalWatch()
             let report: CompareReport
             do {
-                report = try await signals.cancelling { [redisURL] in
-                    try await ScenarioRunner.run(loaded, redisURL: redisURL) { progress.show($0) }
+                report = try await signals.cancelling { [redisURL, postgres = postgres.options] in
+                    try await ScenarioRunner.run(loaded, redisURL: redisURL, postgres: postgres) { progress.show($0) }
                 }
             } catch {
                 progress.clear()

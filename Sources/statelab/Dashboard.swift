@@ -64,7 +64,9 @@ extension StateLabCommand {
                 throw fail("the dashboard needs a terminal; for scripts and CI use statelab compare --scenario FILE")
             }
             var options = try engineOptions()
-            if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL) {
+            options.postgres = app.postgres.options
+            if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL,
+                                                                                   postgresURL: app.postgres.url) {
                 throw fail(reason)
             }
             options.executable = ChildProcess.currentExecutable

@@ -138,7 +138,8 @@ extension StateLabCommand {
         private func runUserApp(_ spec: TargetSpec, progress: ProgressLine) async throws -> (RunResult, String) {
             let started: (target: any RunTarget, stop: @Sendable () async -> Void)
             do {
-                started = try await UserApp.start(spec, label: spec.description, redisURL: app.redisURL)
+                started = try await UserApp.start(spec, label: spec.description, redisURL: app.redisURL,
+                                                  postgresURL: app.postgres.url)
             } catch let error as RunError {
                 throw fail(error.reason)
             }

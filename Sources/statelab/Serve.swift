@@ -57,7 +57,9 @@ extension StateLabCommand {
                 var line = "{\"url\":\"\(supervisor.url)\",\"port\":\(supervisor.port),\"strategy\":\"\(app.strategy.rawValue)\","
                 line += "\"mode\":\"\(app.mode.rawValue)\",\"pids\":[\(pids)],\"run_dir\":\"\(supervisor.runDirectory.path)\""
                 line += ",\"manager_pid\":\(supervisor.managerPID.map(String.init) ?? "null")"
-                line += ",\"redis_pid\":\(supervisor.redisPID.map(String.init) ?? "null")}"
+                line += ",\"redis_pid\":\(supervisor.redisPID.map(String.init) ?? "null")"
+                line += ",\"postgres_pid\":\(supervisor.postgresPID.map(String.init) ?? "null")"
+                line += ",\"postgres_data\":\(supervisor.postgresDataDirectory.map(JSONText.quoted) ?? "null")}"
                 print(line)
             } else {
                 print("statelab serve: \(app.strategy.rawValue) / \(app.mode.rawValue), \(workers.count) workers on \(supervisor.url)")
@@ -67,6 +69,9 @@ extension StateLabCommand {
                 }
                 if let pid = supervisor.managerPID { print("  manager  pid \(pid)") }
                 if let pid = supervisor.redisPID { print("  redis-server  pid \(pid)") }
+                if let pid = supervisor.postgresPID {
+                    print("  postgres  pid \(pid)  data \(supervisor.postgresDataDirectory ?? "?")\(supervisor.config.postgres.fsync ? "" : "  (fsync=off: a demo setting)")")
+                }
                 print("Try: curl -X POST \(supervisor.url)/increment; curl \(supervisor.url)/report. Ctrl-C stops.")
             }
             fflush(nil)

@@ -12,6 +12,7 @@ extension StateLabCommand {
 
         @Option(help: "Output format.") var format: Format = .table
         @Option(name: .customLong("redis-url"), help: "Count redis as available through this server.") var redisURL: String?
+        @Option(name: .customLong("postgres-url"), help: "Count postgres as available through this server.") var postgresURL: String?
 
         func run() throws {
             switch format {
@@ -23,12 +24,12 @@ extension StateLabCommand {
         func table() -> String {
             var out = ""
             for strategy in Strategy.allCases {
-                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL)
+                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL, postgresURL: postgresURL)
                 out += "\(strategy.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(strategy.summary)"
                 out += reason.map { "\n         unavailable: \($0)" } ?? ""
                 out += "\n"
-                for mode in Mode.allCases {
-                    let modeName = mode.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
+                for mode in strategy.modes {
+                    let modeName = mode.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
                     out += "  \(modeName)  \(strategy.describe(mode))\n"
                 }
             }
@@ -37,7 +38,7 @@ extension StateLabCommand {
 
         func json() -> String {
             let rows = Strategy.allCases.map { strategy -> String in
-                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL)
+                let reason = StrategyAvailability.reason(strategy, redisURL: redisURL, postgresURL: postgresURL)
                 let modes = strategy.modes.map { "{\"mode\":\"\($0.rawValue)\",\"description\":\(JSONText.quoted(strategy.describe($0)))}" }
                 return "{\"strategy\":\"\(strategy.rawValue)\",\"available\":\(reason == nil),"
                     + "\"reason\":\(reason.map(JSONText.quoted) ?? "null"),\"summary\":\(JSONText.quoted(strategy.summary)),"

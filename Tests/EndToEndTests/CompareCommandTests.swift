@@ -352,16 +352,17 @@ struct CompareCommandTests {
         let path = Repository.root.appendingPathComponent("Scenarios/quickstart.yaml").path
         // Without redis-server the redis rows are skipped (and say why), never failed; CI requires them.
         let redisRuns = RedisRequirement.shouldRun()
+        let postgresRuns = PostgresRequirement.shouldRun()
         let result = try StatelabCLI.run(["compare", "--scenario", path, "--format", "json"], timeout: 300)
         print("quickstart took \(String(format: "%.1f", result.seconds))s")
         #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
         let json = try #require(result.json, "not JSON: \(result.stdout)")
         #expect(json["all_expectations_held"] as? Bool == true)
         let runs = try #require(json["runs"] as? [[String: Any]])
-        #expect(runs.count == 9)
+        #expect(runs.count == 11)
         for run in runs {
             let label = "\(run["strategy"] ?? "?")/\(run["mode"] ?? "?")"
-            if run["strategy"] as? String == "redis" && !redisRuns {
+            if (run["strategy"] as? String == "redis" && !redisRuns) || (run["strategy"] as? String == "postgres" && !postgresRuns) {
                 #expect(run["skipped"] is String, "\(label)")
                 continue
             }

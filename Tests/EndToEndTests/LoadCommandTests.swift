@@ -112,14 +112,18 @@ struct LoadCommandTests {
         #expect(result.stdout.isEmpty)
     }
 
-    @Test("strategies --format json: five strategies, each with its availability")
+    @Test("strategies --format json: six strategies, each with its availability and its own modes")
     func strategiesJSON() throws {
         let result = try StatelabCLI.run(["strategies", "--format", "json"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(result.json, "not JSON: \(result.stdout)")
         #expect(json["schema"] as? String == "statelab.strategies/1")
         let strategies = try #require(json["strategies"] as? [[String: Any]])
-        #expect(strategies.compactMap { $0["strategy"] as? String } == ["global", "manager", "shm", "sqlite", "redis"])
+        #expect(strategies.compactMap { $0["strategy"] as? String } == ["global", "manager", "shm", "sqlite", "redis", "postgres"])
+        let modes = strategies.map { (($0["modes"] as? [[String: Any]]) ?? []).compactMap { $0["mode"] as? String } }
+        #expect(modes[0] == ["naive"])
+        #expect(modes[4] == ["naive", "locked", "atomic"])
+        #expect(modes[5] == ["naive", "locked", "atomic", "serializable"])
         for strategy in strategies {
             let available = try #require(strategy["available"] as? Bool, "\(strategy)")
             #expect(available ? strategy["reason"] is NSNull : strategy["reason"] is String, "\(strategy)")

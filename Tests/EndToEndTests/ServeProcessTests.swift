@@ -16,17 +16,19 @@ struct ServeProcessTests {
         var run_dir: String
         var manager_pid: Int32?
         var redis_pid: Int32?
+        var postgres_pid: Int32?
+        var postgres_data: String?
     }
 
     /// Starts `statelab serve ... --json --port 0` and waits (bounded) for its ready line.
-    static func serve(_ arguments: [String]) throws -> (ChildProcess, Ready, String) {
+    static func serve(_ arguments: [String], timeout: Double = 20) throws -> (ChildProcess, Ready, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let output = dir + "/serve.out"
         let process = try ChildProcess.spawn(executable: Binary.path,
                                              arguments: ["serve", "--port", "0", "--json"] + arguments,
                                              outputFile: output)
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let text = try? String(contentsOfFile: output, encoding: .utf8),
                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("{") }),

@@ -66,7 +66,6 @@ import Testing
         #expect(model.overlay == .strategyPicker(cursor: 2))
         _ = KeyBindings.dispatch(.down, model: &model)
         _ = KeyBindings.dispatch(.down, model: &model)
-        _ = KeyBindings.dispatch(.down, model: &model)
         #expect(model.overlay == .strategyPicker(cursor: 4))
         #expect(KeyBindings.dispatch(.enter, model: &model).isEmpty, "redis is unavailable")
         #expect(model.overlay == .strategyPicker(cursor: 4))

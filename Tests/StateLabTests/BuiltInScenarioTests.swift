@@ -37,7 +37,7 @@ import Testing
         let scenario = try BuiltInScenario.load(named: "quickstart")
         #expect(scenario.name == "quickstart")
         #expect(scenario.sourcePath == "(built-in quickstart)")
-        #expect(scenario.runs.count == 9)
+        #expect(scenario.runs.count == 11)
     }
 
     @Test func theShippedScenariosAreThere() {

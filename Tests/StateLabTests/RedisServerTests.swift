@@ -90,7 +90,7 @@ extension RedisTests {
             try connection.command("SET", "statelab:test:text", "not a number")
             let session = try RedisSession(host: server.host, port: server.port, key: "statelab:test:text")
             defer { session.close() }
-            for mode in Mode.allCases {
+            for mode in Strategy.redis.modes {
                 let error = #expect(throws: StoreError.self) { try session.increment(mode: mode, raceWindowMicros: 0) }
                 #expect(error != nil, "\(mode) on a text value must fail")
             }

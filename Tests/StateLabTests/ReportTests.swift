@@ -59,8 +59,12 @@ import Testing
         #expect(fields["max_ms"] == .number(1234.5))
         #expect(fields["divergent"] == .bool(true))
         #expect(fields["verdict"] == .text("lost-updates"))
-        // Every field an expectation may name is there.
-        for name in Expectation.knownFields { #expect(fields[name] != nil, "\(name)") }
+        // Every field an expectation may name is there; retries only for a run whose workers retry.
+        for name in Expectation.knownFields where name != "retries" { #expect(fields[name] != nil, "\(name)") }
+        #expect(fields["retries"] == nil)
+        var retrying = F.bigRun()
+        retrying.retries = 42
+        #expect(retrying.fields()["retries"] == .number(42))
     }
 
     @Test func evaluatingChecksExpectationsAgainstTheRun() {

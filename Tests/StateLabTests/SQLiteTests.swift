@@ -116,7 +116,7 @@ struct SQLiteTests {
             let second = try SQLiteSession(path: path)
             defer { first.close(); second.close() }
             #expect(try first.read() == 0)
-            for mode in Mode.allCases { _ = try first.increment(mode: mode, raceWindowMicros: 0) }
+            for mode in Strategy.sqlite.modes { _ = try first.increment(mode: mode, raceWindowMicros: 0) }
             #expect(try second.read() == 3)
             try second.reset()
             #expect(try first.read() == 0)

@@ -92,7 +92,8 @@ import Testing
         let scenario = try ScenarioLoader.load(path: Self.shippedScenarios.appendingPathComponent("quickstart.yaml").path)
         let labels = scenario.runs.map(\.label)
         #expect(labels == ["global/naive", "manager/naive", "manager/atomic", "shm/naive", "shm/atomic",
-                           "sqlite/naive", "sqlite/atomic", "redis/naive", "redis/atomic"])
+                           "sqlite/naive", "sqlite/atomic", "redis/naive", "redis/atomic",
+                           "postgres/naive", "postgres/atomic"])
         #expect(scenario.runs.allSatisfy { $0.app == AppSettings(workers: 4, raceWindowMicros: 100, threads: 4) })
         #expect(scenario.load.limit == .increments(2000) && scenario.load.concurrency == 32)
         for run in scenario.runs {

@@ -271,9 +271,10 @@ final class InProcessWorker: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         storeThreads = NIOThreadPool(numberOfThreads: 2)
         storeThreads.start()
+        let sessions = SessionPool { try SQLiteSession(path: path, busyTimeoutMillis: busyTimeoutMillis) }
         let app = CounterApp(spec: spec, worker: 0,
-                             sessions: SessionPool { try SQLiteSession(path: path, busyTimeoutMillis: busyTimeoutMillis) },
-                             storeThreads: storeThreads)
+                             backend: ThreadPoolBackend(sessions: sessions, threads: storeThreads, mode: mode,
+                                                        raceWindowMicros: raceWindowMicros))
         channel = try WorkerServer.bootstrap(group: group, app: app).bind(host: "127.0.0.1", port: 0).wait()
         port = channel.localAddress?.port ?? 0
     }

@@ -31,6 +31,19 @@ public enum RedisRequirement {
     }
 }
 
+/// PostgreSQL tests skip on a developer machine without PostgreSQL, but fail in
+/// CI, where .ci/run sets STATELAB_REQUIRE_POSTGRES=1.
+public enum PostgresRequirement {
+    public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_POSTGRES"] == "1" }
+    public static var available: Bool { PostgresServerProcess.availability() == nil }
+    /// Whether to run a postgres test; prints why it is skipped.
+    public static func shouldRun() -> Bool {
+        if available || required { return true }
+        print("skipping a postgres test: \(PostgresServerProcess.availability() ?? "PostgreSQL is not installed")")
+        return false
+    }
+}
+
 /// Processes by /proc: whether one still runs, who its children are, its arguments.
 public enum ProcessTable {
     public static func exists(_ pid: Int32) -> Bool {

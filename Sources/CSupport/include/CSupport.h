@@ -9,10 +9,15 @@
 /// already gone, moves `fd_from[i]` to `fd_to[i]` (kept across exec), puts the child
 /// in a process group of its own when `new_group` is set, and redirects stdin to
 /// /dev/null. No other descriptor above 2 is kept across exec, even one opened
-/// without close-on-exec. Returns the child's pid, or -errno.
+/// without close-on-exec. `death_signal` replaces SIGKILL as the parent-death
+/// signal when > 0 (PostgreSQL shuts down cleanly on SIGINT). With `uid` >= 0 the
+/// child first becomes that user and group (supplementary groups: just `gid`),
+/// then asks for the death signal, since a change of credentials clears it; it
+/// exits with 125 when it cannot switch or cannot enter `cwd` (when not NULL).
+/// Returns the child's pid, or -errno.
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
-               int new_group);
+               int new_group, int death_signal, long uid, long gid, const char *cwd);
 
 /// Asks for SIGKILL when the parent dies; returns 0, or -1 when the parent is already gone.
 int sl_die_with_parent(pid_t expected_parent);

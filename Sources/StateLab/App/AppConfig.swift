@@ -20,13 +20,15 @@ public struct AppConfig: Sendable, Equatable {
     public var requestHeadTimeoutMillis: Int
     /// How the workers share the port.
     public var listen: ListenMode
+    /// The PostgreSQL server, pool and retries (strategy postgres).
+    public var postgres: PostgresOptions
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,
                 executable: String = ChildProcess.currentExecutable,
                 idleTimeoutMillis: Int = WorkerSpec.defaultIdleTimeoutMillis,
                 requestHeadTimeoutMillis: Int = WorkerSpec.defaultRequestHeadTimeoutMillis,
-                listen: ListenMode = .reuseport) {
+                listen: ListenMode = .reuseport, postgres: PostgresOptions = PostgresOptions()) {
         self.strategy = strategy
         self.mode = mode
         self.workers = workers
@@ -38,14 +40,13 @@ public struct AppConfig: Sendable, Equatable {
         self.idleTimeoutMillis = idleTimeoutMillis
         self.requestHeadTimeoutMillis = requestHeadTimeoutMillis
         self.listen = listen
+        self.postgres = postgres
     }
 
     /// Problems with the settings themselves, each as one line with the fix.
     public func problems() -> [String] {
         var found: [String] = []
-        if !strategy.modes.contains(mode) {
-            found.append("\(strategy.rawValue) has no \(mode.rawValue) mode: a per-process variable is never shared; use --mode naive")
-        }
+        if let problem = strategy.modeProblem(mode) { found.append(problem) }
         if !(1...64).contains(workers) { found.append("--workers must be between 1 and 64 (got \(workers))") }
         if !(0...65535).contains(port) { found.append("--port must be between 0 and 65535 (got \(port)); 0 picks a free port") }
         if !(0...1_000_000).contains(raceWindowMicros) {
@@ -58,21 +59,24 @@ public struct AppConfig: Sendable, Equatable {
         if !(1...3_600_000).contains(requestHeadTimeoutMillis) {
             found.append("the request head timeout must be between 1 ms and 1 h (got \(requestHeadTimeoutMillis) ms)")
         }
+        if strategy == .postgres { found += postgres.problems() }
         return found
     }
 
     /// Why this strategy cannot run on this machine, with the fix; nil when it can.
     public func unavailability() -> String? {
-        StrategyAvailability.reason(strategy, redisURL: redisURL)
+        StrategyAvailability.reason(strategy, redisURL: redisURL, postgresURL: postgres.url)
     }
 }
 
 public enum StrategyAvailability {
     /// nil when `strategy` can run here; else one line saying why and how to fix it.
-    public static func reason(_ strategy: Strategy, redisURL: String? = nil) -> String? {
+    public static func reason(_ strategy: Strategy, redisURL: String? = nil, postgresURL: String? = nil) -> String? {
         switch strategy {
         case .redis where redisURL == nil:
             return RedisServerProcess.availability()
+        case .postgres where postgresURL == nil:
+            return PostgresServerProcess.availability()
         default:
             return nil
         }

@@ -11,6 +11,8 @@ public enum ControlClient {
         public var count: Int?
         public var pid: Int32?
         public var error: String?
+        /// Transactions the worker retried (postgres serializable's /report).
+        public var retries: Int? = nil
     }
 
     public static func request(_ method: String, _ path: String, socketPath: String, timeout: Double = 5) throws -> Answer {
@@ -47,7 +49,8 @@ public enum ControlClient {
         let bodyText = text[split.upperBound...]
         let object = (try? JSONSerialization.jsonObject(with: Data(bodyText.utf8))) as? [String: Any] ?? [:]
         return Answer(status: status, count: object["count"] as? Int,
-                      pid: (object["pid"] as? Int).map(Int32.init), error: object["error"] as? String)
+                      pid: (object["pid"] as? Int).map(Int32.init), error: object["error"] as? String,
+                      retries: object["retries"] as? Int)
     }
 
     static func connectUnix(fd: Int32, path: String) throws {

@@ -4,22 +4,20 @@ import NIOPosix
 import Glibc
 #endif
 
-/// What a worker's HTTP handlers share: the spec, who this worker is, its store
-/// sessions and the threads that make store calls.
+/// What a worker's HTTP handlers share: the spec, who this worker is, and its
+/// way to the counter.
 public final class CounterApp: Sendable {
     public let spec: WorkerSpec
     public let worker: Int
     public let pid: Int32
-    let sessions: SessionPool
-    let storeThreads: NIOThreadPool
+    let backend: any CounterBackend
     let handledIncrements = ManagedAtomic<Int>(0)
 
-    public init(spec: WorkerSpec, worker: Int, sessions: SessionPool, storeThreads: NIOThreadPool) {
+    public init(spec: WorkerSpec, worker: Int, backend: any CounterBackend) {
         self.spec = spec
         self.worker = worker
         self.pid = getpid()
-        self.sessions = sessions
-        self.storeThreads = storeThreads
+        self.backend = backend
     }
 
     /// The JSON fields every answer names this worker with.

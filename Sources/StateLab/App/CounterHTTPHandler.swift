@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 
 /// Serves the counter API on one connection: routes a request, makes the store
-/// call on the store threads, and answers in JSON with X-Worker-Pid.
+/// call through the worker's backend (never blocking the loop), and answers in
+/// JSON with X-Worker-Pid.
 final class CounterHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -53,26 +54,20 @@ final class CounterHTTPHandler: ChannelInboundHandler {
     private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
         let app = self.app
-        let mode = app.spec.mode
-        let window = app.spec.raceWindowMicros
+        let loop = context.eventLoop
         switch (path, head.method) {
         case ("/increment", .POST):
-            offload(context: context) {
-                let count = try app.sessions.withSession { try $0.increment(mode: mode, raceWindowMicros: window) }
+            answer(context: context, app.backend.increment(on: loop).map { count in
                 app.handledIncrements.wrappingIncrement(ordering: .relaxed)
                 return "{\"count\":\(count),\(app.identity)}"
-            }
+            })
         case ("/report", .GET):
-            offload(context: context) {
-                let count = try app.sessions.withSession { try $0.read() }
+            answer(context: context, app.backend.read(on: loop).map { count in
                 let handled = app.handledIncrements.load(ordering: .relaxed)
-                return "{\"count\":\(count),\(app.identity),\"handled\":\(handled),\"strategy\":\"\(app.spec.strategy.rawValue)\",\"mode\":\"\(app.spec.mode.rawValue)\"}"
-            }
+                return "{\"count\":\(count),\(app.identity),\"handled\":\(handled)\(app.backend.reportFields),\"strategy\":\"\(app.spec.strategy.rawValue)\",\"mode\":\"\(app.spec.mode.rawValue)\"}"
+            })
         case ("/reset", .POST):
-            offload(context: context) {
-                try app.sessions.withSession { try $0.reset() }
-                return "{\"count\":0,\(app.identity)}"
-            }
+            answer(context: context, app.backend.reset(on: loop).map { "{\"count\":0,\(app.identity)}" })
         case ("/increment", _), ("/reset", _):
             respond(context: context, status: .methodNotAllowed, body: errorJSON("use POST \(path)"), extra: [("Allow", "POST")])
         case ("/report", _):
@@ -82,9 +77,8 @@ final class CounterHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// Runs a blocking store call off the event loop and answers when it is done.
-    private func offload(context: ChannelHandlerContext, _ work: @escaping @Sendable () throws -> String) {
-        let future = app.storeThreads.runIfActive(eventLoop: context.eventLoop, work)
+    /// Answers when the store call is done.
+    private func answer(context: ChannelHandlerContext, _ future: EventLoopFuture<String>) {
         future.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let body):

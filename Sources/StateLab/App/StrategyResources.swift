@@ -8,13 +8,15 @@ final class StrategyResources: @unchecked Sendable {
     private(set) var manager: ChildProcess?
     private(set) var redis: RedisServerProcess?
     private(set) var redisAddress: (host: String, port: Int)?
+    private(set) var postgres: PostgresServerProcess?
 
     /// fds the workers inherit (parent fd -> child fd).
     var inheritedDescriptors: [(from: Int32, to: Int32)] {
         sharedMemory.map { [($0.fd, SharedMemoryCounter.inheritedFD)] } ?? []
     }
 
-    init(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec) throws {
+    init(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec,
+         log: (String) -> Void = { _ in }) throws {
         do {
             switch config.strategy {
             case .global:
@@ -27,6 +29,8 @@ final class StrategyResources: @unchecked Sendable {
                 try startManager(config: config, spec: spec)
             case .redis:
                 try startRedis(config: config, runDirectory: runDirectory, spec: &spec)
+            case .postgres:
+                try startPostgres(config: config, runDirectory: runDirectory, spec: &spec, log: log)
             }
         } catch {
             stop()
@@ -81,11 +85,38 @@ final class StrategyResources: @unchecked Sendable {
         redisAddress = (url.host, url.port)
     }
 
+    private func startPostgres(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec,
+                               log: (String) -> Void) throws {
+        let url: PostgresURL
+        if let text = config.postgres.url {
+            url = try PostgresURL(parsing: text)
+            // Every run starts from 0, also on a server the user named.
+            do {
+                try PostgresCounterTable.prepare(url: url, timeout: 5)
+            } catch let error as StoreError {
+                throw StoreError("\(error.message); check that PostgreSQL runs at \(url), or leave out --postgres-url to let statelab start one")
+            }
+        } else {
+            // Room for every worker's pool, the table setup and a psql or two.
+            let connections = max(100, config.workers * config.postgres.connections + 20)
+            let server = try PostgresServerProcess.launch(
+                in: runDirectory.path,
+                settings: PostgresServerSettings(fsync: config.postgres.fsync, maxConnections: connections),
+                log: log)
+            postgres = server
+            url = server.url
+        }
+        spec.postgres = PostgresWorkerSettings(url: url, connections: config.postgres.connections,
+                                               retries: config.postgres.retries)
+    }
+
     func stop() {
         manager?.stop()
         manager = nil
         redis?.stop()
         redis = nil
+        postgres?.stop()
+        postgres = nil
         sharedMemory = nil
     }
 }

@@ -35,6 +35,9 @@ public final class Supervisor: @unchecked Sendable {
     /// The redis-server statelab started, if any.
     public var redisPID: Int32? { resources.redis?.pid }
     public var managerPID: Int32? { resources.manager?.pid }
+    /// The PostgreSQL server statelab started, if any.
+    public var postgresPID: Int32? { resources.postgres?.pid }
+    public var postgresDataDirectory: String? { resources.postgres?.dataDirectory }
 
     /// Starts everything and returns once every worker answers on its private
     /// socket. On failure, everything started so far is stopped again.
@@ -53,7 +56,7 @@ public final class Supervisor: @unchecked Sendable {
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
                                   runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
                                   requestHeadTimeoutMillis: config.requestHeadTimeoutMillis, listen: config.listen)
-            let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec)
+            let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec, log: log)
             do {
                 try spec.write()
             } catch {
@@ -172,7 +175,7 @@ public final class Supervisor: @unchecked Sendable {
                   answer.status == 200, let count = answer.count
             else { return nil }
             return ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
-                              start: start, end: MonotonicClock.now())
+                              start: start, end: MonotonicClock.now(), retries: answer.retries)
         }
     }
 

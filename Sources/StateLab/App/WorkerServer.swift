@@ -22,14 +22,11 @@ public enum WorkerServer {
             throw StoreError("supervisor \(parentPID) is gone")
         }
         let spec = try WorkerSpec.read(from: specPath)
-        let factory = try sessionFactory(for: spec)
-        // Open one session now so a store that cannot be reached fails the start, not the first request.
-        try factory().close()
-
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let storeThreads = NIOThreadPool(numberOfThreads: spec.storeThreads)
-        storeThreads.start()
-        let app = CounterApp(spec: spec, worker: worker, sessions: SessionPool(factory: factory), storeThreads: storeThreads)
+        let backend = try makeBackend(for: spec, loop: group.next())
+        // One read now, so a store that cannot be reached fails the start, not the first request.
+        _ = try backend.read(on: group.next()).wait()
+        let app = CounterApp(spec: spec, worker: worker, backend: backend)
 
         let tcp: Channel?
         switch spec.listen {
@@ -79,6 +76,21 @@ public enum WorkerServer {
         try pipeline.addHandler(CounterHTTPHandler(app: app))
     }
 
+    /// How this worker reaches its strategy's store: PostgreSQL on the event
+    /// loop, the others through blocking sessions on store threads.
+    static func makeBackend(for spec: WorkerSpec, loop: EventLoop) throws -> any CounterBackend {
+        if spec.strategy == .postgres {
+            guard let settings = spec.postgres else {
+                throw StoreError("postgres strategy without a server address in the worker spec")
+            }
+            return PostgresBackend(loop: loop, settings: settings, mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+        }
+        let threads = NIOThreadPool(numberOfThreads: spec.storeThreads)
+        threads.start()
+        return ThreadPoolBackend(sessions: SessionPool(factory: try sessionFactory(for: spec)), threads: threads,
+                                 mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+    }
+
     /// How this worker opens sessions on its strategy's store.
     static func sessionFactory(for spec: WorkerSpec) throws -> @Sendable () throws -> CounterSession {
         switch spec.strategy {
@@ -104,6 +116,8 @@ public enum WorkerServer {
                 throw StoreError("redis strategy without a redis address in the worker spec")
             }
             return { try RedisSession(url: url) }
+        case .postgres:
+            throw StoreError("postgres has no blocking session; its backend runs on the event loop")
         }
     }
 }

@@ -27,6 +27,8 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     /// reuseport: the worker binds `port` itself; shared: it accepts on the
     /// socket it inherited as fd `ListenMode.inheritedFD`.
     public var listen: ListenMode
+    /// The PostgreSQL server and pool (strategy postgres); its password is why the spec is 0600.
+    public var postgres: PostgresWorkerSettings?
 
     public static let defaultIdleTimeoutMillis = 120_000
     public static let defaultRequestHeadTimeoutMillis = 10_000

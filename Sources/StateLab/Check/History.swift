@@ -38,13 +38,17 @@ public struct ReadRecord: Sendable, Equatable, Codable {
     public var value: Int
     public var start: UInt64
     public var end: UInt64
+    /// Transactions this worker retried since it started, when its /report
+    /// says (postgres serializable: `"retries"`).
+    public var retries: Int?
 
-    public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64) {
+    public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64, retries: Int? = nil) {
         self.pid = pid
         self.worker = worker
         self.value = value
         self.start = start
         self.end = end
+        self.retries = retries
     }
 }
 

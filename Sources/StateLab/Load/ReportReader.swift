@@ -6,6 +6,7 @@
 public enum ReportReader {
     /// Attempts when no pids are expected: enough to see most workers of a small app.
     static let discoveryAttempts = 16
+    static let retriesKey = Array("\"retries\"".utf8)
 
     /// - Returns: the first read of each pid that answered (unexpected pids
     ///   included: a respawned worker is still a worker), and the expected
@@ -48,6 +49,7 @@ public enum ReportReader {
         guard (200..<300).contains(answer.status) else { return nil }
         let body = CounterAnswer.parse(answer.body, fields: fields)
         guard let pid = HTTPOneShot.workerPid(answer) ?? body.pid, let count = body.count else { return nil }
-        return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end)
+        let retries = answer.body.withUnsafeBytes { JSONFieldScanner(bytes: $0).integer(for: retriesKey) }
+        return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end, retries: retries)
     }
 }

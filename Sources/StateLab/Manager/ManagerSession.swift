@@ -48,6 +48,8 @@ public final class ManagerSession: CounterSession {
             return next
         case .atomic:
             return try value(of: .incr)
+        case .serializable:
+            throw StoreError.noSuchMode(.serializable, for: .manager)
         }
     }
 

@@ -48,6 +48,8 @@ public final class RedisSession: CounterSession {
                 throw StoreError("redis INCR \(key): unexpected reply \(reply)")
             }
             return value
+        case .serializable:
+            throw StoreError.noSuchMode(.serializable, for: .redis)
         }
     }
 

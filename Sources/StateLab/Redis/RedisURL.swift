@@ -55,42 +55,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         }
         if rest.contains("?") || rest.contains("#") { throw bad("query options are not supported") }
 
-        var databasePart: Substring?
-        if let slash = rest.firstIndex(of: "/") {
-            databasePart = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-
-        // Host: a bracketed IPv6 literal, or everything before the last ':'.
-        var hostPart: Substring
-        var portPart: Substring?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw bad("unclosed [ in IPv6 host") }
-            hostPart = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw bad("expected :port after ]") }
-                portPart = after.dropFirst()
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            hostPart = rest[..<colon]
-            portPart = rest[rest.index(after: colon)...]
-            if hostPart.contains(":") { throw bad("write an IPv6 host in brackets, like redis://[::1]:6379") }
-        } else {
-            hostPart = rest
-        }
-        guard !hostPart.isEmpty else { throw bad("missing host") }
-        guard hostPart.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" || $0 == "_" }) else {
-            throw bad("host \"\(hostPart)\" has characters a host name cannot have")
-        }
-
-        var port = Self.defaultPort
-        if let portPart {
-            guard !portPart.isEmpty, portPart.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(portPart), (1...65_535).contains(value) else {
-                throw bad("port must be a number from 1 to 65535, not \"\(portPart)\"")
-            }
-            port = value
-        }
+        let address = try ServerAddress(parsing: rest, defaultPort: Self.defaultPort,
+                                        example: "redis://[::1]:6379", bad: bad)
+        let databasePart = address.path
 
         var database = 0
         if let databasePart, !databasePart.isEmpty {
@@ -100,7 +67,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             database = value
         }
 
-        self.init(host: String(hostPart), port: port, database: database, username: username, password: password)
+        self.init(host: address.host, port: address.port, database: database, username: username, password: password)
     }
 
     /// `text` with its credentials masked, for errors about a URL that did not parse.

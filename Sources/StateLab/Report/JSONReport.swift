@@ -47,6 +47,7 @@ enum JSONReport {
             ("unexpected", int(check.unexpected)),
             ("duplicates", int(check.duplicates)),
             ("divergent", happened ? .bool(check.divergent) : .null),
+            ("retries", run.retries.map(JSONValue.int) ?? .null),
             ("read_violations", int(check.readViolationCount)),
             ("read_violation_samples", .array(happened ? check.readViolations.map { violation($0, in: check) } : [])),
             ("unread", .array(happened ? check.unread.map(unread) : [])),

@@ -46,6 +46,7 @@ enum LoadSummary {
             ("unexpected", ReportNumbers.grouped(check.unexpected)),
             ("duplicates", ReportNumbers.grouped(check.duplicates)),
             ("divergent", check.divergent ? "yes" : "no"),
+        ] + (run.retries.map { [("retries", ReportNumbers.grouped($0))] } ?? []) + [
             ("verdict", verdictColor.paint(check.verdict.rawValue, enabled: color)),
         ]
     }

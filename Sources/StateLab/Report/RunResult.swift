@@ -37,6 +37,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var diagnosis: [Diagnosis] = []
     /// The concurrency-1 probe before the load, when there was one.
     public var probe: LatencyProbe.Result?
+    /// Transactions the workers ran again after a serialization failure (postgres serializable).
+    public var retries: Int?
 
     public init(
         label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
@@ -79,9 +81,11 @@ public struct RunResult: Sendable, Codable, Equatable {
 
     /// The run's result as named fields, for expectations.
     public func fields() -> [String: ResultValue] {
-        check.fields(
+        var fields = check.fields(
             workers: workers, throughputRPS: throughputRPS, p50Ms: latency.p50, p90Ms: latency.p90,
             p99Ms: latency.p99, p999Ms: latency.p999, maxMs: latency.max)
+        if let retries { fields["retries"] = .number(Double(retries)) }
+        return fields
     }
 
     /// A run that went through the pipeline.
@@ -94,6 +98,7 @@ public struct RunResult: Sendable, Codable, Equatable {
         notes = outcome.notes
         diagnosis = outcome.diagnosis
         probe = outcome.probe
+        retries = outcome.retries
     }
 
     /// This run with `expectations` checked against its fields.

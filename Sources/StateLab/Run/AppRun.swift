@@ -12,7 +12,7 @@ public enum AppRun {
         if let target = spec.target {
             return try await runUserApp(plan, target: target, report: report)
         }
-        if let reason = StrategyAvailability.reason(spec.strategy, redisURL: plan.redisURL) {
+        if let reason = StrategyAvailability.reason(spec.strategy, redisURL: plan.redisURL, postgresURL: plan.postgres.url) {
             report(.skipped, nil)
             return RunResult.skipped(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
                                      reason: reason, expectations: spec.expectations)
@@ -52,17 +52,23 @@ public enum AppRun {
     /// or already running at a URL. Read through GET /report, best effort.
     private static func runUserApp(_ plan: RunPlan, target spec: TargetSpec,
                                    report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
-        // An app that needs a redis-server statelab cannot start here is skipped, as a redis run is.
-        if case .command(let command, _) = spec, plan.redisURL == nil, command.placeholdersUsed.contains("redis_url"),
-           let reason = RedisServerProcess.availability() {
-            report(.skipped, nil)
-            var skipped = RunResult.skipped(label: plan.spec.label, strategy: .global, mode: .naive, workers: 0,
-                                            reason: "{redis_url}: \(reason)", expectations: plan.spec.expectations)
-            skipped.isExternal = true
-            return skipped
+        // An app that needs a server statelab cannot start here is skipped, as a redis or postgres run is.
+        if case .command(let command, _) = spec {
+            let servers = [("redis_url", plan.redisURL, RedisServerProcess.availability),
+                           ("postgres_url", plan.postgres.url, PostgresServerProcess.availability)]
+            for (placeholder, given, availability) in servers
+            where given == nil && command.placeholdersUsed.contains(placeholder) {
+                guard let reason = availability() else { continue }
+                report(.skipped, nil)
+                var skipped = RunResult.skipped(label: plan.spec.label, strategy: .global, mode: .naive, workers: 0,
+                                                reason: "{\(placeholder)}: \(reason)", expectations: plan.spec.expectations)
+                skipped.isExternal = true
+                return skipped
+            }
         }
         report(.starting, nil)
-        let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL, executable: plan.executable)
+        let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL,
+                                                     postgresURL: plan.postgres.url, executable: plan.executable)
         do {
             let outcome = try await RunPipeline.run(
                 target: target, plan: plan.loadPlan(host: target.host, port: target.port, fields: spec.answerFields),
@@ -86,7 +92,7 @@ public enum UserApp {
     /// The target, and how to stop what was started (nothing for a URL).
     /// Cancelling the task while a command starts stops it at once, rather
     /// than after its ready timeout.
-    public static func start(_ spec: TargetSpec, label: String, redisURL: String?,
+    public static func start(_ spec: TargetSpec, label: String, redisURL: String?, postgresURL: String? = nil,
                              executable: String = ChildProcess.currentExecutable) async throws
         -> (any RunTarget, @Sendable () async -> Void) {
         switch spec {
@@ -99,7 +105,7 @@ public enum UserApp {
                 app = try await withTaskCancellationHandler {
                     try await OffThread.run {
                         try LaunchedApp.start(command, executable: executable, redisURL: redisURL,
-                                              cancelled: { cancelled.withLockedValue { $0 } })
+                                              postgresURL: postgresURL, cancelled: { cancelled.withLockedValue { $0 } })
                     }
                 } onCancel: { cancelled.withLockedValue { $0 = true } }
             } catch {

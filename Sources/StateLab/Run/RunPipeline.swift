@@ -45,6 +45,8 @@ public struct RunOutcome: Sendable {
     public var baselineByPid: [Int32: Int] = [:]
     /// What `Diagnoser` found in all of the above.
     public var diagnosis: [Diagnosis] = []
+    /// Transactions the workers retried (postgres serializable), from their final reads.
+    public var retries: Int? = nil
 
     public init(load: LoadResult, check: CheckResult, notes: [String], probe: LatencyProbe.Result? = nil,
                 resetFirst: ResetAnswer? = nil, baselineByPid: [Int32: Int] = [:]) {
@@ -54,6 +56,14 @@ public struct RunOutcome: Sendable {
         self.probe = probe
         self.resetFirst = resetFirst
         self.baselineByPid = baselineByPid
+    }
+}
+
+extension RunOutcome {
+    /// The workers' retries summed, nil when none reported any.
+    static func retries(in reads: [ReadRecord]) -> Int? {
+        let counts = reads.compactMap(\.retries)
+        return counts.isEmpty ? nil : counts.reduce(0, +)
     }
 }
 
@@ -76,11 +86,16 @@ public enum RunPipeline {
         let prepared = await session.prepare(steps)
         let result = try await session.load(plan: plan, steps: steps)
         try Task.checkCancellation()
-        await session.settle(expecting: Set(result.perPid.keys))
-        let (check, notes) = session.check()
+        let finals = await session.settle(expecting: Set(result.perPid.keys))
+        var (check, notes) = session.check()
         progress(.done, nil)
+        let retries = RunOutcome.retries(in: finals)
+        if let retries {
+            notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after PostgreSQL refused them (SQLSTATE 40001): isolation turned would-be lost updates into retries")
+        }
         var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
                                  resetFirst: prepared.resetFirst, baselineByPid: session.baselineByPid)
+        outcome.retries = retries
         outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: plan.concurrency)
         return outcome
     }

@@ -3,20 +3,23 @@ public struct RunPlan: Sendable {
     public var spec: RunSpec
     public var load: LoadSettings
     public var redisURL: String?
+    /// The PostgreSQL server, pool and retries for postgres runs (and {postgres_url}).
+    public var postgres: PostgresOptions
     public var executable: String
 
-    public init(spec: RunSpec, load: LoadSettings, redisURL: String? = nil,
+    public init(spec: RunSpec, load: LoadSettings, redisURL: String? = nil, postgres: PostgresOptions = PostgresOptions(),
                 executable: String = ChildProcess.currentExecutable) {
         self.spec = spec
         self.load = load
         self.redisURL = redisURL
+        self.postgres = postgres
         self.executable = executable
     }
 
     var appConfig: AppConfig {
         AppConfig(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers, port: 0,
                   raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
-                  redisURL: redisURL, executable: executable, listen: spec.app.listen)
+                  redisURL: redisURL, executable: executable, listen: spec.app.listen, postgres: postgres)
     }
 
     func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {

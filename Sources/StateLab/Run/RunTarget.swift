@@ -112,7 +112,7 @@ public struct SupervisorTarget: RunTarget {
             throw StoreError(answer.error ?? "GET /report answered HTTP \(answer.status)")
         }
         return ReadRecord(pid: answer.pid ?? worker.pid, worker: worker.index, value: count,
-                          start: start, end: MonotonicClock.now())
+                          start: start, end: MonotonicClock.now(), retries: answer.retries)
     }
 
     public var label: String { "statelab \(supervisor.config.strategy.rawValue)/\(supervisor.config.mode.rawValue)" }

@@ -37,6 +37,10 @@ runs:
   - {strategy: redis,   mode: naive}
   - {strategy: redis,   mode: locked, expect: {lost: 0}}
   - {strategy: redis,   mode: atomic, expect: {lost: 0}}
+  - {strategy: postgres, mode: naive}
+  - {strategy: postgres, mode: locked, expect: {lost: 0}}
+  - {strategy: postgres, mode: atomic, expect: {lost: 0}}
+  - {strategy: postgres, mode: serializable, expect: {lost: 0}}
 
 """#),
         ("divergence", #"""
@@ -78,7 +82,7 @@ runs:
 # large and repeatable; locked runs pay for it in throughput, since every
 # increment now holds the lock through the window.
 name: lost-updates
-description: "naive vs locked vs atomic on manager, shm, sqlite and redis, with a race window"
+description: "naive vs locked vs atomic on manager, shm, sqlite, redis and postgres (and serializable), with a race window"
 
 app:
   workers: 4
@@ -105,6 +109,13 @@ runs:
   - {strategy: redis,   mode: naive,  expect: {lost: ">0", verdict: lost-updates}}
   - {strategy: redis,   mode: locked, expect: {lost: 0, duplicates: 0}}
   - {strategy: redis,   mode: atomic, expect: {lost: 0, duplicates: 0}}
+  - {strategy: postgres, mode: naive,  expect: {lost: ">0", verdict: lost-updates}}
+  - {strategy: postgres, mode: locked, expect: {lost: 0, duplicates: 0}}
+  - {strategy: postgres, mode: atomic, expect: {lost: 0, duplicates: 0}}
+  # The naive read and write, in REPEATABLE READ: PostgreSQL refuses the lost
+  # update (SQLSTATE 40001) and the app retries. Nothing is lost; the cost
+  # shows as retries (and, past the retry bound, as failed increments).
+  - {strategy: postgres, mode: serializable, expect: {lost: 0, duplicates: 0, retries: ">0"}}
 
 """#),
         ("python-apps", #"""
@@ -196,7 +207,7 @@ runs:
 # Quickstart: every strategy in its naive and its atomic mode, side by side.
 #
 # What it teaches: a naive read-then-write loses updates on every shared store
-# (manager, shm, sqlite, redis), the atomic mode of the same store loses none,
+# (manager, shm, sqlite, redis, postgres), the atomic mode of the same store loses none,
 # and "global" (a module-level variable per worker) loses nothing but leaves
 # the workers disagreeing with each other.
 #
@@ -241,6 +252,12 @@ runs:
     mode: naive
     expect: {lost: ">0"}
   - strategy: redis
+    mode: atomic
+    expect: {lost: 0}
+  - strategy: postgres
+    mode: naive
+    expect: {lost: ">0"}
+  - strategy: postgres
     mode: atomic
     expect: {lost: 0}
 

@@ -124,7 +124,7 @@ public struct Expectation: Sendable, Codable, Equatable {
     public static let knownFields: [String] = [
         "acknowledged", "failed", "indeterminate", "final_min", "final_max", "lost", "lost_percent",
         "unexpected", "duplicates", "divergent", "throughput_rps", "p50_ms", "p90_ms", "p99_ms",
-        "p999_ms", "max_ms", "verdict", "workers",
+        "p999_ms", "max_ms", "verdict", "workers", "retries",
     ]
 
     public static func kind(of field: String) -> FieldKind? {

@@ -140,8 +140,12 @@ struct ScenarioDecoder {
                                    oneOf(Mode.allCases.map(\.rawValue), nearTo: modeName))
             }
             guard strategy.modes.contains(parsed) else {
-                throw reader.error(at: modeNode, "strategy global supports only mode naive, not \(modeName)",
-                                   "each worker has its own variable, so there is nothing to lock or share; use mode: naive")
+                if strategy == .global {
+                    throw reader.error(at: modeNode, "strategy global supports only mode naive, not \(modeName)",
+                                       "each worker has its own variable, so there is nothing to lock or share; use mode: naive")
+                }
+                throw reader.error(at: modeNode, "strategy \(strategy.rawValue) has no mode \(modeName)",
+                                   "use one of: \(strategy.modes.map(\.rawValue).joined(separator: ", ")) (serializable is a database isolation level: postgres only)")
             }
             mode = parsed
         } else if strategy == .global {

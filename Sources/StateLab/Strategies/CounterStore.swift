@@ -25,6 +25,11 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         self.notCommitted = notCommitted
     }
     public var description: String { message }
+
+    /// A mode the strategy does not have (validation refuses it before any worker starts).
+    static func noSuchMode(_ mode: Mode, for strategy: Strategy) -> StoreError {
+        StoreError(strategy.modeProblem(mode) ?? "\(strategy.rawValue) has no \(mode.rawValue) mode", notCommitted: true)
+    }
 }
 
 /// Sleeps between a read and a write to widen the race for teaching demos.

@@ -70,6 +70,8 @@ public final class SQLiteSession: CounterSession {
             // Any failure is indeterminate: the row comes back before the statement
             // commits, and only SQLITE_DONE on its last step says it did.
             return try counterValue(run("UPDATE counter SET n = n + 1 WHERE id = 1 RETURNING n"))
+        case .serializable:
+            throw StoreError.noSuchMode(.serializable, for: .sqlite)
         }
     }
 

@@ -104,6 +104,8 @@ public final class SharedMemorySession: CounterSession {
             return seen + 1
         case .atomic:
             return counter.loadThenWrappingIncrement(ordering: .relaxed) + 1
+        case .serializable:
+            throw StoreError.noSuchMode(.serializable, for: .shm)
         }
     }
 

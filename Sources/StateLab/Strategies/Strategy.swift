@@ -1,12 +1,26 @@
-/// Where the counter lives: the five ways a multi-worker app can keep (or fail to share) state.
+/// Where the counter lives: the six ways a multi-worker app can keep (or fail to share) state.
 public enum Strategy: String, CaseIterable, Sendable, Codable {
-    case global, manager, shm, sqlite, redis
+    case global, manager, shm, sqlite, redis, postgres
 
-    /// The modes this strategy implements, in table order.
+    /// The modes this strategy implements, in table order. Serializable is a
+    /// database's isolation level, so only PostgreSQL has it.
     public var modes: [Mode] {
         switch self {
         case .global: return [.naive]
-        default: return Mode.allCases
+        case .postgres: return [.naive, .locked, .atomic, .serializable]
+        default: return [.naive, .locked, .atomic]
+        }
+    }
+
+    /// The fix when `mode` is not one of `modes`, in one line.
+    public func modeProblem(_ mode: Mode) -> String? {
+        guard !modes.contains(mode) else { return nil }
+        let choices = modes.map(\.rawValue).joined(separator: ", ")
+        switch self {
+        case .global:
+            return "global has no \(mode.rawValue) mode: a per-process variable is never shared; use --mode naive"
+        default:
+            return "\(rawValue) has no \(mode.rawValue) mode (only a database's isolation level is serializable); use one of: \(choices)"
         }
     }
 
@@ -20,6 +34,7 @@ public enum Strategy: String, CaseIterable, Sendable, Codable {
         case .shm: return "POSIX shared memory mapped by every worker"
         case .sqlite: return "one SQLite database file in WAL mode"
         case .redis: return "a real redis-server on loopback"
+        case .postgres: return "a real PostgreSQL server on loopback, one row"
         }
     }
 
@@ -40,11 +55,17 @@ public enum Strategy: String, CaseIterable, Sendable, Codable {
         case (.redis, .naive): return "GET, then SET: updates can be lost"
         case (.redis, .locked): return "WATCH / MULTI / EXEC, retried on conflict"
         case (.redis, .atomic): return "INCR"
+        case (.postgres, .naive): return "autocommit SELECT n, then UPDATE SET n = $1 (an ORM's count += 1; save())"
+        case (.postgres, .locked): return "BEGIN; SELECT ... FOR UPDATE; UPDATE; COMMIT"
+        case (.postgres, .atomic): return "UPDATE ... SET n = n + 1 RETURNING n"
+        case (.postgres, .serializable): return "read, then write in REPEATABLE READ; retried on SQLSTATE 40001"
+        default: return "-"
         }
     }
 }
 
 /// How the app increments the counter; it decides whether updates are lost.
+/// Not every strategy has every mode: `Strategy.modes`.
 public enum Mode: String, CaseIterable, Sendable, Codable {
-    case naive, locked, atomic
+    case naive, locked, atomic, serializable
 }

@@ -27,7 +27,8 @@ public final class ChildProcess: @unchecked Sendable {
         environment: [String: String]? = nil,
         inherit: [(from: Int32, to: Int32)] = [],
         outputFile: String? = nil,
-        newProcessGroup: Bool = true
+        newProcessGroup: Bool = true,
+        options: SpawnOptions = SpawnOptions()
     ) throws -> ChildProcess {
         var mapping = inherit
         var outputFD: Int32 = -1
@@ -43,7 +44,7 @@ public final class ChildProcess: @unchecked Sendable {
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let pid = Spawner.shared.spawn(
             path: executable, argv: [executable] + arguments, envp: env,
-            from: mapping.map(\.from), to: mapping.map(\.to), newGroup: newProcessGroup)
+            from: mapping.map(\.from), to: mapping.map(\.to), newGroup: newProcessGroup, options: options)
         guard pid > 0 else {
             throw StoreError("cannot start \(executable): \(String(cString: strerror(-pid)))")
         }
@@ -81,10 +82,11 @@ public final class ChildProcess: @unchecked Sendable {
         if poll() == nil { kill(pid, signal) }
     }
 
-    /// SIGTERM, then SIGKILL after `grace` seconds; returns once the child is reaped.
-    public func stop(grace: Double = 3) {
+    /// `signal` (SIGTERM unless given), then SIGKILL after `grace` seconds;
+    /// returns once the child is reaped.
+    public func stop(signal: Int32 = SIGTERM, grace: Double = 3) {
         guard poll() == nil else { return }
-        kill(pid, SIGTERM)
+        kill(pid, signal)
         if wait(timeout: grace) { return }
         kill(pid, SIGKILL)
         wait(timeout: 5)
@@ -117,6 +119,23 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
+/// How a child is started beyond its command line.
+public struct SpawnOptions: Sendable {
+    /// Sent to the child when statelab dies; SIGKILL unless a program needs to
+    /// clean up (PostgreSQL removes its shared memory on SIGINT).
+    public var deathSignal: Int32
+    /// Run as this user and group instead (only root can): PostgreSQL refuses root.
+    public var user: (uid: uid_t, gid: gid_t)?
+    /// The child's working directory; statelab's own otherwise.
+    public var directory: String?
+
+    public init(deathSignal: Int32 = SIGKILL, user: (uid: uid_t, gid: gid_t)? = nil, directory: String? = nil) {
+        self.deathSignal = deathSignal
+        self.user = user
+        self.directory = directory
+    }
+}
+
 /// Forks from one thread that lives as long as the process: PR_SET_PDEATHSIG
 /// fires when the *thread* that forked exits, so forking from a pool thread
 /// that the runtime later retires would kill the child with it.
@@ -130,6 +149,7 @@ final class Spawner: @unchecked Sendable {
         var from: [Int32]
         var to: [Int32]
         var newGroup: Bool
+        var options: SpawnOptions
     }
 
     private let condition = NSCondition()
@@ -143,11 +163,12 @@ final class Spawner: @unchecked Sendable {
         self.thread = thread
     }
 
-    func spawn(path: String, argv: [String], envp: [String], from: [Int32], to: [Int32], newGroup: Bool) -> pid_t {
+    func spawn(path: String, argv: [String], envp: [String], from: [Int32], to: [Int32], newGroup: Bool,
+               options: SpawnOptions) -> pid_t {
         let done = NSCondition()
         var result: pid_t?
         condition.lock()
-        pending.append((Request(path: path, argv: argv, envp: envp, from: from, to: to, newGroup: newGroup), { pid in
+        pending.append((Request(path: path, argv: argv, envp: envp, from: from, to: to, newGroup: newGroup, options: options), { pid in
             done.lock(); result = pid; done.signal(); done.unlock()
         }))
         condition.signal()
@@ -175,10 +196,15 @@ final class Spawner: @unchecked Sendable {
             cArgs.forEach { free($0) }
             cEnv.forEach { free($0) }
         }
+        let uid = r.options.user.map { Int($0.uid) } ?? -1
+        let gid = r.options.user.map { Int($0.gid) } ?? -1
+        let cwd = r.options.directory.map { strdup($0) } ?? nil
+        defer { free(cwd) }
         return r.path.withCString { path in
             r.from.withUnsafeBufferPointer { from in
                 r.to.withUnsafeBufferPointer { to in
-                    sl_spawn(path, &cArgs, &cEnv, from.baseAddress, to.baseAddress, Int32(r.from.count), r.newGroup ? 1 : 0)
+                    sl_spawn(path, &cArgs, &cEnv, from.baseAddress, to.baseAddress, Int32(r.from.count), r.newGroup ? 1 : 0,
+                             r.options.deathSignal, uid, gid, cwd)
                 }
             }
         }

@@ -1,6 +1,7 @@
 /// How to launch the user's own app: a shell line with `{port}` (a free
 /// loopback port statelab picks), `{redis_url}` (a redis-server statelab
-/// starts for the run, unless one is given) and `{run_dir}` (the run's private
+/// starts for the run, unless one is given), `{postgres_url}` (likewise a
+/// PostgreSQL server) and `{run_dir}` (the run's private
 /// directory, removed when the app stops), and how to tell it is ready. The
 /// same placeholders work in `env`'s values.
 public struct CommandSpec: Sendable, Equatable {
@@ -30,7 +31,7 @@ public struct CommandSpec: Sendable, Equatable {
     public var answerFields: AnswerFields { AnswerFields(pidField: pidField, countField: countField) }
 
     /// The placeholders a command may use.
-    public static let placeholders = ["port", "redis_url", "run_dir"]
+    public static let placeholders = ["port", "redis_url", "postgres_url", "run_dir"]
 
     /// The names between braces in `command` and `env`'s values, in order of appearance. A brace
     /// after `$` is the shell's own (`${HOME}`) and left alone.
@@ -43,28 +44,36 @@ public struct CommandSpec: Sendable, Equatable {
     }
 
     /// `env` with the placeholders in its values replaced (REDIS_URL: "{redis_url}").
-    public func environment(port: Int, redisURL: String?, runDirectory: String? = nil) -> [String: String] {
+    public func environment(port: Int, redisURL: String?, runDirectory: String? = nil,
+                            postgresURL: String? = nil) -> [String: String] {
         env.mapValues { value in
-            Self.rewritten(value) { Self.value(of: $0, port: port, redisURL: redisURL, runDirectory: runDirectory) }
+            Self.rewritten(value) {
+                Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory)
+            }
         }
     }
 
-    private static func value(of name: String, port: Int, redisURL: String?, runDirectory: String?) -> String? {
+    private static func value(of name: String, port: Int, redisURL: String?, postgresURL: String?,
+                              runDirectory: String?) -> String? {
         switch name {
         case "port": return String(port)
         case "redis_url": return redisURL
+        case "postgres_url": return postgresURL
         case "run_dir": return runDirectory
         default: return nil
         }
     }
 
     /// The command with its placeholders replaced; an unknown one is an error naming it.
-    public func substituted(port: Int, redisURL: String?, runDirectory: String? = nil) throws -> String {
+    public func substituted(port: Int, redisURL: String?, runDirectory: String? = nil,
+                            postgresURL: String? = nil) throws -> String {
         if let unknown = placeholdersUsed.first(where: { !Self.placeholders.contains($0) }) {
             throw StoreError("unknown placeholder {\(unknown)} in the app command or its env; the known ones are "
                 + Self.placeholders.map { "{\($0)}" }.joined(separator: ", "))
         }
-        return Self.rewritten(command) { Self.value(of: $0, port: port, redisURL: redisURL, runDirectory: runDirectory) }
+        return Self.rewritten(command) {
+            Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory)
+        }
     }
 
     /// `command` with each `{name}` replaced by `value(name)` (kept when nil).

@@ -26,6 +26,7 @@ public final class LaunchedApp: @unchecked Sendable {
     private let guardProcess: ChildProcess
     private let runDirectory: RunDirectory
     private let redis: RedisServerProcess?
+    private let postgres: PostgresServerProcess?
     private let lock = NSLock()
     private var stopped = false
 
@@ -33,7 +34,8 @@ public final class LaunchedApp: @unchecked Sendable {
     static let stopGrace = 5.0
 
     private init(spec: CommandSpec, commandLine: String, port: Int, groupID: pid_t, redisURL: String?,
-                 guardProcess: ChildProcess, runDirectory: RunDirectory, redis: RedisServerProcess?) {
+                 guardProcess: ChildProcess, runDirectory: RunDirectory, redis: RedisServerProcess?,
+                 postgres: PostgresServerProcess?) {
         self.spec = spec
         self.commandLine = commandLine
         self.port = port
@@ -42,6 +44,7 @@ public final class LaunchedApp: @unchecked Sendable {
         self.guardProcess = guardProcess
         self.runDirectory = runDirectory
         self.redis = redis
+        self.postgres = postgres
     }
 
     deinit { stop() }
@@ -55,7 +58,7 @@ public final class LaunchedApp: @unchecked Sendable {
     /// waits, and a true answer stops everything and throws CancellationError.
     /// `executable` is the statelab binary that runs the guard.
     public static func start(_ spec: CommandSpec, executable: String = ChildProcess.currentExecutable,
-                             redisURL: String? = nil,
+                             redisURL: String? = nil, postgresURL: String? = nil,
                              cancelled: @Sendable () -> Bool = { false }) throws -> LaunchedApp {
         // Bad input is told before anything starts.
         _ = try spec.substituted(port: 0, redisURL: redisURL)
@@ -68,10 +71,12 @@ public final class LaunchedApp: @unchecked Sendable {
         let deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
         let directory = try RunDirectory.create()
         var redis: RedisServerProcess?
+        var postgres: PostgresServerProcess?
         var guardProcess: ChildProcess?
         func abandon() {
             guardProcess?.stop(grace: stopGrace + 5)
             redis?.stop()
+            postgres?.stop()
             directory.remove()
         }
         let launched: (line: String, port: Int, group: pid_t, redisURL: String?)
@@ -82,10 +87,18 @@ public final class LaunchedApp: @unchecked Sendable {
                 redis = server
                 url = server.url.description
             }
+            var databaseURL = postgresURL
+            if databaseURL == nil, spec.placeholdersUsed.contains("postgres_url") {
+                let server = try PostgresServerProcess.launch(in: directory.path)
+                postgres = server
+                databaseURL = server.url.secretText
+            }
             let reservation = try PortReservation(port: 0)
-            let line = try spec.substituted(port: reservation.port, redisURL: url, runDirectory: directory.path)
+            let line = try spec.substituted(port: reservation.port, redisURL: url, runDirectory: directory.path,
+                                            postgresURL: databaseURL)
             var environment = ProcessInfo.processInfo.environment
-            environment.merge(spec.environment(port: reservation.port, redisURL: url, runDirectory: directory.path)) { $1 }
+            environment.merge(spec.environment(port: reservation.port, redisURL: url, runDirectory: directory.path,
+                                               postgresURL: databaseURL)) { $1 }
             let groupFile = directory.path + "/group"
             var arguments = ["guard", "--grace", String(stopGrace), "--parent-pid", String(getpid()), "--group-file", groupFile]
             if let cwd = spec.cwd { arguments += ["--cwd", cwd] }
@@ -102,7 +115,8 @@ public final class LaunchedApp: @unchecked Sendable {
             throw error
         }
         let app = LaunchedApp(spec: spec, commandLine: launched.line, port: launched.port, groupID: launched.group,
-                              redisURL: launched.redisURL, guardProcess: guardProcess!, runDirectory: directory, redis: redis)
+                              redisURL: launched.redisURL, guardProcess: guardProcess!, runDirectory: directory, redis: redis,
+                              postgres: postgres)
         try app.waitUntilReady(deadline: deadline, cancelled: cancelled)
         return app
     }
@@ -256,6 +270,7 @@ public final class LaunchedApp: @unchecked Sendable {
             }
         }
         redis?.stop()
+        postgres?.stop()
         runDirectory.remove()
     }
 }

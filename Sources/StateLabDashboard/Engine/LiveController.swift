@@ -71,7 +71,7 @@ actor LiveController {
     private var ownApp: Bool { options.target == .ownApp }
 
     func start() async {
-        events.post(.availability(Self.unavailable(redisURL: options.redisURL)))
+        events.post(.availability(Self.unavailable(redisURL: options.redisURL, postgresURL: options.postgres.url)))
         await launch(settings, relaunch: false)
     }
 
@@ -121,10 +121,10 @@ actor LiveController {
 
     // MARK: - The target
 
-    static func unavailable(redisURL: String?) -> [Strategy: String] {
+    static func unavailable(redisURL: String?, postgresURL: String? = nil) -> [Strategy: String] {
         var map: [Strategy: String] = [:]
         for strategy in Strategy.allCases {
-            if let reason = StrategyAvailability.reason(strategy, redisURL: redisURL) { map[strategy] = reason }
+            if let reason = StrategyAvailability.reason(strategy, redisURL: redisURL, postgresURL: postgresURL) { map[strategy] = reason }
         }
         return map
     }
@@ -141,7 +141,8 @@ actor LiveController {
 
     /// Stops the current target and its burst, and starts the one the options and `next` describe.
     private func launch(_ next: DashboardSettings, relaunch: Bool) async {
-        if ownApp, let reason = StrategyAvailability.reason(next.strategy, redisURL: options.redisURL) {
+        if ownApp, let reason = StrategyAvailability.reason(next.strategy, redisURL: options.redisURL,
+                                                            postgresURL: options.postgres.url) {
             events.post(.error("\(next.strategy.rawValue) cannot run here: \(reason)"))
             return
         }
@@ -185,7 +186,8 @@ actor LiveController {
         case .ownApp:
             let config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
                                    raceWindowMicros: next.raceWindowMicroseconds, storeThreads: options.storeThreads,
-                                   redisURL: options.redisURL, executable: options.executable, listen: options.listen)
+                                   redisURL: options.redisURL, executable: options.executable, listen: options.listen,
+                                   postgres: options.postgres)
             // No log callback: everything the supervisor would log follows a call made here (kill,
             // monitor) that reports it, and the engine logs each of those once, in its own words.
             let supervisor = try await OffThread.run { try Supervisor.start(config) }
@@ -198,7 +200,8 @@ actor LiveController {
                     "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
         case .command(let spec, let sharing):
             let (target, stop) = try await UserApp.start(.command(spec, sharing: sharing), label: spec.command,
-                                                         redisURL: options.redisURL, executable: options.executable)
+                                                         redisURL: options.redisURL, postgresURL: options.postgres.url,
+                                                         executable: options.executable)
             let workers = await target.workers()
             return (target, stop, sharing,
                     "launched \(spec.command) on port \(target.port): \(workers.count) worker pids found; k sends SIGKILL to the selected one")
@@ -393,7 +396,7 @@ actor LiveController {
             : options.compareRuns
         events.post(.compareStarted(mode: settings.mode, increments: burstSize, strategies: runs.map(\.strategy)))
         let load = LoadSettings(limit: .increments(burstSize), concurrency: settings.concurrency)
-        let (events, redisURL, executable) = (self.events, options.redisURL, options.executable)
+        let (events, redisURL, postgres, executable) = (self.events, options.redisURL, options.postgres, options.executable)
         comparison = Task {
             for spec in runs {
                 guard !Task.isCancelled else { break }
@@ -402,7 +405,7 @@ actor LiveController {
                                                        unavailableReason: "\(spec.strategy.rawValue) has no \(spec.mode.rawValue) mode")))
                     continue
                 }
-                let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, executable: executable)
+                let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, postgres: postgres, executable: executable)
                 do {
                     let run = try await AppRun.run(plan)
                     if run.isSkipped {

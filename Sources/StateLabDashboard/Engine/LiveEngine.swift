@@ -21,6 +21,8 @@ public final class LiveEngine: DashboardEngine, Sendable {
         public var target: DashboardTarget
         /// How statelab's own app's workers share the port.
         public var listen: ListenMode
+        /// The PostgreSQL server, pool and retries for postgres.
+        public var postgres = PostgresOptions()
 
         public init(settings: DashboardSettings, burstSize: Int = 2_000, storeThreads: Int = 4,
                     redisURL: String? = nil, executable: String = ChildProcess.currentExecutable,

@@ -82,7 +82,7 @@ public enum KeyBindings {
                         choose: { .chooseStrategy($0) })
         case .modePicker(let cursor):
             let current = model
-            return pick(key, cursor: cursor, options: Mode.allCases, model: &model,
+            return pick(key, cursor: cursor, options: current.pickableModes, model: &model,
                         reopen: { .modePicker(cursor: $0) },
                         isAvailable: { current.unavailableReason(for: $0) == nil },
                         choose: { .chooseMode($0) })

@@ -25,7 +25,7 @@ public enum KeyCommand: Sendable, Equatable {
             model.overlay = .strategyPicker(cursor: Strategy.allCases.firstIndex(of: model.settings.strategy) ?? 0)
             return nil
         case .openModePicker:
-            model.overlay = .modePicker(cursor: Mode.allCases.firstIndex(of: model.settings.mode) ?? 0)
+            model.overlay = .modePicker(cursor: model.pickableModes.firstIndex(of: model.settings.mode) ?? 0)
             return nil
         case .concurrency(let delta):
             return .changeConcurrency(by: delta)

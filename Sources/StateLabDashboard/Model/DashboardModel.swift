@@ -6,7 +6,7 @@ public enum Overlay: Sendable, Equatable {
     case help
     /// `cursor` indexes `Strategy.allCases`.
     case strategyPicker(cursor: Int)
-    /// `cursor` indexes `Mode.allCases`.
+    /// `cursor` indexes `pickableModes`.
     case modePicker(cursor: Int)
     case compare
 }
@@ -95,6 +95,13 @@ public struct DashboardModel: Sendable, Equatable {
     }
 
     /// Why `mode` cannot be chosen under the current strategy, or nil when it can.
+    /// The modes the picker offers: the strategy's own, plus the three every
+    /// shared store has, so that global says why it has only naive.
+    public var pickableModes: [Mode] {
+        let strategy = settings.strategy
+        return strategy.isShared ? strategy.modes : [.naive, .locked, .atomic]
+    }
+
     public func unavailableReason(for mode: Mode) -> String? {
         let strategy = settings.strategy
         if strategy.modes.contains(mode) { return nil }

@@ -50,10 +50,11 @@ enum OverlayPanels {
 
     private static func drawModePicker(_ model: DashboardModel, cursor: Int, into screen: inout ScreenBuffer) {
         let strategy = model.settings.strategy
-        let unavailableCount = Mode.allCases.filter { model.unavailableReason(for: $0) != nil }.count
-        let inner = panel(width: 78, height: Mode.allCases.count + unavailableCount + 4, title: "mode under \(strategy.rawValue)", on: &screen)
+        let modes = model.pickableModes
+        let unavailableCount = modes.filter { model.unavailableReason(for: $0) != nil }.count
+        let inner = panel(width: 78, height: modes.count + unavailableCount + 4, title: "mode under \(strategy.rawValue)", on: &screen)
         var row = inner.row
-        for (index, mode) in Mode.allCases.enumerated() {
+        for (index, mode) in modes.enumerated() {
             let reason = model.unavailableReason(for: mode)
             drawOption(name: mode.rawValue, detail: reason == nil ? strategy.describe(mode) : "", reason: reason,
                        current: mode == model.settings.mode, highlighted: index == cursor,

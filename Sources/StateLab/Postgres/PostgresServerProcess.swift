@@ -1,0 +1,309 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How statelab runs the PostgreSQL server it starts.
+public struct PostgresServerSettings: Sendable, Equatable, Codable {
+    /// fsync=off is a demo setting: commits do not wait for the disk. It makes no
+    /// difference to what survives a kill of the server (the page cache keeps
+    /// it), only to what survives a crash of the machine.
+    public var fsync: Bool
+    /// The server's max_connections: at least every worker's pool, plus room.
+    public var maxConnections: Int
+
+    public init(fsync: Bool = false, maxConnections: Int = 100) {
+        self.fsync = fsync
+        self.maxConnections = maxConnections
+    }
+}
+
+/// A private PostgreSQL server that statelab starts for one run, from the
+/// installed binaries (Debian: /usr/lib/postgresql/VERSION/bin): a fresh
+/// cluster made by initdb in a 0700 directory, listening on a free loopback
+/// port with its Unix socket in the same directory, password authentication
+/// (scram-sha-256) with a random password.
+///
+/// PostgreSQL refuses to run as root: as root, initdb and postgres run as the
+/// `postgres` system user, which owns the server's directory; the parent
+/// directory is opened for traversal only (0711).
+///
+/// Its parent-death signal is SIGINT, PostgreSQL's fast shutdown: when
+/// statelab dies, even by `kill -9`, the server ends its sessions, removes its
+/// System V interlock segment and exits. Its dynamic shared memory is
+/// `mmap`ed files in the data directory, so nothing appears in /dev/shm. The
+/// directory goes with `stop()`, or with the next run's sweep of the run
+/// directory it lives in.
+public final class PostgresServerProcess: @unchecked Sendable {
+    public let host = "127.0.0.1"
+    public let port: Int
+    public let directory: String
+    public let url: PostgresURL
+    /// The user the server runs as when statelab is root ("postgres"); nil when it runs as statelab's user.
+    public let systemUser: String?
+    private let child: ChildProcess
+    private let lock = NSLock()
+    private var stopped = false
+
+    public var pid: pid_t { child.pid }
+    public var dataDirectory: String { directory + "/data" }
+    public var logFile: String { directory + "/postgres.log" }
+    public var isRunning: Bool { child.isRunning }
+
+    /// initdb took about 1.6 s here; a saturated machine can take many times that.
+    public static let initTimeout = 120.0
+    /// How long `launch()` waits for the server to accept connections.
+    public static let startTimeout = 60.0
+    /// A port picked free can be taken before the server binds it: try again on a new one.
+    public static let startAttempts = 3
+    /// Fast shutdown normally takes well under a second.
+    public static let stopGrace = 10.0
+    /// The role and database initdb creates.
+    public static let superuser = "statelab"
+
+    private init(port: Int, directory: String, url: PostgresURL, systemUser: String?, child: ChildProcess) {
+        self.port = port
+        self.directory = directory
+        self.url = url
+        self.systemUser = systemUser
+        self.child = child
+    }
+
+    deinit { stop() }
+
+    // MARK: - Finding PostgreSQL
+
+    /// initdb and postgres: the newest version under /usr/lib/postgresql (Debian,
+    /// Ubuntu), else the first on PATH.
+    public static func binaries() -> (initdb: String, postgres: String)? {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .sorted { (Double($0) ?? 0) > (Double($1) ?? 0) }
+        for version in versions {
+            let bin = "\(root)/\(version)/bin"
+            if access(bin + "/initdb", X_OK) == 0 && access(bin + "/postgres", X_OK) == 0 {
+                return (bin + "/initdb", bin + "/postgres")
+            }
+        }
+        if let initdb = ChildProcess.which("initdb"), let postgres = ChildProcess.which("postgres") {
+            return (initdb, postgres)
+        }
+        return nil
+    }
+
+    /// The unprivileged user to run the server as when statelab runs as root.
+    static func systemAccount() -> (name: String, uid: uid_t, gid: gid_t)? {
+        guard let entry = getpwnam("postgres") else { return nil }
+        return ("postgres", entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
+    /// nil when a server can be started here; otherwise one line saying how to fix it.
+    public static func availability() -> String? {
+        guard binaries() != nil else {
+            return "PostgreSQL not found (no initdb and postgres in /usr/lib/postgresql/*/bin or on PATH): install postgresql (apt-get install -y postgresql) or pass --postgres-url postgres://user:password@127.0.0.1:5432/db"
+        }
+        if getuid() == 0 && systemAccount() == nil {
+            return "PostgreSQL refuses to run as root and there is no postgres user to run it as: install Debian's postgresql package (it creates the user), run statelab as another user, or pass --postgres-url"
+        }
+        return nil
+    }
+
+    // MARK: - Starting
+
+    /// Makes a cluster and starts the server; returns once it accepts
+    /// connections and the counter table is ready. Its directory goes under
+    /// `parent` (a run directory, so a sweep after `kill -9` removes it too),
+    /// or the temp dir. `log` gets one line when the server runs as another user.
+    public static func launch(in parent: String? = nil, settings: PostgresServerSettings = PostgresServerSettings(),
+                              log: (String) -> Void = { _ in }) throws -> PostgresServerProcess {
+        if let reason = availability() { throw StoreError(reason) }
+        guard let (initdb, postgres) = binaries() else { throw StoreError("PostgreSQL not found") }
+        let account = getuid() == 0 ? systemAccount() : nil
+        let directory = try makeDirectory(in: parent, owner: account)
+        do {
+            let password = randomPassword()
+            try initCluster(initdb: initdb, directory: directory, password: password, account: account)
+            if let account {
+                log("PostgreSQL refuses to run as root: statelab runs initdb and postgres as the \(account.name) user (\(directory) is theirs)")
+            }
+            var failures: [String] = []
+            for _ in 0..<startAttempts {
+                let port = try RedisServerProcess.freeLoopbackPort()
+                do {
+                    let server = try start(postgres: postgres, directory: directory, port: port, password: password,
+                                           account: account, settings: settings)
+                    do {
+                        try PostgresCounterTable.prepare(url: server.url, timeout: 10)
+                    } catch {
+                        server.stop()
+                        throw error
+                    }
+                    return server
+                } catch let failure as StartFailure where failure.portTaken {
+                    failures.append(failure.message)
+                }
+            }
+            throw StoreError("postgres failed to start \(startAttempts) times; last attempt: \(failures.last ?? "?")")
+        } catch {
+            removeDirectory(directory)
+            throw error
+        }
+    }
+
+    private struct StartFailure: Error {
+        var message: String
+        var portTaken: Bool
+    }
+
+    /// A new 0700 directory for the server, owned by `owner` when given. Its
+    /// parent becomes traversable (0711) for that user, so it can reach it.
+    private static func makeDirectory(in parent: String?, owner: (name: String, uid: uid_t, gid: gid_t)?) throws -> String {
+        let base = parent ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/statelab-postgres-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw StoreError("cannot create a directory for postgres in \(base): \(String(cString: strerror(errno)))")
+        }
+        let directory = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if let owner {
+            guard chown(directory, owner.uid, owner.gid) == 0 else {
+                let reason = String(cString: strerror(errno))
+                removeDirectory(directory)
+                throw StoreError("cannot give \(directory) to the \(owner.name) user: \(reason)")
+            }
+            if let parent, chmod(parent, 0o711) != 0 {
+                let reason = String(cString: strerror(errno))
+                removeDirectory(directory)
+                throw StoreError("cannot let the \(owner.name) user traverse \(parent): \(reason)")
+            }
+        }
+        return directory
+    }
+
+    private static func initCluster(initdb: String, directory: String, password: String,
+                                    account: (name: String, uid: uid_t, gid: gid_t)?) throws {
+        let passwordFile = directory + "/password"
+        let fd = open(passwordFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot write \(passwordFile): \(String(cString: strerror(errno)))") }
+        let bytes = Array((password + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if let account { fchown(fd, account.uid, account.gid) }
+        close(fd)
+        defer { unlink(passwordFile) }
+        guard written == bytes.count else { throw StoreError("cannot write \(passwordFile)") }
+
+        let logFile = directory + "/initdb.log"
+        let process = try ChildProcess.spawn(
+            executable: initdb,
+            arguments: ["-D", directory + "/data", "-U", superuser, "--pwfile=" + passwordFile,
+                        "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+            environment: serverEnvironment(),
+            outputFile: logFile,
+            options: SpawnOptions(user: account.map { ($0.uid, $0.gid) }, directory: directory))
+        guard process.wait(timeout: initTimeout) else {
+            process.stop(grace: 1)
+            throw StoreError("initdb did not finish within \(Int(initTimeout)) s; its log ends with: \(LogTail.read(logFile, lines: 3))")
+        }
+        guard process.exitCode == 0 else {
+            let hint = process.exitCode == 125
+                ? " (it could not switch to the \(account?.name ?? "server") user or enter \(directory): can that user traverse its parents?)"
+                : ""
+            throw StoreError("initdb failed\(hint): \(LogTail.read(logFile, lines: 3))")
+        }
+    }
+
+    /// What the server's processes see: no PG* variables of the caller's, a neutral locale.
+    private static func serverEnvironment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        environment["LC_ALL"] = "C"
+        return environment
+    }
+
+    private static func start(postgres: String, directory: String, port: Int, password: String,
+                              account: (name: String, uid: uid_t, gid: gid_t)?,
+                              settings: PostgresServerSettings) throws -> PostgresServerProcess {
+        let logFile = directory + "/postgres.log"
+        let child = try ChildProcess.spawn(
+            executable: postgres,
+            arguments: [
+                "-D", directory + "/data", "-h", "127.0.0.1", "-p", String(port), "-k", directory,
+                "-c", "fsync=\(settings.fsync ? "on" : "off")",
+                "-c", "dynamic_shared_memory_type=mmap",
+                "-c", "max_connections=\(settings.maxConnections)",
+                "-c", "logging_collector=off",
+            ],
+            environment: serverEnvironment(),
+            outputFile: logFile,
+            options: SpawnOptions(deathSignal: SIGINT, user: account.map { ($0.uid, $0.gid) }, directory: directory))
+        let url = PostgresURL(host: "127.0.0.1", port: port, user: superuser, password: password, database: "postgres")
+        let server = PostgresServerProcess(port: port, directory: directory, url: url, systemUser: account?.name, child: child)
+        if let problem = waitReady(server) {
+            let log = LogTail.read(logFile, lines: 3)
+            server.stopProcess()
+            let taken = log.contains("could not bind") || log.contains("Address already in use")
+            throw StartFailure(message: "postgres on 127.0.0.1:\(port) \(problem)\(log.isEmpty ? "" : "; its log ends with: \(log)")",
+                               portTaken: taken)
+        }
+        return server
+    }
+
+    /// nil once postmaster.pid says "ready"; otherwise why it did not.
+    private static func waitReady(_ server: PostgresServerProcess) -> String? {
+        let deadline = MonotonicClock.now() + UInt64(startTimeout * 1e9)
+        let pidFile = server.dataDirectory + "/postmaster.pid"
+        while MonotonicClock.now() < deadline {
+            if let status = server.child.poll() {
+                let how = (status & 0x7f) == 0 ? "with code \((status >> 8) & 0xff)" : "on signal \(status & 0x7f)"
+                return "exited during startup \(how)"
+            }
+            // Line 8 of postmaster.pid is the server's status: starting, ready, stopping.
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8) {
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                if lines.count >= 8, lines[7].trimmingCharacters(in: .whitespaces) == "ready" { return nil }
+            }
+            usleepChecked(20_000)
+        }
+        return "was not ready within \(Int(startTimeout)) s"
+    }
+
+    private static func randomPassword() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+    }
+
+    // MARK: - Stopping
+
+    /// Fast shutdown (SIGINT), SIGKILL after `stopGrace`; then removes a System V
+    /// segment a killed server left and the directory. Idempotent.
+    public func stop() {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopped else { return }
+        stopped = true
+        stopProcess()
+        Self.removeDirectory(directory)
+    }
+
+    private func stopProcess() {
+        child.stop(signal: SIGINT, grace: Self.stopGrace)
+        Self.removeLeftoverSegment(dataDirectory: dataDirectory)
+    }
+
+    /// A server that had no chance to shut down leaves postmaster.pid, whose
+    /// line 7 is "KEY ID" of its System V interlock segment.
+    static func removeLeftoverSegment(dataDirectory: String) {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 7 else { return }
+        let fields = lines[6].split(separator: " ")
+        guard fields.count == 2, let id = Int32(fields[1]) else { return }
+        var info = shmid_ds()
+        // Only a segment nobody is attached to: a live server's is in use.
+        if shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch == 0 {
+            shmctl(id, IPC_RMID, nil)
+        }
+    }
+
+    static func removeDirectory(_ directory: String) {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
