@@ -55,6 +55,10 @@ import Glibc
         #expect(spec.placeholdersUsed == ["port", "redis_url", "port"])
         #expect(try spec.substituted(port: 8123, redisURL: "redis://127.0.0.1:6390")
             == "run --port 8123 --redis redis://127.0.0.1:6390 --home ${HOME} --x 8123")
+        let database = CommandSpec(command: "run {port}", env: ["DATABASE_URL": "{postgres_url}"])
+        #expect(database.placeholdersUsed == ["port", "postgres_url"])
+        #expect(database.environment(port: 1, redisURL: nil, postgresURL: "postgres://u:p@127.0.0.1:5/d")
+            == ["DATABASE_URL": "postgres://u:p@127.0.0.1:5/d"])
     }
 }
 
@@ -209,6 +213,23 @@ struct CommandTargetTests {
         let (reads, _) = await CommandTarget(app: app).readAll(expecting: Set(tree.workers), skipping: [])
         // Best effort through a shared socket: whoever answered was named by its header.
         #expect(!reads.isEmpty && Set(reads.map(\.pid)).isSubset(of: Set(tree.workers)), "\(reads)")
+    }
+
+    @Test func postgresURLStartsAPostgreSQLForTheRunWithItsPassword() throws {
+        guard PostgresRequirement.shouldRun() else { return }
+        let spec = CommandSpec(command: "echo \"db at $DATABASE_URL\"; exec python3 -m http.server {port} --bind 127.0.0.1",
+                               env: ["DATABASE_URL": "{postgres_url}"], readyPath: "/")
+        let app = try LaunchedApp.start(spec, executable: CommandLaunchTests.statelab)
+        defer { app.stop() }
+        #expect(Self.eventually { app.outputTail(lines: 10).contains("db at postgres://") })
+        let line = try #require(app.outputTail(lines: 10).split(separator: "\n").first { $0.contains("db at ") })
+        let url = try PostgresURL(parsing: String(line.split(separator: " ").last ?? ""))
+        #expect(url.host == "127.0.0.1" && url.password != nil)
+        // The URL works as given: it creates statelab's table on that server.
+        try PostgresCounterTable.prepare(url: url, timeout: 10)
+        app.stop()
+        #expect(Self.eventually { (try? PostgresCounterTable.prepare(url: url, timeout: 1)) == nil },
+                "the server still answers after stop()")
     }
 
     @Test func redisURLStartsARedisForTheRunAndCwdIsHonoured() throws {

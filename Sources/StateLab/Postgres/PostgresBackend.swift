@@ -73,8 +73,9 @@ final class PostgresBackend: CounterBackend {
         return pool.lease().assumeIsolated().flatMap { connection in
             var broken = false
             return self.run(operation, on: connection).assumeIsolated().flatMapError { error in
-                // A statement the server refused leaves the connection usable; anything else may not.
-                broken = !PostgresFailure.isServerError(error)
+                // A statement the server refused (or our own refusal after a ROLLBACK) leaves the
+                // connection usable; anything else may not.
+                broken = !(PostgresFailure.isServerError(error) || error is StoreError)
                 return self.loop.makeFailedFuture(PostgresFailure.storeError(error))
             }.always { _ in
                 pool.release(connection, broken: broken)

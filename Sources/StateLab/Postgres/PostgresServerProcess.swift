@@ -139,7 +139,8 @@ public final class PostgresServerProcess: @unchecked Sendable {
                         throw error
                     }
                     return server
-                } catch let failure as StartFailure where failure.portTaken {
+                } catch let failure as StartFailure {
+                    guard failure.portTaken else { throw StoreError(failure.message) }
                     failures.append(failure.message)
                 }
             }
@@ -150,7 +151,8 @@ public final class PostgresServerProcess: @unchecked Sendable {
         }
     }
 
-    private struct StartFailure: Error {
+    private struct StartFailure: Error, CustomStringConvertible {
+        var description: String { message }
         var message: String
         var portTaken: Bool
     }
@@ -225,7 +227,9 @@ public final class PostgresServerProcess: @unchecked Sendable {
         let child = try ChildProcess.spawn(
             executable: postgres,
             arguments: [
-                "-D", directory + "/data", "-h", "127.0.0.1", "-p", String(port), "-k", directory,
+                "-D", directory + "/data", "-h", "127.0.0.1", "-p", String(port),
+                // TCP only: a Unix socket path under a long TMPDIR could pass the 107-byte limit.
+                "-c", "unix_socket_directories=",
                 "-c", "fsync=\(settings.fsync ? "on" : "off")",
                 "-c", "dynamic_shared_memory_type=mmap",
                 "-c", "max_connections=\(settings.maxConnections)",
@@ -238,8 +242,13 @@ public final class PostgresServerProcess: @unchecked Sendable {
         let server = PostgresServerProcess(port: port, directory: directory, url: url, systemUser: account?.name, child: child)
         if let problem = waitReady(server) {
             let log = LogTail.read(logFile, lines: 3)
-            server.stopProcess()
-            let taken = log.contains("could not bind") || log.contains("Address already in use")
+            let whole = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            // Keeps the cluster for the next attempt: only the process goes.
+            server.discard()
+            // The log is the whole cluster's: truncate it so the next attempt's tail is its own.
+            truncate(logFile, 0)
+            let taken = whole.contains("could not bind") || whole.contains("Address already in use")
+                || whole.contains("could not create any TCP/IP sockets")
             throw StartFailure(message: "postgres on 127.0.0.1:\(port) \(problem)\(log.isEmpty ? "" : "; its log ends with: \(log)")",
                                portTaken: taken)
         }
@@ -288,6 +297,15 @@ public final class PostgresServerProcess: @unchecked Sendable {
         Self.removeLeftoverSegment(dataDirectory: dataDirectory)
     }
 
+    /// Stops the process of a failed start and leaves the directory (the
+    /// cluster) for the next attempt; `stop()` and deinit do nothing after it.
+    private func discard() {
+        lock.lock(); defer { lock.unlock() }
+        guard !stopped else { return }
+        stopped = true
+        stopProcess()
+    }
+
     /// A server that had no chance to shut down leaves postmaster.pid, whose
     /// line 7 is "KEY ID" of its System V interlock segment.
     static func removeLeftoverSegment(dataDirectory: String) {
@@ -296,11 +314,12 @@ public final class PostgresServerProcess: @unchecked Sendable {
         guard lines.count >= 7 else { return }
         let fields = lines[6].split(separator: " ")
         guard fields.count == 2, let id = Int32(fields[1]) else { return }
+        // Our server is reaped; backends it left may still be attached, and the
+        // kernel frees the segment when the last one detaches. Check the key, so
+        // that a reused id of someone else's segment is left alone.
         var info = shmid_ds()
-        // Only a segment nobody is attached to: a live server's is in use.
-        if shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch == 0 {
-            shmctl(id, IPC_RMID, nil)
-        }
+        guard let key = Int(fields[0]), shmctl(id, IPC_STAT, &info) == 0, Int(info.shm_perm.__key) == key else { return }
+        shmctl(id, IPC_RMID, nil)
     }
 
     static func removeDirectory(_ directory: String) {

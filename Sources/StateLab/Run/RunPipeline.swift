@@ -90,7 +90,7 @@ public enum RunPipeline {
         var (check, notes) = session.check()
         progress(.done, nil)
         let retries = RunOutcome.retries(in: finals)
-        if let retries {
+        if let retries, retries > 0 {
             notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after PostgreSQL refused them (SQLSTATE 40001): isolation turned would-be lost updates into retries")
         }
         var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
@@ -136,6 +136,8 @@ public enum RunPipeline {
 /// reads are left out rather than guessed.
 struct Baseline: Sendable {
     let byPid: [Int32: Int]
+    /// Each worker's retries before the load: a worker counts them from its start.
+    let retriesByPid: [Int32: Int]
     /// The one value subtracted from every read, when the counter is taken as shared.
     let common: Int?
     /// Resets that applied, in order: a read after one that touched its
@@ -151,6 +153,7 @@ struct Baseline: Sendable {
 
     init(_ reads: [ReadRecord], sharing: Sharing = .auto) {
         byPid = Dictionary(reads.map { ($0.pid, $0.value) }, uniquingKeysWith: { $1 })
+        retriesByPid = Dictionary(reads.compactMap { read in read.retries.map { (read.pid, $0) } }, uniquingKeysWith: { $1 })
         let values = Set(byPid.values)
         if values.isEmpty || values == [0] {
             common = 0
@@ -173,13 +176,14 @@ struct Baseline: Sendable {
 
     /// The read with its worker's count from before the load taken off, or nil when that is unknown.
     func apply(_ read: ReadRecord) -> ReadRecord? {
+        var read = read
+        if let retries = read.retries, let before = retriesByPid[read.pid] { read.retries = max(0, retries - before) }
         guard let offset = common ?? byPid[read.pid] else { return nil }
         guard offset != 0 else { return read }
         for reset in resets where reset.pid == nil || reset.pid == read.pid || common != nil {
             if read.start > reset.end { return read }
             if read.end >= reset.start { return nil }
         }
-        var read = read
         read.value -= offset
         return read
     }

@@ -68,7 +68,6 @@ public final class LaunchedApp: @unchecked Sendable {
                 throw StoreError("the app directory \(cwd) does not exist")
             }
         }
-        let deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
         let directory = try RunDirectory.create()
         var redis: RedisServerProcess?
         var postgres: PostgresServerProcess?
@@ -80,6 +79,8 @@ public final class LaunchedApp: @unchecked Sendable {
             directory.remove()
         }
         let launched: (line: String, port: Int, group: pid_t, redisURL: String?)
+        // The app's ready timeout starts once the servers it asked for are up (initdb takes seconds).
+        var deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
         do {
             var url = redisURL
             if url == nil, spec.placeholdersUsed.contains("redis_url") {
@@ -93,6 +94,7 @@ public final class LaunchedApp: @unchecked Sendable {
                 postgres = server
                 databaseURL = server.url.secretText
             }
+            deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
             let reservation = try PortReservation(port: 0)
             let line = try spec.substituted(port: reservation.port, redisURL: url, runDirectory: directory.path,
                                             postgresURL: databaseURL)
