@@ -29,6 +29,9 @@ BIN=${BIN:-"$ROOT/.build/release/statelab"}
 bench_init postgres.sh 1
 bench_require_tools --hint wrk jq timeout awk
 bench_make_workdir statelab-pg-bench
+# As root, PostgreSQL runs as the postgres user, which must pass through the
+# server's run directory in WORK (statelab opens the run directory itself).
+chmod 711 "$WORK"
 cd "$ROOT"
 bench_build_statelab "run without SKIP_BUILD=1, or set BIN"
 

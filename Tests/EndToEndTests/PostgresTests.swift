@@ -130,6 +130,24 @@ struct PostgresTests {
         }
     }
 
+    @Test("as root, a TMPDIR the postgres user cannot enter is one line naming the directory and the fix")
+    func closedTemporaryDirectory() throws {
+        guard PostgresRequirement.shouldRun(), getuid() == 0 else { return }
+        let closed = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-closed-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: closed + "/run", withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        chmod(closed, 0o700)
+        defer { try? FileManager.default.removeItem(atPath: closed) }
+        do {
+            let server = try PostgresServerProcess.launch(in: closed + "/run")
+            server.stop()
+            Issue.record("started under a directory the postgres user cannot enter")
+        } catch {
+            #expect("\(error)".contains("cannot enter \(closed); set TMPDIR"), "\(error)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: closed + "/run")) == [], "nothing left behind")
+        }
+    }
+
     // MARK: - The server's processes and files
 
     /// `statelab serve --strategy postgres`: initdb and a first start take seconds on a busy machine.

@@ -182,7 +182,15 @@ final class PostgresConnectionPool {
     private var waiters = CircularBuffer<EventLoopPromise<PostgresConnection>>()
     private var nextID = 1
 
+    /// Sent once per connection before the PREPAREs. Read committed, whatever
+    /// the server's default: a single-statement autocommit write then cannot
+    /// fail at commit. That matters because the server commits it at Sync,
+    /// after CommandComplete (it flushes both together, with ReadyForQuery, so
+    /// a server that dies in between sends neither); only a commit-time error
+    /// (serializable's, on a server whose default is serializable) could follow
+    /// a CommandComplete the client has already taken as success.
     static let statements = [
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
         "PREPARE statelab_read AS SELECT n FROM statelab_counter WHERE k = 'counter'",
         "PREPARE statelab_read_for_update AS SELECT n FROM statelab_counter WHERE k = 'counter' FOR UPDATE",
         "PREPARE statelab_write(bigint) AS UPDATE statelab_counter SET n = $1 WHERE k = 'counter'",

@@ -177,8 +177,31 @@ public final class PostgresServerProcess: @unchecked Sendable {
                 removeDirectory(directory)
                 throw StoreError("cannot let the \(owner.name) user traverse \(parent): \(reason)")
             }
+            if let closed = firstClosedAncestor(of: directory, for: owner) {
+                removeDirectory(directory)
+                throw StoreError("PostgreSQL runs as the \(owner.name) user, which cannot enter \(closed); set TMPDIR to a directory it can traverse (like /tmp)")
+            }
         }
         return directory
+    }
+
+    /// The first directory above `path` that `owner` may not pass through
+    /// (no search permission for it as owner, group or other), or nil.
+    private static func firstClosedAncestor(of path: String, for owner: (name: String, uid: uid_t, gid: gid_t)) -> String? {
+        var current = (path as NSString).deletingLastPathComponent
+        while !current.isEmpty {
+            var info = stat()
+            if stat(current, &info) == 0 {
+                let mode = info.st_mode
+                let passes = info.st_uid == owner.uid ? mode & S_IXUSR != 0
+                    : info.st_gid == owner.gid ? mode & S_IXGRP != 0
+                    : mode & S_IXOTH != 0
+                if !passes { return current }
+            }
+            if current == "/" { break }
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return nil
     }
 
     private static func initCluster(initdb: String, directory: String, password: String,
