@@ -67,7 +67,7 @@ done
 
 {
     echo "<!-- postgres:start -->"
-    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`Benchmarks/postgres.sh\` ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end): a release build, \`statelab serve --strategy postgres --mode MODE --workers $WORKERS\` (PostgreSQL $("$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -1)")/postgres" --version | awk '{ print $3 }'), fsync=off, 4 connections per worker), then \`wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency\` POSTing /increment after a ${WARMUP} s warm-up. wrk, the workers and the server share the machine's CPUs. Non-2xx are serializable's refusals past its retry bound (503, not committed); retries is the workers' total from \`GET /report\` (one worker's: the kernel picks which)."
+    echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`Benchmarks/postgres.sh\` ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end): a release build, \`statelab serve --strategy postgres --mode MODE --workers $WORKERS\` (PostgreSQL $("$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | sort -V | tail -1)")/postgres" --version | awk '{ print $3 }'), fsync=off, 4 connections per worker), then \`wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency\` POSTing /increment after a ${WARMUP} s warm-up. wrk, the workers and the server share the machine's CPUs. Non-2xx are serializable's refusals past its retry bound (503, not committed); retries is one worker's count from \`GET /report\` at the end (the kernel picks which worker answers)."
     echo
     echo "| mode | req/s | p50 ms | p99 ms | non-2xx | retries (one worker) |"
     echo "|---|---:|---:|---:|---:|---:|"
