@@ -68,7 +68,7 @@ enum OverlayPanels {
     private static func drawOption(name: String, detail: String, reason: String?, current: Bool, highlighted: Bool,
                                    row: Int, inner: Rect, screen: inout ScreenBuffer) {
         let style = CellStyle(bold: current, dim: reason != nil, reverse: highlighted)
-        let line = (current ? "● " : "  ") + Format.padRight(name, 9) + detail
+        let line = (current ? "● " : "  ") + Format.padRight(name, 13) + detail
         screen.put(Format.padRight(line, inner.width), row: row, column: inner.column, style: style)
         if let reason {
             screen.put("  unavailable: " + reason, row: row + 1, column: inner.column + 2, style: .role(.bad), limit: inner.width - 2)
