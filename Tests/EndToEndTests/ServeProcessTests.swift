@@ -48,10 +48,13 @@ struct ServeProcessTests {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []).filter { $0.contains("statelab") }
     }
 
-    /// Segments still there after a second of looking.
-    static func lingeringSegments() -> [String] {
+    /// This supervisor's segments (statelab names them /statelab-PID-N) still
+    /// there after a second of looking. Other suites' apps have segments of
+    /// their own meanwhile (the shm_dict example's lives as long as its app).
+    static func lingeringSegments(of supervisor: Int32) -> [String] {
         let deadline = Date().addingTimeInterval(1)
-        var seen = shmSegments()
+        let mine = { (name: String) in name.hasPrefix("statelab-\(supervisor)-") }
+        var seen = shmSegments().filter(mine)
         while !seen.isEmpty && Date() < deadline {
             usleep(50_000)
             seen = shmSegments().filter(seen.contains)
@@ -74,7 +77,7 @@ struct ServeProcessTests {
         #expect(supervisor.wait(timeout: 30))
         #expect(ProcessTable.waitGone(children).isEmpty, "left running: \(ProcessTable.waitGone(children, timeout: 0))")
         // Other suites create (and at once unlink) segments in parallel: a leak is one that stays.
-        #expect(Self.lingeringSegments().isEmpty, "left in /dev/shm: \(Self.lingeringSegments())")
+        #expect(Self.lingeringSegments(of: supervisor.pid).isEmpty, "left in /dev/shm: \(Self.lingeringSegments(of: supervisor.pid))")
         // The next run sweeps the dead supervisor's run directory.
         let next = try Supervisor.start(AppConfig(strategy: .global, workers: 1, executable: Binary.path))
         next.stop()
