@@ -21,6 +21,8 @@ struct ThreadPoolBackend: CounterBackend {
     let threads: NIOThreadPool
     let mode: Mode
     let raceWindowMicros: Int
+    /// The worker's transactions retried so far, for a mode that retries (redis locked).
+    var retries: (@Sendable () -> Int)? = nil
 
     func increment(on loop: EventLoop) -> EventLoopFuture<Int> {
         let (sessions, mode, window) = (self.sessions, self.mode, self.raceWindowMicros)
@@ -39,5 +41,5 @@ struct ThreadPoolBackend: CounterBackend {
         return threads.runIfActive(eventLoop: loop) { try sessions.withSession { try $0.reset() } }
     }
 
-    var reportFields: String { "" }
+    var reportFields: String { retries.map { ",\"retries\":\($0())" } ?? "" }
 }

@@ -87,8 +87,12 @@ public enum WorkerServer {
         }
         let threads = NIOThreadPool(numberOfThreads: spec.storeThreads)
         threads.start()
-        return ThreadPoolBackend(sessions: SessionPool(factory: try sessionFactory(for: spec)), threads: threads,
-                                 mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+        var backend = ThreadPoolBackend(sessions: SessionPool(factory: try sessionFactory(for: spec)), threads: threads,
+                                        mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+        if spec.strategy == .redis && spec.mode == .locked {
+            backend.retries = { RedisSession.processConflictRetries.load(ordering: .relaxed) }
+        }
+        return backend
     }
 
     /// How this worker opens sessions on its strategy's store.

@@ -1,3 +1,5 @@
+import Atomics
+
 /// The redis strategy's counter: one key on a real redis-server, one connection per session.
 ///
 /// - naive: GET, then SET value + 1 in a second round trip; two sessions can
@@ -12,6 +14,8 @@ public final class RedisSession: CounterSession {
     public let maxLockedAttempts: Int
     /// Locked increments retried because EXEC found the key changed (a measure of contention).
     public private(set) var conflictRetries = 0
+    /// Every session's conflict retries in this process: a worker's `"retries"` in /report.
+    public static let processConflictRetries = ManagedAtomic<Int>(0)
 
     public init(host: String, port: Int, key: String = "statelab:counter", timeout: Double = 10,
                 database: Int = 0, username: String? = nil, password: String? = nil,
@@ -77,6 +81,7 @@ public final class RedisSession: CounterSession {
                 switch reply {
                 case .array(nil):
                     conflictRetries += 1
+                    Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
                     continue
                 case .array(let results?) where results.count == 1 && results[0] == .simpleString("OK"):
                     return next

@@ -91,7 +91,7 @@ public enum RunPipeline {
         progress(.done, nil)
         let retries = RunOutcome.retries(in: finals)
         if let retries, retries > 0 {
-            notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after PostgreSQL refused them (SQLSTATE 40001): isolation turned would-be lost updates into retries")
+            notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after the store refused them for a conflicting write (PostgreSQL's SQLSTATE 40001, a Redis WATCH that saw the key change): what would have been lost updates became retries")
         }
         var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
                                  resetFirst: prepared.resetFirst, baselineByPid: session.baselineByPid)

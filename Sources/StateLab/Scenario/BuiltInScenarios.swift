@@ -107,7 +107,7 @@ runs:
   - {strategy: sqlite,  mode: locked, expect: {lost: 0, duplicates: 0}}
   - {strategy: sqlite,  mode: atomic, expect: {lost: 0, duplicates: 0}}
   - {strategy: redis,   mode: naive,  expect: {lost: ">0", verdict: lost-updates}}
-  - {strategy: redis,   mode: locked, expect: {lost: 0, duplicates: 0}}
+  - {strategy: redis,   mode: locked, expect: {lost: 0, duplicates: 0, retries: ">0"}}
   - {strategy: redis,   mode: atomic, expect: {lost: 0, duplicates: 0}}
   - {strategy: postgres, mode: naive,  expect: {lost: ">0", verdict: lost-updates}}
   - {strategy: postgres, mode: locked, expect: {lost: 0, duplicates: 0}}
