@@ -9,6 +9,8 @@ final class StrategyResources: @unchecked Sendable {
     private(set) var redis: RedisServerProcess?
     private(set) var redisAddress: (host: String, port: Int)?
     private(set) var postgres: PostgresServerProcess?
+    private let config: AppConfig
+    private var spec: WorkerSpec
 
     /// fds the workers inherit (parent fd -> child fd).
     var inheritedDescriptors: [(from: Int32, to: Int32)] {
@@ -17,6 +19,9 @@ final class StrategyResources: @unchecked Sendable {
 
     init(config: AppConfig, runDirectory: RunDirectory, spec: inout WorkerSpec,
          log: (String) -> Void = { _ in }) throws {
+        self.config = config
+        self.spec = spec
+        defer { self.spec = spec }
         do {
             switch config.strategy {
             case .global:
@@ -41,6 +46,11 @@ final class StrategyResources: @unchecked Sendable {
     private func startManager(config: AppConfig, spec: WorkerSpec) throws {
         let key = ManagerKey.generate()
         try ManagerKey.write(key, to: spec.managerKeyPath)
+        try launchManager(key: key, config: config, spec: spec)
+    }
+
+    /// The manager on the run's socket with `key`; returns once it authenticates a client.
+    private func launchManager(key: [UInt8], config: AppConfig, spec: WorkerSpec) throws {
         let process = try ChildProcess.spawn(
             executable: config.executable,
             arguments: ["manager", "--socket", spec.managerSocketPath, "--key-file", spec.managerKeyPath],
@@ -108,6 +118,66 @@ final class StrategyResources: @unchecked Sendable {
         }
         spec.postgres = PostgresWorkerSettings(url: url, connections: config.postgres.connections,
                                                retries: config.postgres.retries)
+    }
+
+    // MARK: The store's process, for faults
+
+    /// SIGKILLs the store's process (manager, redis-server, postgres) and
+    /// returns its pid. The workers see the store gone; `restartStore` brings it back.
+    func killStore() throws -> pid_t {
+        if let manager, manager.isRunning {
+            manager.send(SIGKILL)
+            manager.wait(timeout: 10)
+            return manager.pid
+        }
+        if let redis, redis.isRunning {
+            redis.kill()
+            return redis.pid
+        }
+        if let postgres, postgres.isRunning {
+            postgres.kill()
+            return postgres.pid
+        }
+        throw StoreError(storeProcessProblem ?? "the store's process is not running; restart it first")
+    }
+
+    /// Starts the store's process again on the same socket, port or data
+    /// directory (redis without persistence comes back empty, as the manager
+    /// does; PostgreSQL comes back with what it committed). Returns the new pid.
+    func restartStore() throws -> pid_t {
+        if let problem = storeProcessProblem { throw StoreError(problem) }
+        if let old = manager {
+            guard !old.isRunning else { throw StoreError("the manager (pid \(old.pid)) is running; kill it first") }
+            try launchManager(key: ManagerKey.read(from: spec.managerKeyPath), config: config, spec: spec)
+            return manager!.pid
+        }
+        if let old = redis {
+            guard !old.isRunning else { throw StoreError("redis-server (pid \(old.pid)) is running; kill it first") }
+            let fresh = try old.restarted()
+            redis = fresh
+            return fresh.pid
+        }
+        if let old = postgres {
+            guard !old.isRunning else { throw StoreError("postgres (pid \(old.pid)) is running; kill it first") }
+            let fresh = try old.restarted()
+            postgres = fresh
+            return fresh.pid
+        }
+        throw StoreError("no store process to restart")
+    }
+
+    /// Why this app's store has no process statelab can kill and restart; nil when it has one.
+    var storeProcessProblem: String? {
+        switch config.strategy {
+        case .global, .shm, .sqlite:
+            return "\(config.strategy.rawValue) has no store process to kill or restart (\(config.strategy.summary))"
+        case .redis where redis == nil:
+            return "redis runs at --redis-url, a server statelab did not start; it kills and restarts only its own"
+        case .postgres where postgres == nil:
+            return "postgres runs at --postgres-url, a server statelab did not start; it kills and restarts only its own"
+        default:
+            return nil
+        }
     }
 
     func stop() {

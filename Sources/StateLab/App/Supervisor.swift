@@ -167,6 +167,27 @@ public final class Supervisor: @unchecked Sendable {
         log("killed worker \(index) (pid \(worker.pid)) with SIGKILL")
     }
 
+    /// SIGKILLs the store's process (manager, redis-server, postgres); the
+    /// workers answer 503 until `restartStore()`. Throws, with the reason, for
+    /// a store with no process of statelab's.
+    @discardableResult
+    public func killStore() throws -> Int32 {
+        let pid = try resources.killStore()
+        log("killed the \(config.strategy.rawValue) store (pid \(pid)) with SIGKILL")
+        return pid
+    }
+
+    /// Starts the store's process again on the same socket, port or data directory.
+    @discardableResult
+    public func restartStore() throws -> Int32 {
+        let pid = try resources.restartStore()
+        log("restarted the \(config.strategy.rawValue) store as pid \(pid)")
+        return pid
+    }
+
+    /// Why this app's store cannot be killed or restarted; nil when it can.
+    public var storeProcessProblem: String? { resources.storeProcessProblem }
+
     /// Reads every worker through its private socket.
     public func readAll(timeout: Double = 5) -> [ReadRecord] {
         workers.compactMap { worker in

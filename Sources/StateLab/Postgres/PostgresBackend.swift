@@ -181,6 +181,9 @@ final class PostgresConnectionPool {
     private var opened = 0
     private var waiters = CircularBuffer<EventLoopPromise<PostgresConnection>>()
     private var nextID = 1
+    /// After a failed connect, calls fail at once with its error until
+    /// `retryAt`; the pause doubles up to a second, and a connect that works ends it.
+    private var outage: (error: Error, retryAt: NIODeadline, backoff: TimeAmount)?
 
     /// Sent once per connection before the PREPAREs. Read committed, whatever
     /// the server's default: a single-statement autocommit write then cannot
@@ -209,7 +212,10 @@ final class PostgresConnectionPool {
             if !connection.isClosed { return loop.makeSucceededFuture(connection) }
             opened -= 1
         }
-        if opened < size { return open() }
+        if opened < size {
+            if let outage, NIODeadline.now() < outage.retryAt { return loop.makeFailedFuture(outage.error) }
+            return open()
+        }
         let promise = loop.makePromise(of: PostgresConnection.self)
         waiters.append(promise)
         return promise.futureResult
@@ -236,12 +242,18 @@ final class PostgresConnectionPool {
                     connection.close().flatMapThrowing { throw error }
                 }
             }
-            .assumeIsolated().flatMapError { error in
+            .assumeIsolated().map { connection in
+                self.outage = nil
+                return connection
+            }.flatMapError { error in
                 // Nothing was sent: the caller's increment certainly did not happen.
+                let failure = PostgresFailure.storeError(error, certainlyNotWritten: true)
+                let backoff = min((self.outage?.backoff ?? .milliseconds(10)) * 2, .seconds(1))
+                self.outage = (StoreError(failure.message + " (reconnecting)", notCommitted: true), .now() + backoff, backoff)
                 self.opened -= 1
                 // A waiter would otherwise wait for a connection that never comes.
                 if let waiter = self.waiters.popFirst() { self.open().cascade(to: waiter) }
-                return self.loop.makeFailedFuture(PostgresFailure.storeError(error, certainlyNotWritten: true))
+                return self.loop.makeFailedFuture(failure)
             }.nonisolated()
     }
 

@@ -61,6 +61,9 @@ public final class PostgresServerProcess: @unchecked Sendable {
     /// The role and database initdb creates.
     public static let superuser = "statelab"
 
+    /// How to start it again on the same cluster (`restarted()`).
+    private var relaunch: (postgres: String, account: (name: String, uid: uid_t, gid: gid_t)?, settings: PostgresServerSettings)?
+
     private init(port: Int, directory: String, url: PostgresURL, systemUser: String?, child: ChildProcess) {
         self.port = port
         self.directory = directory
@@ -263,6 +266,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
             options: SpawnOptions(deathSignal: SIGINT, user: account.map { ($0.uid, $0.gid) }, directory: directory))
         let url = PostgresURL(host: "127.0.0.1", port: port, user: superuser, password: password, database: "postgres")
         let server = PostgresServerProcess(port: port, directory: directory, url: url, systemUser: account?.name, child: child)
+        server.relaunch = (postgres, account, settings)
         if let problem = waitReady(server) {
             let log = LogTail.read(logFile, lines: 3)
             let whole = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
@@ -301,6 +305,47 @@ public final class PostgresServerProcess: @unchecked Sendable {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         var generator = SystemRandomNumberGenerator()
         return String((0..<32).map { _ in alphabet[Int(generator.next(upperBound: UInt(alphabet.count)))] })
+    }
+
+    // MARK: - Faults
+
+    /// SIGKILL of the postmaster, as a crash would. Its backends notice and
+    /// exit; the cluster stays, with everything it committed.
+    public func kill() {
+        child.send(SIGKILL)
+        child.wait(timeout: 10)
+    }
+
+    /// The server again, on this one's cluster and port (after `kill()`). It
+    /// waits (bounded) for the killed server's backends to leave its shared
+    /// memory, which PostgreSQL requires, then recovers from its WAL.
+    public func restarted() throws -> PostgresServerProcess {
+        guard let relaunch, let password = url.password else { throw StoreError("postgres: no way to start this server again") }
+        lock.lock()
+        stopped = true  // the directory is the new server's now
+        lock.unlock()
+        child.stop(signal: SIGKILL, grace: 0)
+        let deadline = MonotonicClock.now() + 30_000_000_000
+        while Self.segmentInUse(dataDirectory: dataDirectory), MonotonicClock.now() < deadline {
+            usleepChecked(20_000)
+        }
+        let logFile = directory + "/postgres.log"
+        truncate(logFile, 0)
+        do {
+            return try Self.start(postgres: relaunch.postgres, directory: directory, port: port, password: password,
+                                  account: relaunch.account, settings: relaunch.settings)
+        } catch let failure as StartFailure {
+            throw StoreError("postgres did not start again: \(failure.message)")
+        }
+    }
+
+    /// Whether the System V segment named in postmaster.pid still has processes attached.
+    static func segmentInUse(dataDirectory: String) -> Bool {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return false }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 7, let id = lines[6].split(separator: " ").last.flatMap({ Int32($0) }) else { return false }
+        var info = shmid_ds()
+        return shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch > 0
     }
 
     // MARK: - Stopping

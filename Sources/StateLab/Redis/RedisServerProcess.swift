@@ -71,6 +71,23 @@ public final class RedisServerProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// SIGKILL, as a crash would; the directory stays until `stop()`.
+    public func kill() {
+        child.send(SIGKILL)
+        child.wait(timeout: 10)
+    }
+
+    /// A new server on this one's port (after `kill()`), in a new directory:
+    /// with no persistence, it starts empty. This one's directory goes.
+    public func restarted() throws -> RedisServerProcess {
+        guard let executable = ChildProcess.which("redis-server") else {
+            throw StoreError(Self.availability() ?? "redis-server not found")
+        }
+        stop()
+        return try Self.start(executable: executable, port: port, parent: (directory as NSString).deletingLastPathComponent,
+                              password: password)
+    }
+
     // MARK: - Starting
 
     /// One attempt on `port`; on failure the process is stopped, its dir removed,

@@ -1,0 +1,76 @@
+import Foundation
+import StateLab
+import StateLabTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A store with a process of its own (manager, redis-server, postgres) killed
+/// with SIGKILL in the middle of a load, then started again: the workers
+/// answer 503 meanwhile and none dies, the load ends on its own, and once the
+/// store is back the workers reconnect and increments succeed again.
+@Suite(.serialized)
+struct StoreOutageTests {
+    static func shouldRun(_ strategy: Strategy) -> Bool {
+        switch strategy {
+        case .redis: return RedisRequirement.shouldRun()
+        case .postgres: return PostgresRequirement.shouldRun()
+        default: return true
+        }
+    }
+
+    @Test("kill the store mid-load: 503s, no worker dies, the load ends; restart it: increments succeed again",
+          arguments: ["manager", "redis", "postgres"])
+    func outageAndRecovery(_ name: String) async throws {
+        let strategy = Strategy(rawValue: name)!
+        guard Self.shouldRun(strategy) else { return }
+        let config = AppConfig(strategy: strategy, mode: .atomic, workers: 2, executable: Binary.path)
+        let supervisor = try await OffThread.run { try Supervisor.start(config) }
+        defer { supervisor.stop() }
+        let workers = supervisor.workers.map(\.pid)
+
+        // A closed-model load for 6 s; the store dies half a second in.
+        let load = LoadGenerator(plan: LoadPlan(port: supervisor.port, stop: .duration(6), concurrency: 4, timeout: 5))
+        async let outcome = load.run()
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let killed = try await OffThread.run { try supervisor.killStore() }
+        let result = try await outcome
+        #expect(!ProcessTable.exists(killed), "the store's process is gone")
+        #expect(result.failCount + result.indeterminateCount > 0,
+                "increments while the store was down are failed or indeterminate: \(result.okCount) ok")
+        #expect(workers.allSatisfy(ProcessTable.exists), "no worker died")
+        #expect(supervisor.workers.map(\.pid) == workers, "no worker was replaced")
+
+        // Down: a worker answers, with 503, not a hang or a reset.
+        let down = try await HTTPOneShot.send(method: "POST", path: "/increment", host: "127.0.0.1", port: supervisor.port,
+                                              timeout: 10)
+        #expect(down.status == 503, "\(down.status)")
+
+        try await OffThread.run { _ = try supervisor.restartStore() }
+        // The workers reconnect within their backoff (at most 1 s between tries): poll, bounded.
+        let deadline = Date().addingTimeInterval(60)
+        var ok = 0
+        while Date() < deadline {
+            let probe = LoadGenerator(plan: LoadPlan(port: supervisor.port, stop: .count(20), concurrency: 2, timeout: 5))
+            ok = try await probe.run().okCount
+            if ok == 20 { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        #expect(ok == 20, "after the restart every increment succeeds again")
+        #expect(workers.allSatisfy(ProcessTable.exists), "still no worker died")
+        #expect(supervisor.readAll().count == 2, "every worker reads the store again")
+    }
+
+    @Test("a store without a process of its own cannot be killed: the reason in one line",
+          arguments: ["global", "shm", "sqlite"])
+    func noProcess(_ name: String) async throws {
+        let strategy = Strategy(rawValue: name)!
+        let supervisor = try await OffThread.run {
+            try Supervisor.start(AppConfig(strategy: strategy, mode: .naive, workers: 1, executable: Binary.path))
+        }
+        defer { supervisor.stop() }
+        #expect(supervisor.storeProcessProblem?.contains("has no store process") == true)
+        #expect(throws: StoreError.self) { try supervisor.killStore() }
+    }
+}
