@@ -22,6 +22,10 @@ public struct AppConfig: Sendable, Equatable {
     public var listen: ListenMode
     /// The PostgreSQL server, pool and retries (strategy postgres).
     public var postgres: PostgresOptions
+    /// Whether the redis-server statelab starts keeps an append-only file
+    /// (survives a kill and restart) or nothing (the default, as a plain
+    /// redis-server started without a save).
+    public var redisAppendOnly = false
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,

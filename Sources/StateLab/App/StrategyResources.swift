@@ -77,7 +77,7 @@ final class StrategyResources: @unchecked Sendable {
         if let text = config.redisURL {
             url = try RedisURL(parsing: text)
         } else {
-            let server = try RedisServerProcess.launch(in: runDirectory.path)
+            let server = try RedisServerProcess.launch(in: runDirectory.path, appendOnly: config.redisAppendOnly)
             redis = server
             url = server.url
         }

@@ -12,6 +12,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let directory: String
     /// Set with `--requirepass` when given to `launch` (tests of AUTH); statelab's own runs use none.
     public let password: String?
+    /// `appendonly yes` (with `appendfsync everysec`): the server logs every
+    /// write to a file in its directory and reads it back when it starts again.
+    public let appendOnly: Bool
     private let child: ChildProcess
     private let lock = NSLock()
     private var stopped = false
@@ -28,10 +31,11 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// take the port in between: start again on a new port this many times.
     public static let startAttempts = 3
 
-    private init(port: Int, directory: String, password: String?, child: ChildProcess) {
+    private init(port: Int, directory: String, password: String?, appendOnly: Bool, child: ChildProcess) {
         self.port = port
         self.directory = directory
         self.password = password
+        self.appendOnly = appendOnly
         self.child = child
     }
 
@@ -47,14 +51,16 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// directory goes under `parent` (a run directory, so a sweep after
     /// `kill -9` removes it too), or the temp dir. With `password`, the server
     /// requires it (`--requirepass`).
-    public static func launch(in parent: String? = nil, password: String? = nil) throws -> RedisServerProcess {
+    public static func launch(in parent: String? = nil, password: String? = nil,
+                              appendOnly: Bool = false) throws -> RedisServerProcess {
         guard let executable = ChildProcess.which("redis-server") else {
             throw StoreError(availability() ?? "redis-server not found")
         }
         var failures: [String] = []
         for _ in 0..<startAttempts {
             do {
-                return try start(executable: executable, port: freeLoopbackPort(), parent: parent, password: password)
+                return try start(executable: executable, port: freeLoopbackPort(), parent: parent, password: password,
+                                 appendOnly: appendOnly)
             } catch let error as StoreError {
                 failures.append(error.message)
             }
@@ -77,23 +83,27 @@ public final class RedisServerProcess: @unchecked Sendable {
         child.wait(timeout: 10)
     }
 
-    /// A new server on this one's port (after `kill()`), in a new directory:
-    /// with no persistence, it starts empty. This one's directory goes.
+    /// The server again on this one's port and directory (after `kill()`):
+    /// with appendonly it reads its log back; without, it starts empty.
     public func restarted() throws -> RedisServerProcess {
         guard let executable = ChildProcess.which("redis-server") else {
             throw StoreError(Self.availability() ?? "redis-server not found")
         }
-        stop()
-        return try Self.start(executable: executable, port: port, parent: (directory as NSString).deletingLastPathComponent,
-                              password: password)
+        lock.lock()
+        stopped = true  // the directory is the new server's now
+        lock.unlock()
+        child.stop(signal: SIGKILL, grace: 0)
+        return try Self.start(executable: executable, port: port, password: password, appendOnly: appendOnly,
+                              reusing: directory)
     }
 
     // MARK: - Starting
 
     /// One attempt on `port`; on failure the process is stopped, its dir removed,
     /// and the error carries the end of its log.
-    static func start(executable: String, port: Int, parent: String? = nil, password: String? = nil) throws -> RedisServerProcess {
-        let directory = try makePrivateDirectory(in: parent)
+    static func start(executable: String, port: Int, parent: String? = nil, password: String? = nil,
+                      appendOnly: Bool = false, reusing existing: String? = nil) throws -> RedisServerProcess {
+        let directory = try existing ?? makePrivateDirectory(in: parent)
         let outputFile = directory + "/redis.out"
         let child: ChildProcess
         do {
@@ -101,7 +111,8 @@ public final class RedisServerProcess: @unchecked Sendable {
                 executable: executable,
                 arguments: [
                     "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
-                    "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+                    "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec",
+                    "--protected-mode", "yes",
                     "--daemonize", "no", "--logfile", directory + "/redis.log",
                 ] + (password.map { ["--requirepass", $0] } ?? []),
                 outputFile: outputFile)
@@ -109,7 +120,8 @@ public final class RedisServerProcess: @unchecked Sendable {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
-        let server = RedisServerProcess(port: port, directory: directory, password: password, child: child)
+        let server = RedisServerProcess(port: port, directory: directory, password: password, appendOnly: appendOnly,
+                                        child: child)
         if let problem = waitForPong(server) {
             // Read the logs before stop() removes them.
             let logs = tail(of: server.logFile) + tail(of: outputFile)
