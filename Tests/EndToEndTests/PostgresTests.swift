@@ -163,12 +163,9 @@ struct PostgresTests {
         })
     }
 
-    /// The segment id the server recorded on line 7 of postmaster.pid ("KEY ID").
+    /// The segment id the server recorded in postmaster.pid.
     static func segment(dataDirectory: String) -> Int? {
-        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return nil }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 7 else { return nil }
-        return lines[6].split(separator: " ").last.flatMap { Int($0) }
+        PostmasterPID(dataDirectory: dataDirectory)?.segment.map { Int($0.id) }
     }
 
     /// Whether any of `pids` maps a POSIX shared memory segment of PostgreSQL's (/dev/shm/PostgreSQL.*).

@@ -30,11 +30,16 @@ struct StoreOutageTests {
         defer { supervisor.stop() }
         let workers = supervisor.workers.map(\.pid)
 
-        // A closed-model load for 6 s; the store dies half a second in.
-        let load = LoadGenerator(plan: LoadPlan(port: supervisor.port, stop: .duration(6), concurrency: 4, timeout: 5))
-        async let outcome = load.run()
-        try await Task.sleep(nanoseconds: 500_000_000)
+        // A closed-model load, stopped once it has seen the store both up and
+        // down (its duration is only a backstop): the kill lands mid-load
+        // however slowly a busy machine runs the test.
+        let load = LoadGenerator(plan: LoadPlan(port: supervisor.port, stop: .duration(120), concurrency: 4, timeout: 5))
+        let latest = LatestProgress()
+        async let outcome = load.run { latest.set($0) }
+        #expect(await Self.eventually { latest.get().ok > 0 }, "the load runs against the store")
         let killed = try await OffThread.run { try supervisor.killStore() }
+        _ = await Self.eventually { latest.get().fail + latest.get().indeterminate > 0 }
+        load.stop()
         let result = try await outcome
         #expect(!ProcessTable.exists(killed), "the store's process is gone")
         #expect(result.failCount + result.indeterminateCount > 0,
@@ -61,6 +66,30 @@ struct StoreOutageTests {
         #expect(workers.allSatisfy(ProcessTable.exists), "still no worker died")
         // A worker the probes did not reach retries at the end of its own backoff.
         #expect(await Self.readsOfEveryWorker(supervisor, count: 2).count == 2, "every worker reads the store again")
+    }
+
+    /// The load's last progress report, handed over from its reporting task.
+    final class LatestProgress: @unchecked Sendable {
+        private let lock = NSLock()
+        private var progress: (ok: Int, fail: Int, indeterminate: Int) = (0, 0, 0)
+        func set(_ value: LoadProgress) {
+            lock.lock(); defer { lock.unlock() }
+            progress = (value.ok, value.fail, value.indeterminate)
+        }
+        func get() -> (ok: Int, fail: Int, indeterminate: Int) {
+            lock.lock(); defer { lock.unlock() }
+            return progress
+        }
+    }
+
+    /// Polls `condition` every 50 ms for at most 60 s, without blocking a thread.
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return condition()
     }
 
     /// Each worker's read once every one answers: a worker reads again once it

@@ -11,7 +11,7 @@ public enum ControlClient {
         public var count: Int?
         public var pid: Int32?
         public var error: String?
-        /// Transactions the worker retried (postgres serializable's /report).
+        /// Transactions the worker retried ("retries" in /report: postgres serializable, redis locked).
         public var retries: Int? = nil
     }
 

@@ -3,25 +3,11 @@ import NIOConcurrencyHelpers
 /// Hands out store sessions to the worker's store threads: one session per
 /// concurrent call, created on demand and reused, so each thread keeps its own
 /// connection to the manager, redis or SQLite.
-///
-/// When the store is down, a failed connect starts a capped backoff: until it
-/// ends, calls fail at once with that failure (nothing was sent, so the
-/// increment certainly did not apply) instead of every request trying to
-/// connect again. The first connect after the backoff that works ends it.
+/// While the store is down, connects follow a `ReconnectBackoff`.
 public final class SessionPool: Sendable {
     private let factory: @Sendable () throws -> CounterSession
     private let idle = NIOLockedValueBox<[SessionBox]>([])
-    private let outage = NIOLockedValueBox<Outage?>(nil)
-
-    /// The first pause after a failed connect, doubled after each failure up to `maxBackoff`.
-    static let firstBackoff: UInt64 = 20_000_000
-    static let maxBackoff: UInt64 = 1_000_000_000
-
-    private struct Outage {
-        var error: StoreError
-        var retryAt: UInt64
-        var backoff: UInt64
-    }
+    private let backoff = NIOLockedValueBox(ReconnectBackoff())
 
     public init(factory: @escaping @Sendable () throws -> CounterSession) {
         self.factory = factory
@@ -42,21 +28,13 @@ public final class SessionPool: Sendable {
     }
 
     private func connect() throws -> SessionBox {
-        let now = MonotonicClock.now()
-        if let waiting = outage.withLockedValue({ $0 }), now < waiting.retryAt {
-            throw waiting.error
-        }
+        if let failure = backoff.withLockedValue({ $0.waiting() }) { throw failure }
         do {
             let session = try factory()
-            outage.withLockedValue { $0 = nil }
+            backoff.withLockedValue { $0.connected() }
             return SessionBox(session)
         } catch {
-            let failure = StoreError("\((error as? StoreError)?.message ?? "\(error)") (reconnecting)", notCommitted: true)
-            outage.withLockedValue { state in
-                let backoff = min((state?.backoff ?? Self.firstBackoff / 2) * 2, Self.maxBackoff)
-                state = Outage(error: failure, retryAt: MonotonicClock.now() + backoff, backoff: backoff)
-            }
-            throw failure
+            throw backoff.withLockedValue { $0.failed((error as? StoreError)?.message ?? "\(error)") }
         }
     }
 }

@@ -39,7 +39,7 @@ public struct ReadRecord: Sendable, Equatable, Codable {
     public var start: UInt64
     public var end: UInt64
     /// Transactions this worker retried since it started, when its /report
-    /// says (postgres serializable: `"retries"`).
+    /// says (postgres serializable and redis locked: `"retries"`).
     public var retries: Int?
 
     public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64, retries: Int? = nil) {

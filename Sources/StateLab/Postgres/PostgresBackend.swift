@@ -88,7 +88,7 @@ final class PostgresBackend: CounterBackend {
         case .read:
             return value("EXECUTE statelab_read", on: connection)
         case .reset:
-            return execute("EXECUTE statelab_reset", on: connection).map { 0 }
+            return write("EXECUTE statelab_reset", on: connection).map { 0 }
         case .increment:
             switch mode {
             case .naive:
@@ -108,7 +108,7 @@ final class PostgresBackend: CounterBackend {
     private func readThenWrite(read: String, on connection: PostgresConnection) -> EventLoopFuture<Int> {
         value(read, on: connection).assumeIsolated().flatMap { current in
             self.pause(self.window).assumeIsolated().flatMap {
-                self.execute("EXECUTE statelab_write(\(current + 1))", on: connection).map { current + 1 }
+                self.write("EXECUTE statelab_write(\(current + 1))", on: connection).map { current + 1 }
             }.nonisolated()
         }.nonisolated()
     }
@@ -135,12 +135,12 @@ final class PostgresBackend: CounterBackend {
     /// `begin`, `body`, COMMIT; ROLLBACK when any of it fails, then the failure.
     private func transaction(_ begin: String, on connection: PostgresConnection,
                              _ body: @escaping () -> EventLoopFuture<Int>) -> EventLoopFuture<Int> {
-        execute(begin, on: connection).assumeIsolated().flatMap {
+        command(begin, on: connection).assumeIsolated().flatMap {
             body().assumeIsolated().flatMap { result in
-                self.execute("COMMIT", on: connection).map { result }
+                self.command("COMMIT", on: connection).map { result }
             }.nonisolated()
         }.flatMapError { error in
-            self.execute("ROLLBACK", on: connection).assumeIsolated().flatMapThrowing { throw error }
+            self.command("ROLLBACK", on: connection).assumeIsolated().flatMapThrowing { throw error }
                 .flatMapError { rollbackError in
                     // The connection is in an unknown state (perform drops it); report the first failure.
                     return self.loop.makeFailedFuture(PostgresFailure.isServerError(error) ? error : rollbackError)
@@ -160,10 +160,16 @@ final class PostgresBackend: CounterBackend {
         }
     }
 
-    private func execute(_ sql: String, on connection: PostgresConnection) -> EventLoopFuture<Void> {
+    /// An UPDATE of the counter's row: one that changed no row found it missing.
+    private func write(_ sql: String, on connection: PostgresConnection) -> EventLoopFuture<Void> {
         connection.query(PostgresQuery(unsafeSQL: sql), logger: PostgresCounterTable.silent).flatMapThrowing { result in
-            if sql.hasPrefix("EXECUTE"), result.metadata.rows == 0 { throw PostgresBackend.missingRow }
+            if result.metadata.rows == 0 { throw PostgresBackend.missingRow }
         }
+    }
+
+    /// BEGIN, COMMIT or ROLLBACK.
+    private func command(_ sql: String, on connection: PostgresConnection) -> EventLoopFuture<Void> {
+        connection.query(PostgresQuery(unsafeSQL: sql), logger: PostgresCounterTable.silent).map { _ in }
     }
 
     static let missingRow = StoreError(
@@ -181,17 +187,16 @@ final class PostgresConnectionPool {
     private var opened = 0
     private var waiters = CircularBuffer<EventLoopPromise<PostgresConnection>>()
     private var nextID = 1
-    /// After a failed connect, calls fail at once with its error until
-    /// `retryAt`; the pause doubles up to a second, and a connect that works ends it.
-    private var outage: (error: Error, retryAt: NIODeadline, backoff: TimeAmount)?
+    private var backoff = ReconnectBackoff()
 
-    /// Sent once per connection before the PREPAREs. Read committed, whatever
-    /// the server's default: a single-statement autocommit write then cannot
+    /// Sent once per connection. First read committed, whatever the server's
+    /// default: a single-statement autocommit write then cannot
     /// fail at commit. That matters because the server commits it at Sync,
     /// after CommandComplete (it flushes both together, with ReadyForQuery, so
     /// a server that dies in between sends neither); only a commit-time error
     /// (serializable's, on a server whose default is serializable) could follow
-    /// a CommandComplete the client has already taken as success.
+    /// a CommandComplete the client has already taken as success. Then the
+    /// counter's statements, each run afterwards with EXECUTE.
     static let statements = [
         "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
         "PREPARE statelab_read AS SELECT n FROM statelab_counter WHERE k = 'counter'",
@@ -213,7 +218,7 @@ final class PostgresConnectionPool {
             opened -= 1
         }
         if opened < size {
-            if let outage, NIODeadline.now() < outage.retryAt { return loop.makeFailedFuture(outage.error) }
+            if let failure = backoff.waiting() { return loop.makeFailedFuture(failure) }
             return open()
         }
         let promise = loop.makePromise(of: PostgresConnection.self)
@@ -243,13 +248,11 @@ final class PostgresConnectionPool {
                 }
             }
             .assumeIsolated().map { connection in
-                self.outage = nil
+                self.backoff.connected()
                 return connection
             }.flatMapError { error in
                 // Nothing was sent: the caller's increment certainly did not happen.
-                let failure = PostgresFailure.storeError(error, certainlyNotWritten: true)
-                let backoff = min((self.outage?.backoff ?? .milliseconds(10)) * 2, .seconds(1))
-                self.outage = (StoreError(failure.message + " (reconnecting)", notCommitted: true), .now() + backoff, backoff)
+                let failure = self.backoff.failed(PostgresFailure.storeError(error).message)
                 self.opened -= 1
                 // A waiter would otherwise wait for a connection that never comes.
                 if let waiter = self.waiters.popFirst() { self.open().cascade(to: waiter) }

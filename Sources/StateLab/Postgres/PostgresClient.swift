@@ -35,31 +35,17 @@ public struct PostgresOptions: Sendable, Equatable, Codable {
         if !(0...1000).contains(retries) {
             found.append("--serializable-retries must be between 0 and 1000 (got \(retries))")
         }
-        if let url, let error = Result(catching: { try PostgresURL(parsing: url) }).failure {
-            found.append(error.message + "; pass --postgres-url postgres://user:password@127.0.0.1:5432/db")
+        if let url {
+            do { _ = try PostgresURL(parsing: url) } catch {
+                found.append("\(error); pass --postgres-url postgres://user:password@127.0.0.1:5432/db")
+            }
         }
         return found
     }
 }
 
-extension Result where Failure == StoreError {
-    init(catching body: () throws -> Success) {
-        do { self = .success(try body()) } catch let error as StoreError { self = .failure(error) } catch {
-            self = .failure(StoreError("\(error)"))
-        }
-    }
-
-    var failure: StoreError? {
-        if case .failure(let error) = self { return error }
-        return nil
-    }
-}
-
 /// The counter's table: one row, key 'counter', a bigint.
 public enum PostgresCounterTable {
-    public static let name = "statelab_counter"
-    public static let key = "counter"
-
     /// A logger that drops everything: PostgresNIO logs through swift-log, and
     /// the workers' output is their log file, not a console.
     static let silent = Logger(label: "statelab.postgres", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -285,17 +285,12 @@ public final class PostgresServerProcess: @unchecked Sendable {
     /// nil once postmaster.pid says "ready"; otherwise why it did not.
     private static func waitReady(_ server: PostgresServerProcess) -> String? {
         let deadline = MonotonicClock.now() + UInt64(startTimeout * 1e9)
-        let pidFile = server.dataDirectory + "/postmaster.pid"
         while MonotonicClock.now() < deadline {
             if let status = server.child.poll() {
                 let how = (status & 0x7f) == 0 ? "with code \((status >> 8) & 0xff)" : "on signal \(status & 0x7f)"
                 return "exited during startup \(how)"
             }
-            // Line 8 of postmaster.pid is the server's status: starting, ready, stopping.
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8) {
-                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-                if lines.count >= 8, lines[7].trimmingCharacters(in: .whitespaces) == "ready" { return nil }
-            }
+            if PostmasterPID(dataDirectory: server.dataDirectory)?.status == "ready" { return nil }
             usleepChecked(20_000)
         }
         return "was not ready within \(Int(startTimeout)) s"
@@ -341,9 +336,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
 
     /// Whether the System V segment named in postmaster.pid still has processes attached.
     static func segmentInUse(dataDirectory: String) -> Bool {
-        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return false }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 7, let id = lines[6].split(separator: " ").last.flatMap({ Int32($0) }) else { return false }
+        guard let id = PostmasterPID(dataDirectory: dataDirectory)?.segment?.id else { return false }
         var info = shmid_ds()
         return shmctl(id, IPC_STAT, &info) == 0 && info.shm_nattch > 0
     }
@@ -374,23 +367,40 @@ public final class PostgresServerProcess: @unchecked Sendable {
         stopProcess()
     }
 
-    /// A server that had no chance to shut down leaves postmaster.pid, whose
-    /// line 7 is "KEY ID" of its System V interlock segment.
+    /// A server that had no chance to shut down leaves postmaster.pid, which
+    /// names its System V interlock segment.
     static func removeLeftoverSegment(dataDirectory: String) {
-        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 7 else { return }
-        let fields = lines[6].split(separator: " ")
-        guard fields.count == 2, let id = Int32(fields[1]) else { return }
+        guard let (key, id) = PostmasterPID(dataDirectory: dataDirectory)?.segment else { return }
         // Our server is reaped; backends it left may still be attached, and the
         // kernel frees the segment when the last one detaches. Check the key, so
         // that a reused id of someone else's segment is left alone.
         var info = shmid_ds()
-        guard let key = Int(fields[0]), shmctl(id, IPC_STAT, &info) == 0, Int(info.shm_perm.__key) == key else { return }
+        guard shmctl(id, IPC_STAT, &info) == 0, Int(info.shm_perm.__key) == key else { return }
         shmctl(id, IPC_RMID, nil)
     }
 
     static func removeDirectory(_ directory: String) {
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A running (or killed) server's `postmaster.pid`: its pid, data directory,
+/// start time, port, socket directory, listen address, "KEY ID" of its
+/// System V segment and its status, one per line.
+public struct PostmasterPID: Sendable {
+    /// Line 8: starting, ready or stopping.
+    public var status: String?
+    /// Line 7.
+    public var segment: (key: Int, id: Int32)?
+
+    /// nil when the file is not there (a server that shut down removes it).
+    public init?(dataDirectory: String) {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.count >= 7 {
+            let fields = lines[6].split(separator: " ")
+            if fields.count == 2, let key = Int(fields[0]), let id = Int32(fields[1]) { segment = (key, id) }
+        }
+        if lines.count >= 8 { status = lines[7].trimmingCharacters(in: .whitespaces) }
     }
 }

@@ -37,7 +37,7 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var diagnosis: [Diagnosis] = []
     /// The concurrency-1 probe before the load, when there was one.
     public var probe: LatencyProbe.Result?
-    /// Transactions the workers ran again after a serialization failure (postgres serializable).
+    /// Transactions the workers ran again after a conflicting write (postgres serializable, redis locked).
     public var retries: Int?
 
     public init(

@@ -45,7 +45,7 @@ public struct RunOutcome: Sendable {
     public var baselineByPid: [Int32: Int] = [:]
     /// What `Diagnoser` found in all of the above.
     public var diagnosis: [Diagnosis] = []
-    /// Transactions the workers retried (postgres serializable), from their final reads.
+    /// Transactions the workers retried (postgres serializable, redis locked), from their final reads.
     public var retries: Int? = nil
 
     public init(load: LoadResult, check: CheckResult, notes: [String], probe: LatencyProbe.Result? = nil,
