@@ -24,16 +24,39 @@ struct AppOptions: ParsableArguments {
     @Option(help: "How the workers share the port (serve, load, dashboard): reuseport (each binds it with SO_REUSEPORT, like gunicorn --reuse-port) or shared (they inherit one listening socket, like uvicorn).")
     var listen: ListenMode = .reuseport
 
+    @Flag(name: .customLong("redis-appendonly"), help: "The redis-server statelab starts keeps an append-only file (appendfsync everysec), so a kill_store and restart_store keep the count.")
+    var redisAppendOnly = false
+
     @OptionGroup(title: "PostgreSQL")
     var postgres: PostgresCLIOptions
 
     func config(port: Int) -> AppConfig {
-        AppConfig(strategy: strategy, mode: mode, workers: workers, port: port,
-                  raceWindowMicros: raceWindowMicros, storeThreads: threads, redisURL: redisURL, listen: listen,
-                  postgres: postgres.options)
+        var config = AppConfig(strategy: strategy, mode: mode, workers: workers, port: port,
+                               raceWindowMicros: raceWindowMicros, storeThreads: threads, redisURL: redisURL, listen: listen,
+                               postgres: postgres.options)
+        config.redisAppendOnly = redisAppendOnly
+        return config
     }
 
     func validate() throws {
         if let problem = config(port: 0).problems().first { throw ValidationError(problem) }
+        if redisAppendOnly && (strategy != .redis || redisURL != nil) {
+            throw ValidationError("--redis-appendonly applies to the redis-server statelab starts (--strategy redis, without --redis-url)")
+        }
+    }
+
+    /// Parses and checks `--fault` steps for this app; one line per problem.
+    func faults(_ texts: [String], stop: StopCondition) throws -> [FaultStep] {
+        let steps = try texts.map { text in
+            do { return try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
+        }
+        let external = (strategy == .redis && redisURL != nil) || (strategy == .postgres && postgres.options.url != nil)
+        var increments: Int?
+        if case .count(let total) = stop { increments = total }
+        if let problem = FaultPlan.problems(steps, strategy: strategy, mode: mode, workers: workers, externalStore: external,
+                                            increments: increments).first {
+            throw ValidationError("--fault \(problem)")
+        }
+        return steps
     }
 }

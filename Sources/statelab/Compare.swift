@@ -41,6 +41,9 @@ extension StateLabCommand {
 
         @OptionGroup var output: OutputOptions
 
+        @Option(name: .customLong("fault"), help: ArgumentHelp("A fault for every run of the scenario, replacing its faults: KIND[:WORKER][@after=N|at=2s|delay=500ms], e.g. kill_store@after=1000. Repeatable; see statelab load --help.", valueName: "step"))
+        var faults: [String] = []
+
         @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
         var redisURL: String?
 
@@ -58,8 +61,27 @@ extension StateLabCommand {
             if ownApp && (shared != .auto || increments != 2_000 || concurrency != 32) {
                 throw ValidationError("--shared, --increments and --concurrency apply to --url and --app-command; a scenario sets its own load")
             }
+            if !faults.isEmpty && !ownApp { throw ValidationError("--fault applies to a scenario's runs of statelab's own app, not to --url or --app-command") }
+            for text in faults {
+                do { _ = try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
+            }
             if !(1...100_000_000).contains(increments) { throw ValidationError("--increments must be between 1 and 100000000 (got \(increments))") }
             if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
+        }
+
+        /// The scenario with --fault in place of its runs' faults, every run's
+        /// faults checked against its strategy, mode and the servers given.
+        private func withFaults(_ loaded: Scenario) throws -> Scenario {
+            var scenario = loaded
+            if !faults.isEmpty {
+                let steps = faults.compactMap { try? FaultSyntax.parse($0) }
+                for index in scenario.runs.indices where scenario.runs[index].target == nil { scenario.runs[index].faults = steps }
+            }
+            for run in scenario.runs {
+                let plan = RunPlan(spec: run, load: scenario.load, redisURL: redisURL, postgres: postgres.options)
+                if let problem = plan.faultProblems.first { throw fail("\(run.label): \(problem)") }
+            }
+            return scenario
         }
 
         /// A scenario of one run of the user's app, from --url or --app-command.
@@ -90,12 +112,13 @@ extension StateLabCommand {
             } catch {
                 throw fail("\(error)")
             }
+            let scenario = try withFaults(loaded)
             let progress = ProgressLine(enabled: output.showProgress)
             let signals = SignalWatch()
             let report: CompareReport
             do {
                 report = try await signals.cancelling { [redisURL, postgres = postgres.options] in
-                    try await ScenarioRunner.run(loaded, redisURL: redisURL, postgres: postgres) { progress.show($0) }
+                    try await ScenarioRunner.run(scenario, redisURL: redisURL, postgres: postgres) { progress.show($0) }
                 }
             } catch {
                 progress.clear()

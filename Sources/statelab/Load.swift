@@ -54,9 +54,16 @@ extension StateLabCommand {
         @Option(help: "With --url or --app-command: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto, the report says why)?")
         var shared: Sharing = .auto
 
+        @Option(name: .customLong("fault"), help: ArgumentHelp("A fault while the load runs, fired in order: KIND[:WORKER][@after=N|at=2s|delay=500ms], e.g. kill_store@after=1000, restart_store@delay=500ms, kill_worker:holder@after=300. Kinds: kill_worker, restart_worker, kill_store, restart_store, restart_app, pause_worker, resume_worker. Repeatable; statelab's own app only.", valueName: "step"))
+        var faults: [String] = []
+
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
+            if !faults.isEmpty && (url != nil || command.appCommand != nil) {
+                throw ValidationError("--fault applies to statelab's own app only (no --url or --app-command)")
+            }
+            if !faults.isEmpty { _ = try app.faults(faults, stop: stop) }
             if increments != nil && duration != nil {
                 throw ValidationError("--increments and --duration are mutually exclusive; pick one")
             }
@@ -114,7 +121,8 @@ extension StateLabCommand {
             do {
                 let outcome = try await RunPipeline.run(
                     target: SupervisorTarget(supervisor: supervisor), plan: plan(port: supervisor.port),
-                    steps: RunSteps(resetTimeout: timeout), sharing: config.strategy.isShared ? .yes : .no
+                    steps: RunSteps(resetTimeout: timeout, faults: try app.faults(faults, stop: stop)),
+                    sharing: config.strategy.isShared ? .yes : .no
                 ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
                 await OffThread.run { supervisor.stop() }
                 let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,

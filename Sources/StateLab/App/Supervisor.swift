@@ -167,6 +167,56 @@ public final class Supervisor: @unchecked Sendable {
         log("killed worker \(index) (pid \(worker.pid)) with SIGKILL")
     }
 
+    /// Stops one worker with SIGTERM (SIGKILL after 3 s) and starts a new one
+    /// in its place; returns the new pid once it answers.
+    @discardableResult
+    public func restart(worker index: Int) throws -> Int32 {
+        guard let worker = workers.first(where: { $0.index == index }) else { throw StoreError("no worker \(index)") }
+        setStatus(index, .restarting)
+        worker.process.send(SIGCONT)  // a paused worker would never see the SIGTERM
+        worker.process.stop(grace: 3)
+        return try respawn(index, replacing: worker, why: "restarted")
+    }
+
+    /// Stops every worker (SIGTERM, SIGKILL after 3 s) and starts them all
+    /// again; the store is left alone. Returns each worker's old and new pid.
+    @discardableResult
+    public func restartApp() throws -> [(index: Int, old: Int32, new: Int32)] {
+        let old = workers
+        for worker in old { setStatus(worker.index, .restarting) }
+        for worker in old {
+            worker.process.send(SIGTERM)
+            worker.process.send(SIGCONT)
+        }
+        for worker in old { worker.process.stop(grace: 3) }
+        log("stopped every worker (\(old.map { "pid \($0.pid)" }.joined(separator: ", "))); starting them again")
+        var fresh: [WorkerHandle] = []
+        for worker in old {
+            let started = try spawnWorker(worker.index)
+            state.withLockedValue { $0[worker.index] = started }
+            fresh.append(started)
+        }
+        for worker in fresh { try waitReady(worker) }
+        return zip(old, fresh).map { ($0.index, $0.pid, $1.pid) }
+    }
+
+    private func respawn(_ index: Int, replacing old: WorkerHandle, why: String) throws -> Int32 {
+        let fresh = try spawnWorker(index)
+        state.withLockedValue { $0[index] = fresh }
+        try waitReady(fresh)
+        log("worker \(index) (pid \(old.pid)) \(why); back as pid \(fresh.pid)")
+        return fresh.pid
+    }
+
+    /// SIGSTOP (pause) or SIGCONT (resume) one worker; returns its pid.
+    @discardableResult
+    public func pause(worker index: Int, _ paused: Bool) throws -> Int32 {
+        guard let worker = workers.first(where: { $0.index == index }) else { throw StoreError("no worker \(index)") }
+        worker.process.send(paused ? SIGSTOP : SIGCONT)
+        log("\(paused ? "paused" : "resumed") worker \(index) (pid \(worker.pid)) with \(paused ? "SIGSTOP" : "SIGCONT")")
+        return worker.pid
+    }
+
     /// SIGKILLs the store's process (manager, redis-server, postgres); the
     /// workers answer 503 until `restartStore()`. Throws, with the reason, for
     /// a store with no process of statelab's.
@@ -219,6 +269,8 @@ public final class Supervisor: @unchecked Sendable {
         guard first else { return }
         let all = workers
         all.forEach { $0.process.send(SIGTERM) }
+        // A paused worker (pause_worker) acts on its SIGTERM only once it runs again.
+        all.forEach { $0.process.send(SIGCONT) }
         all.forEach { $0.process.stop(grace: 3) }
         listener?.release()
         resources.stop()

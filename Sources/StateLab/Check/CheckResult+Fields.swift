@@ -23,6 +23,9 @@ extension CheckResult {
             ("workers", workers.map(Double.init)), ("throughput_rps", throughputRPS), ("p50_ms", p50Ms),
             ("p90_ms", p90Ms), ("p99_ms", p99Ms), ("p999_ms", p999Ms), ("max_ms", maxMs),
         ]
+        if let lostToRestart { fields["lost_to_restart"] = .number(Double(lostToRestart)) }
+        if let durable { fields["durable"] = .bool(durable) }
+        if !faults.isEmpty { fields["lock_recoveries"] = .number(Double(lockRecoveries)) }
         for case let (name, value?) in optional {
             fields[name] = .number(value)
         }

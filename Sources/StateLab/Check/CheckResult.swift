@@ -118,6 +118,28 @@ public struct CheckResult: Sendable, Codable, Equatable {
     public var missedSteps: [String] = []
     /// The monotonic time the run started, for "seconds into the run".
     public var origin: UInt64 = 0
+    /// The fault steps, as they happened.
+    public var faults: [FaultRecord] = []
+    /// Each store, app or worker restart, with the count before and after.
+    public var restarts: [RestartSummary] = []
+    /// Workers a fault killed or restarted: their pids are gone by the end.
+    public var replacedPids: [Int32] = []
+
+    /// Counted increments the restarts erased, summed; nil without a restart
+    /// whose counts are known. Kept apart from `lost`, which is losses to races.
+    public var lostToRestart: Int? {
+        let known = restarts.compactMap(\.lostToRestart)
+        return known.isEmpty ? nil : known.reduce(0, +)
+    }
+
+    /// Whether every restart kept what was counted; nil without one whose counts are known.
+    public var durable: Bool? {
+        let judged = restarts.compactMap(\.durable)
+        return judged.isEmpty ? nil : judged.allSatisfy { $0 }
+    }
+
+    /// Lock recoveries the faults saw (EOWNERDEAD, the manager releasing a dead client's lock).
+    public var lockRecoveries: Int { faults.reduce(0) { $0 + $1.events.filter { $0.hasPrefix(FaultRecord.recoveryPrefix) }.count } }
 
     public init(
         shared: Bool, acknowledged: Int, failed: Int, indeterminate: Int, acknowledgedSinceReset: Int,
@@ -166,5 +188,113 @@ public struct CheckResult: Sendable, Codable, Equatable {
     /// Seconds into the run of a monotonic time.
     public func secondsIntoRun(_ time: UInt64) -> Double {
         Double(time &- origin) / 1e9
+    }
+}
+
+/// A store, app or worker restart in a run, and what the counter kept across it.
+public struct RestartSummary: Sendable, Codable, Equatable {
+    public enum Scope: String, Sendable, Codable {
+        /// The store's process was killed and started again.
+        case store
+        /// Every worker was stopped and started again; the store was left alone.
+        case app
+        /// One worker's own counter (global): the worker was killed or restarted.
+        case worker
+    }
+
+    public var scope: Scope
+    /// When it began (the kill), in seconds into the run.
+    public var atSeconds: Double
+    /// Increments acknowledged when it began.
+    public var acknowledgedBefore: Int
+    /// The count just before it began and just after the app was back, read
+    /// with nothing in flight; nil when it could not be read.
+    public var before: Int?
+    public var after: Int?
+    /// Both reads were taken with no increment in flight, so they are exact.
+    public var exact: Bool
+    /// The worker and pids, for a worker's own counter.
+    public var worker: Int?
+    public var pid: Int32?
+    public var newPid: Int32?
+    public var note: String?
+
+    public init(scope: Scope, atSeconds: Double, acknowledgedBefore: Int, before: Int?, after: Int?, exact: Bool,
+                worker: Int? = nil, pid: Int32? = nil, newPid: Int32? = nil, note: String? = nil) {
+        self.scope = scope
+        self.atSeconds = atSeconds
+        self.acknowledgedBefore = acknowledgedBefore
+        self.before = before
+        self.after = after
+        self.exact = exact
+        self.worker = worker
+        self.pid = pid
+        self.newPid = newPid
+        self.note = note
+    }
+
+    /// Everything counted before it is still there after; nil when the reads were not exact.
+    public var durable: Bool? {
+        guard exact, let before, let after else { return nil }
+        return after >= before
+    }
+
+    /// Counted increments the restart erased (not races: those are `lost`); nil when unknown.
+    public var lostToRestart: Int? {
+        guard exact, let before, let after else { return nil }
+        return max(0, before - after)
+    }
+
+    /// "store restart at 1.20 s: 1,000 before, 0 after: not durable (1,000 lost to the restart)".
+    public var sentence: String {
+        let what: String = switch scope {
+        case .store: "store restart"
+        case .app: "app restart"
+        case .worker: "worker \(worker.map(String.init) ?? "?") restart\(pid.map { " (pid \($0)\(newPid.map { ", replaced by pid \($0)" } ?? ""))" } ?? "")"
+        }
+        let at = String(format: "%.2f", atSeconds)
+        guard let before, let after else {
+            return "\(what) at \(at) s: the count could not be read \(before == nil ? "before it" : "after it")\(note.map { " (\($0))" } ?? "")"
+        }
+        let counts = "\(ReportNumbers.grouped(before)) before, \(ReportNumbers.grouped(after)) after"
+        guard let durable else { return "\(what) at \(at) s: \(counts), read while increments were in flight, so durability is not judged" }
+        return durable
+            ? "\(what) at \(at) s: \(counts): durable"
+            : "\(what) at \(at) s: \(counts): not durable (\(ReportNumbers.grouped(lostToRestart ?? 0)) lost to the restart)"
+    }
+}
+
+/// A fault step as it happened: when, to whom, and what it showed.
+public struct FaultRecord: Sendable, Codable, Equatable {
+    /// The step, as `--fault` writes it.
+    public var step: String
+    public var atSeconds: Double
+    /// Increments acknowledged when it fired.
+    public var acknowledged: Int
+    /// The worker it acted on, and that worker's pid (the lock holder's for `holder`).
+    public var worker: Int?
+    public var pid: Int32?
+    /// The store process it killed or started.
+    public var storePid: Int32?
+    /// What it did, in one line; an error when it failed.
+    public var outcome: String
+    public var failed: Bool
+    /// What followed that proves a claim: the lock recovered from a dead holder, a replacement pid.
+    public var events: [String]
+
+    /// How a lock recovery event starts, so `lockRecoveries` can count them.
+    public static let recoveryPrefix = "lock recovered: "
+
+    public init(step: String, atSeconds: Double, acknowledged: Int, worker: Int? = nil, pid: Int32? = nil,
+                storePid: Int32? = nil, outcome: String, failed: Bool = false, events: [String] = []) {
+        self.step = step
+        self.atSeconds = atSeconds
+        self.acknowledged = acknowledged
+        self.worker = worker
+        self.pid = pid
+        self.storePid = storePid
+        self.outcome = outcome
+        self.failed = failed
+        self.events = events
     }
 }

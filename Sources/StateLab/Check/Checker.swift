@@ -24,6 +24,9 @@ public enum Checker {
             }
         }
         if inconclusive == nil { inconclusive = figures.inconclusive(settled: history.settled) }
+        if inconclusive == nil, shared, let restart = history.resets.first(where: { $0.restart != nil && !$0.exact }) {
+            inconclusive = "the \(restart.restart!.rawValue) restart at \(String(format: "%.2f", Double(restart.start &- history.origin) / 1e9)) s was measured while increments were still in flight (or its count could not be read), so what the counter held across it is not known exactly"
+        }
 
         let finals = history.finalReads.map(\.value)
         let divergent = Set(finals).count > 1 && (history.settled || !shared)
@@ -37,7 +40,7 @@ public enum Checker {
 
         var result = CheckResult(
             shared: shared, acknowledged: history.ok, failed: history.failed, indeterminate: history.indeterminate,
-            acknowledgedSinceReset: figures.certain, finalMin: finals.min() ?? 0, finalMax: finals.max() ?? 0,
+            acknowledgedSinceReset: figures.counted ?? figures.certain, finalMin: finals.min() ?? 0, finalMax: finals.max() ?? 0,
             final: figures.final, lost: figures.lost, unexpected: figures.unexpected, duplicates: figures.duplicates,
             witnesses: figures.witnesses, divergent: divergent, readViolations: figures.violations,
             readViolationCount: figures.violationCount, perWorker: perWorker, verdict: verdict)
@@ -46,7 +49,10 @@ public enum Checker {
         result.inconclusive = inconclusive
         result.origin = history.origin
         result.missedSteps = history.missedSteps
-        result.resets = history.resets.map { reset in
+        result.faults = history.faults
+        result.restarts = history.restarts
+        result.replacedPids = history.departed.keys.sorted()
+        result.resets = history.resets.filter { $0.restart == nil }.map { reset in
             ResetSummary(pid: reset.pid, worker: reset.worker, outcome: reset.outcome ?? .indeterminate,
                          atSeconds: Double(reset.start &- history.origin) / 1e9,
                          acknowledgedBefore: reset.acknowledgedBefore, acknowledgedSince: reset.acknowledgedSince,
@@ -80,6 +86,9 @@ struct CheckFigures {
     var violations: [ReadViolation] = []
     var violationCount = 0
     var attempted = 0
+    /// With store or app restarts: the increments each epoch should have
+    /// counted, summed (what a restart carried over is not counted again).
+    var counted: Int?
 
     /// Evidence that something is wrong.
     var foundSomething: Bool { lost > 0 || duplicates > 0 || violationCount > 0 || unexpected > 0 }
@@ -119,7 +128,7 @@ struct View {
             // that died and was replaced) took its own counter with it: left out.
             let named = Set(unread.map(\.pid))
             for pid in history.okByPid.keys.sorted() where !read.contains(pid) && !named.contains(pid) {
-                unread.append(UnreadWorker(pid: pid, reason: "no longer a worker at the end"))
+                unread.append(UnreadWorker(pid: pid, reason: history.departed[pid] ?? "no longer a worker at the end"))
             }
         }
         self.unread = unread
@@ -176,6 +185,13 @@ struct View {
             figures.lost = max(0, figures.certain - figures.final)
             figures.unexpected = max(0, figures.final - (figures.certain + figures.possible))
         }
+        if shared, history.resets.contains(where: { $0.restart != nil }) {
+            let before = lostBeforeRestarts()
+            figures.lost += before.lost
+            // Every epoch's own acknowledged increments: what restarts carried over is not counted twice.
+            let carried = applied(to: .shared).max(by: { $0.start < $1.start })?.base ?? 0
+            figures.counted = before.counted + figures.certain - carried
+        }
         figures.witnesses = witnesses.sorted { ($0.epoch, $0.count) < ($1.epoch, $1.count) }
             .prefix(Checker.witnessCap).map { DuplicateWitness(count: $0.count, pids: $0.pids) }
         (figures.violations, figures.violationCount) = readViolations(assumeApplied: assumeApplied)
@@ -188,11 +204,30 @@ struct View {
     /// last reset began were wiped and are in neither.
     private func standing(_ tally: CounterTally, key: Key) -> (certain: Int, possible: Int) {
         let resets = applied(to: key)
-        guard let latestStart = resets.map(\.start).max() else { return (tally.ok, tally.indeterminate) }
-        let certain = tally.ok(inEpoch: resets.count)
+        guard let latest = resets.max(by: { $0.start < $1.start }) else { return (tally.ok, tally.indeterminate) }
+        let inEpoch = tally.ok(inEpoch: resets.count)
         // An unknown worker's increment may not be on the reset worker's counter at all.
-        let wiped = key == .unknownPid ? 0 : tally.okEndedBefore(latestStart, clock: history.clock)
-        return (certain, tally.ok - certain - wiped + tally.indeterminate)
+        let wiped = key == .unknownPid ? 0 : tally.okEndedBefore(latest.start, clock: history.clock)
+        // A restart leaves the counter at what was read once it was back; a reset at 0.
+        return (inEpoch + latest.base, tally.ok - inEpoch - wiped + tally.indeterminate)
+    }
+
+    /// Races lost before each restart: the increments certainly counted since
+    /// the epoch began (ok, ended before the restart, on top of what the
+    /// epoch started from) less the count read just before it, with nothing
+    /// in flight. What the restart itself erased is `lost_to_restart`, not this.
+    private func lostBeforeRestarts() -> (lost: Int, counted: Int) {
+        guard let tally = history.tallies[.shared] else { return (0, 0) }
+        var lost = 0, counted = 0
+        for restart in history.resets where restart.restart != nil && restart.exact {
+            guard let before = restart.before else { continue }
+            let earlier = applied(to: .shared).filter { $0.end! < restart.start }
+            let base = earlier.max(by: { $0.start < $1.start })?.base ?? 0
+            let acknowledged = tally.okEnded(before: restart.start, inEpoch: earlier.count, clock: history.clock)
+            counted += acknowledged
+            lost += max(0, acknowledged + base - before)
+        }
+        return (lost, counted)
     }
 
     /// Each read must lie between the ok increments of its counter that ended
@@ -209,16 +244,17 @@ struct View {
             let resets = applied(to: key)
             if resets.contains(where: { $0.start <= read.end && $0.end! >= read.start }) { continue }
             let before = resets.filter { $0.end! < read.start }
-            let latestStart = before.map(\.start).max()
+            let latest = before.max(by: { $0.start < $1.start })
+            let base = latest?.base ?? 0
             func bounds(_ tally: CounterTally?) -> (Int, Int) {
-                guard let tally else { return (0, 0) }
-                let lower = tally.okEnded(before: read.start, inEpoch: before.count, clock: history.clock)
-                var upper = tally.attemptStarts.countAtMost(read.end, clock: history.clock)
-                if let latestStart { upper -= tally.okEndedBefore(latestStart, clock: history.clock) }
+                guard let tally else { return (base, base) }
+                let lower = tally.okEnded(before: read.start, inEpoch: before.count, clock: history.clock) + base
+                var upper = tally.attemptStarts.countAtMost(read.end, clock: history.clock) + base
+                if let latest { upper -= tally.okEndedBefore(latest.start, clock: history.clock) }
                 return (lower, upper)
             }
             var (lower, upper) = bounds(history.tallies[key])
-            if !shared { upper += bounds(history.tallies[.unknownPid]).1 }
+            if !shared { upper += bounds(history.tallies[.unknownPid]).1 - base }
             guard read.value < lower || read.value > upper else { continue }
             total += 1
             if violations.count < Checker.readViolationCap {

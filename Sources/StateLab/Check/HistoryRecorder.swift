@@ -48,6 +48,15 @@ public final class HistoryRecorder: @unchecked Sendable {
         /// Duplicates per counter when its outcome came out indeterminate: what a
         /// check that assumes it applied may still count.
         var duplicatesBefore: [CounterKey: Int] = [:]
+        /// A store or app restart rather than POST /reset: a reset to a value
+        /// only known once it is back (`base`), measured with the load held.
+        var restart: RestartSummary.Scope?
+        /// What the counter held once it ended: 0 for a reset, the read after a restart.
+        var base = 0
+        /// The count read, with nothing in flight, just before the restart began.
+        var before: Int?
+        /// Both reads were taken with nothing in flight, so `before` and `base` are exact.
+        var exact = true
 
         func touches(_ key: CounterKey) -> Bool {
             switch key {
@@ -86,6 +95,11 @@ public final class HistoryRecorder: @unchecked Sendable {
         var unread: [UnreadWorker] = []
         var settled = true
         var finalTaken = false
+        var faults: [FaultRecord] = []
+        var restarts: [RestartSummary] = []
+        /// Workers a fault killed or replaced, with why they are gone.
+        var departed: [Int32: String] = [:]
+        var missedFaults: [String] = []
     }
 
     /// Which counters to fold: one shared counter, one per worker, or both
@@ -161,7 +175,13 @@ public final class HistoryRecorder: @unchecked Sendable {
     public var missedSteps: [String] {
         lock.withLock {
             state.steps.map { "reset_after \(ReportNumbers.grouped($0.afterAcknowledged)) never happened: only \(ReportNumbers.grouped(state.ok)) increments were acknowledged" }
+                + state.missedFaults
         }
+    }
+
+    /// A fault step that was due and never happened (or failed): the run fails.
+    public func missedFault(_ text: String) {
+        lock.withLock { state.missedFaults.append(text) }
     }
 
     // MARK: Resets
@@ -209,6 +229,68 @@ public final class HistoryRecorder: @unchecked Sendable {
             state.resets.append(operation)
         }
     }
+
+    // MARK: Restarts and faults
+
+    /// A restart of the shared counter's store (or of the app around it)
+    /// begins now: increments that end before it are in the old epoch, those
+    /// that overlap it may be on either side. `before` is the count read just
+    /// before, with nothing in flight (nil if it could not be read so).
+    public func beginRestart(_ scope: RestartSummary.Scope, before: Int?, exact: Bool) -> ResetToken {
+        lock.withLock {
+            let token = beginResetLocked(pid: nil, worker: nil)
+            state.resets[token.id].restart = scope
+            state.resets[token.id].before = before
+            state.resets[token.id].exact = exact && before != nil
+            return token
+        }
+    }
+
+    /// The restart is over and the counter read `after` (nil: it could not be
+    /// read, so the restart's effect is unknown).
+    public func endRestart(_ token: ResetToken, after: Int?, exact: Bool, note: String? = nil) {
+        lock.withLock {
+            guard state.resets.indices.contains(token.id) else { return }
+            var reset = state.resets[token.id]
+            reset.base = after ?? 0
+            reset.exact = reset.exact && exact && after != nil
+            state.resets[token.id] = reset
+            let acknowledged = reset.acknowledgedBefore
+            state.restarts.append(RestartSummary(
+                scope: reset.restart ?? .store, atSeconds: Double(reset.start &- origin) / 1e9,
+                acknowledgedBefore: acknowledged, before: reset.before, after: after, exact: reset.exact, note: note))
+        }
+        endReset(token, outcome: after == nil ? .indeterminate : .ok, error: after == nil ? "the count could not be read after the restart" : nil)
+    }
+
+    /// A restart of one worker's own counter (global): its pid leaves the
+    /// history, so this is not a reset of any counter still read.
+    public func recordRestart(_ restart: RestartSummary) {
+        lock.withLock { state.restarts.append(restart) }
+    }
+
+    /// A fault step, as it happened.
+    public func recordFault(_ fault: FaultRecord) {
+        lock.withLock { state.faults.append(fault) }
+    }
+
+    /// Adds what was learnt after the step (a lock recovery) to the fault recorded at `index`.
+    public func addFaultEvent(_ event: String, toFault index: Int) {
+        lock.withLock {
+            guard state.faults.indices.contains(index) else { return }
+            state.faults[index].events.append(event)
+        }
+    }
+
+    public var faultCount: Int { lock.withLock { state.faults.count } }
+
+    /// A worker a fault took away, and why: the check leaves its counter out with this reason.
+    public func departed(pid: Int32, reason: String) {
+        lock.withLock { state.departed[pid] = reason }
+    }
+
+    /// Milliseconds since the history's origin, for fault records.
+    public func secondsSinceOrigin(_ time: UInt64 = MonotonicClock.now()) -> Double { Double(time &- origin) / 1e9 }
 
     // MARK: Reads
 
@@ -275,6 +357,9 @@ public final class HistoryRecorder: @unchecked Sendable {
         var settled: Bool
         var finalTaken: Bool
         var missedSteps: [String]
+        var faults: [FaultRecord]
+        var restarts: [RestartSummary]
+        var departed: [Int32: String]
     }
 
     func snapshot() -> Snapshot {
@@ -299,7 +384,8 @@ public final class HistoryRecorder: @unchecked Sendable {
                             failed: state.failed, indeterminate: state.indeterminate, okByPid: state.okByPid,
                             resets: state.resets, reads: state.reads, finalReads: state.finalReads,
                             unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
-                            missedSteps: missed)
+                            missedSteps: missed, faults: state.faults, restarts: state.restarts,
+                            departed: state.departed)
         }
     }
 

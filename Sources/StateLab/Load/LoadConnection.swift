@@ -15,6 +15,8 @@ final class LoadConnection: @unchecked Sendable {
         case waiting(RequestTicket, Scheduled<Void>)
         case backingOff(Scheduled<Void>)
         case inFlight(RequestTicket, sentAt: UInt64)
+        /// Held by a closed `LoadGate` until it opens.
+        case parked
         case finished
     }
 
@@ -23,6 +25,7 @@ final class LoadConnection: @unchecked Sendable {
     private let schedule: RequestSchedule
     private let shard: LoadShard
     private let onFinished: @Sendable () -> Void
+    private let gate: LoadGate?
     private let encodedRequest: ByteBuffer
     private let bodylessAnswers: Bool
     /// The answer's field names, encoded once per connection.
@@ -37,8 +40,10 @@ final class LoadConnection: @unchecked Sendable {
     /// that one is overdue, or re-arms for that request's own deadline.
     private var timeoutTimer: Scheduled<Void>?
 
-    init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, onFinished: @escaping @Sendable () -> Void) {
+    init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, gate: LoadGate? = nil,
+         onFinished: @escaping @Sendable () -> Void) {
         self.eventLoop = eventLoop
+        self.gate = gate
         self.plan = plan
         self.schedule = schedule
         self.shard = shard
@@ -63,6 +68,9 @@ final class LoadConnection: @unchecked Sendable {
                 self.finish()
             case .idle:
                 self.finish()
+            case .parked:
+                self.gate?.unparked(self)
+                self.finish()
             case .connecting, .inFlight, .finished:
                 break
             }
@@ -71,8 +79,20 @@ final class LoadConnection: @unchecked Sendable {
 
     // MARK: The loop
 
+    /// The gate opened: go on where `claimNext` stopped.
+    func unpark() {
+        eventLoop.execute {
+            guard case .parked = self.state else { return }
+            self.claimNext()
+        }
+    }
+
     private func claimNext() {
         if case .finished = state { return }
+        if let gate, !schedule.isStopped, gate.parkIfClosed(self) {
+            state = .parked
+            return
+        }
         state = .idle
         let now = MonotonicClock.now()
         guard let ticket = schedule.claim(now: now) else {
@@ -231,6 +251,7 @@ final class LoadConnection: @unchecked Sendable {
     private func finish() {
         if case .finished = state { return }
         state = .finished
+        gate?.finished()
         timeoutTimer?.cancel()
         timeoutTimer = nil
         dropChannel()

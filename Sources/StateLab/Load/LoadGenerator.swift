@@ -24,6 +24,8 @@ public final class LoadGenerator: @unchecked Sendable {
     public let plan: LoadPlan
     private let providedGroup: (any EventLoopGroup)?
     private let recorder: HistoryRecorder?
+    /// Holds the connections between requests while a fault step acts on a quiet app.
+    public let gate = LoadGate()
     /// Guarded by `controlLock`; taken only at the start and end of a run and by stop().
     private var control = Control()
     private let controlLock = NSLock()
@@ -105,10 +107,11 @@ public final class LoadGenerator: @unchecked Sendable {
                 allFinished.succeed(())
             }
         }
+        gate.setConnections(plan.concurrency)
         let connections = (0..<plan.concurrency).map { index in
             LoadConnection(
                 eventLoop: loops[index % loops.count], plan: plan, schedule: schedule,
-                shard: shards[index % shards.count], onFinished: onFinished
+                shard: shards[index % shards.count], gate: gate, onFinished: onFinished
             )
         }
         let stoppedBeforeStart = withControl { control in

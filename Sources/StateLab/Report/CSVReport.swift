@@ -8,7 +8,8 @@ enum CSVReport {
         "label", "strategy", "mode", "workers", "race_window_us", "concurrency", "skipped", "verdict",
         "acknowledged", "failed", "indeterminate", "final_min", "final_max", "lost", "lost_percent",
         "unexpected", "duplicates", "divergent", "throughput_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms",
-        "max_ms", "expectations_held", "expectations_total", "failed_expectations",
+        "max_ms", "expectations_held", "expectations_total", "failed_expectations", "restarts", "lost_to_restart",
+        "durable",
     ]
 
     static func render(_ runs: [RunResult]) -> String {
@@ -34,6 +35,7 @@ enum CSVReport {
             number(latency.p999), number(latency.max),
             String(held), String(run.expectations.count),
             run.failedExpectations.map(\.expectation.text).joined(separator: "; "),
+            String(check.restarts.count), check.lostToRestart.map(String.init) ?? "", check.durable.map(String.init) ?? "",
         ]
     }
 

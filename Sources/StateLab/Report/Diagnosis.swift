@@ -133,6 +133,8 @@ public enum Diagnoser {
     // MARK: Workers
 
     static func unevenShare(_ outcome: RunOutcome) -> Diagnosis? {
+        // Workers a fault replaced answered for part of the run only: shares say nothing then.
+        guard outcome.check.replacedPids.isEmpty else { return nil }
         let acknowledged = outcome.load.perPid.mapValues(\.acknowledged)
         let total = acknowledged.values.reduce(0, +)
         let known = Set(acknowledged.keys).union(outcome.check.perWorker.map(\.pid))
@@ -235,7 +237,7 @@ public enum Diagnoser {
 
     /// Pids that acknowledged increments but gave no final read: left out of `final`.
     static func unreachedWorkers(_ outcome: RunOutcome) -> Diagnosis? {
-        let read = Set(outcome.check.perWorker.map(\.pid))
+        let read = Set(outcome.check.perWorker.map(\.pid)).union(outcome.check.replacedPids)
         let missing = outcome.load.perPid.filter { $0.value.acknowledged > 0 && !read.contains($0.key) }
         guard !missing.isEmpty else { return nil }
         var evidence: [String: EvidenceValue] = [

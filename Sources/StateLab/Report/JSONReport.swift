@@ -27,8 +27,10 @@ enum JSONReport {
         func int(_ value: Int) -> JSONValue { happened ? .int(value) : .null }
         func double(_ value: Double) -> JSONValue { happened ? .double(value) : .null }
         let latency = run.latency
+        let lostToRestart: JSONValue = happened ? check.lostToRestart.map(JSONValue.int) ?? .null : .null
+        let durable: JSONValue = happened ? check.durable.map(JSONValue.bool) ?? .null : .null
 
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("label", .string(run.label)),
             ("strategy", run.isExternal ? .null : .string(run.strategy.rawValue)),
             ("mode", run.isExternal ? .null : .string(run.mode.rawValue)),
@@ -54,6 +56,15 @@ enum JSONReport {
             ("unsettled", happened ? .bool(check.unsettled) : .null),
             ("inconclusive", happened ? .optional(check.inconclusive) : .null),
             ("resets", .array(happened ? check.resets.map(reset) : [])),
+        ]
+        members += [
+            ("faults", .array(happened ? check.faults.map(fault) : [])),
+            ("restarts", .array(happened ? check.restarts.map(restart) : [])),
+            ("lost_to_restart", lostToRestart),
+            ("durable", durable),
+            ("lock_recoveries", int(check.lockRecoveries)),
+        ]
+        members += [
             ("missed_steps", .array(check.missedSteps.map(JSONValue.string))),
             ("interrupted", .bool(run.interrupted)),
             ("notes", .array(run.notes.map(JSONValue.string))),
@@ -71,7 +82,8 @@ enum JSONReport {
             ("unreached_pids", .array(run.unreachedPids.map { .int(Int($0)) })),
             ("witnesses", .array(happened ? check.witnesses.map(witness) : [])),
             ("expectations", .array(run.expectations.map { expectation($0, evaluated: happened) })),
-        ])
+        ]
+        return .object(members)
     }
 
     static func violation(_ violation: ReadViolation, in check: CheckResult) -> JSONValue {
@@ -127,6 +139,36 @@ enum JSONReport {
             ("acknowledged_before", .int(reset.acknowledgedBefore)),
             ("acknowledged_since", .int(reset.acknowledgedSince)),
             ("error", .optional(reset.error)),
+        ])
+    }
+
+    static func fault(_ fault: FaultRecord) -> JSONValue {
+        .object([
+            ("step", .string(fault.step)),
+            ("at_s", .double(fault.atSeconds)),
+            ("acknowledged", .int(fault.acknowledged)),
+            ("worker", fault.worker.map(JSONValue.int) ?? .null),
+            ("pid", fault.pid.map { .int(Int($0)) } ?? .null),
+            ("store_pid", fault.storePid.map { .int(Int($0)) } ?? .null),
+            ("failed", .bool(fault.failed)),
+            ("outcome", .string(fault.outcome)),
+            ("events", .array(fault.events.map(JSONValue.string))),
+        ])
+    }
+
+    static func restart(_ restart: RestartSummary) -> JSONValue {
+        .object([
+            ("scope", .string(restart.scope.rawValue)),
+            ("at_s", .double(restart.atSeconds)),
+            ("acknowledged_before", .int(restart.acknowledgedBefore)),
+            ("count_before", restart.before.map(JSONValue.int) ?? .null),
+            ("count_after", restart.after.map(JSONValue.int) ?? .null),
+            ("exact", .bool(restart.exact)),
+            ("durable", restart.durable.map(JSONValue.bool) ?? .null),
+            ("lost_to_restart", restart.lostToRestart.map(JSONValue.int) ?? .null),
+            ("worker", restart.worker.map(JSONValue.int) ?? .null),
+            ("pid", restart.pid.map { .int(Int($0)) } ?? .null),
+            ("new_pid", restart.newPid.map { .int(Int($0)) } ?? .null),
         ])
     }
 

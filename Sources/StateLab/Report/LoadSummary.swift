@@ -46,7 +46,9 @@ enum LoadSummary {
             ("unexpected", ReportNumbers.grouped(check.unexpected)),
             ("duplicates", ReportNumbers.grouped(check.duplicates)),
             ("divergent", check.divergent ? "yes" : "no"),
-        ] + (run.retries.map { [("retries", ReportNumbers.grouped($0))] } ?? []) + [
+        ] + (run.retries.map { [("retries", ReportNumbers.grouped($0))] } ?? [])
+          + (check.restarts.isEmpty ? [] : [("restart", RunColumns.restartText(check)
+              + " (\(check.restarts.count) \(check.restarts.count == 1 ? "restart" : "restarts"); lost is races only)")]) + [
             ("verdict", verdictColor.paint(check.verdict.rawValue, enabled: color)),
         ]
     }

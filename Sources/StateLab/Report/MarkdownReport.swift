@@ -24,10 +24,11 @@ enum MarkdownReport {
     /// Header, alignment row and one row per run; a skipped run's reason sits in
     /// the workers column and the other cells stay empty.
     static func runTable(_ runs: [RunResult]) -> [String] {
-        let columns = RunColumns.columns
+        let columns = RunColumns.columns(for: runs)
+        let restarts = RunColumns.showsRestarts(runs)
         var lines = [row(columns.map(\.title)), row(columns.map { $0.alignment == .right ? "---:" : "---" })]
         for run in runs {
-            switch RunColumns.row(run) {
+            switch RunColumns.row(run, restarts: restarts) {
             case .cells(let cells):
                 lines.append(row(cells.map(\.text)))
             case .spanning(let leading, let text):

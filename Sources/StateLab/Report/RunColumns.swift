@@ -18,6 +18,32 @@ enum RunColumns {
         .init(title: "verdict", alignment: .left),
     ]
 
+    /// The runs' columns: `columns`, and a restart column when a run had a
+    /// store, app or worker restart (what the restart kept).
+    static func columns(for runs: [RunResult]) -> [TextTable.Column] {
+        guard showsRestarts(runs) else { return columns }
+        var all = columns
+        all.insert(.init(title: "restart", alignment: .left), at: all.count - 1)
+        return all
+    }
+
+    static func showsRestarts(_ runs: [RunResult]) -> Bool { runs.contains { !$0.check.restarts.isEmpty } }
+
+    /// "durable", "lost 1,000" (to the restart, not to races), "?" when the
+    /// reads were not exact, "-" without a restart.
+    static func restartText(_ check: CheckResult) -> String {
+        guard !check.restarts.isEmpty else { return "-" }
+        guard let lost = check.lostToRestart, check.durable != nil else { return "?" }
+        return check.durable == true ? "durable" : "lost \(ReportNumbers.grouped(lost))"
+    }
+
+    static func row(_ run: RunResult, restarts: Bool) -> TextTable.Row {
+        guard restarts, case .cells(var cells) = row(run) else { return row(run) }
+        let text = restartText(run.check)
+        cells.insert(.init(text, color: text.hasPrefix("lost") ? .yellow : nil), at: cells.count - 1)
+        return .cells(cells)
+    }
+
     /// The cells before a skipped run's reason.
     static func leading(_ run: RunResult) -> [TextTable.Cell] {
         // The user's app has no strategy or mode of statelab's: its run's name stands there.

@@ -5,8 +5,9 @@ enum TableReport {
     static func compare(_ report: CompareReport, color: Bool) -> String {
         var lines = [TerminalColor.bold.paint("statelab compare: \(report.scenarioName)", enabled: color)
             + " (\(report.scenarioPath))", ""]
-        var table = TextTable(columns: RunColumns.columns)
-        for run in report.runs { table.append(RunColumns.row(run)) }
+        let restarts = RunColumns.showsRestarts(report.runs)
+        var table = TextTable(columns: RunColumns.columns(for: report.runs))
+        for run in report.runs { table.append(RunColumns.row(run, restarts: restarts)) }
         lines += table.lines(color: color)
         lines += sections(report, color: color)
         return lines.joined(separator: "\n") + "\n"

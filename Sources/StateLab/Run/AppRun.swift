@@ -40,9 +40,9 @@ public enum AppRun {
         let spec = plan.spec
         let outcome = try await RunPipeline.run(
             target: SupervisorTarget(supervisor: supervisor), plan: plan.loadPlan(port: supervisor.port),
-            steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds),
+            steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds, faults: spec.faults),
             sharing: spec.strategy.isShared ? .yes : .no, progress: report)
-        let run = RunResult(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
+        let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
                             raceWindowMicros: spec.app.raceWindowMicros, concurrency: plan.load.concurrency,
                             outcome: outcome)
         return run.evaluating(spec.expectations)

@@ -20,9 +20,12 @@ public struct RunSteps: Sendable {
     public var baseline: Bool
     /// Time sequential requests at concurrency 1 before the load (`LatencyProbe`).
     public var probe: Bool
+    /// Faults fired in order while the load runs (statelab's own app only).
+    public var faults: [FaultStep]
 
     public init(resetAfter: Int? = nil, resetWorker: Int? = 0, resetTimeout: Double = 5,
-                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false) {
+                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false, faults: [FaultStep] = []) {
+        self.faults = faults
         self.resetAfter = resetAfter
         self.resetWorker = resetWorker
         self.resetTimeout = resetTimeout
@@ -89,6 +92,11 @@ public enum RunPipeline {
         let finals = await session.settle(expecting: Set(result.perPid.keys))
         var (check, notes) = session.check()
         progress(.done, nil)
+        for fault in check.faults {
+            notes.append("fault \(fault.step) at \(String(format: "%.2f", fault.atSeconds)) s (\(ReportNumbers.grouped(fault.acknowledged)) acknowledged): \(fault.outcome)"
+                + (fault.events.isEmpty ? "" : "; " + fault.events.joined(separator: "; ")))
+        }
+        notes += check.restarts.map(\.sentence)
         let retries = RunOutcome.retries(in: finals)
         if let retries, retries > 0 {
             notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after the store refused them for a conflicting write (PostgreSQL's SQLSTATE 40001, a Redis WATCH that saw the key change): what would have been lost updates became retries")

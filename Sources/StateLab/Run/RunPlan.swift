@@ -17,9 +17,24 @@ public struct RunPlan: Sendable {
     }
 
     var appConfig: AppConfig {
-        AppConfig(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers, port: 0,
-                  raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
-                  redisURL: redisURL, executable: executable, listen: spec.app.listen, postgres: postgres)
+        var config = AppConfig(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers, port: 0,
+                               raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
+                               redisURL: redisURL, executable: executable, listen: spec.app.listen, postgres: postgres)
+        config.redisAppendOnly = spec.app.redisAppendOnly
+        return config
+    }
+
+    /// Why this run's faults cannot run here (one line each); empty when they can.
+    public var faultProblems: [String] {
+        guard !spec.faults.isEmpty else { return [] }
+        if spec.target != nil {
+            return ["faults run against statelab's own app only; remove faults: from a run with a target"]
+        }
+        let external = (spec.strategy == .redis && redisURL != nil) || (spec.strategy == .postgres && postgres.url != nil)
+        var increments: Int?
+        if case .increments(let total) = load.limit { increments = total }
+        return FaultPlan.problems(spec.faults, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
+                                  externalStore: external, increments: increments)
     }
 
     func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {

@@ -110,16 +110,33 @@ public final class RunSession: Sendable {
         events(.phase(.loading))
         let running = LoadGenerator(plan: plan, recorder: recorder)
         handle.attach(running)
+        let faults = faultRunner(steps.faults, gate: running.gate, timeout: plan.timeout)
+        let start = MonotonicClock.now()
+        let faulting = Task { await faults?.run(loadStart: start) }
         let result: Result<LoadResult, Error>
         do {
             result = .success(try await running.run { [events] in events(.load($0)) })
         } catch {
             result = .failure(error)
         }
+        faults?.loadEnded()
+        await faulting.value
         sampling.withLockedValue { $0 = false }
         await sampler.value
         await resets.waitAll()
         return try result.get()
+    }
+
+    /// The runner of a load's fault steps, or nil without any (a target that
+    /// cannot take faults gets none, and the run fails saying why).
+    private func faultRunner(_ steps: [FaultStep], gate: LoadGate, timeout: Double) -> FaultRunner? {
+        guard !steps.isEmpty else { return nil }
+        guard let target = target as? any FaultTarget else {
+            recorder.missedFault("faults run against statelab's own app only, not \(target.label)")
+            return nil
+        }
+        return FaultRunner(steps: steps, target: target, recorder: recorder, gate: gate, shared: sharing == .yes,
+                           drainTimeout: timeout + 1) { [self] in adjusted($0) }
     }
 
     /// POST /reset through one worker (nil: whichever answers), recorded in the history.

@@ -72,6 +72,77 @@ runs:
     expect: {divergent: true, verdict: divergent, workers: 4}
 
 """#),
+        ("durability", #"""
+# Durability: what survives a restart, each claim a run with an expectation.
+#
+# What it teaches: a store is only as durable as the process or file that
+# holds it. Each run kills something mid-load, starts it again, and reads the
+# counter just before and just after with nothing in flight (statelab holds
+# its load around both reads), so "durable" and "lost_to_restart" are exact.
+# lost_to_restart is what the restart erased; lost stays the losses to races.
+#
+# - manager: the count lives only in the manager's process. SIGKILL it and
+#   start it again on the same socket: the count is back to 0.
+# - redis without persistence (statelab starts redis-server with no save and
+#   no append-only file): a restart loses the count.
+# - redis with appendonly yes (appendfsync everysec): the restarted server
+#   replays its append-only file and keeps the count.
+# - postgres: a kill and restart keeps every committed increment.
+# - sqlite: the file outlives every worker; restart_app keeps the count.
+# - shm: restart_app keeps the count because statelab's supervisor holds the
+#   segment, not the workers. A new `statelab serve` makes a new segment and
+#   starts from 0: the count lives as long as the supervisor.
+#
+# What a SIGKILL cannot show: what the server wrote is in the kernel's page
+# cache and survives the kill, so redis appendfsync everysec and always, or
+# postgres with fsync off and on, all keep the count here. They differ only
+# after an OS crash or a power loss, which statelab does not simulate.
+name: durability
+description: "kill and restart each store mid-load: what comes back"
+
+app:
+  workers: 4
+
+load:
+  duration: 4s
+  concurrency: 16
+
+faults:
+  - kill_store: {after: 300}
+  - restart_store: {delay: 300ms}
+
+runs:
+  - name: manager
+    strategy: manager
+    mode: atomic
+    expect: {durable: false, lost_to_restart: ">0", lost: 0, verdict: ok}
+  - name: redis
+    strategy: redis
+    mode: atomic
+    expect: {durable: false, lost_to_restart: ">0", lost: 0, verdict: ok}
+  - name: redis appendonly
+    strategy: redis
+    mode: atomic
+    app: {redis_appendonly: yes}
+    expect: {durable: true, lost_to_restart: 0, lost: 0, verdict: ok}
+  - name: postgres
+    strategy: postgres
+    mode: atomic
+    expect: {durable: true, lost_to_restart: 0, lost: 0, verdict: ok}
+  - name: sqlite
+    strategy: sqlite
+    mode: atomic
+    faults:
+      - restart_app: {after: 300}
+    expect: {durable: true, lost_to_restart: 0, lost: 0, verdict: ok}
+  - name: shm
+    strategy: shm
+    mode: atomic
+    faults:
+      - restart_app: {after: 300}
+    expect: {durable: true, lost_to_restart: 0, lost: 0, verdict: ok}
+
+"""#),
         ("lost-updates", #"""
 # Lost updates, and the two ways to stop them.
 #

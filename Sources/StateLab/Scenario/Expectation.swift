@@ -124,12 +124,12 @@ public struct Expectation: Sendable, Codable, Equatable {
     public static let knownFields: [String] = [
         "acknowledged", "failed", "indeterminate", "final_min", "final_max", "lost", "lost_percent",
         "unexpected", "duplicates", "divergent", "throughput_rps", "p50_ms", "p90_ms", "p99_ms",
-        "p999_ms", "max_ms", "verdict", "workers", "retries",
+        "p999_ms", "max_ms", "verdict", "workers", "retries", "lost_to_restart", "durable", "lock_recoveries",
     ]
 
     public static func kind(of field: String) -> FieldKind? {
         switch field {
-        case "divergent": return .bool
+        case "divergent", "durable": return .bool
         case "verdict": return .verdict
         default: return knownFields.contains(field) ? .number : nil
         }

@@ -7,8 +7,12 @@ public struct AppSettings: Sendable, Equatable, Codable {
     public var threads: Int
     /// How the workers share the port.
     public var listen: ListenMode
+    /// redis-server keeps an append-only file (appendfsync everysec) for the redis strategy.
+    public var redisAppendOnly = false
 
-    public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4, listen: ListenMode = .reuseport) {
+    public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4, listen: ListenMode = .reuseport,
+                redisAppendOnly: Bool = false) {
+        self.redisAppendOnly = redisAppendOnly
         self.workers = workers
         self.raceWindowMicros = raceWindowMicros
         self.threads = threads
@@ -88,6 +92,8 @@ public struct RunSpec: Sendable, Equatable {
     public var expectations: [Expectation]
     /// Where the run starts in the scenario file (1-based).
     public var line: Int
+    /// Faults fired in order while the load runs (the scenario's, unless the run lists its own).
+    public var faults: [FaultStep] = []
 
     public init(strategy: Strategy, mode: Mode, app: AppSettings, expectations: [Expectation], line: Int,
                 name: String? = nil, target: TargetSpec? = nil) {

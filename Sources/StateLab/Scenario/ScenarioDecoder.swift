@@ -7,10 +7,11 @@ struct ScenarioDecoder {
     let reader: NodeReader
     let path: String
 
-    static let topKeys = ["name", "description", "app", "load", "runs", "expect"]
-    static let appKeys = ["workers", "race_window_us", "threads", "listen"]
+    static let topKeys = ["name", "description", "app", "load", "runs", "expect", "faults"]
+    static let appKeys = ["workers", "race_window_us", "threads", "listen", "redis_appendonly"]
     static let loadKeys = ["increments", "duration", "concurrency", "rate", "reset_after", "timeout"]
-    static let runKeys = ["name", "strategy", "mode", "target", "app", "expect"]
+    static let runKeys = ["name", "strategy", "mode", "target", "app", "expect", "faults"]
+    static let faultTriggerKeys = ["after", "at", "delay", "worker"]
     static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"]
     static let readyKeys = ["path", "timeout"]
     static let longestReady = Duration.seconds(600)
@@ -32,8 +33,15 @@ struct ScenarioDecoder {
         let app = try top["app"].map { try appSettings($0, base: .defaults, context: "app") } ?? .defaults
         let load = try loadSettings(try top.require("load", example: "load: {increments: 2000, concurrency: 32}"))
         let expectations = try top["expect"].map { try self.expectations($0, context: "expect") } ?? []
-        let runs = try self.runs(try top.require("runs", example: "runs: [{strategy: shm, mode: atomic}]"),
-                                 app: app, expectations: expectations)
+        let faults = try top["faults"].map { try self.faults($0, context: "faults") }
+        var runs = try self.runs(try top.require("runs", example: "runs: [{strategy: shm, mode: atomic}]"),
+                                 app: app, expectations: expectations, load: load)
+        if let faults {
+            for index in runs.indices where runs[index].faults.isEmpty && runs[index].target == nil {
+                runs[index].faults = faults.steps
+                try validate(runs[index], faultsAt: faults.node, load: load)
+            }
+        }
         return Scenario(name: name, description: description, sourcePath: path, app: app, load: load,
                         expectations: expectations, runs: runs)
     }
@@ -46,6 +54,13 @@ struct ScenarioDecoder {
             app.raceWindowMicros = try reader.integer(node, "race_window_us", in: Self.raceWindowRange)
         }
         if let node = fields["threads"] { app.threads = try reader.integer(node, "threads", in: Self.threadsRange) }
+        if let node = fields["redis_appendonly"] {
+            guard node.tag.description == Tag.Name.bool.rawValue, let flag = node.bool else {
+                throw reader.error(at: node, "redis_appendonly takes yes or no, got \(NodeReader.describe(node))",
+                                   "write redis_appendonly: yes to keep an append-only file (appendfsync everysec)")
+            }
+            app.redisAppendOnly = flag
+        }
         if let node = fields["listen"] {
             let name = try reader.text(node, "listen", example: "listen: shared")
             guard let listen = ListenMode(rawValue: name) else {
@@ -95,7 +110,7 @@ struct ScenarioDecoder {
         return load
     }
 
-    private func runs(_ node: Node, app: AppSettings, expectations: [Expectation]) throws -> [RunSpec] {
+    private func runs(_ node: Node, app: AppSettings, expectations: [Expectation], load: LoadSettings) throws -> [RunSpec] {
         let example = "runs: [{strategy: shm, mode: atomic}]"
         guard case .sequence(let items) = node else {
             if NodeReader.isNull(node) { throw reader.error(at: node, "runs has no value", "write \(example)") }
@@ -105,11 +120,11 @@ struct ScenarioDecoder {
             throw reader.error(at: node, "runs is empty", "add at least one run, e.g. - {strategy: shm, mode: atomic}")
         }
         return try items.enumerated().map { index, item in
-            try run(item, number: index + 1, app: app, expectations: expectations)
+            try run(item, number: index + 1, app: app, expectations: expectations, load: load)
         }
     }
 
-    private func run(_ node: Node, number: Int, app: AppSettings, expectations: [Expectation]) throws -> RunSpec {
+    private func run(_ node: Node, number: Int, app: AppSettings, expectations: [Expectation], load: LoadSettings) throws -> RunSpec {
         let context = "run \(number)"
         let fields = try reader.mapping(node, context, allowed: Self.runKeys, example: "- {strategy: shm, mode: atomic}")
         let name = try fields["name"].map { try reader.text($0, "name", example: "name: global") }
@@ -119,6 +134,10 @@ struct ScenarioDecoder {
                     throw reader.error(at: extra, "\(key) in \(context), which has a target",
                                        "strategy and mode pick statelab's own app; a run with target: drives yours: remove \(key)")
                 }
+            }
+            if let extra = fields.key("faults") {
+                throw reader.error(at: extra, "faults in \(context), which has a target",
+                                   "faults run against statelab's own app only (strategy and mode); remove faults")
             }
             let target = try self.target(targetNode, context: "\(context) target")
             let runApp = try fields["app"].map { try appSettings($0, base: app, context: "\(context) app") } ?? app
@@ -155,8 +174,80 @@ struct ScenarioDecoder {
         }
         let runApp = try fields["app"].map { try appSettings($0, base: app, context: "\(context) app") } ?? app
         let own = try fields["expect"].map { try self.expectations($0, context: "\(context) expect") } ?? []
-        return RunSpec(strategy: strategy, mode: mode, app: runApp, expectations: merge(expectations, with: own),
-                       line: node.mark?.line ?? 1, name: name)
+        var spec = RunSpec(strategy: strategy, mode: mode, app: runApp, expectations: merge(expectations, with: own),
+                           line: node.mark?.line ?? 1, name: name)
+        if let faultsNode = fields["faults"] {
+            spec.faults = try faults(faultsNode, context: "\(context) faults").steps
+            try validate(spec, faultsAt: faultsNode, load: load)
+        }
+        return spec
+    }
+
+    /// A run's faults must fit its strategy, mode, workers and load: exit 2 at load, not a failed run.
+    private func validate(_ run: RunSpec, faultsAt node: Node, load: LoadSettings) throws {
+        var increments: Int?
+        if case .increments(let total) = load.limit { increments = total }
+        if let problem = FaultPlan.problems(run.faults, strategy: run.strategy, mode: run.mode, workers: run.app.workers,
+                                            increments: increments).first {
+            let parts = problem.split(separator: ";", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw reader.error(at: node, "\(parts[0]) (run \(run.label) at line \(run.line))",
+                               parts.count > 1 ? parts[1] : "change the faults, or the run's strategy and mode")
+        }
+    }
+
+    /// `faults: [{kill_store: {after: 1000}}, {restart_store: {delay: 500ms}}, "kill_worker:holder@after=300"]`.
+    private func faults(_ node: Node, context: String) throws -> (steps: [FaultStep], node: Node) {
+        let example = "faults: [{kill_store: {after: 1000}}, {restart_store: {delay: 500ms}}]"
+        guard case .sequence(let items) = node else {
+            throw reader.error(at: node, "\(context) must be a list, got \(NodeReader.describe(node))", "write \(example)")
+        }
+        let steps = try items.map { item -> FaultStep in
+            if case .scalar = item {
+                let text = try reader.text(item, "a fault", example: "- kill_store@after=1000")
+                do { return try FaultSyntax.parse(text) } catch let error as FaultError {
+                    throw reader.error(at: item, error.description, "write it like \(FaultSyntax.example)")
+                }
+            }
+            guard case .mapping(let pairs) = item, pairs.count == 1, let (key, value) = pairs.first(where: { _ in true }) else {
+                throw reader.error(at: item, "each fault is one step, like kill_store: {after: 1000}, got \(NodeReader.describe(item))",
+                                   "write \(example)")
+            }
+            let name = try reader.text(key, "a fault", example: "kill_store: {after: 1000}")
+            guard let kind = FaultStep.Kind(rawValue: name) else {
+                throw reader.error(at: key, "unknown fault \(ScenarioError.quote(name))",
+                                   oneOf(FaultStep.Kind.allCases.map(\.rawValue), nearTo: name))
+            }
+            if NodeReader.isNull(value) { return FaultStep(kind) }
+            let fields = try reader.mapping(value, name, allowed: Self.faultTriggerKeys,
+                                            example: "\(name): {after: 1000}")
+            var worker: FaultStep.Worker?
+            if let node = fields["worker"] {
+                guard kind.takesWorker else {
+                    throw reader.error(at: fields.key("worker"), "\(name) takes no worker",
+                                       "only \(FaultStep.Kind.allCases.filter(\.takesWorker).map(\.rawValue).joined(separator: ", ")) act on one worker")
+                }
+                if node.string == "holder" {
+                    worker = .holder
+                } else {
+                    worker = .index(try reader.integer(node, "worker", in: 0...(Self.workersRange.upperBound - 1)))
+                }
+            }
+            let triggers = ["after", "at", "delay"].filter { fields[$0] != nil }
+            if triggers.count > 1 {
+                throw reader.error(at: fields.key(triggers[1]), "\(name) has both \(triggers[0]) and \(triggers[1])",
+                                   "keep one: after (acknowledged increments), at (time into the load) or delay (after the step before)")
+            }
+            var trigger = FaultStep.Trigger.next
+            if let node = fields["after"] {
+                trigger = .afterAcknowledged(try reader.integer(node, "after", in: Self.incrementsRange))
+            } else if let node = fields["at"] {
+                trigger = .at(try reader.duration(node, "at", max: Self.longestRun).seconds)
+            } else if let node = fields["delay"] {
+                trigger = .delay(try reader.duration(node, "delay", max: Self.longestRun).seconds)
+            }
+            return FaultStep(kind, worker: worker, trigger: trigger)
+        }
+        return (steps, node)
     }
 
     /// `target: {command: ..., cwd: ..., env: {...}, ready: {path, timeout}, shared: yes|no|auto}` or `target: {url: ...}`.
