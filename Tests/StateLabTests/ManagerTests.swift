@@ -107,6 +107,9 @@ import Testing
             let bad: [[UInt8]] = [
                 Array("frobnicate".utf8), Array("set".utf8), Array("set abc".utf8), Array("set 1 2".utf8),
                 Array("get now".utf8), [], [0xff, 0xfe, 0x00, 0x01], Array("unlock".utf8), Array("GET".utf8),
+                Array("pid".utf8), Array("pid abc".utf8), Array("pid 0".utf8), Array("pid -1".utf8),
+                Array("pid 4294967296".utf8), Array("pid 5 6".utf8), Array("holder now".utf8),
+                Array("released 1".utf8), Array("releases x".utf8), Array("holder ".utf8),
             ]
             for payload in bad {
                 try raw.sendFrame(payload)
@@ -214,6 +217,93 @@ import Testing
         }
     }
 
+    // MARK: - Naming the holder
+
+    @Test func holderAndReleasesNameTheDeclaredPIDs() throws {
+        try withManager { manager in
+            let observer = try manager.authenticatedRawSocket()
+            #expect(try manager.ask(observer, "holder") == "ok 0", "free")
+            #expect(try manager.ask(observer, "releases") == "ok 0")
+            #expect(try manager.ask(observer, "released") == "ok 0", "nobody released yet")
+
+            let holder = try manager.authenticatedRawSocket()
+            #expect(try manager.ask(holder, "pid 4242") == "ok")
+            #expect(try manager.ask(holder, "pid 4243").hasPrefix("error this connection already declared pid 4242"))
+            #expect(try manager.ask(holder, "lock") == "granted")
+            #expect(try manager.ask(observer, "holder") == "ok 4242")
+            #expect(try manager.ask(holder, "unlock") == "ok")
+            #expect(try manager.ask(observer, "holder") == "ok 0")
+            #expect(try manager.ask(observer, "releases") == "ok 0", "an unlock is not a release")
+
+            // It takes the lock again and hangs up holding it.
+            #expect(try manager.ask(holder, "lock") == "granted")
+            holder.close()
+            try manager.barrier(observer)
+            #expect(try manager.ask(observer, "holder") == "ok 0")
+            #expect(try manager.ask(observer, "releases") == "ok 1")
+            #expect(try manager.ask(observer, "released") == "ok 4242")
+            #expect(try manager.waitForLog(containing: "(pid 4242) disconnected holding the lock; released"))
+
+            // A client that declares nothing holds it as -1, and is released as -1.
+            let anonymous = try manager.authenticatedRawSocket()
+            #expect(try manager.ask(anonymous, "lock") == "granted")
+            #expect(try manager.ask(observer, "holder") == "ok -1")
+            anonymous.close()
+            try manager.barrier(observer)
+            #expect(try manager.ask(observer, "releases") == "ok 2")
+            #expect(try manager.ask(observer, "released") == "ok -1")
+            #expect(try manager.waitForLog(containing: "(no pid declared) disconnected holding the lock; released"))
+            // Closing without the lock releases nothing.
+            let idle = try manager.authenticatedRawSocket()
+            #expect(try manager.ask(idle, "pid 99") == "ok")
+            idle.close()
+            try manager.barrier(observer)
+            #expect(try manager.ask(observer, "releases") == "ok 2")
+        }
+    }
+
+    @Test func sessionsDeclareTheirPIDAndReadHolderAndReleases() throws {
+        try withManager { manager in
+            let observer = try manager.session()
+            #expect(try observer.lockHolder() == nil)
+            #expect(try observer.lockReleases() == LockRecoveries(lock: .manager, count: 0, lastDeadHolder: nil))
+
+            // A session's locked increment holds the lock for its race window, under this process's pid.
+            let incrementing = UncheckedBox(try manager.session())
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                _ = try? incrementing.value.increment(mode: .locked, raceWindowMicros: 300_000)
+                done.signal()
+            }
+            let deadline = Date().addingTimeInterval(ManagerFixture.patience)
+            var seen: Int32?
+            while seen == nil && Date() < deadline {
+                seen = try observer.lockHolder()
+                if seen == nil { usleep(1_000) }
+            }
+            #expect(seen == getpid(), "a ManagerSession declares getpid() right after authenticating")
+            #expect(done.wait(timeout: .now() + 60) == .success)
+            #expect(try observer.lockHolder() == nil)
+
+            // A client that declared its pid takes the lock and hangs up.
+            let holder = try manager.authenticatedRawSocket()
+            #expect(try manager.ask(holder, "pid 31337") == "ok")
+            #expect(try manager.ask(holder, "lock") == "granted")
+            #expect(try observer.lockHolder() == 31337)
+            holder.close()
+            let released = LockRecoveries(lock: .manager, count: 1, lastDeadHolder: 31337)
+            var recoveries = try observer.lockReleases()
+            while recoveries != released && Date() < deadline {
+                usleep(1_000)
+                recoveries = try observer.lockReleases()
+            }
+            #expect(recoveries == released)
+            #expect(recoveries.description == "the manager released the lock of pid 31337, which disconnected holding it, 1 time")
+            #expect(try observer.lockHolder() == nil)
+            #expect(try observer.increment(mode: .locked, raceWindowMicros: 0) == 2, "the lock works on")
+        }
+    }
+
     // MARK: - Files
 
     @Test func socketFileIsOwnerOnly() throws {
@@ -274,6 +364,14 @@ import Testing
         #expect(try ManagerRequest(parsing: "incr") == .incr)
         #expect(throws: ManagerRequestError.self) { try ManagerRequest(parsing: "incr ") }
         #expect(throws: ManagerRequestError.self) { try ManagerRequest(parsing: "set 99999999999999999999") }
+        #expect(try ManagerRequest(parsing: "pid 12") == .declarePID(12))
+        #expect(try ManagerRequest(parsing: "holder") == .holder)
+        #expect(try ManagerRequest(parsing: "releases") == .releases)
+        #expect(try ManagerRequest(parsing: "released") == .released)
+        for request in [ManagerRequest.declarePID(12), .holder, .releases, .released] {
+            #expect(try ManagerRequest(parsing: request.text) == request)
+        }
+        #expect(ManagerReply(parsing: "ok -1") == .value(-1))
         #expect(ManagerReply(parsing: "ok 7") == .value(7))
         #expect(ManagerReply(parsing: "okay") == .error("unexpected reply \"okay\""))
     }
@@ -353,6 +451,12 @@ private final class ManagerFixture {
         try socket.sendFrame(Array("get".utf8))
         let reply = try patientlyReceive(socket)
         guard reply.hasPrefix("ok ") else { throw StoreError("test: barrier got \(reply)") }
+    }
+
+    /// Sends one request on `socket` (a connection that is serving) and returns the reply.
+    func ask(_ socket: ManagerSocket, _ request: String) throws -> String {
+        try socket.sendFrame(Array(request.utf8))
+        return try patientlyReceive(socket)
     }
 
     /// Log lines arrive from the server's loop; wait a bounded time for one.

@@ -120,13 +120,13 @@ struct SharedMemoryTests {
     func sessionRecoversFromDeadHolder() throws {
         let segment = try SharedMemoryCounter.create()
         let recoveries = RecoveryCount()
-        let session = SharedMemorySession(segment: segment) { recoveries.value.withLock { $0 += 1 } }
+        let session = SharedMemorySession(segment: segment) { _ in recoveries.value.withLock { $0 += 1 } }
         #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 1)
 
         let retained = Unmanaged.passRetained(segment).toOpaque()
         try Self.lockAndDie(retained) { raw in
             let held = Unmanaged<SharedMemoryCounter>.fromOpaque(raw!).takeRetainedValue()
-            return (try? held.lock()) == false
+            return (try? held.lock()) == .clean
         }
         #expect(recoveries.value.withLock { $0 } == 0)
         #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 2)
@@ -135,6 +135,97 @@ struct SharedMemoryTests {
         try session.reset()
         #expect(recoveries.value.withLock { $0 } == 1, "only the first lock after the death recovers")
         #expect(try session.read() == 0)
+    }
+
+    @Test("the segment names the holder: its pid while it holds the mutex, in every mapping, and 0 once it unlocks")
+    func holderIsRecordedWhileLocked() throws {
+        let segment = try SharedMemoryCounter.create()
+        let other = try SharedMemoryCounter.attach(fd: segment.fd)
+        #expect(segment.lockHolder == nil)
+        #expect(try segment.lock() == .clean)
+        #expect(segment.lockHolder == getpid())
+        #expect(other.lockHolder == getpid(), "another mapping (another worker) sees the holder")
+        segment.unlock()
+        #expect(other.lockHolder == nil)
+
+        // A locked increment holds it for its race window: seen from another thread, then cleared.
+        let done = DispatchSemaphore(value: 0)
+        let results = ResultBox()
+        Thread.detachNewThread {
+            let session = SharedMemorySession(segment: segment)
+            results.set(Result { try session.increment(mode: .locked, raceWindowMicros: 300_000) })
+            done.signal()
+        }
+        let deadline = Date().addingTimeInterval(30)
+        var seen: Int32?
+        while seen == nil && Date() < deadline {
+            seen = other.lockHolder
+            if seen == nil { usleep(1_000) }
+        }
+        #expect(seen == getpid(), "the holder was never seen during a 300 ms race window")
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(try results.get() == 1)
+        #expect(other.lockHolder == nil, "cleared before the unlock")
+        try SharedMemorySession(segment: other).reset()
+        #expect(other.lockHolder == nil, "a reset locks and leaves it clear as well")
+        #expect(segment.recoveries == LockRecoveries(lock: .robustMutex, count: 0, lastDeadHolder: nil))
+    }
+
+    @Test("a child process that dies holding the mutex: the next lock recovers it, counts 1 and names the child's pid")
+    func deadChildProcessIsNamed() throws {
+        let segment = try SharedMemoryCounter.create()
+        let other = try SharedMemoryCounter.attach(fd: segment.fd)
+        let deadHolders = DeadHolders()
+        let session = SharedMemorySession(segment: other) { pid in deadHolders.value.withLock { $0.append(pid) } }
+        #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 1)
+
+        let child = try Self.lockInChildAndExit(segment)
+        #expect(segment.lockHolder == child, "a dead holder's pid stays until the next locker recovers the mutex")
+        #expect(segment.recoveries.count == 0)
+        #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 2)
+        #expect(deadHolders.value.withLock { $0 } == [child], "onRecovered names the dead pid")
+        #expect(segment.recoveries == LockRecoveries(lock: .robustMutex, count: 1, lastDeadHolder: child))
+        #expect(segment.recoveries.description
+            == "the robust mutex was recovered from dead holder pid \(child) (EOWNERDEAD), 1 time")
+        #expect(segment.lockHolder == nil)
+
+        // A second death through reset's lock: counted again, the newer pid replaces the older.
+        let second = try Self.lockInChildAndExit(segment)
+        try session.reset()
+        #expect(deadHolders.value.withLock { $0 } == [child, second])
+        #expect(other.recoveries == LockRecoveries(lock: .robustMutex, count: 2, lastDeadHolder: second))
+        #expect(try session.increment(mode: .locked, raceWindowMicros: 0) == 1)
+        #expect(other.recoveries.count == 2, "only the first lock after a death recovers")
+    }
+
+    /// Forks a child that takes the segment's lock as a worker does (recording
+    /// its pid) and exits without unlocking; returns the child's pid once it
+    /// is reaped. The child of a multithreaded test process may only do what
+    /// is safe after fork: the lock is a futex call and two atomic stores, and
+    /// this process has run the same code before, so nothing needs the Swift
+    /// runtime's locks.
+    static func lockInChildAndExit(_ segment: SharedMemoryCounter) throws -> pid_t {
+        let pid = fork()
+        if pid == 0 {
+            do {
+                if case .clean = try segment.lock() { _exit(0) }
+            } catch {}
+            _exit(1)
+        }
+        guard pid > 0 else { throw StoreError("fork: \(String(cString: strerror(errno)))") }
+        // Bounded: a child stuck on the lock is killed (by its pid) after 60 s.
+        let deadline = Date().addingTimeInterval(60)
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                throw StoreError("the child did not take the lock within 60 s")
+            }
+            usleep(1_000)
+        }
+        guard status == 0 else { throw StoreError("the child could not take the lock (wait status \(status))") }
+        return pid
     }
 
     /// Runs `takeLock(argument)` on a new thread that then exits without
@@ -178,4 +269,16 @@ struct SharedMemoryTests {
 /// How many times a session reported a recovered lock.
 private final class RecoveryCount: Sendable {
     let value = Mutex(0)
+}
+
+/// The dead holders' pids a session reported, in order.
+private final class DeadHolders: Sendable {
+    let value = Mutex<[Int32?]>([])
+}
+
+/// An increment's outcome, handed from its thread to the test.
+private final class ResultBox: Sendable {
+    private let value = Mutex<Result<Int, any Error>?>(nil)
+    func set(_ result: Result<Int, any Error>) { value.withLock { $0 = result } }
+    func get() throws -> Int? { try value.withLock { $0 }?.get() }
 }

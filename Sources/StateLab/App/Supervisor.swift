@@ -38,6 +38,8 @@ public final class Supervisor: @unchecked Sendable {
     /// The PostgreSQL server statelab started, if any.
     public var postgresPID: Int32? { resources.postgres?.pid }
     public var postgresDataDirectory: String? { resources.postgres?.dataDirectory }
+    /// The shm segment (strategy shm), for `Supervisor+Locks`.
+    var sharedMemory: SharedMemoryCounter? { resources.sharedMemory }
 
     /// Starts everything and returns once every worker answers on its private
     /// socket. On failure, everything started so far is stopped again.

@@ -104,8 +104,9 @@ public enum WorkerServer {
             let segment = try SharedMemoryCounter.attach()
             let worker = getpid()
             return {
-                SharedMemorySession(segment: segment) {
-                    FileHandle.standardError.write(Data("worker \(worker): shm mutex holder died; recovered the lock\n".utf8))
+                SharedMemorySession(segment: segment) { deadHolder in
+                    let who = deadHolder.map { "pid \($0)" } ?? "(pid not recorded)"
+                    FileHandle.standardError.write(Data("worker \(worker): shm mutex holder \(who) died; recovered the lock\n".utf8))
                 }
             }
         case .sqlite:

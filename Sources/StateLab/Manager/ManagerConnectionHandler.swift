@@ -60,8 +60,10 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
         phase = .closed
         pending.removeAll()
         authenticationDeadline?.cancel()
+        let pid = state.pid(of: connection)
         if state.forget(connection) {
-            log("manager: client \(connection) disconnected holding the lock; released")
+            let who = pid == ManagerProtocol.undeclaredPID ? "no pid declared" : "pid \(pid)"
+            log("manager: client \(connection) (\(who)) disconnected holding the lock; released")
         }
         context.fireChannelInactive()
     }
@@ -151,6 +153,16 @@ final class ManagerConnectionHandler: ChannelInboundHandler {
             requestLock(context: context)
         case .unlock:
             reply(state.unlock(by: connection) ? .ok : .error("this connection does not hold the lock"), context: context)
+        case .declarePID(let pid):
+            reply(state.declare(pid: pid, for: connection)
+                ? .ok
+                : .error("this connection already declared pid \(state.pid(of: connection))"), context: context)
+        case .holder:
+            reply(.value(Int(state.lockHolderPID)), context: context)
+        case .releases:
+            reply(.value(state.releasedCount), context: context)
+        case .released:
+            reply(.value(Int(state.lastReleasedPID)), context: context)
         }
     }
 

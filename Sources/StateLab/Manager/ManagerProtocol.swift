@@ -20,9 +20,20 @@
 ///                                another connection holds it, the request waits
 ///                                in a FIFO queue (the reply is simply delayed)
 ///     unlock       -> "ok"       releases the lock (an error if not the holder)
+///     pid P        -> "ok"       declares the client's process id (P > 0), once
+///                                per connection; `ManagerSession` sends it right
+///                                after authenticating
+///     holder       -> "ok P"     the declared pid of the connection holding the
+///                                lock now: 0 when the lock is free, -1 when its
+///                                holder declared no pid
+///     releases     -> "ok N"     how many connections closed holding the lock
+///     released     -> "ok P"     the declared pid of the last of them: 0 when
+///                                none did, -1 when it declared no pid
 ///
 /// Any failure is answered `error <reason>`. A connection that closes while it
-/// holds the lock releases it to the next waiter.
+/// holds the lock releases it to the next waiter. `holder`, `releases` and
+/// `released` let a supervisor name the worker to kill and then see its lock
+/// freed; every reply stays one word or one integer.
 public enum ManagerProtocol {
     /// Largest payload accepted in either direction.
     public static let maxFrameLength = 4096
@@ -31,6 +42,8 @@ public enum ManagerProtocol {
     static let welcome = "welcome"
     static let failure = "failure"
     static let granted = "granted"
+    /// The pid `holder` and `released` answer for a client that declared none.
+    public static let undeclaredPID: Int32 = -1
 }
 
 /// A request a client sends after authenticating.
@@ -41,6 +54,10 @@ enum ManagerRequest: Equatable, Sendable {
     case reset
     case lock
     case unlock
+    case declarePID(Int32)
+    case holder
+    case releases
+    case released
 
     /// Parses one request payload; throws with a reason the server sends back.
     init(parsing text: String) throws(ManagerRequestError) {
@@ -52,10 +69,19 @@ enum ManagerRequest: Equatable, Sendable {
         case ("reset", 1): self = .reset
         case ("lock", 1): self = .lock
         case ("unlock", 1): self = .unlock
+        case ("holder", 1): self = .holder
+        case ("releases", 1): self = .releases
+        case ("released", 1): self = .released
         case ("set", 2):
             guard let value = Int(words[1]) else { throw .malformed("set needs an integer, got \(words[1].prefix(40))") }
             self = .set(value)
-        case ("get", _), ("incr", _), ("reset", _), ("lock", _), ("unlock", _), ("set", _):
+        case ("pid", 2):
+            guard let pid = Int32(words[1]), pid > 0 else {
+                throw .malformed("pid needs a positive process id, got \(words[1].prefix(40))")
+            }
+            self = .declarePID(pid)
+        case ("get", _), ("incr", _), ("reset", _), ("lock", _), ("unlock", _), ("set", _),
+             ("pid", _), ("holder", _), ("releases", _), ("released", _):
             throw .malformed("wrong number of arguments for \(op)")
         default:
             throw .malformed("unknown operation \(String(op.prefix(40)).debugDescription)")
@@ -71,6 +97,10 @@ enum ManagerRequest: Equatable, Sendable {
         case .reset: return "reset"
         case .lock: return "lock"
         case .unlock: return "unlock"
+        case .declarePID(let pid): return "pid \(pid)"
+        case .holder: return "holder"
+        case .releases: return "releases"
+        case .released: return "released"
         }
     }
 }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A worker's connection to the `ManagerServer`, authenticated on connect.
 /// Calls block (the worker makes them from its thread pool). After any I/O
 /// error the connection is closed, which also makes the server release a lock
@@ -6,9 +8,10 @@ public final class ManagerSession: CounterSession {
     private let socket: ManagerSocket
     private var failure: StoreError?
 
-    /// Connects to the server at `socketPath` and answers its challenge with `key`.
-    /// `timeout` bounds every send and every wait for a reply, in seconds,
-    /// including a wait for the lock.
+    /// Connects to the server at `socketPath`, answers its challenge with
+    /// `key` and declares this process's pid (so the server can name it as
+    /// the lock's holder). `timeout` bounds every send and every wait for a
+    /// reply, in seconds, including a wait for the lock.
     public init(socketPath: String, key: [UInt8], timeout: Double = 10) throws {
         socket = try ManagerSocket(path: socketPath, timeout: timeout)
         do {
@@ -25,6 +28,7 @@ public final class ManagerSession: CounterSession {
             socket.close()
             throw error
         }
+        try ok(.declarePID(getpid()))
     }
 
     public func read() throws -> Int {
@@ -57,6 +61,32 @@ public final class ManagerSession: CounterSession {
         try ok(.reset)
     }
 
+    /// The pid of the client holding the lock now; nil when the lock is free.
+    /// A holder that declared no pid is `ManagerProtocol.undeclaredPID` (-1):
+    /// every `ManagerSession` declares one, a raw client may not.
+    public func lockHolder() throws -> Int32? {
+        let pid = try pid(of: .holder)
+        return pid == 0 ? nil : pid
+    }
+
+    /// How many clients disconnected holding the lock (the server released it
+    /// each time), and the pid of the last one; its pid is nil when it
+    /// declared none.
+    public func lockReleases() throws -> LockRecoveries {
+        // Two requests: read the count again after the pid, and retry when a
+        // release came between them, so the pid belongs to the count.
+        var count = try value(of: .releases)
+        for _ in 0..<3 {
+            let pid = try pid(of: .released)
+            let again = try value(of: .releases)
+            if again == count {
+                return LockRecoveries(lock: .manager, count: count, lastDeadHolder: pid > 0 ? pid : nil)
+            }
+            count = again
+        }
+        throw StoreError("manager: the lock kept being released while its releases were read")
+    }
+
     public func close() {
         socket.close()
         failure = failure ?? StoreError("manager: the session is closed")
@@ -68,6 +98,14 @@ public final class ManagerSession: CounterSession {
         let reply = try roundTrip(request)
         guard case .value(let value) = reply else { throw unexpected(reply, to: request) }
         return value
+    }
+
+    private func pid(of request: ManagerRequest) throws -> Int32 {
+        let value = try value(of: request)
+        guard let pid = Int32(exactly: value) else {
+            throw StoreError("manager: \(request.text) answered \(value), not a process id")
+        }
+        return pid
     }
 
     private func ok(_ request: ManagerRequest) throws {

@@ -17,6 +17,12 @@ final class ManagerState {
     private(set) var lockHolder: Int?
     private var waiters: [Waiter] = []
     private var lastConnectionID = 0
+    /// The process ids connections declared (`pid N`), by connection.
+    private var declaredPIDs: [Int: Int32] = [:]
+    /// Times a connection closed holding the lock, and the last one's pid
+    /// (`ManagerProtocol.undeclaredPID` when it declared none).
+    private(set) var releasedCount = 0
+    private(set) var lastReleasedPID: Int32 = 0
 
     /// Numbers connections in accept order, for the log.
     func nextConnectionID() -> Int {
@@ -44,11 +50,34 @@ final class ManagerState {
         return true
     }
 
-    /// A connection is gone: drops its place in the queue and releases the lock
-    /// if it held it. Returns true when it held the lock.
+    /// Records the process id `connection` declared; false when it already declared one.
+    func declare(pid: Int32, for connection: Int) -> Bool {
+        guard declaredPIDs[connection] == nil else { return false }
+        declaredPIDs[connection] = pid
+        return true
+    }
+
+    /// The pid `connection` declared, or `ManagerProtocol.undeclaredPID`.
+    func pid(of connection: Int) -> Int32 {
+        declaredPIDs[connection] ?? ManagerProtocol.undeclaredPID
+    }
+
+    /// The declared pid of the lock's holder: 0 when the lock is free.
+    var lockHolderPID: Int32 {
+        lockHolder.map(pid(of:)) ?? 0
+    }
+
+    /// A connection is gone: drops its place in the queue and its declared
+    /// pid, and releases the lock if it held it. Returns true when it held the
+    /// lock; the release is then counted with its pid.
     func forget(_ connection: Int) -> Bool {
         waiters.removeAll { $0.connection == connection }
-        return unlock(by: connection)
+        defer { declaredPIDs[connection] = nil }
+        guard lockHolder == connection else { return false }
+        releasedCount += 1
+        lastReleasedPID = pid(of: connection)
+        handOver()
+        return true
     }
 
     /// Gives the lock to the oldest waiter, or leaves it free.
