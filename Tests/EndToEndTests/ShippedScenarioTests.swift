@@ -64,6 +64,30 @@ import Testing
                 #expect(run["verdict"] is String, "\(run["label"] ?? "?")")
             }
         }
+        if name == "durability.yaml" {
+            // Each row's claim, from exact counts: a durable store kept exactly what it had, the others came back at 0.
+            for run in runs where run["skipped"] is NSNull {
+                let label = "\(run["label"] ?? "?")"
+                let restarts = run["restarts"] as? [[String: Any]] ?? []
+                #expect(restarts.count == 1, "\(label): \(restarts)")
+                guard let restart = restarts.first else { continue }
+                #expect(restart["exact"] as? Bool == true, "\(label): \(restart)")
+                let before = restart["count_before"] as? Int ?? -1
+                #expect(before >= 300, "\(label): \(restart)")
+                let expected = run["durable"] as? Bool == true ? before : 0
+                #expect(restart["count_after"] as? Int == expected, "\(label): \(restart)")
+            }
+        }
+        if name == "worker-crash.yaml" {
+            // The killed holder is named, and so is the recovery of its lock.
+            for run in runs where "\(run["label"] ?? "")".contains("holder") {
+                let fault = (run["faults"] as? [[String: Any]])?.first ?? [:]
+                let pid = fault["pid"] as? Int ?? -1
+                let events = fault["events"] as? [String] ?? []
+                #expect(events.contains { $0.contains("pid \(pid) held the lock") }, "\(events)")
+                #expect(events.contains { $0.hasPrefix(FaultRecord.recoveryPrefix) && $0.contains("pid \(pid)") }, "\(events)")
+            }
+        }
         if name == "reset.yaml" {
             for run in runs where run["skipped"] is NSNull {
                 let resets = run["resets"] as? [[String: Any]] ?? []

@@ -210,11 +210,21 @@ public final class Supervisor: @unchecked Sendable {
         return fresh.pid
     }
 
-    /// SIGSTOP (pause) or SIGCONT (resume) one worker; returns its pid.
+    /// SIGSTOP (pause) or SIGCONT (resume) one worker; returns its pid. A
+    /// pause returns once every thread of the worker has stopped (at most 2 s).
     @discardableResult
     public func pause(worker index: Int, _ paused: Bool) throws -> Int32 {
         guard let worker = workers.first(where: { $0.index == index }) else { throw StoreError("no worker \(index)") }
         worker.process.send(paused ? SIGSTOP : SIGCONT)
+        if paused {
+            let deadline = MonotonicClock.now() + 2_000_000_000
+            while !ProcessTree.isStopped(worker.pid) {
+                guard MonotonicClock.now() < deadline, worker.process.isRunning else {
+                    throw StoreError("worker \(index) (pid \(worker.pid)) did not stop within 2 s of SIGSTOP")
+                }
+                usleepChecked(200)
+            }
+        }
         log("\(paused ? "paused" : "resumed") worker \(index) (pid \(worker.pid)) with \(paused ? "SIGSTOP" : "SIGCONT")")
         return worker.pid
     }

@@ -19,24 +19,9 @@ public protocol FaultTarget: RunTarget {
     /// The pid of the worker holding the counter's lock, polled for at most `timeout` seconds.
     func lockHolder(timeout: Double) async -> Int32?
     /// How often a dead holder's lock was recovered so far, and from whom.
-    func lockRecovery() async -> LockRecoveryCount?
+    func lockRecovery() async -> LockRecoveries?
     /// The worker index of a pid.
     func workerIndex(of pid: Int32) async -> Int?
-}
-
-/// Lock recoveries so far: EOWNERDEAD on the shm mutex, or the manager
-/// releasing the lock of a client that disconnected holding it.
-public struct LockRecoveryCount: Sendable, Equatable {
-    public var count: Int
-    public var lastDeadHolder: Int32?
-    /// One line naming what recovered the lock and from whom.
-    public var sentence: String
-
-    public init(count: Int, lastDeadHolder: Int32?, sentence: String) {
-        self.count = count
-        self.lastDeadHolder = lastDeadHolder
-        self.sentence = sentence
-    }
 }
 
 /// Fires a run's fault steps in order while its load runs, and records each
@@ -209,7 +194,7 @@ final class FaultRunner: Sendable {
     private func replaceWorker(_ step: FaultStep, _ record: inout FaultRecord) async throws {
         let kill = step.kind == .killWorker
         let index: Int
-        var recoveriesBefore: LockRecoveryCount?
+        var recoveriesBefore: LockRecoveries?
         switch step.worker ?? .index(0) {
         case .index(let chosen):
             index = chosen
@@ -265,11 +250,11 @@ final class FaultRunner: Sendable {
     }
 
     /// Polls the lock's recoveries until one more than `before` shows.
-    private func waitForRecovery(after before: LockRecoveryCount?, of pid: Int32) async -> String? {
+    private func waitForRecovery(after before: LockRecoveries?, of pid: Int32) async -> String? {
         let deadline = MonotonicClock.now() + UInt64(Self.lockRecoveryTimeout * 1e9)
         while MonotonicClock.now() < deadline {
             if let now = await target.lockRecovery(), now.count > (before?.count ?? 0) {
-                return FaultRecord.recoveryPrefix + now.sentence
+                return FaultRecord.recoveryPrefix + now.description
             }
             try? await Task.sleep(nanoseconds: 5_000_000)
         }
@@ -378,11 +363,13 @@ extension SupervisorTarget: FaultTarget {
     }
 
     public func lockHolder(timeout: Double) async -> Int32? {
-        nil
+        let supervisor = self.supervisor
+        return await OffThread.run { supervisor.waitForLockHolder(timeout: timeout) }
     }
 
-    public func lockRecovery() async -> LockRecoveryCount? {
-        nil
+    public func lockRecovery() async -> LockRecoveries? {
+        let supervisor = self.supervisor
+        return await OffThread.run { supervisor.lockRecoveries() }
     }
 
     public func workerIndex(of pid: Int32) async -> Int? {

@@ -362,6 +362,63 @@ runs:
     expect: {lost: 0, divergent: true}
 
 """#),
+        ("worker-crash", #"""
+# Worker crashes: a worker killed holding the lock, a worker's own counter,
+# and a worker that stalls.
+#
+# What it teaches:
+# - shm locked: kill_worker: holder stops the worker holding the robust
+#   mutex (SIGSTOP, checked still holding it, then SIGKILL). The next worker
+#   to lock gets EOWNERDEAD, marks the mutex consistent and goes on: nothing
+#   is lost and nobody waits forever. The result names the holder's pid and
+#   the recovery.
+# - manager locked: the same kill; the manager sees the dead worker's
+#   connection close and releases its lock to the next waiter.
+# - global: each worker keeps its own counter, so a killed worker takes its
+#   count with it and its replacement starts at 0. That is lost_to_restart,
+#   not lost updates.
+# - a paused worker (SIGSTOP for 1.5 s, longer than the 500 ms request
+#   timeout): its requests time out as indeterminate, neither ok nor failed,
+#   and the check weighs them both ways.
+name: worker-crash
+description: "kill the lock holder, a worker with its own counter, and a stalled worker"
+
+app:
+  workers: 4
+  race_window_us: 200
+
+load:
+  duration: 3s
+  concurrency: 16
+  timeout: 500ms
+
+runs:
+  - name: shm locked, holder killed
+    strategy: shm
+    mode: locked
+    faults:
+      - kill_worker: {worker: holder, after: 200}
+    expect: {lost: 0, lock_recoveries: 1, verdict: ok}
+  - name: manager locked, holder killed
+    strategy: manager
+    mode: locked
+    faults:
+      - kill_worker: {worker: holder, after: 200}
+    expect: {lost: 0, lock_recoveries: 1, verdict: ok}
+  - name: global, worker killed
+    strategy: global
+    faults:
+      - kill_worker: {worker: 1, after: 200}
+    expect: {durable: false, lost_to_restart: ">0", lost: 0}
+  - name: shm atomic, worker paused
+    strategy: shm
+    mode: atomic
+    faults:
+      - pause_worker: {worker: 0, after: 200}
+      - resume_worker: {worker: 0, delay: 1500ms}
+    expect: {indeterminate: ">0", lost: 0}
+
+"""#),
         ("worker-share", #"""
 # Worker share: the same app with its workers on one shared listening socket
 # (like uvicorn) and on SO_REUSEPORT (like gunicorn --reuse-port).

@@ -76,6 +76,18 @@ public enum ProcessTree {
         return parseStat(text)
     }
 
+    /// Every thread of `pid` is stopped (state T or t): a SIGSTOP has taken
+    /// effect, which `kill` returning does not promise.
+    public static func isStopped(_ pid: Int32) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        guard !tasks.isEmpty else { return false }
+        return tasks.allSatisfy { task in
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                  let entry = parseStat(text) else { return true }  // a thread that ended meanwhile
+            return entry.state == "T" || entry.state == "t"
+        }
+    }
+
     /// Every process /proc shows now (those that vanish while it is read are left out).
     public static func all() -> [Entry] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
