@@ -81,4 +81,34 @@ struct FaultCommandTests {
         let pids = (json["per_worker"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
         #expect(pids.count == 4 && !pids.contains(pid), "\(pids)")
     }
+
+    @Test("restart_worker on a shared store and restart_app on global: the one keeps the count, the other takes each worker's count with it")
+    func restarts() throws {
+        let shared = try StatelabCLI.run(["load", "--strategy", "sqlite", "--mode", "atomic", "--duration", "2s", "--concurrency", "8",
+                                          "--fault", "restart_worker:2@after=100", "--format", "json"], timeout: 120)
+        #expect(shared.status == 0, "\(shared.stderr)\n\(shared.stdout)")
+        let sharedJSON = try #require(shared.json, "not JSON: \(shared.stdout)")
+        let fault = try #require((sharedJSON["faults"] as? [[String: Any]])?.first)
+        #expect(fault["worker"] as? Int == 2 && fault["failed"] as? Bool == false, "\(fault)")
+        let old = try #require(fault["pid"] as? Int)
+        let pids = (sharedJSON["per_worker"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
+        #expect(pids.count == 4 && !pids.contains(old), "\(pids)")
+        #expect(sharedJSON["lost"] as? Int == 0 && sharedJSON["verdict"] as? String == "ok", "\(sharedJSON)")
+        // The store was left alone: no restart of the count to report.
+        #expect((sharedJSON["restarts"] as? [Any])?.isEmpty == true)
+
+        let global = try StatelabCLI.run(["load", "--strategy", "global", "--duration", "2s", "--concurrency", "8",
+                                          "--fault", "restart_app@after=200", "--format", "json"], timeout: 120)
+        // Global diverges by design (exit 1); the restart is what this looks at.
+        let json = try #require(global.json, "not JSON: \(global.stdout)\n\(global.stderr)")
+        let restart = try #require((json["restarts"] as? [[String: Any]])?.first, "\(json)")
+        #expect(restart["scope"] as? String == "app" && restart["exact"] as? Bool == true, "\(restart)")
+        #expect((restart["count_before"] as? Int ?? 0) >= 200 && restart["count_after"] as? Int == 0, "\(restart)")
+        #expect(json["durable"] as? Bool == false && json["lost"] as? Int == 0, "\(json)")
+        // Every old worker left the check with the reason; the new ones were read.
+        let unread = json["unread"] as? [[String: Any]] ?? []
+        #expect(!unread.isEmpty && unread.allSatisfy { "\($0["reason"] ?? "")".contains("restart_app") }, "\(unread)")
+        #expect((json["per_worker"] as? [Any])?.count == 4)
+    }
 }
+
