@@ -240,9 +240,13 @@ struct LiveEngineTests {
             #expect(await OffThread.run { ProcessTable.waitGone(Array(old)) }.isEmpty, "old workers left after A")
 
             // The new workers count on from the 400 the store kept: nothing is lost.
+            let firedAt = run.consumed
             run.engine.perform(.fireBurst)
             let totals = try await run.waitForBurst()
             #expect(totals.acknowledged == 400 && totals.lost == 0 && totals.storeValue == 400, "\(totals)")
+            // The rows drawn with the verdict read as it does: the baseline taken off once.
+            let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
+            #expect(finals.allSatisfy { $0.currentRead == 400 }, "\(finals)")
             #expect(run.seenPids.isSuperset(of: after.map(\.pid)))
         }
     }

@@ -641,7 +641,10 @@ actor LiveController {
         guard !stopping, !pausedNow.withLockedValue({ $0 }), let target else { return }
         let (epoch, generation) = (self.epoch, self.generation)
         let expected = Set(acknowledgedByPid.keys).union(rowIndex.keys)
-        let reads = await target.quickReads(expecting: expected, timeout: 0.5)
+        // What each worker held before the session's baseline taken off, as the final reads are.
+        let reads = await target.quickReads(expecting: expected, timeout: 0.5).compactMap { read in
+            session.map { $0.adjusted(read) } ?? read
+        }
         // Only if nothing changed what the workers hold meanwhile: reads taken mid-burst must
         // not land after the burst's verdict, nor reads from before a reset after it.
         guard epoch == self.epoch, generation == self.generation, !stopping else { return }
@@ -649,7 +652,7 @@ actor LiveController {
         if let live = live.withLockedValue({ $0 }) {
             events.post(.throughput(requestsPerSecond: live.currentRate))
             let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
-            let values = reads.compactMap { session?.adjusted($0) }.map(\.value)
+            let values = reads.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
             let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
             events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
@@ -660,19 +663,19 @@ actor LiveController {
     }
 
     /// Posts the rows, unless the workers' state changed (`epoch`, `generation`) while
-    /// they were being put together; says whether it posted.
+    /// they were being put together; says whether it posted. `reads` have the session's
+    /// baseline taken off already (the final reads come so from `settle`).
     @discardableResult
     private func postRows(reads: [ReadRecord], epoch: Int? = nil, generation: Int? = nil) async -> Bool {
         guard let target else { return false }
         samples += 1
-        let adjusted = reads.compactMap { read in session.map { $0.adjusted(read) } ?? read }
-        for read in adjusted { lastRead[read.pid] = (samples, read.value) }
+        for read in reads { lastRead[read.pid] = (samples, read.value) }
         let liveAcks = live.withLockedValue { $0?.acknowledgedByPid } ?? [:]
         var rows: [WorkerRow] = []
         if ownApp {
             for worker in await target.workers() {
                 rowIndex[worker.pid] = worker.index
-                let read = adjusted.first { $0.pid == worker.pid }?.value
+                let read = reads.first { $0.pid == worker.pid }?.value
                 let status: WorkerStatus = switch worker.status {
                 case .dead: .dead
                 case .restarting: .restarting
