@@ -190,6 +190,33 @@ struct LiveEngineTests {
         }
     }
 
+    @Test func redisWithAnAppendOnlyFileComesBackWithItsCount() async throws {
+        guard RedisRequirement.shouldRun() else { return }
+        let run = EngineRun(strategy: .redis, mode: .atomic, workers: 2, burst: 300) { $0.redisAppendOnly = true }
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            #expect(try await run.waitForBurst().acknowledged == 300)
+            _ = try await run.waitForWorkers("two workers reading 300") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
+            }
+            run.engine.perform(.killStore)
+            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the redis store (pid ") }
+            run.engine.perform(.restartStore)
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
+            #expect(kept.hasPrefix("the redis store came back at 300: it kept its count (300 when killed)"), "\(kept)")
+            _ = try await run.waitForWorkers("rows alive again, counting from the restart") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            }
+            let firedAt = run.consumed
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 300 && totals.lost == 0 && totals.storeValue == 300, "\(totals)")
+            let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
+            #expect(finals.allSatisfy { $0.currentRead == 300 }, "\(finals)")
+        }
+    }
+
     @Test func sqliteHasNoStoreProcessToKill() async throws {
         let run = EngineRun(strategy: .sqlite, mode: .atomic, workers: 2, burst: 200)
         try await run.whileRunning {
@@ -336,11 +363,14 @@ final class EngineRun: @unchecked Sendable {
     /// How many of `events` the waits have looked at.
     private(set) var consumed = 0
 
-    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int, target: DashboardTarget = .ownApp) {
+    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int, target: DashboardTarget = .ownApp,
+         configure: (inout LiveEngine.Options) -> Void = { _ in }) {
         let settings = DashboardSettings(strategy: strategy, mode: mode, workers: workers, concurrency: 16,
                                          raceWindowMicroseconds: 0)
-        engine = LiveEngine(options: LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
-                                                        executable: Binary.path, target: target))
+        var options = LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
+                                         executable: Binary.path, target: target)
+        configure(&options)
+        engine = LiveEngine(options: options)
         ownsWorkers = target == .ownApp
         engine.start()
     }

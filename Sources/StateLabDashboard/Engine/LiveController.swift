@@ -198,13 +198,15 @@ actor LiveController {
         -> (any RunTarget, @Sendable () async -> Void, Sharing, String) {
         switch options.target {
         case .ownApp:
-            let config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
+            var config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
                                    raceWindowMicros: next.raceWindowMicroseconds, storeThreads: options.storeThreads,
                                    redisURL: options.redisURL, executable: options.executable, listen: options.listen,
                                    postgres: options.postgres)
+            config.redisAppendOnly = options.redisAppendOnly
+            let started = config
             // No log callback: everything the supervisor would log follows a call made here (kill,
             // monitor) that reports it, and the engine logs each of those once, in its own words.
-            let supervisor = try await OffThread.run { try Supervisor.start(config) }
+            let supervisor = try await OffThread.run { try Supervisor.start(started) }
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(supervisor.url)"
             return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } },
                     next.strategy.isShared ? .yes : .no, line)
