@@ -190,6 +190,59 @@ struct LiveEngineTests {
         }
     }
 
+    @Test func aStoreKilledMidBurstFailsTheRestAndUChecksTheBurstFirst() async throws {
+        // A burst far longer than the test: K lands in it, and U stops it.
+        let run = EngineRun(strategy: .manager, mode: .atomic, workers: 2, burst: 1_000_000)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            _ = try await run.waitFor("increments done") { event -> Bool? in
+                if case .burstProgress(let done, _) = event, done > 0 { return true }
+                return nil
+            }
+            run.engine.perform(.killStore)
+            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the manager store (pid ") }
+            _ = try await run.waitFor("a failed increment") { event -> Bool? in
+                if case .totals(let totals) = event, totals.failed + totals.indeterminate > 0 { return true }
+                return nil
+            }
+            run.engine.perform(.restartStore)
+            // U stops the burst and lets its check finish before the store comes back: increments
+            // acknowledged before the kill, failures after it, and nothing called lost with no store to read.
+            let checked = try await run.waitForBurst()
+            #expect(checked.acknowledged > 0 && checked.failed + checked.indeterminate > 0, "\(checked)")
+            #expect(checked.storeValue == nil && checked.lost == 0, "\(checked)")
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
+            #expect(kept.hasPrefix("the manager store came back at 0: its count lived only in its process"), "\(kept)")
+            _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            }
+        }
+    }
+
+    @Test func restartAppOnGlobalStartsEveryCountAgain() async throws {
+        let run = EngineRun(strategy: .global, mode: .naive, workers: 2, burst: 200)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            #expect(try await run.waitForBurst().acknowledged == 200)
+            let before = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            let old = Set(before.map(\.pid))
+            run.engine.perform(.restartApp)
+            let line = try await run.waitForLog("what the restart left") { $0.hasPrefix("the workers came back at") }
+            #expect(line == "the workers came back at 0: each count lived in its own worker's process")
+            _ = try await run.waitForWorkers("two new pids at 0") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 0 }
+            }
+            // What the old workers counted died with them; the next burst is checked on its own.
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 200 && totals.lost == 0, "\(totals)")
+        }
+    }
+
     @Test func redisWithAnAppendOnlyFileComesBackWithItsCount() async throws {
         guard RedisRequirement.shouldRun() else { return }
         let run = EngineRun(strategy: .redis, mode: .atomic, workers: 2, burst: 300) { $0.redisAppendOnly = true }
