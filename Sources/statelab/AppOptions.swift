@@ -24,7 +24,7 @@ struct AppOptions: ParsableArguments {
     @Option(help: "How the workers share the port (serve, load, dashboard): reuseport (each binds it with SO_REUSEPORT, like gunicorn --reuse-port) or shared (they inherit one listening socket, like uvicorn).")
     var listen: ListenMode = .reuseport
 
-    @Flag(name: .customLong("redis-appendonly"), help: "The redis-server statelab starts keeps an append-only file (appendfsync everysec), so a kill_store and restart_store keep the count.")
+    @Flag(name: .customLong("redis-appendonly"), help: "The redis-server statelab starts keeps an append-only file (appendfsync everysec), so a kill_store and restart_store (the dashboard's K and U) keep the count.")
     var redisAppendOnly = false
 
     @OptionGroup(title: "PostgreSQL")

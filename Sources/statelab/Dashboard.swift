@@ -65,6 +65,7 @@ extension StateLabCommand {
             }
             var options = try engineOptions()
             options.postgres = app.postgres.options
+            options.redisAppendOnly = options.redisAppendOnly || app.redisAppendOnly
             if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL,
                                                                                    postgresURL: app.postgres.url) {
                 throw fail(reason)
@@ -116,12 +117,14 @@ extension StateLabCommand {
             case .increments(let count): size = count
             case .duration: size = burst
             }
-            return LiveEngine.Options(
+            var options = LiveEngine.Options(
                 settings: DashboardSettings(strategy: first.strategy, mode: first.mode, workers: first.app.workers,
                                             concurrency: loaded.load.concurrency,
                                             raceWindowMicroseconds: first.app.raceWindowMicros),
                 burstSize: size, storeThreads: first.app.threads, redisURL: app.redisURL, compareRuns: loaded.runs,
                 listen: first.app.listen)
+            options.redisAppendOnly = first.app.redisAppendOnly
+            return options
         }
     }
 }

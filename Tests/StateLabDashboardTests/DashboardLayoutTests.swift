@@ -132,6 +132,19 @@ import Testing
         #expect(screen.line(containing: "41009")?.contains("restarting") == true)
     }
 
+    @Test func storeDownRowsSayItAndTheVerdictDoesNotClaimTheCount() {
+        var model = Fixtures.healthy()
+        model.apply(.workers(model.workers.map {
+            WorkerRow(index: $0.index, pid: $0.pid, status: .storeDown, acknowledged: $0.acknowledged, currentRead: nil)
+        }))
+        let screen = Renderer.render(model, width: 80, height: 24)
+        for worker in model.workers {
+            #expect(screen.line(containing: String(worker.pid))?.contains("store down") == true)
+        }
+        #expect(screen.contains("the store is down: increments fail with 503 until U starts it again"))
+        #expect(!screen.contains("every acknowledged increment is in the store"))
+    }
+
     @Test func helpOverlayListsEveryBinding() {
         var model = Fixtures.lostUpdates()
         model.overlay = .help

@@ -38,6 +38,9 @@ import Testing
         (.character("r"), .resetOne(worker: 0)),
         (.character("R"), .resetAll),
         (.character("k"), .killWorker(worker: 0)),
+        (.character("K"), .killStore),
+        (.character("U"), .restartStore),
+        (.character("A"), .restartApp),
         (.character("c"), .compare),
         (.character("p"), .setPaused(true)),
         (.character("q"), .quit),
@@ -46,6 +49,31 @@ import Testing
     func keyAsksTheEngine(key: Key, action: DashboardAction) {
         var model = Fixtures.lostUpdates()
         #expect(KeyBindings.dispatch(key, model: &model) == [action])
+    }
+
+    /// K, U and A are in the help only: the footer keeps its one line at 120 columns and two at 80.
+    @Test func storeAndAppKeysAreInTheHelpNotTheFooter() throws {
+        for (key, words) in [("K", "kill the store's process"), ("U", "start the store again"), ("A", "restart the app")] {
+            let binding = try #require(KeyBindings.binding(for: .character(Character(key))))
+            #expect(binding.footerKey == nil)
+            #expect(!KeyBindings.footerItems.contains { $0.keys.contains(key) })
+            var model = Fixtures.lostUpdates()
+            model.overlay = .help
+            for (width, height) in DashboardLayoutTests.sizes {
+                let screen = Renderer.render(model, width: width, height: height)
+                let line = try #require(screen.line(containing: words), "help at \(width)x\(height) lacks \(key)")
+                #expect(line.contains("│ \(key) "))
+            }
+        }
+        for width in [80, 120] {
+            #expect(FooterPanel.height(width: width) == (width >= 120 ? 1 : 2))
+            var x = 0, row = 0
+            for (item, position) in zip(KeyBindings.footerItems, FooterPanel.layout(width: width)) {
+                if position.row != row { (row, x) = (position.row, 0) }
+                x = position.column + item.keys.count + 1 + item.label.count
+                #expect(x <= width, "footer item \(item.keys) \(item.label) ends at column \(x) of \(width)")
+            }
+        }
     }
 
     @Test func questionMarkAndF1OpenHelpAndAnyKeyClosesIt() {

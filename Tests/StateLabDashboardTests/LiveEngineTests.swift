@@ -118,6 +118,219 @@ struct LiveEngineTests {
         }
     }
 
+    @Test func managerStoreKilledAndStartedAgain() async throws {
+        let run = EngineRun(strategy: .manager, mode: .atomic, workers: 2, burst: 300)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            let first = try await run.waitForBurst()
+            #expect(first.acknowledged == 300 && first.lost == 0)
+            _ = try await run.waitForWorkers("two workers reading 300") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
+            }
+
+            run.engine.perform(.killStore)
+            let kill = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the manager store (pid ") }
+            let killedAt = run.consumed
+            #expect(kill.hasSuffix("workers answer 503 until U"))
+            let managerPid = try #require(Int32(kill.dropFirst("SIGKILL to the manager store (pid ".count).prefix { $0.isNumber }))
+            _ = try await run.waitForWorkers("every row marked store down") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .storeDown && $0.currentRead == nil }
+            }
+            #expect(await OffThread.run { ProcessTable.waitGone([managerPid]) }.isEmpty, "the manager \(managerPid) outlived its SIGKILL")
+
+            // Nothing left to kill: a second K says so.
+            run.engine.perform(.killStore)
+            let again = try await run.waitFor("the second K's refusal") { event -> String? in
+                if case .error(let text) = event { return text }
+                return nil
+            }
+            #expect(again.contains("not running"), "\(again)")
+
+            // A burst with the store down runs: every increment fails (503). The totals still count
+            // from the app's start (the first 300); with no store to read, nothing is called lost.
+            run.engine.perform(.fireBurst)
+            let failing = try await run.waitForBurst()
+            #expect(failing.acknowledged == 300 && failing.storeValue == nil && failing.lost == 0, "\(failing)")
+            #expect(failing.failed + failing.indeterminate == 300 && failing.failed > 0, "\(failing)")
+
+            run.engine.perform(.restartStore)
+            let backLine = try await run.waitForLog("the store back") { $0.hasPrefix("the manager store is back as pid ") }
+            let backAt = run.consumed
+            let restarted = try #require(Int32(backLine.dropFirst("the manager store is back as pid ".count)))
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
+            let keptAt = run.consumed
+            #expect(kept.hasPrefix("the manager store came back at 0: its count lived only in its process (it held 300 when killed)"), "\(kept)")
+            _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            }
+            // Store down from the kill until the store was back, and never once it read again.
+            for snapshot in run.workerSnapshots(since: killedAt, until: backAt) {
+                #expect(snapshot.allSatisfy { $0.status == .storeDown }, "a row not marked while the store was down: \(snapshot)")
+            }
+
+            // U again: the store runs, and it says so.
+            run.engine.perform(.restartStore)
+            let running = try await run.waitFor("the second U's refusal") { event -> String? in
+                if case .error(let text) = event { return text }
+                return nil
+            }
+            #expect(running.contains("is running"), "\(running)")
+
+            // Counting starts from what the store kept: the 300 it forgot are not blamed on a race.
+            run.engine.perform(.fireBurst)
+            let after = try await run.waitForBurst()
+            #expect(after.acknowledged == 300 && after.lost == 0 && after.storeValue == 300, "\(after)")
+            for snapshot in run.workerSnapshots(since: keptAt) {
+                #expect(!snapshot.contains { $0.status == .storeDown }, "a row still marked after the store was back: \(snapshot)")
+            }
+            // The manager U started is the app's like the first one: stopped with it.
+            await run.shutDown()
+            #expect(await OffThread.run { ProcessTable.waitGone([restarted]) }.isEmpty, "the restarted manager \(restarted) outlived the dashboard")
+        }
+    }
+
+    @Test func aStoreKilledMidBurstFailsTheRestAndUChecksTheBurstFirst() async throws {
+        // A burst far longer than the test: K lands in it, and U stops it.
+        let run = EngineRun(strategy: .manager, mode: .atomic, workers: 2, burst: 1_000_000)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            _ = try await run.waitFor("increments done") { event -> Bool? in
+                if case .burstProgress(let done, _) = event, done > 0 { return true }
+                return nil
+            }
+            run.engine.perform(.killStore)
+            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the manager store (pid ") }
+            _ = try await run.waitFor("a failed increment") { event -> Bool? in
+                if case .totals(let totals) = event, totals.failed + totals.indeterminate > 0 { return true }
+                return nil
+            }
+            run.engine.perform(.restartStore)
+            // U stops the burst and lets its check finish before the store comes back: increments
+            // acknowledged before the kill, failures after it, and nothing called lost with no store to read.
+            let checked = try await run.waitForBurst()
+            #expect(checked.acknowledged > 0 && checked.failed + checked.indeterminate > 0, "\(checked)")
+            #expect(checked.storeValue == nil && checked.lost == 0, "\(checked)")
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
+            #expect(kept.hasPrefix("the manager store came back at 0: its count lived only in its process"), "\(kept)")
+            _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            }
+        }
+    }
+
+    @Test func restartAppOnGlobalStartsEveryCountAgain() async throws {
+        let run = EngineRun(strategy: .global, mode: .naive, workers: 2, burst: 200)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            #expect(try await run.waitForBurst().acknowledged == 200)
+            let before = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            let old = Set(before.map(\.pid))
+            run.engine.perform(.restartApp)
+            let line = try await run.waitForLog("what the restart left") { $0.hasPrefix("the workers came back at") }
+            #expect(line == "the workers came back at 0: each count lived in its own worker's process")
+            _ = try await run.waitForWorkers("two new pids at 0") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 0 }
+            }
+            // What the old workers counted died with them; the next burst is checked on its own.
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 200 && totals.lost == 0, "\(totals)")
+        }
+    }
+
+    @Test func redisWithAnAppendOnlyFileComesBackWithItsCount() async throws {
+        guard RedisRequirement.shouldRun() else { return }
+        let run = EngineRun(strategy: .redis, mode: .atomic, workers: 2, burst: 300) { $0.redisAppendOnly = true }
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            #expect(try await run.waitForBurst().acknowledged == 300)
+            _ = try await run.waitForWorkers("two workers reading 300") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
+            }
+            run.engine.perform(.killStore)
+            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the redis store (pid ") }
+            run.engine.perform(.restartStore)
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
+            #expect(kept.hasPrefix("the redis store came back at 300: it kept its count (300 when killed)"), "\(kept)")
+            _ = try await run.waitForWorkers("rows alive again, counting from the restart") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            }
+            let firedAt = run.consumed
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 300 && totals.lost == 0 && totals.storeValue == 300, "\(totals)")
+            let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
+            #expect(finals.allSatisfy { $0.currentRead == 300 }, "\(finals)")
+        }
+    }
+
+    @Test func sqliteHasNoStoreProcessToKill() async throws {
+        let run = EngineRun(strategy: .sqlite, mode: .atomic, workers: 2, burst: 200)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            let rows = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            for action in [DashboardAction.killStore, .restartStore] {
+                run.engine.perform(action)
+                let refusal = try await run.waitFor("the refusal of \(action)") { event -> String? in
+                    if case .error(let text) = event { return text }
+                    return nil
+                }
+                #expect(refusal.contains("sqlite has no store process to kill or restart"), "\(refusal)")
+            }
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 200 && totals.lost == 0, "\(totals)")
+            let after = try await run.waitForWorkers("the same two workers, alive") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive }
+            }
+            #expect(Set(after.map(\.pid)) == Set(rows.map(\.pid)))
+        }
+    }
+
+    @Test func restartAppOnSharedMemoryGivesNewPidsAndKeepsTheCount() async throws {
+        let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 400)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            run.engine.perform(.fireBurst)
+            #expect(try await run.waitForBurst().acknowledged == 400)
+            let before = try await run.waitForWorkers("two workers reading 400") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 400 }
+            }
+            let old = Set(before.map(\.pid))
+
+            run.engine.perform(.restartApp)
+            _ = try await run.waitForWorkers("every row restarting") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .restarting }
+            }
+            let line = try await run.waitForLog("the restart") { $0.hasPrefix("restarted every worker: ") }
+            for pid in old { #expect(line.contains("pid \(pid) -> "), "\(line) lacks pid \(pid)") }
+            let kept = try await run.waitForLog("what the store kept") { $0.contains("through the restart") }
+            #expect(kept.hasPrefix("the shm store kept its count through the restart: 400"), "\(kept)")
+            let after = try await run.waitForWorkers("two new pids, alive") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 0 }
+            }
+            #expect(await OffThread.run { ProcessTable.waitGone(Array(old)) }.isEmpty, "old workers left after A")
+
+            // The new workers count on from the 400 the store kept: nothing is lost.
+            let firedAt = run.consumed
+            run.engine.perform(.fireBurst)
+            let totals = try await run.waitForBurst()
+            #expect(totals.acknowledged == 400 && totals.lost == 0 && totals.storeValue == 400, "\(totals)")
+            // The rows drawn with the verdict read as it does: the baseline taken off once.
+            let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
+            #expect(finals.allSatisfy { $0.currentRead == 400 }, "\(finals)")
+            #expect(run.seenPids.isSuperset(of: after.map(\.pid)))
+        }
+    }
+
     @Test func shutdownLeavesNoProcess() async throws {
         let run = EngineRun(strategy: .manager, mode: .locked, workers: 3, burst: 300)
         try await run.whileRunning {
@@ -177,6 +390,13 @@ struct LiveEngineURLTests {
                 return nil
             }
             #expect(refusal.contains("not of an app at a URL"))
+            // Nor its store: K, U and A act on statelab's own app.
+            run.engine.perform(.killStore)
+            let storeRefusal = try await run.waitFor("the refusal to kill the store") { event -> String? in
+                if case .error(let text) = event { return text }
+                return nil
+            }
+            #expect(storeRefusal == "K kills the store of statelab's own app only, not of http://127.0.0.1:\(app.port)")
             #expect(app.workers.allSatisfy { $0.isRunning })
         }
     }
@@ -196,11 +416,14 @@ final class EngineRun: @unchecked Sendable {
     /// How many of `events` the waits have looked at.
     private(set) var consumed = 0
 
-    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int, target: DashboardTarget = .ownApp) {
+    init(strategy: Strategy, mode: Mode, workers: Int, burst: Int, target: DashboardTarget = .ownApp,
+         configure: (inout LiveEngine.Options) -> Void = { _ in }) {
         let settings = DashboardSettings(strategy: strategy, mode: mode, workers: workers, concurrency: 16,
                                          raceWindowMicroseconds: 0)
-        engine = LiveEngine(options: LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
-                                                        executable: Binary.path, target: target))
+        var options = LiveEngine.Options(settings: settings, burstSize: burst, storeThreads: 2,
+                                         executable: Binary.path, target: target)
+        configure(&options)
+        engine = LiveEngine(options: options)
         ownsWorkers = target == .ownApp
         engine.start()
     }
@@ -256,9 +479,9 @@ final class EngineRun: @unchecked Sendable {
         }
     }
 
-    /// Every worker snapshot drained so far from event `start` on.
-    func workerSnapshots(since start: Int) -> [[WorkerRow]] {
-        events[start...].compactMap { event in
+    /// Every worker snapshot drained so far from event `start` on (up to `end`).
+    func workerSnapshots(since start: Int, until end: Int? = nil) -> [[WorkerRow]] {
+        events[start..<(end ?? events.count)].compactMap { event in
             if case .workers(let rows) = event { return rows }
             return nil
         }

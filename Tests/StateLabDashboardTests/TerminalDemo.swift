@@ -61,6 +61,8 @@ final class DemoEngine: DashboardEngine, @unchecked Sendable {  // state guarded
             queue.post(.log(.reset, "\(action)"))
         case .killWorker(let worker):
             queue.post(.log(.kill, "SIGKILL worker \(worker)"))
+        case .killStore, .restartStore, .restartApp:
+            queue.post(.log(.kill, "\(action)"))
         case .compare:
             queue.post(.compareStarted(mode: settings.mode, increments: 1000, strategies: Strategy.allCases))
             queue.post(.compareRow(CompareRow(strategy: .shm, mode: settings.mode, acknowledged: 1000, lost: 300, requestsPerSecond: 12000)))

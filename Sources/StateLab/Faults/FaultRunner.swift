@@ -16,6 +16,8 @@ public protocol FaultTarget: RunTarget {
     func restartApp() async throws -> [(index: Int, old: Int32, new: Int32)]
     func killStore() async throws -> Int32
     func restartStore() async throws -> Int32
+    /// Why the store has no process to kill or restart (global, shm, sqlite, a server at a URL); nil when it has one.
+    var storeProcessProblem: String? { get }
     /// The pid of the worker holding the counter's lock, polled for at most `timeout` seconds.
     func lockHolder(timeout: Double) async -> Int32?
     /// How often a dead holder's lock was recovered so far, and from whom.

@@ -117,6 +117,8 @@ public struct SupervisorTarget: RunTarget {
 
     public var label: String { "statelab \(supervisor.config.strategy.rawValue)/\(supervisor.config.mode.rawValue)" }
 
+    public var storeProcessProblem: String? { supervisor.storeProcessProblem }
+
     public func workers() async -> [TargetWorker] {
         supervisor.workers.map { worker in
             let status: TargetWorker.Status = switch worker.status {

@@ -29,6 +29,14 @@ actor LiveController {
     /// reset, a launch): a row sample begun before that is stale and dropped.
     private var epoch = 0
     private var stopping = false
+    /// The store's process was killed (K) and not started again (U): every row says so.
+    private var storeDown = false
+    /// Every worker is being stopped and started again (A): every row says so.
+    private var appRestarting = false
+    /// The store's count read just before K, for the line U logs.
+    private var countAtKill: Int?
+    /// A store or app fault is being taken by the supervisor (K, U, A).
+    private var supervisorBusy = false
 
     private var burst: Burst?
     /// A burst's final reads and check are being taken.
@@ -95,6 +103,12 @@ actor LiveController {
             await reset(rows: nil)
         case .killWorker(let worker):
             await kill(row: worker)
+        case .killStore:
+            await killStore()
+        case .restartStore:
+            await restartStore()
+        case .restartApp:
+            await restartApp()
         case .compare:
             compare()
         case .setPaused(let paused):
@@ -113,6 +127,9 @@ actor LiveController {
         comparison?.cancel()
         await burst?.task?.value
         await comparison?.value
+        // Bounded by the restart's own timeouts (a worker's stop grace, its start); this is a backstop.
+        let deadline = MonotonicClock.now() + 60_000_000_000
+        while supervisorBusy, MonotonicClock.now() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         await stopTarget()
         stopTarget = {}
         target = nil
@@ -154,11 +171,10 @@ actor LiveController {
         epoch += 1
         await stopTarget()
         stopTarget = {}
-        acknowledgedByPid = [:]
-        rowIndex = [:]
-        lastRead = [:]
-        namedUnreached = []
-        pausedRemaining = nil
+        forgetCounts()
+        storeDown = false
+        appRestarting = false
+        countAtKill = nil
         do {
             let (started, stop, sharing, line) = try await startTarget(next)
             // Quit while it started: stop it again at once.
@@ -166,9 +182,7 @@ actor LiveController {
             target = started
             stopTarget = stop
             settings = next
-            let session = RunSession(target: started, sharing: sharing) { [events, live, liveTotal] event in
-                Self.forward(event, events: events, live: live, total: liveTotal)
-            }
+            let session = newSession(on: started, sharing: sharing)
             if !ownApp { probe = await session.prepare(RunSteps(baseline: true, probe: true)).probe }
             self.session = session
             events.post(relaunch ? .relaunched(next) : .settings(next))
@@ -184,13 +198,15 @@ actor LiveController {
         -> (any RunTarget, @Sendable () async -> Void, Sharing, String) {
         switch options.target {
         case .ownApp:
-            let config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
+            var config = AppConfig(strategy: next.strategy, mode: next.mode, workers: next.workers, port: 0,
                                    raceWindowMicros: next.raceWindowMicroseconds, storeThreads: options.storeThreads,
                                    redisURL: options.redisURL, executable: options.executable, listen: options.listen,
                                    postgres: options.postgres)
+            config.redisAppendOnly = options.redisAppendOnly
+            let started = config
             // No log callback: everything the supervisor would log follows a call made here (kill,
             // monitor) that reports it, and the engine logs each of those once, in its own words.
-            let supervisor = try await OffThread.run { try Supervisor.start(config) }
+            let supervisor = try await OffThread.run { try Supervisor.start(started) }
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(supervisor.url)"
             return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } },
                     next.strategy.isShared ? .yes : .no, line)
@@ -206,6 +222,21 @@ actor LiveController {
             return (target, stop, sharing,
                     "launched \(spec.command) on port \(target.port): \(workers.count) worker pids found; k sends SIGKILL to the selected one")
         }
+    }
+
+    private func newSession(on target: any RunTarget, sharing: Sharing) -> RunSession {
+        RunSession(target: target, sharing: sharing) { [events, live, liveTotal] event in
+            Self.forward(event, events: events, live: live, total: liveTotal)
+        }
+    }
+
+    /// What a finished history knew about the workers: gone with it.
+    private func forgetCounts() {
+        acknowledgedByPid = [:]
+        rowIndex = [:]
+        lastRead = [:]
+        namedUnreached = []
+        pausedRemaining = nil
     }
 
     /// The session's events that need no state of the controller, posted as they come.
@@ -348,6 +379,11 @@ actor LiveController {
 
     private func kill(row: Int) async {
         guard let target else { return }
+        guard !storeDown else {
+            // Its replacement would wait a minute to read the store, holding every key behind it.
+            events.post(.error("the store is down and a new worker is ready only once it reads the store: press U first"))
+            return
+        }
         let pid: Int32?
         if ownApp {
             pid = await target.workers().first { $0.index == row }?.pid
@@ -380,6 +416,178 @@ actor LiveController {
                 : "pid \(pid) was replaced by pid \(fresh.map(String.init).joined(separator: ", "))"))
         }
         await sample()
+    }
+
+    // MARK: - Store and app faults
+
+    /// K: SIGKILL the store's process. A burst in flight goes on: its increments
+    /// fail with 503, and its check counts them as failed.
+    private func killStore() async {
+        guard let target = faultTarget("K kills the store") else { return }
+        if let problem = target.storeProcessProblem {
+            events.post(.error("K: \(problem)"))
+            return
+        }
+        let held = storeCount(await target.quickReads(expecting: [], timeout: 0.5))
+        let wasDown = storeDown
+        // Marked first: a row sampled during the kill says "store down", not "dead".
+        storeDown = true
+        do {
+            let pid = try await supervising { try await target.killStore() }
+            countAtKill = held
+            epoch += 1
+            events.post(.log(.kill, "SIGKILL to the \(storeName) (pid \(pid)): workers answer 503 until U"))
+        } catch {
+            storeDown = wasDown
+            events.post(.error("K: \(error)"))
+            return
+        }
+        await postRows(reads: [])
+    }
+
+    /// U: start the store's process again. A burst in flight is stopped and checked
+    /// first, as a relaunch does; then counting starts again from what the store kept.
+    private func restartStore() async {
+        guard let target = faultTarget("U starts the store") else { return }
+        if let problem = target.storeProcessProblem {
+            events.post(.error("U: \(problem)"))
+            return
+        }
+        await endBurst()
+        let pid: Int32
+        do {
+            pid = try await supervising { try await target.restartStore() }
+        } catch {
+            events.post(.error("U: \(error)"))
+            return
+        }
+        guard !stopping else { return }
+        events.post(.log(.relaunch, "the \(storeName) is back as pid \(pid)"))
+        // Each worker reconnects on its own backoff (at most a second); the rows say
+        // "store down" until then.
+        let reads = await readEveryWorker(target)
+        storeDown = false
+        await rebase(target)
+        events.post(.log(.relaunch, storeReturn(storeCount(reads), held: countAtKill)))
+        countAtKill = nil
+        await sample()
+    }
+
+    /// A: stop every worker and start them again; the store is left alone. A burst in
+    /// flight is stopped and checked first; the new workers start a fresh count.
+    private func restartApp() async {
+        guard let target = faultTarget("A restarts") else { return }
+        guard !storeDown else {
+            events.post(.error("A: the store is down and a new worker is ready only once it reads the store: press U first"))
+            return
+        }
+        await endBurst()
+        appRestarting = true
+        epoch += 1
+        await postRows(reads: [])
+        let pids: [(index: Int, old: Int32, new: Int32)]
+        do {
+            // Off the actor's turn: the sampler goes on showing the rows restarting meanwhile.
+            pids = try await supervising { try await target.restartApp() }
+        } catch {
+            appRestarting = false
+            events.post(.error("A: \(error)"))
+            await sample()
+            return
+        }
+        appRestarting = false
+        guard !stopping else { return }
+        events.post(.log(.relaunch, "restarted every worker: " + pids.map { "pid \($0.old) -> \($0.new)" }.joined(separator: ", ")))
+        let count = storeCount(await readEveryWorker(target))
+        await rebase(target)
+        let kept = count.map(Format.count) ?? "a count that could not be read"
+        events.post(.log(.relaunch, settings.strategy.isShared
+            ? "the \(storeName) kept its count through the restart: \(kept); rows and verdict count on from there"
+            : "the workers came back at \(kept): each count lived in its own worker's process"))
+        await sample()
+    }
+
+    /// statelab's own app, which takes store and app faults; for any other, a refusal is logged.
+    private func faultTarget(_ doing: String) -> (any FaultTarget)? {
+        guard let target else {
+            events.post(.error("no app is running yet"))
+            return nil
+        }
+        guard let faults = target as? any FaultTarget else {
+            events.post(.error("\(doing) of statelab's own app only, not of \(target.label)"))
+            return nil
+        }
+        return faults
+    }
+
+    /// "the manager store", "the redis store"...
+    private var storeName: String { "\(settings.strategy.rawValue) store" }
+
+    /// What the store holds, from raw reads: a shared counter's highest read, or the workers' sum.
+    private func storeCount(_ reads: [ReadRecord]?) -> Int? {
+        guard let values = reads?.map(\.value), !values.isEmpty else { return nil }
+        return settings.strategy.isShared ? values.max() : values.reduce(0, +)
+    }
+
+    /// "the manager store came back at 0: its count lived only in its process ..."
+    private func storeReturn(_ back: Int?, held: Int?) -> String {
+        guard let back else { return "the \(storeName)'s count could not be read after it came back" }
+        let at = "the \(storeName) came back at \(Format.count(back))"
+        guard let held else { return "\(at); rows and verdict count on from there" }
+        if back == 0, held > 0 {
+            return "\(at): its count lived only in its process (it held \(Format.count(held)) when killed); counting starts again from 0"
+        }
+        if back >= held { return "\(at): it kept its count (\(Format.count(held)) when killed); rows and verdict count on from there" }
+        return "\(at) of the \(Format.count(held)) it held when killed: the rest had not reached its disk; rows and verdict count on from there"
+    }
+
+    /// Runs a supervisor's kill or restart, marked so that `shutdown` waits for it: a stop
+    /// racing a restart would miss the processes the restart starts.
+    private func supervising<T: Sendable>(_ step: () async throws -> T) async rethrows -> T {
+        supervisorBusy = true
+        defer { supervisorBusy = false }
+        return try await step()
+    }
+
+    /// Stops a burst in flight and waits for its check, which sees the store as it was.
+    private func endBurst() async {
+        guard let burst else { return }
+        burst.handle.stop()
+        await burst.task?.value
+    }
+
+    /// Reads every worker until all answer (bounded); the reads, or nil if some never did.
+    private func readEveryWorker(_ target: any RunTarget, timeout: Double = 30) async -> [ReadRecord]? {
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        while !stopping {
+            let (reads, unread) = await target.readAll(expecting: [], skipping: [])
+            if unread.isEmpty, !reads.isEmpty { return reads }
+            if MonotonicClock.now() > deadline {
+                events.post(.error("\(unread.count) of the workers could not be read within \(Int(timeout)) s of the restart"))
+                return nil
+            }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return nil
+    }
+
+    /// A fresh session on the running app, its baseline what the workers read now. The
+    /// old history would check increments acknowledged before a restart against a count
+    /// the restart changed, or against pids it replaced, and call them lost: that is the
+    /// restart's doing, not a race. (The same reset of what the rows know as a relaunch,
+    /// without stopping the app.)
+    private func rebase(_ target: any RunTarget) async {
+        guard let sharing = session?.sharing else { return }
+        let fresh = newSession(on: target, sharing: sharing)
+        await fresh.prepare(RunSteps(baseline: true))
+        guard !stopping else { return }
+        session = fresh
+        // A sample begun on the old session is stale.
+        generation += 1
+        epoch += 1
+        forgetCounts()
+        events.post(.totals(RunTotals()))
+        events.post(.diagnosis([]))
     }
 
     // MARK: - Compare
@@ -435,7 +643,10 @@ actor LiveController {
         guard !stopping, !pausedNow.withLockedValue({ $0 }), let target else { return }
         let (epoch, generation) = (self.epoch, self.generation)
         let expected = Set(acknowledgedByPid.keys).union(rowIndex.keys)
-        let reads = await target.quickReads(expecting: expected, timeout: 0.5)
+        // What each worker held before the session's baseline taken off, as the final reads are.
+        let reads = await target.quickReads(expecting: expected, timeout: 0.5).compactMap { read in
+            session.map { $0.adjusted(read) } ?? read
+        }
         // Only if nothing changed what the workers hold meanwhile: reads taken mid-burst must
         // not land after the burst's verdict, nor reads from before a reset after it.
         guard epoch == self.epoch, generation == self.generation, !stopping else { return }
@@ -443,7 +654,7 @@ actor LiveController {
         if let live = live.withLockedValue({ $0 }) {
             events.post(.throughput(requestsPerSecond: live.currentRate))
             let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
-            let values = reads.compactMap { session?.adjusted($0) }.map(\.value)
+            let values = reads.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
             let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
             events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
@@ -454,21 +665,27 @@ actor LiveController {
     }
 
     /// Posts the rows, unless the workers' state changed (`epoch`, `generation`) while
-    /// they were being put together; says whether it posted.
+    /// they were being put together; says whether it posted. `reads` have the session's
+    /// baseline taken off already (the final reads come so from `settle`).
     @discardableResult
     private func postRows(reads: [ReadRecord], epoch: Int? = nil, generation: Int? = nil) async -> Bool {
         guard let target else { return false }
         samples += 1
-        let adjusted = reads.compactMap { read in session.map { $0.adjusted(read) } ?? read }
-        for read in adjusted { lastRead[read.pid] = (samples, read.value) }
+        for read in reads { lastRead[read.pid] = (samples, read.value) }
         let liveAcks = live.withLockedValue { $0?.acknowledgedByPid } ?? [:]
         var rows: [WorkerRow] = []
         if ownApp {
             for worker in await target.workers() {
                 rowIndex[worker.pid] = worker.index
-                let read = adjusted.first { $0.pid == worker.pid }?.value
-                let status: WorkerStatus = worker.status == .alive ? (read == nil ? .dead : .alive)
-                    : worker.status == .dead ? .dead : .restarting
+                let read = reads.first { $0.pid == worker.pid }?.value
+                let status: WorkerStatus = switch worker.status {
+                case .dead: .dead
+                case .restarting: .restarting
+                case .alive where appRestarting: .restarting
+                // Its reads fail with 503 because its store is gone, not because it is.
+                case .alive where storeDown: .storeDown
+                case .alive: read == nil ? .dead : .alive
+                }
                 rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,
                                       acknowledged: (acknowledgedByPid[worker.pid] ?? 0) + (liveAcks[worker.pid] ?? 0),
                                       currentRead: read))

@@ -23,6 +23,8 @@ public final class LiveEngine: DashboardEngine, Sendable {
         public var listen: ListenMode
         /// The PostgreSQL server, pool and retries for postgres.
         public var postgres = PostgresOptions()
+        /// The redis-server statelab starts keeps an append-only file, so U finds its count again.
+        public var redisAppendOnly = false
 
         public init(settings: DashboardSettings, burstSize: Int = 2_000, storeThreads: Int = 4,
                     redisURL: String? = nil, executable: String = ChildProcess.currentExecutable,

@@ -38,6 +38,10 @@ public enum KeyBindings {
         KeyBinding([.character("r")], footer: "r", "reset", help: "reset through the selected worker only", .resetOne),
         KeyBinding([.character("R")], footer: "R", "reset all", help: "reset through every worker", .resetAll),
         KeyBinding([.character("k")], footer: "k", "kill", help: "kill the selected worker with SIGKILL", .killWorker),
+        // Help only: the footer already fills 120 columns in one line and 80 in two.
+        KeyBinding([.character("K")], footer: nil, "kill store", help: "kill the store's process (SIGKILL): increments get 503", .killStore),
+        KeyBinding([.character("U")], footer: nil, "store up", help: "start the store again (up) after K", .restartStore),
+        KeyBinding([.character("A")], footer: nil, "restart app", help: "restart the app: stop and start every worker", .restartApp),
         KeyBinding([.character("c")], footer: "c", "compare", help: "same burst on every strategy, side by side", .compare),
         KeyBinding([.character("p")], footer: "p", "pause", help: "pause or resume the load", .togglePause),
         KeyBinding([.character("?"), .function(1)], footer: "?", "help", help: "this help", .help),

@@ -10,6 +10,9 @@ public enum KeyCommand: Sendable, Equatable {
     case resetOne
     case resetAll
     case killWorker
+    case killStore
+    case restartStore
+    case restartApp
     case compare
     case togglePause
     case help
@@ -39,6 +42,12 @@ public enum KeyCommand: Sendable, Equatable {
         case .killWorker:
             guard let row = model.workers[safe: model.selectedWorker] else { return nil }
             return .killWorker(worker: row.index)
+        case .killStore:
+            return .killStore
+        case .restartStore:
+            return .restartStore
+        case .restartApp:
+            return .restartApp
         case .compare:
             model.overlay = .compare
             // Reopening while a comparison runs only shows it again.

@@ -16,6 +16,12 @@ public enum DashboardAction: Sendable, Equatable {
     case resetAll
     /// SIGKILL this worker (index).
     case killWorker(worker: Int)
+    /// SIGKILL the store's process (statelab's own app): the workers answer 503 until `restartStore`.
+    case killStore
+    /// Start the store's process again, on the same socket, port or data directory.
+    case restartStore
+    /// Stop every worker and start them again; the store is left alone.
+    case restartApp
     /// The same burst on every strategy in the current mode.
     case compare
     case setPaused(Bool)

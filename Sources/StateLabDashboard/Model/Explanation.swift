@@ -13,6 +13,10 @@ extension DashboardModel {
     /// What is happening, in one sentence. Order matters: an unshared counter
     /// explains everything else, then a witnessed loss, then any disagreement.
     public var explanation: Explanation {
+        // First: with no store to read, "every acknowledged increment is in the store" would be a guess.
+        if workers.contains(where: { $0.status == .storeDown }) {
+            return Explanation(text: "the store is down: increments fail with 503 until U starts it again", role: .bad)
+        }
         let hasData = totals.acknowledged > 0 || workers.contains { $0.currentRead != nil }
         guard hasData else {
             return Explanation(text: "no increments yet: press space to fire a burst", role: .muted)

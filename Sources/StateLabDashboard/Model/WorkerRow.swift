@@ -1,6 +1,8 @@
 /// Whether a worker process is serving.
 public enum WorkerStatus: String, Sendable, Equatable, CaseIterable {
     case alive, dead, restarting
+    /// The worker runs but its store's process was killed (K): it answers 503 until U.
+    case storeDown = "store down"
 }
 
 /// One worker process as the engine last sampled it.

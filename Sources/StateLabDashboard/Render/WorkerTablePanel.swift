@@ -54,6 +54,7 @@ enum WorkerTablePanel {
         case .alive: .good
         case .dead: .bad
         case .restarting: .warn
+        case .storeDown: .bad
         }
         let gap = model.gap(of: worker)
         let gapRole: ColorRole = switch gap {
