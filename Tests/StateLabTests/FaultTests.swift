@@ -60,6 +60,8 @@ import Testing
         #expect(try problems(["restart_store"], .manager, .atomic).first?.contains("without a kill_store before it") == true)
         #expect(try problems(["kill_store", "kill_store", "restart_store"], .manager, .atomic).first?.contains("twice") == true)
         #expect(try problems(["kill_store", "restart_app", "restart_store"], .manager, .atomic).first?.contains("while the store is down") == true)
+        #expect(try problems(["kill_store", "kill_worker:1", "restart_store"], .manager, .atomic).first?.contains("restart_store first") == true)
+        #expect(try problems(["kill_store", "pause_worker:1", "resume_worker:1", "restart_store"], .manager, .atomic).isEmpty)
     }
 
     @Test func holderNeedsAVisibleLock() throws {

@@ -197,6 +197,9 @@ public enum FaultPlan {
             case .restartApp:
                 if storeDown { problems.append("restart_app while the store is down; restart_store first (the workers would not start)") }
             case .killWorker, .restartWorker, .pauseWorker, .resumeWorker:
+                if storeDown && (step.kind == .killWorker || step.kind == .restartWorker) {
+                    problems.append("\(step.kind.rawValue) while the store is down; restart_store first (a new worker reports ready only once it can read the store)")
+                }
                 switch step.worker {
                 case .holder:
                     if step.kind != .killWorker {
