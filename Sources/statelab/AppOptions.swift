@@ -46,15 +46,18 @@ struct AppOptions: ParsableArguments {
     }
 
     /// Parses and checks `--fault` steps for this app; one line per problem.
-    func faults(_ texts: [String], stop: StopCondition) throws -> [FaultStep] {
+    func faults(_ texts: [String], stop: StopCondition, rate: Double?) throws -> [FaultStep] {
         let steps = try texts.map { text in
             do { return try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
         }
         let external = (strategy == .redis && redisURL != nil) || (strategy == .postgres && postgres.options.url != nil)
-        var increments: Int?
-        if case .count(let total) = stop { increments = total }
+        var load = FaultLoad(rate: rate)
+        switch stop {
+        case .count(let total): load.increments = total
+        case .duration(let seconds): load.duration = seconds
+        }
         if let problem = FaultPlan.problems(steps, strategy: strategy, mode: mode, workers: workers, externalStore: external,
-                                            increments: increments).first {
+                                            load: load).first {
             throw ValidationError("--fault \(problem)")
         }
         return steps

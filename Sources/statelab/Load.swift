@@ -63,7 +63,7 @@ extension StateLabCommand {
             if !faults.isEmpty && (url != nil || command.appCommand != nil) {
                 throw ValidationError("--fault applies to statelab's own app only (no --url or --app-command)")
             }
-            if !faults.isEmpty { _ = try app.faults(faults, stop: stop) }
+            if !faults.isEmpty { _ = try app.faults(faults, stop: stop, rate: rate) }
             if increments != nil && duration != nil {
                 throw ValidationError("--increments and --duration are mutually exclusive; pick one")
             }
@@ -121,7 +121,7 @@ extension StateLabCommand {
             do {
                 let outcome = try await RunPipeline.run(
                     target: SupervisorTarget(supervisor: supervisor), plan: plan(port: supervisor.port),
-                    steps: RunSteps(resetTimeout: timeout, faults: try app.faults(faults, stop: stop)),
+                    steps: RunSteps(resetTimeout: timeout, faults: try app.faults(faults, stop: stop, rate: rate)),
                     sharing: config.strategy.isShared ? .yes : .no
                 ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
                 await OffThread.run { supervisor.stop() }

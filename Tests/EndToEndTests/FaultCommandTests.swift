@@ -17,6 +17,14 @@ struct FaultCommandTests {
             (["--strategy", "shm", "--mode", "atomic", "--fault", "kill_storm"], "unknown fault 'kill_storm'"),
             (["--strategy", "shm", "--mode", "atomic", "--increments", "100", "--fault", "restart_app@after=100"], "use a number below 100"),
             (["--url", "http://127.0.0.1:9", "--fault", "restart_app"], "statelab's own app only"),
+            (["--strategy", "redis", "--mode", "atomic", "--increments", "5000", "--fault", "kill_store@after=10",
+              "--fault", "restart_store@delay=100ms"], "use duration"),
+            (["--strategy", "shm", "--mode", "atomic", "--rate", "1000", "--duration", "2s", "--fault", "restart_app"], "closed model"),
+            (["--strategy", "shm", "--mode", "atomic", "--duration", "2s", "--fault", "restart_app@at=3s"], "runs 2s"),
+            (["--strategy", "redis", "--mode", "atomic", "--duration", "2s", "--fault", "kill_store",
+              "--fault", "restart_store@after=10"], "can never fire"),
+            (["--strategy", "shm", "--mode", "atomic", "--duration", "2s", "--fault", "pause_worker:1",
+              "--fault", "restart_app", "--fault", "resume_worker:1"], "resume_worker 1 first"),
           ])
     func refused(_ arguments: [String], _ expected: String) throws {
         let result = try StatelabCLI.run(["load"] + arguments)
@@ -27,8 +35,8 @@ struct FaultCommandTests {
 
     @Test("compare --fault is checked against every run before anything starts")
     func compareRefusesAFaultARunCannotTake() throws {
-        // lost-updates has sqlite and shm runs: a store kill cannot apply to them.
-        let result = try StatelabCLI.run(["compare", "--scenario", "lost-updates", "--fault", "kill_store@after=10",
+        // durability has sqlite and shm runs: a store kill cannot apply to them.
+        let result = try StatelabCLI.run(["compare", "--scenario", "durability", "--fault", "kill_store@after=10",
                                           "--fault", "restart_store"])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("has no store process to kill or restart"), "\(result.stderr)")
@@ -37,7 +45,7 @@ struct FaultCommandTests {
 
     @Test("manager kill_store and restart_store mid-load: the outage fails increments, the count comes back at 0, nothing is blamed on races")
     func managerForgets() throws {
-        let result = try StatelabCLI.run(["load", "--strategy", "manager", "--mode", "atomic", "--duration", "4s",
+        let result = try StatelabCLI.run(["load", "--strategy", "manager", "--mode", "atomic", "--duration", "6s",
                                           "--concurrency", "16", "--fault", "kill_store@after=200",
                                           "--fault", "restart_store@delay=300ms", "--format", "json"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")

@@ -73,6 +73,30 @@ import Testing
         #expect(try problems(["pause_worker:holder"], .shm, .locked).first?.contains("kill_worker only") == true)
     }
 
+    @Test func theLoadMustLeaveRoomForTheSteps() throws {
+        let steps = try ["kill_store@after=100", "restart_store@delay=100ms"].map(FaultSyntax.parse)
+        func problems(_ load: FaultLoad) -> [String] {
+            FaultPlan.problems(steps, strategy: .redis, mode: .atomic, workers: 4, load: load)
+        }
+        #expect(problems(FaultLoad(duration: 6)).isEmpty)
+        #expect(problems(FaultLoad(increments: 5000)).first?.contains("use duration") == true)
+        #expect(problems(FaultLoad(duration: 6, rate: 100)).first?.contains("closed model") == true)
+        #expect(problems(FaultLoad(duration: 6, resetAfter: 10)).first?.contains("reset_after and faults") == true)
+        let late = try [FaultSyntax.parse("restart_app@at=7s")]
+        #expect(FaultPlan.problems(late, strategy: .shm, mode: .atomic, workers: 4, load: FaultLoad(duration: 6))
+            .first?.contains("into a load that runs 6s") == true)
+        let tooMany = try [FaultSyntax.parse("restart_app@after=500")]
+        #expect(FaultPlan.problems(tooMany, strategy: .shm, mode: .atomic, workers: 4, load: FaultLoad(increments: 500))
+            .first?.contains("use a number below 500") == true)
+    }
+
+    @Test func noRestartWhileAWorkerIsPaused() throws {
+        #expect(try problems(["pause_worker:1", "restart_app", "resume_worker:1"], .shm, .atomic).first?.contains("resume_worker 1 first") == true)
+        #expect(try problems(["pause_worker:1", "kill_worker:2", "resume_worker:1"], .shm, .atomic).first?.contains("resume_worker 1 first") == true)
+        #expect(try problems(["pause_worker:1", "resume_worker:1", "restart_app"], .shm, .atomic).isEmpty)
+        #expect(try problems(["kill_store", "restart_store@after=5"], .redis, .atomic).first?.contains("can never fire") == true)
+    }
+
     @Test func workersMustExistAndResumeFollowsPause() throws {
         #expect(try problems(["kill_worker:4"], .shm, .atomic).first?.contains("workers 0 to 3") == true)
         #expect(try problems(["resume_worker:1"], .shm, .atomic).first?.contains("without a pause_worker 1") == true)
@@ -155,6 +179,40 @@ import Testing
         #expect(result.inconclusive?.contains("in flight") == true)
         #expect(result.verdict == .errors)
         #expect(result.fields()["durable"] == nil)
+    }
+
+    @Test func nothingCountedBeforeIsNotJudged() {
+        let summary = RestartSummary(scope: .worker, atSeconds: 1, acknowledgedBefore: 0, before: 0, after: 0, exact: true)
+        #expect(summary.durable == nil && summary.lostToRestart == 0)
+        #expect(summary.sentence.contains("nothing was counted before it"))
+    }
+
+    /// An earlier restart whose count after it is unknown: the epoch before the
+    /// next one has no certain start, so nothing there is called lost.
+    @Test func anUnclearEarlierRestartBlamesNothing() {
+        let recorder = HistoryRecorder(resolution: 0, views: .shared)
+        acknowledge(recorder, 300)
+        let first = recorder.beginRestart(.store, before: 300, exact: true)
+        recorder.endRestart(first, after: nil, exact: false)
+        acknowledge(recorder, 50, from: 0)
+        recorder.recordRead(read(50))
+        let second = recorder.beginRestart(.store, before: 50, exact: true)
+        recorder.endRestart(second, after: 0, exact: true)
+        acknowledge(recorder, 20)
+        recorder.recordFinal(reads: [read(20)], unread: [], settled: true)
+        let result = recorder.check(shared: true)
+        #expect(result.lost == 0, "\(result)")
+        #expect(result.verdict != .lostUpdates)
+    }
+
+    @Test func failedIncrementsDoNotWaitForARestart() {
+        let recorder = HistoryRecorder(resolution: 0, views: .shared)
+        let token = recorder.beginRestart(.store, before: 0, exact: true)
+        for _ in 0..<1000 { recorder.add(IncrementRecord(outcome: .fail, start: MonotonicClock.now(), end: MonotonicClock.now())) }
+        #expect(recorder.waitingCount == 0)
+        recorder.endRestart(token, after: 0, exact: true)
+        recorder.recordFinal(reads: [read(0)], unread: [], settled: true)
+        #expect(recorder.check(shared: true).failed == 1000)
     }
 
     @Test func aRestartThatNeverCameBackLeavesTheCountUnknown() {

@@ -177,7 +177,13 @@ public final class Supervisor: @unchecked Sendable {
         setStatus(index, .restarting)
         worker.process.send(SIGCONT)  // a paused worker would never see the SIGTERM
         worker.process.stop(grace: 3)
-        return try respawn(index, replacing: worker, why: "restarted")
+        do {
+            return try respawn(index, replacing: worker, why: "restarted")
+        } catch {
+            // Dead, not restarting: the monitor tries again.
+            setStatus(index, .dead)
+            throw error
+        }
     }
 
     /// Stops every worker (SIGTERM, SIGKILL after 3 s) and starts them all
@@ -193,12 +199,20 @@ public final class Supervisor: @unchecked Sendable {
         for worker in old { worker.process.stop(grace: 3) }
         log("stopped every worker (\(old.map { "pid \($0.pid)" }.joined(separator: ", "))); starting them again")
         var fresh: [WorkerHandle] = []
-        for worker in old {
-            let started = try spawnWorker(worker.index)
-            state.withLockedValue { $0[worker.index] = started }
-            fresh.append(started)
+        do {
+            for worker in old {
+                let started = try spawnWorker(worker.index)
+                state.withLockedValue { $0[worker.index] = started }
+                fresh.append(started)
+            }
+            for worker in fresh { try waitReady(worker) }
+        } catch {
+            // Dead, not restarting: the monitor tries again (a live one is restarted after it dies).
+            for worker in old where workers.first(where: { $0.index == worker.index })?.status != .alive {
+                setStatus(worker.index, .dead)
+            }
+            throw error
         }
-        for worker in fresh { try waitReady(worker) }
         return zip(old, fresh).map { ($0.index, $0.pid, $1.pid) }
     }
 
@@ -220,6 +234,7 @@ public final class Supervisor: @unchecked Sendable {
             let deadline = MonotonicClock.now() + 2_000_000_000
             while !ProcessTree.isStopped(worker.pid) {
                 guard MonotonicClock.now() < deadline, worker.process.isRunning else {
+                    worker.process.send(SIGCONT)  // never left half-stopped
                     throw StoreError("worker \(index) (pid \(worker.pid)) did not stop within 2 s of SIGSTOP")
                 }
                 usleepChecked(200)

@@ -235,7 +235,8 @@ public struct RestartSummary: Sendable, Codable, Equatable {
 
     /// Everything counted before it is still there after; nil when the reads were not exact.
     public var durable: Bool? {
-        guard exact, let before, let after else { return nil }
+        // Nothing counted before it: there was nothing to keep or lose.
+        guard exact, let before, let after, before > 0 else { return nil }
         return after >= before
     }
 
@@ -257,7 +258,10 @@ public struct RestartSummary: Sendable, Codable, Equatable {
             return "\(what) at \(at) s: the count could not be read \(before == nil ? "before it" : "after it")\(note.map { " (\($0))" } ?? "")"
         }
         let counts = "\(ReportNumbers.grouped(before)) before, \(ReportNumbers.grouped(after)) after"
-        guard let durable else { return "\(what) at \(at) s: \(counts), read while increments were in flight, so durability is not judged" }
+        guard let durable else {
+            if exact && before == 0 { return "\(what) at \(at) s: \(counts): nothing was counted before it, so durability is not judged" }
+            return "\(what) at \(at) s: \(counts), read while increments were in flight, so durability is not judged"
+        }
         return durable
             ? "\(what) at \(at) s: \(counts): durable"
             : "\(what) at \(at) s: \(counts): not durable (\(ReportNumbers.grouped(lostToRestart ?? 0)) lost to the restart)"

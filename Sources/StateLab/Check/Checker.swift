@@ -20,7 +20,9 @@ public enum Checker {
         if figures.foundSomething, let reset = view.firstIndeterminateReset {
             figures = view.figures(assumingIndeterminateResetsApplied: true)
             if !figures.foundSomething {
-                inconclusive = "the reset through \(describe(reset)) got no answer: it may have applied, and that would explain the missing increments"
+                inconclusive = reset.restart != nil
+                    ? "the count after the \(reset.restart!.rawValue) restart could not be read: what it kept is unknown, and that would explain the missing increments"
+                    : "the reset through \(describe(reset)) got no answer: it may have applied, and that would explain the missing increments"
             }
         }
         if inconclusive == nil { inconclusive = figures.inconclusive(settled: history.settled) }
@@ -186,7 +188,7 @@ struct View {
             figures.unexpected = max(0, figures.final - (figures.certain + figures.possible))
         }
         if shared, history.resets.contains(where: { $0.restart != nil }) {
-            let before = lostBeforeRestarts()
+            let before = lostBeforeRestarts(assumeApplied: assumeApplied)
             figures.lost += before.lost
             // Every epoch's own acknowledged increments: what restarts carried over is not counted twice.
             let carried = applied(to: .shared).max(by: { $0.start < $1.start })?.base ?? 0
@@ -216,11 +218,19 @@ struct View {
     /// the epoch began (ok, ended before the restart, on top of what the
     /// epoch started from) less the count read just before it, with nothing
     /// in flight. What the restart itself erased is `lost_to_restart`, not this.
-    private func lostBeforeRestarts() -> (lost: Int, counted: Int) {
+    private func lostBeforeRestarts(assumeApplied: Bool) -> (lost: Int, counted: Int) {
         guard let tally = history.tallies[.shared] else { return (0, 0) }
         var lost = 0, counted = 0
         for restart in history.resets where restart.restart != nil && restart.exact {
             guard let before = restart.before else { continue }
+            // Only an epoch whose start is certain: no reset or restart before it
+            // with an unknown outcome, none still going on when it began. A lower
+            // bound stays one when an epoch is left out.
+            let unclear = history.resets.contains { other in
+                other.id != restart.id && other.start < restart.start
+                    && (other.outcome != .ok || (other.end ?? .max) >= restart.start)
+            }
+            if unclear || assumeApplied { continue }
             let earlier = applied(to: .shared).filter { $0.end! < restart.start }
             let base = earlier.max(by: { $0.start < $1.start })?.base ?? 0
             let acknowledged = tally.okEnded(before: restart.start, inEpoch: earlier.count, clock: history.clock)

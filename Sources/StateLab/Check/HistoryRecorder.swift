@@ -150,7 +150,9 @@ public final class HistoryRecorder: @unchecked Sendable {
             case .fail: state.failed += 1
             case .indeterminate: state.indeterminate += 1
             }
-            if state.resetsInFlight > 0 {
+            // A failed increment folds the same whatever a reset does: only the others
+            // wait, so a long store outage's quick 503s do not pile up here.
+            if state.resetsInFlight > 0 && increment.outcome != .fail {
                 state.waiting.append(increment)
             } else {
                 fold(increment)
@@ -283,6 +285,9 @@ public final class HistoryRecorder: @unchecked Sendable {
     }
 
     public var faultCount: Int { lock.withLock { state.faults.count } }
+
+    /// Increments held until a reset or restart in flight ends (for tests).
+    var waitingCount: Int { lock.withLock { state.waiting.count } }
 
     /// A worker a fault took away, and why: the check leaves its counter out with this reason.
     public func departed(pid: Int32, reason: String) {

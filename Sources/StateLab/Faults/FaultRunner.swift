@@ -82,12 +82,16 @@ final class FaultRunner: Sendable {
         for step in steps[index...] {
             recorder.missedFault("fault \(step) never happened: the load ended first (\(ReportNumbers.grouped(recorder.acknowledged)) acknowledged)")
         }
+        // A worker paused by the last step stays paused, and a store killed stays down, until the load ends.
+        while !loadOver.withLockedValue({ $0 }) && !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
         await repair()
     }
 
     private func waitForTrigger(_ trigger: FaultStep.Trigger, loadStart: UInt64, previousEnd: UInt64) async -> Bool {
         // Bounded by the load: the loop ends when it does.
-        while !loadOver.withLockedValue({ $0 }) {
+        while !loadOver.withLockedValue({ $0 }) && !Task.isCancelled {
             let now = MonotonicClock.now()
             switch trigger {
             case .next: return true
@@ -138,7 +142,7 @@ final class FaultRunner: Sendable {
             record.storePid = try await target.killStore()
         } catch {
             // Nothing changed: the counter is still what was just read.
-            recorder.endRestart(token, after: before.value, exact: before.exact, note: "the kill failed")
+            recorder.endRestart(token, after: before.value, exact: false, note: "the kill failed, so nothing was restarted")
             throw error
         }
         state.withLockedValue { $0.pendingStoreRestart = token }
@@ -244,7 +248,12 @@ final class FaultRunner: Sendable {
             guard let index = await target.workerIndex(of: pid) else {
                 throw FaultError("the lock holder, pid \(pid), is not a worker of this app")
             }
-            _ = try await target.pauseWorker(index, true)
+            do {
+                _ = try await target.pauseWorker(index, true)
+            } catch {
+                _ = try? await target.pauseWorker(index, false)
+                throw error
+            }
             if await target.lockHolder(timeout: 0) == pid { return (pid, index) }
             _ = try await target.pauseWorker(index, false)
         }
@@ -295,7 +304,7 @@ final class FaultRunner: Sendable {
                 let quiet = drained && gate.quiet
                 return shared ? (values.max(), quiet && Set(values).count == 1) : (values.reduce(0, +), quiet)
             }
-            if MonotonicClock.now() > deadline { return (nil, false) }
+            if MonotonicClock.now() > deadline || Task.isCancelled { return (nil, false) }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
     }

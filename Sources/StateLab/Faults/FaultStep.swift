@@ -159,24 +159,39 @@ public struct FaultError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
+/// The load a run's faults go with, as far as the plan needs it.
+public struct FaultLoad: Sendable, Equatable {
+    /// Where a count-limited load stops.
+    public var increments: Int?
+    /// How long a duration-limited load runs, in seconds.
+    public var duration: Double?
+    /// The open model's rate, when there is one.
+    public var rate: Double?
+    /// A reset step in the same run.
+    public var resetAfter: Int?
+
+    public init(increments: Int? = nil, duration: Double? = nil, rate: Double? = nil, resetAfter: Int? = nil) {
+        self.increments = increments
+        self.duration = duration
+        self.rate = rate
+        self.resetAfter = resetAfter
+    }
+}
+
 /// What a list of steps may ask of an app; each problem is one line naming the fix.
 public enum FaultPlan {
     /// Problems with `steps` for statelab's own app with this strategy and
     /// mode; empty when it can run them.
-    /// `increments`: where a count-limited load stops (an `after:` must come before it).
     public static func problems(_ steps: [FaultStep], strategy: Strategy, mode: Mode, workers: Int,
-                                externalStore: Bool = false, increments: Int? = nil) -> [String] {
+                                externalStore: Bool = false, load: FaultLoad = FaultLoad()) -> [String] {
         var problems: [String] = []
-        if let total = increments {
-            for step in steps {
-                if case .afterAcknowledged(let count) = step.trigger, count >= total {
-                    problems.append("fault \(step) fires after \(count) acknowledged, but the load stops at \(total) increments; use a number below \(total), or a longer load")
-                }
-            }
-        }
         var storeDown = false
         var paused: Set<Int> = []
         for step in steps {
+            let restarts = step.kind != .pauseWorker && step.kind != .resumeWorker
+            if restarts, let index = paused.min() {
+                problems.append("\(step.kind.rawValue) while worker \(index) is paused; resume_worker \(index) first (its reads would hang the restart's count)")
+            }
             switch step.kind {
             case .killStore, .restartStore:
                 if !strategy.hasStoreProcess {
@@ -192,6 +207,9 @@ public enum FaultPlan {
                     storeDown = true
                 } else {
                     if !storeDown { problems.append("restart_store without a kill_store before it; list kill_store first") }
+                    if case .afterAcknowledged = step.trigger {
+                        problems.append("restart_store \(step.trigger) can never fire: nothing is acknowledged while the store is down; use delay (e.g. restart_store@delay=500ms)")
+                    }
                     storeDown = false
                 }
             case .restartApp:
@@ -222,6 +240,34 @@ public enum FaultPlan {
         }
         if storeDown {
             problems.append("kill_store has no restart_store after it: the final count could not be read; add restart_store (e.g. --fault restart_store@delay=500ms)")
+        }
+        return problems + loadProblems(steps, load: load)
+    }
+
+    /// What the load's shape rules out: a step it can never reach, an open
+    /// model (its requests wait for their send time, so it cannot be held for
+    /// an exact count), a reset in the same run (it could land between a
+    /// restart's reads), a store kill in a count-limited load (the outage's
+    /// quick failures use up the count, and the restart would come too late).
+    static func loadProblems(_ steps: [FaultStep], load: FaultLoad) -> [String] {
+        guard !steps.isEmpty else { return [] }
+        var problems: [String] = []
+        if load.rate != nil {
+            problems.append("faults need the closed model: drop rate (an open model's requests wait for their send time, so the load cannot be held for an exact count)")
+        }
+        if load.resetAfter != nil {
+            problems.append("reset_after and faults in one run: a reset between a restart's reads would make its counts ambiguous; put them in separate runs")
+        }
+        if let total = load.increments, steps.contains(where: { $0.kind == .killStore }) {
+            problems.append("kill_store in a load limited by increments (\(total)): the outage's quick failures use up the count, so restart_store would come after the load; use duration (e.g. duration: 6s)")
+        }
+        for step in steps {
+            if let total = load.increments, case .afterAcknowledged(let count) = step.trigger, count >= total {
+                problems.append("fault \(step) fires after \(count) acknowledged, but the load stops at \(total) increments; use a number below \(total), or a longer load")
+            }
+            if let seconds = load.duration, case .at(let at) = step.trigger, at >= seconds {
+                problems.append("fault \(step) fires \(FaultStep.seconds(at)) into a load that runs \(FaultStep.seconds(seconds)); use an earlier time, or a longer load")
+            }
         }
         return problems
     }

@@ -98,7 +98,7 @@ public final class LoadGenerator: @unchecked Sendable {
     private func run(on group: any EventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
         let loops = Array(group.makeIterator().prefix(plan.concurrency))
         let shards = loops.map { LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder) }
-        let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now())
+        let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now(), gate: gate)
 
         let allFinished = loops[0].makePromise(of: Void.self)
         let running = ManagedAtomic(plan.concurrency)

@@ -24,9 +24,12 @@ final class RequestSchedule: Sendable {
     private let deadline: UInt64?
     private let nextIndex = ManagedAtomic<Int>(0)
     private let stopped = ManagedAtomic<Bool>(false)
+    /// Time a fault step held the load: a duration-limited run gets it back.
+    private let gate: LoadGate?
 
-    init(stop: StopCondition, rate: Double?, startTime: UInt64) {
+    init(stop: StopCondition, rate: Double?, startTime: UInt64, gate: LoadGate? = nil) {
         self.startTime = startTime
+        self.gate = gate
         self.stop = stop
         if let rate, rate > 0 {
             interval = 1_000_000_000 / rate
@@ -55,7 +58,7 @@ final class RequestSchedule: Sendable {
         guard !isStopped else { return nil }
         // Check the deadline before taking an index in the closed model, so a
         // finished duration run does not keep counting up.
-        if interval == nil, let deadline, now >= deadline { return nil }
+        if interval == nil, let deadline, now >= deadline + (gate?.held ?? 0) { return nil }
         let index = nextIndex.loadThenWrappingIncrement(ordering: .relaxed)
         if case .count(let total) = stop, index >= total { return nil }
         guard let interval else { return RequestTicket(index: index, intendedTime: nil) }

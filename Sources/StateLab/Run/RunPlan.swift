@@ -31,10 +31,8 @@ public struct RunPlan: Sendable {
             return ["faults run against statelab's own app only; remove faults: from a run with a target"]
         }
         let external = (spec.strategy == .redis && redisURL != nil) || (spec.strategy == .postgres && postgres.url != nil)
-        var increments: Int?
-        if case .increments(let total) = load.limit { increments = total }
         return FaultPlan.problems(spec.faults, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
-                                  externalStore: external, increments: increments)
+                                  externalStore: external, load: load.faultLoad)
     }
 
     func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {
@@ -70,4 +68,14 @@ public struct RunError: Error, CustomStringConvertible {
     public var label: String
     public var reason: String
     public var description: String { "\(label) could not start: \(reason)" }
+}
+
+extension LoadSettings {
+    /// What the fault plan needs to know of this load.
+    public var faultLoad: FaultLoad {
+        switch limit {
+        case .increments(let total): return FaultLoad(increments: total, rate: rate, resetAfter: resetAfter)
+        case .duration(let duration): return FaultLoad(duration: duration.seconds, rate: rate, resetAfter: resetAfter)
+        }
+    }
 }

@@ -120,6 +120,7 @@ public final class RunSession: Sendable {
             result = .failure(error)
         }
         faults?.loadEnded()
+        if Task.isCancelled { faulting.cancel() }
         await faulting.value
         sampling.withLockedValue { $0 = false }
         await sampler.value

@@ -185,10 +185,8 @@ struct ScenarioDecoder {
 
     /// A run's faults must fit its strategy, mode, workers and load: exit 2 at load, not a failed run.
     private func validate(_ run: RunSpec, faultsAt node: Node, load: LoadSettings) throws {
-        var increments: Int?
-        if case .increments(let total) = load.limit { increments = total }
         if let problem = FaultPlan.problems(run.faults, strategy: run.strategy, mode: run.mode, workers: run.app.workers,
-                                            increments: increments).first {
+                                            load: load.faultLoad).first {
             let parts = problem.split(separator: ";", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             throw reader.error(at: node, "\(parts[0]) (run \(run.label) at line \(run.line))",
                                parts.count > 1 ? parts[1] : "change the faults, or the run's strategy and mode")
