@@ -39,6 +39,38 @@ import Testing
     }
 }
 
+@Suite struct FaultScenarioTests {
+    func load(_ yaml: String) throws -> Scenario {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-faults-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try ScenarioLoader.load(path: path)
+    }
+
+    @Test func runsInheritTheTopLevelFaultsUnlessTheyListTheirOwn() throws {
+        let scenario = try load("""
+            name: x
+            load: {duration: 6s}
+            faults:
+              - kill_store: {after: 100}
+              - restart_store: {delay: 200ms}
+            runs:
+              - {strategy: redis, mode: atomic}
+              - {strategy: sqlite, mode: atomic, faults: [{restart_app: {at: 1s}}]}
+              - {strategy: shm, mode: atomic, faults: []}
+              - strategy: manager
+                mode: locked
+                faults: ["kill_worker:holder@after=50"]
+            """)
+        #expect(scenario.runs[0].faults == [FaultStep(.killStore, trigger: .afterAcknowledged(100)), FaultStep(.restartStore, trigger: .delay(0.2))])
+        #expect(scenario.runs[1].faults == [FaultStep(.restartApp, trigger: .at(1))])
+        #expect(scenario.runs[2].faults.isEmpty)
+        #expect(scenario.runs[3].faults == [FaultStep(.killWorker, worker: .holder, trigger: .afterAcknowledged(50))])
+    }
+}
+
 @Suite struct FaultPlanTests {
     func problems(_ texts: [String], _ strategy: Strategy, _ mode: Mode, workers: Int = 4, external: Bool = false) throws -> [String] {
         FaultPlan.problems(try texts.map(FaultSyntax.parse), strategy: strategy, mode: mode, workers: workers, externalStore: external)

@@ -94,6 +94,8 @@ public struct RunSpec: Sendable, Equatable {
     public var line: Int
     /// Faults fired in order while the load runs (the scenario's, unless the run lists its own).
     public var faults: [FaultStep] = []
+    /// The run listed its own `faults:` (an empty list too: no faults for it).
+    var ownFaults = false
 
     public init(strategy: Strategy, mode: Mode, app: AppSettings, expectations: [Expectation], line: Int,
                 name: String? = nil, target: TargetSpec? = nil) {

@@ -37,7 +37,7 @@ struct ScenarioDecoder {
         var runs = try self.runs(try top.require("runs", example: "runs: [{strategy: shm, mode: atomic}]"),
                                  app: app, expectations: expectations, load: load)
         if let faults {
-            for index in runs.indices where runs[index].faults.isEmpty && runs[index].target == nil {
+            for index in runs.indices where !runs[index].ownFaults && runs[index].target == nil {
                 runs[index].faults = faults.steps
                 try validate(runs[index], faultsAt: faults.node, load: load)
             }
@@ -178,6 +178,7 @@ struct ScenarioDecoder {
                            line: node.mark?.line ?? 1, name: name)
         if let faultsNode = fields["faults"] {
             spec.faults = try faults(faultsNode, context: "\(context) faults").steps
+            spec.ownFaults = true
             try validate(spec, faultsAt: faultsNode, load: load)
         }
         return spec
