@@ -320,8 +320,9 @@ struct LatencyProbeTests {
 
     @Test("no probe result when nothing listens")
     func probeNothingListening() async throws {
-        let port = try TestCounterServer.unusedPort()
-        #expect(await LatencyProbe.run(host: "127.0.0.1", port: port, requests: 5, timeout: 2) == nil)
+        let refusing = try RefusingPort()
+        #expect(await LatencyProbe.run(host: "127.0.0.1", port: refusing.port, requests: 5, timeout: 2) == nil)
+        withExtendedLifetime(refusing) {}
     }
 
     /// A server that holds each report 40 ms stands in for the Nagle floor:

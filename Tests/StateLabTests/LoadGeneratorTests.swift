@@ -205,9 +205,10 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func refusedConnectionsAreFailAndTheRunEnds() async throws {
-        let port = try TestCounterServer.unusedPort()
-        let plan = LoadPlan(port: port, stop: .count(500), concurrency: 4, timeout: 1)
+        let refusing = try RefusingPort()
+        let plan = LoadPlan(port: refusing.port, stop: .count(500), concurrency: 4, timeout: 1)
         let result = try await LoadGenerator(plan: plan).run()
+        withExtendedLifetime(refusing) {}
         #expect(result.increments.count == 500)
         #expect(result.failCount == 500)
         #expect(result.perPid.isEmpty)
@@ -384,8 +385,9 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func reportReaderGivesUpOnAMissingServer() async throws {
-        let port = try TestCounterServer.unusedPort()
-        let (reads, unreached) = await ReportReader.readAll(port: port, expecting: [1, 2], timeout: 1)
+        let refusing = try RefusingPort()
+        let (reads, unreached) = await ReportReader.readAll(port: refusing.port, expecting: [1, 2], timeout: 1)
+        withExtendedLifetime(refusing) {}
         #expect(reads.isEmpty)
         #expect(unreached == [1, 2])
     }

@@ -3,6 +3,9 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import StateLab
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A small real counter server for load generator tests: it answers like the
 /// statelab app (`POST /increment`, `GET /report`, `X-Worker-Pid`), bound to
@@ -139,15 +142,40 @@ final class TestCounterServer: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// A loopback port where nothing listens (a listener bound and closed again).
-    static func unusedPort() throws -> Int {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let channel = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
-        let port = channel.localAddress?.port ?? 0
-        try channel.close().wait()
-        return port
+}
+
+/// A loopback port where nothing listens, for as long as this is open: the
+/// socket is bound and never listens, so a connect is refused, and no other
+/// test's server (nor a bind to port 0) can take the port meanwhile. A port
+/// found free and let go at once could be taken by a parallel test, whose
+/// server then answered a request meant to be refused.
+final class RefusingPort {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StoreError("test: socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw StoreError("test: bind 127.0.0.1:0: \(reason)")
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
     }
+
+    deinit { Glibc.close(fd) }
 }
 
 /// Answers one worker's HTTP requests, honouring its behavior.
