@@ -26,17 +26,17 @@ struct FaultCommandTests {
             (["--strategy", "shm", "--mode", "atomic", "--duration", "2s", "--fault", "pause_worker:1",
               "--fault", "restart_app", "--fault", "resume_worker:1"], "resume_worker 1 first"),
           ])
-    func refused(_ arguments: [String], _ expected: String) throws {
-        let result = try StatelabCLI.run(["load"] + arguments)
+    func refused(_ arguments: [String], _ expected: String) async throws {
+        let result = try await StatelabCLI.run(["load"] + arguments)
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains(expected), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
     }
 
     @Test("compare --fault is checked against every run before anything starts")
-    func compareRefusesAFaultARunCannotTake() throws {
+    func compareRefusesAFaultARunCannotTake() async throws {
         // durability has sqlite and shm runs: a store kill cannot apply to them.
-        let result = try StatelabCLI.run(["compare", "--scenario", "durability", "--fault", "kill_store@after=10",
+        let result = try await StatelabCLI.run(["compare", "--scenario", "durability", "--fault", "kill_store@after=10",
                                           "--fault", "restart_store"])
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr.contains("has no store process to kill or restart"), "\(result.stderr)")
@@ -44,8 +44,8 @@ struct FaultCommandTests {
     }
 
     @Test("manager kill_store and restart_store mid-load: the outage fails increments, the count comes back at 0, nothing is blamed on races")
-    func managerForgets() throws {
-        let result = try StatelabCLI.run(["load", "--strategy", "manager", "--mode", "atomic", "--duration", "6s",
+    func managerForgets() async throws {
+        let result = try await StatelabCLI.run(["load", "--strategy", "manager", "--mode", "atomic", "--duration", "6s",
                                           "--concurrency", "16", "--fault", "kill_store@after=200",
                                           "--fault", "restart_store@delay=300ms", "--format", "json"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
@@ -71,8 +71,8 @@ struct FaultCommandTests {
 
     @Test("kill_worker:holder: the result names the holder's pid and its lock's recovery, nothing is lost, nothing hangs",
           arguments: ["shm", "manager"])
-    func holderKilled(_ strategy: String) throws {
-        let result = try StatelabCLI.run(["load", "--strategy", strategy, "--mode", "locked", "--race-window-us", "200",
+    func holderKilled(_ strategy: String) async throws {
+        let result = try await StatelabCLI.run(["load", "--strategy", strategy, "--mode", "locked", "--race-window-us", "200",
                                           "--duration", "3s", "--concurrency", "16", "--fault", "kill_worker:holder@after=100",
                                           "--format", "json"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)\n\(result.stdout)")
@@ -91,8 +91,8 @@ struct FaultCommandTests {
     }
 
     @Test("restart_worker on a shared store and restart_app on global: the one keeps the count, the other takes each worker's count with it")
-    func restarts() throws {
-        let shared = try StatelabCLI.run(["load", "--strategy", "sqlite", "--mode", "atomic", "--duration", "2s", "--concurrency", "8",
+    func restarts() async throws {
+        let shared = try await StatelabCLI.run(["load", "--strategy", "sqlite", "--mode", "atomic", "--duration", "2s", "--concurrency", "8",
                                           "--fault", "restart_worker:2@after=100", "--format", "json"], timeout: 120)
         #expect(shared.status == 0, "\(shared.stderr)\n\(shared.stdout)")
         let sharedJSON = try #require(shared.json, "not JSON: \(shared.stdout)")
@@ -105,7 +105,7 @@ struct FaultCommandTests {
         // The store was left alone: no restart of the count to report.
         #expect((sharedJSON["restarts"] as? [Any])?.isEmpty == true)
 
-        let global = try StatelabCLI.run(["load", "--strategy", "global", "--duration", "2s", "--concurrency", "8",
+        let global = try await StatelabCLI.run(["load", "--strategy", "global", "--duration", "2s", "--concurrency", "8",
                                           "--fault", "restart_app@after=200", "--format", "json"], timeout: 120)
         // Global diverges by design (exit 1); the restart is what this looks at.
         let json = try #require(global.json, "not JSON: \(global.stdout)\n\(global.stderr)")

@@ -6,7 +6,9 @@ import Testing
 /// Every scenario shipped in Scenarios/ runs end to end with the built binary,
 /// and every one of its expectations holds. A new file there joins this test
 /// by itself. (quickstart.yaml has its own test in CompareCommandTests.)
-@Suite struct ShippedScenarioTests {
+/// One scenario at a time: each runs several apps and loads, and two at once
+/// on two cores would be measuring each other.
+@Suite(.serialized) struct ShippedScenarioTests {
     static let directory = Repository.root.appendingPathComponent("Scenarios")
 
     static var scenarios: [String] {
@@ -21,7 +23,7 @@ import Testing
     }
 
     @Test("a shipped scenario passes with every expectation held", arguments: scenarios)
-    func shippedScenario(_ name: String) throws {
+    func shippedScenario(_ name: String) async throws {
         let path = Self.directory.appendingPathComponent(name).path
         let redisRuns = RedisRequirement.shouldRun()
         // The example FastAPI apps run from their venv, as a user runs them.
@@ -30,7 +32,7 @@ import Testing
             guard PythonApps.shouldRun() else { return }
             _ = try #require(PythonApps.bin, "no venv with uvicorn at \(PythonApps.venv): run examples/python/setup-venv.sh")
         }
-        let result = try StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"],
+        let result = try await StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"],
                                          environment: launchesPython ? PythonApps.environment : nil, timeout: 900)
         print("\(name) took \(String(format: "%.1f", result.seconds))s")
         #expect(result.status == 0, "\(name): \(result.stderr)\n\(result.stdout)")

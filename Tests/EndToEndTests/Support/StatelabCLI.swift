@@ -28,8 +28,25 @@ enum StatelabCLI {
         return environment
     }
 
+    /// The same, waited for on a Dispatch thread: a test that runs minutes of
+    /// statelab must not hold one of Swift's few cooperative threads (two on
+    /// this machine), or every async test starves meanwhile.
+    static func run(_ arguments: [String], environment: [String: String]? = nil,
+                    timeout: Double = 120) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Swift.Result { try runBlocking(arguments, environment: environment, timeout: timeout) })
+            }
+        }
+    }
+
     static func run(_ arguments: [String], environment: [String: String]? = nil,
                     timeout: Double = 120) throws -> Result {
+        try runBlocking(arguments, environment: environment, timeout: timeout)
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]?,
+                                    timeout: Double) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binary.path)
         process.arguments = arguments
