@@ -284,8 +284,6 @@ public final class HistoryRecorder: @unchecked Sendable {
         }
     }
 
-    public var faultCount: Int { lock.withLock { state.faults.count } }
-
     /// Increments held until a reset or restart in flight ends (for tests).
     var waitingCount: Int { lock.withLock { state.waiting.count } }
 

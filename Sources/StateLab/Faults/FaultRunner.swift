@@ -359,8 +359,7 @@ extension SupervisorTarget: FaultTarget {
 
     public func restartApp() async throws -> [(index: Int, old: Int32, new: Int32)] {
         let supervisor = self.supervisor
-        let pids = try await OffThread.run { try supervisor.restartApp().map { [$0.index, Int($0.old), Int($0.new)] } }
-        return pids.map { ($0[0], Int32($0[1]), Int32($0[2])) }
+        return try await OffThread.run { try supervisor.restartApp() }
     }
 
     public func killStore() async throws -> Int32 {
