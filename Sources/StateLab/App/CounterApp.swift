@@ -12,14 +12,14 @@ public final class CounterApp: Sendable {
     public let pid: Int32
     let backend: any CounterBackend
     let handledIncrements = ManagedAtomic<Int>(0)
+    let answers: WorkerAnswers
 
     public init(spec: WorkerSpec, worker: Int, backend: any CounterBackend) {
         self.spec = spec
         self.worker = worker
         self.pid = getpid()
+        self.answers = WorkerAnswers(pid: pid, worker: worker)
         self.backend = backend
     }
 
-    /// The JSON fields every answer names this worker with.
-    var identity: String { "\"pid\":\(pid),\"worker\":\(worker)" }
 }

@@ -12,6 +12,8 @@ public protocol CounterBackend: Sendable {
     func reset(on loop: EventLoop) -> EventLoopFuture<Void>
     /// Extra JSON fields for /report, each led by a comma ("" when none).
     var reportFields: String { get }
+    /// Set when increments and reads run on the event loop at once (`InlineBackend`).
+    var inline: (any InlineCounter)? { get }
 }
 
 /// Blocking store sessions (global, shm, SQLite, manager, redis) made on the
@@ -42,4 +44,63 @@ struct ThreadPoolBackend: CounterBackend {
     }
 
     var reportFields: String { retries.map { ",\"retries\":\($0())" } ?? "" }
+}
+
+/// A store call that costs less than a hop to a store thread and never blocks
+/// (no lock another process can hold, no race-window sleep): the connection
+/// handler makes it on its event loop and answers at once.
+public protocol InlineCounter: Sendable {
+    func increment() throws -> Int
+    func read() throws -> Int
+}
+
+extension CounterBackend {
+    var inline: (any InlineCounter)? { nil }
+}
+
+/// global (any mode) and shm atomic or naive, all without a race window:
+/// increments and reads on the worker's one event loop through one session.
+/// A reset stays on the store threads: on shm it takes the cross-process lock,
+/// which a stopped or dying worker can hold.
+struct InlineBackend: CounterBackend {
+    /// The session, used only on the worker's one event loop.
+    final class LoopSession: InlineCounter, @unchecked Sendable {
+        private let session: CounterSession
+        private let mode: Mode
+
+        init(session: CounterSession, mode: Mode) {
+            self.session = session
+            self.mode = mode
+        }
+
+        func increment() throws -> Int { try session.increment(mode: mode, raceWindowMicros: 0) }
+        func read() throws -> Int { try session.read() }
+    }
+
+    let threads: ThreadPoolBackend
+    let session: LoopSession
+
+    /// Whether a strategy and mode qualify: the call neither blocks nor sleeps.
+    static func serves(_ strategy: Strategy, _ mode: Mode, raceWindowMicros: Int) -> Bool {
+        guard raceWindowMicros == 0 else { return false }
+        switch strategy {
+        case .global: return true
+        case .shm: return mode == .atomic || mode == .naive
+        case .manager, .sqlite, .redis, .postgres: return false
+        }
+    }
+
+    var inline: (any InlineCounter)? { session }
+
+    func increment(on loop: EventLoop) -> EventLoopFuture<Int> {
+        loop.makeCompletedFuture { try session.increment() }
+    }
+
+    func read(on loop: EventLoop) -> EventLoopFuture<Int> {
+        loop.makeCompletedFuture { try session.read() }
+    }
+
+    func reset(on loop: EventLoop) -> EventLoopFuture<Void> { threads.reset(on: loop) }
+
+    var reportFields: String { threads.reportFields }
 }

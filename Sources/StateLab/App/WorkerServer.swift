@@ -61,19 +61,9 @@ public enum WorkerServer {
             }
     }
 
-    /// One connection's handlers, from the socket inwards: idle clock and byte
-    /// signal on raw bytes, NIO's HTTP/1.1 codec with the head clock right
-    /// after the decoder, pipelining, then one handler per rule and the API.
+    /// One connection's handler: `WorkerConnection` does HTTP/1.1 itself, from raw bytes.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, app: CounterApp, limits: HTTPLimits) throws {
-        try pipeline.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
-        try pipeline.addHandler(RequestBytesSignal())
-        try pipeline.configureHTTPServerPipeline(withErrorHandling: false)
-        let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-        try pipeline.addHandler(RequestHeadTimeout(app: app, timeout: limits.requestHeadTimeout), position: .after(decoder))
-        try pipeline.addHandler(BadRequestHandler(pid: app.pid))
-        try pipeline.addHandler(IdleConnectionCloser())
-        try pipeline.addHandler(RequestBodyLimit(app: app, limits: limits))
-        try pipeline.addHandler(CounterHTTPHandler(app: app))
+        try pipeline.addHandler(WorkerConnection(app: app, limits: limits))
     }
 
     /// How this worker reaches its strategy's store: PostgreSQL on the event
@@ -87,10 +77,14 @@ public enum WorkerServer {
         }
         let threads = NIOThreadPool(numberOfThreads: spec.storeThreads)
         threads.start()
-        var backend = ThreadPoolBackend(sessions: SessionPool(factory: try sessionFactory(for: spec)), threads: threads,
+        let factory = try sessionFactory(for: spec)
+        var backend = ThreadPoolBackend(sessions: SessionPool(factory: factory), threads: threads,
                                         mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
         if spec.strategy == .redis && spec.mode == .locked {
             backend.retries = { RedisSession.processConflictRetries.load(ordering: .relaxed) }
+        }
+        if InlineBackend.serves(spec.strategy, spec.mode, raceWindowMicros: spec.raceWindowMicros) {
+            return InlineBackend(threads: backend, session: .init(session: try factory(), mode: spec.mode))
         }
         return backend
     }

@@ -1,0 +1,63 @@
+import NIOCore
+import NIOHTTP1
+
+/// A worker's HTTP answers, each written whole into one buffer: status line,
+/// Content-Type, X-Worker-Pid, Connection, Content-Length, then the JSON body.
+/// What never changes for a worker (its pid, its identity fields, the header
+/// lines of a 200) is encoded once, so an increment's answer is a few copies
+/// and one number.
+struct WorkerAnswers: Sendable {
+    let pid: Int32
+    /// `"pid":P,"worker":W`, the fields every answer names the worker with.
+    let identity: String
+    /// A 200 up to the Content-Length value, for keep-alive and for close.
+    private let okKeepAlive: [UInt8]
+    private let okClose: [UInt8]
+    /// `,"pid":P,"worker":W}`: the end of an increment's or a reset's body.
+    private let identityTail: [UInt8]
+
+    static let `continue`: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+    private static let countLead: [UInt8] = Array("{\"count\":".utf8)
+    private static let headEnd: [UInt8] = Array("\r\n\r\n".utf8)
+
+    init(pid: Int32, worker: Int) {
+        self.pid = pid
+        identity = "\"pid\":\(pid),\"worker\":\(worker)"
+        okKeepAlive = Array(Self.head(.ok, pid: pid, keepAlive: true, extra: []).utf8)
+        okClose = Array(Self.head(.ok, pid: pid, keepAlive: false, extra: []).utf8)
+        identityTail = Array(",\(identity)}".utf8)
+    }
+
+    /// `{"count":N,"pid":P,"worker":W}` with a 200: the answer to an increment or a reset.
+    func count(_ count: Int, keepAlive: Bool, into buffer: inout ByteBuffer) {
+        let digits = String(count)
+        buffer.writeBytes(keepAlive ? okKeepAlive : okClose)
+        buffer.writeString(String(Self.countLead.count + digits.utf8.count + identityTail.count))
+        buffer.writeBytes(Self.headEnd)
+        buffer.writeBytes(Self.countLead)
+        buffer.writeString(digits)
+        buffer.writeBytes(identityTail)
+    }
+
+    /// Any other answer, built from strings (errors, /report).
+    func write(_ status: HTTPResponseStatus, body: String, keepAlive: Bool, extra: [(String, String)] = [],
+               into buffer: inout ByteBuffer) {
+        buffer.writeString(Self.head(status, pid: pid, keepAlive: keepAlive, extra: extra))
+        buffer.writeString(String(body.utf8.count))
+        buffer.writeBytes(Self.headEnd)
+        buffer.writeString(body)
+    }
+
+    /// `{"error": message, "pid", "worker"}`.
+    func error(_ message: String) -> String {
+        "{\"error\":\(JSONText.quoted(message)),\(identity)}"
+    }
+
+    /// The head of an answer up to the Content-Length value.
+    private static func head(_ status: HTTPResponseStatus, pid: Int32, keepAlive: Bool, extra: [(String, String)]) -> String {
+        var head = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json\r\nX-Worker-Pid: \(pid)\r\n"
+        head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
+        for (name, value) in extra { head += "\(name): \(value)\r\n" }
+        return head + "Content-Length: "
+    }
+}
