@@ -7,6 +7,9 @@
 # noise. Writes a Markdown table (every round, the medians and the ratio
 # statelab/wrk) between the results markers in Benchmarks/README.md.
 #
+# `Benchmarks/run.sh stores` runs Benchmarks/stores.sh instead: per store,
+# statelab against the store's FastAPI example app and nginx (see that file).
+#
 # Settings (environment): ROUNDS=5 DURATION=10 CONNECTIONS=32 THREADS=2
 # WORKERS=4 WARMUP=2 SKIP_BUILD=0 (1 reuses .build/release/statelab).
 # Needs: swift, wrk (apt-get install wrk), jq, GNU time (/usr/bin/time), timeout, awk.
@@ -15,6 +18,11 @@
 # the script's temp dir (which also holds the server's run directory) removed.
 
 set -euo pipefail
+
+if [[ "${1:-}" == stores ]]; then
+    shift
+    exec "$(dirname "${BASH_SOURCE[0]}")/stores.sh" "$@"
+fi
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
