@@ -376,7 +376,9 @@ run_fastapi() {
         # Ready once every worker has run the app's startup (the manager app
         # starts its manager there), at most 60 s.
         for _ in $(seq 1 600); do
-            if (($(grep -c 'Application startup complete' "$WORK/gunicorn.log") >= WORKERS)); then started=1; break; fi
+            local ready_workers
+            ready_workers=$(grep -c 'Application startup complete' "$WORK/gunicorn.log" 2>/dev/null || true)
+            if ((${ready_workers:-0} >= WORKERS)); then started=1; break; fi
             kill -0 "$APP_PID" 2>/dev/null || break
             sleep 0.1
         done

@@ -66,14 +66,21 @@ public enum WorkerServer {
         try pipeline.addHandler(WorkerConnection(app: app, limits: limits))
     }
 
-    /// How this worker reaches its strategy's store: PostgreSQL on the event
-    /// loop, the others through blocking sessions on store threads.
+    /// How this worker reaches its strategy's store: PostgreSQL and redis
+    /// atomic on the event loop, global and shm atomic/naive inline on it, the
+    /// others through blocking sessions on store threads.
     static func makeBackend(for spec: WorkerSpec, loop: EventLoop) throws -> any CounterBackend {
         if spec.strategy == .postgres {
             guard let settings = spec.postgres else {
                 throw StoreError("postgres strategy without a server address in the worker spec")
             }
             return PostgresBackend(loop: loop, settings: settings, mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+        }
+        if spec.strategy == .redis && spec.mode == .atomic {
+            guard let url = spec.redisURL else {
+                throw StoreError("redis strategy without a redis address in the worker spec")
+            }
+            return RedisPipelineBackend(loop: loop, url: url)
         }
         let threads = NIOThreadPool(numberOfThreads: spec.storeThreads)
         threads.start()
