@@ -28,6 +28,9 @@ actor LiveController {
     /// Bumped whenever what the workers hold changes at once (a burst ends, a
     /// reset, a launch): a row sample begun before that is stale and dropped.
     private var epoch = 0
+    /// Resets sent and not answered yet: a read taken meanwhile may come from
+    /// either side of the reset, so no sample is posted until they are done.
+    private var resetsInFlight = 0
     private var stopping = false
     /// The store's process was killed (K) and not started again (U): every row says so.
     private var storeDown = false
@@ -347,7 +350,10 @@ actor LiveController {
         }
         guard ownApp else {
             // A shared socket cannot address one worker: the reset goes to whichever answers.
+            epoch += 1
+            resetsInFlight += 1
             let answer = await session.reset(through: nil, timeout: 5)
+            resetsInFlight -= 1
             epoch += 1
             if answer.outcome == .ok {
                 let pid = answer.pid.map { "pid \($0)" } ?? "a worker"
@@ -363,7 +369,10 @@ actor LiveController {
         let workers = await target.workers()
         let shared = settings.strategy.isShared
         for worker in workers where rows?.contains(worker.index) ?? true {
+            epoch += 1
+            resetsInFlight += 1
             let answer = await session.reset(through: worker.index, pid: worker.pid, timeout: 5)
+            resetsInFlight -= 1
             epoch += 1
             guard answer.outcome == .ok else {
                 events.post(.error("reset through worker \(worker.index) failed: \(answer.error ?? answer.outcome.rawValue)"))
@@ -649,7 +658,7 @@ actor LiveController {
         }
         // Only if nothing changed what the workers hold meanwhile: reads taken mid-burst must
         // not land after the burst's verdict, nor reads from before a reset after it.
-        guard epoch == self.epoch, generation == self.generation, !stopping else { return }
+        guard epoch == self.epoch, generation == self.generation, resetsInFlight == 0, !stopping else { return }
         guard await postRows(reads: reads, epoch: epoch, generation: generation) else { return }
         if let live = live.withLockedValue({ $0 }) {
             events.post(.throughput(requestsPerSecond: live.currentRate))
@@ -721,7 +730,8 @@ actor LiveController {
                 events.post(.log(.info, "GET /report has not reached pid \(unreached.map(String.init).joined(separator: ", ")) lately: the kernel picks the worker for each connection"))
             }
         }
-        guard epoch.map({ $0 == self.epoch }) ?? true, generation.map({ $0 == self.generation }) ?? true, !stopping else {
+        guard epoch.map({ $0 == self.epoch }) ?? true, generation.map({ $0 == self.generation }) ?? true,
+              epoch == nil || resetsInFlight == 0, !stopping else {
             return false
         }
         events.post(.workers(rows))
