@@ -4,26 +4,36 @@ import Atomics
 ///
 /// - naive: GET, then SET value + 1 in a second round trip; two sessions can
 ///   both read n and both write n + 1, losing an update.
-/// - locked: optimistic locking, WATCH key; GET; MULTI; SET; EXEC. EXEC answers
-///   a null array when the key changed after WATCH, and the whole read-write is retried.
+/// - locked: optimistic locking, WATCH key and GET (pipelined), then MULTI, SET
+///   and EXEC (pipelined). EXEC answers a null array when the key changed after
+///   WATCH, and the whole read-write is retried after a jittered backoff.
 /// - atomic: INCR, done by the server in one step.
 public final class RedisSession: CounterSession {
     public let key: String
     public let connection: RedisConnection
-    /// How many WATCH conflicts one locked increment may retry before giving up.
+    /// How many attempts one locked increment may make before giving up.
     public let maxLockedAttempts: Int
+    /// How long, in seconds, one locked increment may keep retrying lost
+    /// conflicts (the backoff pauses included) before giving up.
+    public let lockedBudget: Double
+    /// The pause after each lost WATCH conflict.
+    public let backoff: LockedBackoff
     /// Locked increments retried because EXEC found the key changed (a measure of contention).
     public private(set) var conflictRetries = 0
     /// Every session's conflict retries in this process: a worker's `"retries"` in /report.
     public static let processConflictRetries = ManagedAtomic<Int>(0)
 
+    /// - Parameter lockedBudget: seconds; `timeout` when nil.
     public init(host: String, port: Int, key: String = "statelab:counter", timeout: Double = 10,
                 database: Int = 0, username: String? = nil, password: String? = nil,
-                maxLockedAttempts: Int = 10_000) throws {
+                maxLockedAttempts: Int = 10_000, lockedBudget: Double? = nil,
+                backoff: LockedBackoff = .standard) throws {
         self.key = key
         self.maxLockedAttempts = max(1, maxLockedAttempts)
+        self.lockedBudget = max(0, lockedBudget ?? timeout)
         self.connection = try RedisConnection(host: host, port: port, timeout: timeout, database: database,
                                               username: username, password: password)
+        self.backoff = backoff
     }
 
     /// A session on the URL's server, authenticated and on its database.
@@ -65,40 +75,63 @@ public final class RedisSession: CounterSession {
 
     // MARK: -
 
+    /// WATCH and GET in one round trip, then MULTI, SET and EXEC in a second
+    /// one. A lost WATCH conflict (EXEC answers a null array: nothing was
+    /// written) is retried after a jittered backoff, up to `maxLockedAttempts`
+    /// attempts and `lockedBudget` seconds; after that the increment fails as
+    /// not committed.
     private func lockedIncrement(raceWindowMicros: Int) throws -> Int {
-        for _ in 0..<maxLockedAttempts {
-            var inTransaction = false
-            do {
-                try expectOK(connection.command("WATCH", key), from: "WATCH")
-                let current = try counterValue(connection.command("GET", key))
-                raceWindow(raceWindowMicros)
-                let next = try successor(of: current)
-                try expectOK(connection.command("MULTI"), from: "MULTI")
-                inTransaction = true
-                try connection.command("SET", key, String(next))  // +QUEUED; the result comes with EXEC
-                let reply = try connection.command("EXEC")
-                inTransaction = false
-                switch reply {
-                case .array(nil):
-                    conflictRetries += 1
-                    Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
-                    continue
-                case .array(let results?) where results.count == 1 && results[0] == .simpleString("OK"):
-                    return next
-                default:
-                    throw StoreError("redis EXEC \(key): unexpected reply \(reply)")
-                }
-            } catch {
-                // A server error leaves the connection open: don't leave a WATCH or a
-                // half-queued transaction behind on it. A transport error already dropped it.
-                if connection.isConnected {
-                    if inTransaction { _ = try? connection.command("DISCARD") }
-                    _ = try? connection.command("UNWATCH")
-                }
-                throw error
+        let started = MonotonicClock.now()
+        let deadline = started + UInt64(lockedBudget * 1e9)
+        var attempts = 0
+        while true {
+            attempts += 1
+            if let next = try lockedAttempt(raceWindowMicros: raceWindowMicros) { return next }
+            conflictRetries += 1
+            Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
+            let pause = backoff.pause(afterConflicts: attempts)
+            let now = MonotonicClock.now()
+            guard attempts < maxLockedAttempts, now + UInt64(pause) * 1_000 < deadline else {
+                let millis = (now - started) / 1_000_000
+                throw StoreError("redis: locked increment of \(key) not committed: \(attempts) attempts in \(millis) ms all lost a WATCH conflict",
+                                 notCommitted: true)
             }
+            if pause > 0 { usleepChecked(pause) }
         }
-        throw StoreError("redis: locked increment of \(key) not committed: \(maxLockedAttempts) attempts all lost a WATCH conflict", notCommitted: true)
+    }
+
+    /// One optimistic transaction: the committed value, or nil when EXEC
+    /// reports that the key changed after WATCH (nothing was written).
+    private func lockedAttempt(raceWindowMicros: Int) throws -> Int? {
+        do {
+            let watched = try connection.pipeline([["WATCH", key], ["GET", key]])
+            try expectOK(connection.checked(watched[0], of: "WATCH"), from: "WATCH")
+            let current = try counterValue(connection.checked(watched[1], of: "GET"))
+            raceWindow(raceWindowMicros)
+            let next = try successor(of: current)
+            // The pipeline returns once all three replies came: MULTI was
+            // answered OK, so EXEC ended the transaction (committed, aborted, or
+            // refused by the WATCH), and with it the WATCH. No DISCARD is needed.
+            let replies = try connection.pipeline([["MULTI"], ["SET", key, String(next)], ["EXEC"]])
+            guard replies[0] == .simpleString("OK") else {
+                // Then SET ran outside a transaction, unguarded by WATCH: it may have applied.
+                throw StoreError("redis MULTI \(key): expected OK, got \(replies[0]); the SET after it may have run")
+            }
+            try connection.checked(replies[1], of: "SET")  // a SET refused when queued makes EXEC abort
+            switch try connection.checked(replies[2], of: "EXEC") {
+            case .array(nil):
+                return nil
+            case .array(let results?) where results == [.simpleString("OK")] && replies[1] == .simpleString("QUEUED"):
+                return next
+            default:
+                throw StoreError("redis MULTI/SET/EXEC \(key): unexpected replies \(replies[1]), \(replies[2])")
+            }
+        } catch {
+            // A server error leaves the connection open: don't leave a WATCH behind
+            // on it. A transport error already dropped the connection (and the WATCH).
+            if connection.isConnected { _ = try? connection.command("UNWATCH") }
+            throw error
+        }
     }
 
     /// GET's reply as a counter: a missing key is 0.
@@ -126,5 +159,36 @@ public final class RedisSession: CounterSession {
         guard reply == .simpleString("OK") else {
             throw StoreError("redis \(command) \(key): expected OK, got \(reply)")
         }
+    }
+}
+
+/// The pause after a lost WATCH conflict, "full jitter": uniformly random in
+/// [0, min(cap, base * 2^(conflicts - 1))) microseconds, so that sessions that
+/// collided spread out instead of colliding again at once, and wait longer the
+/// more often they lose.
+public struct LockedBackoff: Sendable, Equatable {
+    public var baseMicros: Int
+    public var capMicros: Int
+
+    public init(baseMicros: Int, capMicros: Int) {
+        self.baseMicros = max(0, baseMicros)
+        self.capMicros = max(0, capMicros)
+    }
+
+    public static let standard = LockedBackoff(baseMicros: 50, capMicros: 2_000)
+    /// Retry at once (the behaviour before the backoff).
+    public static let none = LockedBackoff(baseMicros: 0, capMicros: 0)
+
+    /// The pause's exclusive upper bound after `conflicts` (1 or more) lost conflicts in a row.
+    public func ceiling(afterConflicts conflicts: Int) -> Int {
+        guard baseMicros > 0, capMicros > 0 else { return 0 }
+        let doublings = min(max(conflicts - 1, 0), 30)
+        return min(capMicros, baseMicros << doublings)
+    }
+
+    /// A random pause in microseconds, below `ceiling(afterConflicts:)`.
+    public func pause(afterConflicts conflicts: Int) -> Int {
+        let ceiling = ceiling(afterConflicts: conflicts)
+        return ceiling > 0 ? Int.random(in: 0..<ceiling) : 0
     }
 }
