@@ -24,6 +24,30 @@ extension RedisTests {
     }
 }
 
+/// A counter only the gate protects.
+private final class Unprotected: @unchecked Sendable {
+    var count = 0
+}
+
+extension RedisTests {
+    @Test("the locked gate lets one thread through at a time, the same name gives the same gate, a throw lets go")
+    func gateExcludes() throws {
+        let name = "test:\(UUID().uuidString)"
+        let gate = LockedGate.shared(for: name)
+        #expect(LockedGate.shared(for: name) === gate)
+        #expect(LockedGate.shared(for: name + ":other") !== gate)
+        let counter = Unprotected()
+        _ = try ConcurrentThreads.run(8) { _ -> [Int] in
+            let mine = LockedGate.shared(for: name)
+            for _ in 0..<5_000 { mine.withLock { counter.count += 1 } }
+            return []
+        }
+        #expect(counter.count == 40_000)
+        #expect(throws: StoreError.self) { try gate.withLock { throw StoreError("inside") } }
+        #expect(gate.withLock { 7 } == 7, "the throw let the gate go")
+    }
+}
+
 extension RedisTests.RealServer {
     /// What one thread's session did: the values its increments returned, and its conflicts.
     struct ThreadOutcome: Sendable {
@@ -81,15 +105,15 @@ extension RedisTests.RealServer {
         #expect(try connection.command("GET", "statelab:test:n") == .bulk("2"))
     }
 
-    @Test("locked: contention from 6 threads loses nothing, and every conflict is counted")
-    func lockedIsExactAndCountsConflicts() throws {
+    @Test("locked, sessions not serialized: contention from 6 threads loses nothing, and every conflict is counted")
+    func lockedUnserializedIsExactAndCountsConflicts() throws {
         let server = try RedisTestGate.launch()
         defer { server.stop() }
-        let key = "statelab:test:contended"
+        let key = "statelab:test:unserialized"
         let host = server.host, port = server.port
         let processBefore = RedisSession.processConflictRetries.load(ordering: .relaxed)
         let outcomes = try lockedRace(server, threads: 6, each: 60, raceWindowMicros: 200) { _ in
-            try RedisSession(host: host, port: port, key: key)
+            try RedisSession(host: host, port: port, key: key, serializeLocked: false)
         }
         let processAfter = RedisSession.processConflictRetries.load(ordering: .relaxed)
         let values = outcomes.flatMap(\.values)
@@ -100,6 +124,35 @@ extension RedisTests.RealServer {
         #expect(conflicts > 0)
         // Other suites may count conflicts in this process at the same time: at least ours.
         #expect(processAfter - processBefore >= conflicts)
+    }
+
+    @Test("locked, serialized (the default): one process's sessions never conflict with each other, and count exactly")
+    func lockedSerializedSessionsDoNotConflict() throws {
+        let server = try RedisTestGate.launch()
+        defer { server.stop() }
+        let key = "statelab:test:serialized"
+        let host = server.host, port = server.port
+        let outcomes = try lockedRace(server, threads: 6, each: 60, raceWindowMicros: 200) { _ in
+            try RedisSession(host: host, port: port, key: key)
+        }
+        #expect(try counter(server, key: key) == 360)
+        #expect(outcomes.flatMap(\.values).sorted() == Array(1...360))
+        #expect(outcomes.map(\.conflicts) == Array(repeating: 0, count: 6),
+                "nothing else writes the key, and the process lets one transaction at a time through")
+    }
+
+    @Test("locked: serialized sessions against unserialized ones (as another process's) still lose nothing")
+    func lockedMixedContentionIsExact() throws {
+        let server = try RedisTestGate.launch()
+        defer { server.stop() }
+        let key = "statelab:test:mixed"
+        let host = server.host, port = server.port
+        let outcomes = try lockedRace(server, threads: 6, each: 60, raceWindowMicros: 200) { index in
+            try RedisSession(host: host, port: port, key: key, serializeLocked: index % 2 == 0)
+        }
+        #expect(try counter(server, key: key) == 360)
+        #expect(outcomes.flatMap(\.values).sorted() == Array(1...360))
+        #expect(outcomes.reduce(0) { $0 + $1.conflicts } > 0)
     }
 
     /// A thread INCRementing `key` on its own connection until stopped; returns how many it did.

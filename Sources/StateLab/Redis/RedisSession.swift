@@ -1,4 +1,6 @@
 import Atomics
+import Foundation
+import NIOConcurrencyHelpers
 
 /// The redis strategy's counter: one key on a real redis-server, one connection per session.
 ///
@@ -22,18 +24,27 @@ public final class RedisSession: CounterSession {
     public private(set) var conflictRetries = 0
     /// Every session's conflict retries in this process: a worker's `"retries"` in /report.
     public static let processConflictRetries = ManagedAtomic<Int>(0)
+    /// Taken around each locked increment: shared by the process's sessions on
+    /// the same key of the same server when `serializeLocked`, private otherwise.
+    private let gate: LockedGate
 
-    /// - Parameter lockedBudget: seconds; `timeout` when nil.
+    /// - Parameters:
+    ///   - serializeLocked: at most one locked increment of this key on this
+    ///     server in flight per process: the process's other sessions wait for
+    ///     it in line instead of losing WATCH conflicts to each other. Other
+    ///     processes still contend through WATCH.
+    ///   - lockedBudget: seconds; `timeout` when nil.
     public init(host: String, port: Int, key: String = "statelab:counter", timeout: Double = 10,
                 database: Int = 0, username: String? = nil, password: String? = nil,
                 maxLockedAttempts: Int = 10_000, lockedBudget: Double? = nil,
-                backoff: LockedBackoff = .standard) throws {
+                backoff: LockedBackoff = .standard, serializeLocked: Bool = true) throws {
         self.key = key
         self.maxLockedAttempts = max(1, maxLockedAttempts)
         self.lockedBudget = max(0, lockedBudget ?? timeout)
         self.connection = try RedisConnection(host: host, port: port, timeout: timeout, database: database,
                                               username: username, password: password)
         self.backoff = backoff
+        self.gate = serializeLocked ? LockedGate.shared(for: "\(connection.address)/\(database)/\(key)") : LockedGate()
     }
 
     /// A session on the URL's server, authenticated and on its database.
@@ -79,24 +90,28 @@ public final class RedisSession: CounterSession {
     /// one. A lost WATCH conflict (EXEC answers a null array: nothing was
     /// written) is retried after a jittered backoff, up to `maxLockedAttempts`
     /// attempts and `lockedBudget` seconds; after that the increment fails as
-    /// not committed.
+    /// not committed. The budget starts once the gate lets this increment
+    /// through: time spent in line behind the process's other increments
+    /// does not count, so none gives up without trying.
     private func lockedIncrement(raceWindowMicros: Int) throws -> Int {
-        let started = MonotonicClock.now()
-        let deadline = started + UInt64(lockedBudget * 1e9)
-        var attempts = 0
-        while true {
-            attempts += 1
-            if let next = try lockedAttempt(raceWindowMicros: raceWindowMicros) { return next }
-            conflictRetries += 1
-            Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
-            let pause = backoff.pause(afterConflicts: attempts)
-            let now = MonotonicClock.now()
-            guard attempts < maxLockedAttempts, now + UInt64(pause) * 1_000 < deadline else {
-                let millis = (now - started) / 1_000_000
-                throw StoreError("redis: locked increment of \(key) not committed: \(attempts) attempts in \(millis) ms all lost a WATCH conflict",
-                                 notCommitted: true)
+        try gate.withLock {
+            let started = MonotonicClock.now()
+            let deadline = started + UInt64(lockedBudget * 1e9)
+            var attempts = 0
+            while true {
+                attempts += 1
+                if let next = try lockedAttempt(raceWindowMicros: raceWindowMicros) { return next }
+                conflictRetries += 1
+                Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
+                let pause = backoff.pause(afterConflicts: attempts)
+                let now = MonotonicClock.now()
+                guard attempts < maxLockedAttempts, now + UInt64(pause) * 1_000 < deadline else {
+                    let millis = (now - started) / 1_000_000
+                    throw StoreError("redis: locked increment of \(key) not committed: \(attempts) attempts in \(millis) ms all lost a WATCH conflict",
+                                     notCommitted: true)
+                }
+                if pause > 0 { usleepChecked(pause) }
             }
-            if pause > 0 { usleepChecked(pause) }
         }
     }
 
@@ -190,5 +205,41 @@ public struct LockedBackoff: Sendable, Equatable {
     public func pause(afterConflicts conflicts: Int) -> Int {
         let ceiling = ceiling(afterConflicts: conflicts)
         return ceiling > 0 ? Int.random(in: 0..<ceiling) : 0
+    }
+}
+
+/// A lock around locked increments, shared per process and key (see
+/// `RedisSession.init`). First come, first served: a ticket each, so a thread
+/// that just let go cannot take it again ahead of the ones already waiting.
+final class LockedGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var nextTicket = 0
+    private var serving = 0
+
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        let ticket = nextTicket
+        nextTicket &+= 1
+        while serving != ticket { condition.wait() }
+        condition.unlock()
+        defer {
+            condition.lock()
+            serving &+= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+        return try body()
+    }
+
+    private static let shared = NIOLockedValueBox<[String: LockedGate]>([:])
+
+    /// The process's gate for `name` (server address, database and key).
+    static func shared(for name: String) -> LockedGate {
+        shared.withLockedValue { gates in
+            if let gate = gates[name] { return gate }
+            let gate = LockedGate()
+            gates[name] = gate
+            return gate
+        }
     }
 }
