@@ -20,7 +20,9 @@ public final class RedisSession: CounterSession {
     public let lockedBudget: Double
     /// The pause after each lost WATCH conflict.
     public let backoff: LockedBackoff
-    /// Locked increments retried because EXEC found the key changed (a measure of contention).
+    /// WATCH conflicts this session lost: EXEC found the key changed and wrote
+    /// nothing (a measure of contention). Each was retried, but for one that
+    /// used up the attempts or the budget.
     public private(set) var conflictRetries = 0
     /// Every session's conflict retries in this process: a worker's `"retries"` in /report.
     public static let processConflictRetries = ManagedAtomic<Int>(0)
@@ -40,7 +42,8 @@ public final class RedisSession: CounterSession {
                 backoff: LockedBackoff = .standard, serializeLocked: Bool = true) throws {
         self.key = key
         self.maxLockedAttempts = max(1, maxLockedAttempts)
-        self.lockedBudget = max(0, lockedBudget ?? timeout)
+        // At most a day: the deadline is in nanoseconds on a UInt64.
+        self.lockedBudget = min(max(0, lockedBudget ?? timeout), 86_400)
         self.connection = try RedisConnection(host: host, port: port, timeout: timeout, database: database,
                                               username: username, password: password)
         self.backoff = backoff
