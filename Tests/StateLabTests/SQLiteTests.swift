@@ -152,8 +152,9 @@ struct SQLiteTests {
     // MARK: - Failures: not committed, or indeterminate
 
     /// Another connection holding the write lock (BEGIN IMMEDIATE), as a
-    /// stuck writer would; released by `release()`.
-    final class WriteLockHolder {
+    /// stuck writer would; released by `release()`. Unchecked: one thread uses
+    /// it at a time, the test hands it from one to the next.
+    final class WriteLockHolder: @unchecked Sendable {
         private var db: OpaquePointer?
 
         init(path: String) throws {
@@ -227,6 +228,80 @@ struct SQLiteTests {
         let answer = try client.readAnswer(within: 30)
         #expect(answer.status == 200)
         #expect(answer.body.hasPrefix("{\"count\":1,"), "the failed increment left nothing behind: \(answer.body)")
+    }
+
+    // MARK: - Busy handler
+
+    @Test("busy handler: waits start at tens of microseconds and grow to at most 1 ms")
+    func busyWaitsAreShort() {
+        let wait = BusyWait(timeoutMillis: 10_000)
+        #expect(wait.firstWait >= 20 && wait.firstWait <= 50)
+        #expect(wait.maxWait == 1_000)
+        #expect(BusyWait(timeoutMillis: 0).timeoutNanos == 0)
+        #expect(BusyWait(timeoutMillis: -5).timeoutNanos == 0)
+    }
+
+    @Test("busy handler: gives up once its timeout has passed since the first call of this lock attempt (count 0)")
+    func busyWaitGivesUpAfterItsTimeout() {
+        let wait = BusyWait(timeoutMillis: 2)
+        #expect(wait.retry(count: 0) == 1, "the first busy call starts the clock and waits")
+        usleepChecked(5_000)
+        #expect(wait.retry(count: 1) == 0, "5 ms after the first call, past the 2 ms timeout")
+        #expect(wait.retry(count: 0) == 1, "a new lock attempt (count 0) starts the clock again")
+    }
+
+    @Test("a session with a busy timeout gives up with 'database is locked' after it, not before, on a held write lock")
+    func sessionGivesUpAfterItsBusyTimeout() throws {
+        try Self.withDatabase { path in
+            let session = try SQLiteSession(path: path, busyTimeoutMillis: 300)
+            defer { session.close() }
+            let holder = try WriteLockHolder(path: path)
+            defer { holder.release() }
+            for mode in [Mode.atomic, .locked] {
+                let start = MonotonicClock.now()
+                let error = #expect(throws: StoreError.self) { try session.increment(mode: mode, raceWindowMicros: 0) }
+                let elapsed = Double(MonotonicClock.now() - start) / 1e9
+                #expect(error?.message.contains("database is locked") == true, "\(error?.message ?? "")")
+                #expect(elapsed >= 0.3, "\(mode) gave up after \(elapsed) s, before its 300 ms busy timeout")
+                // A generous bound: it must not fall back on the 10 s default.
+                #expect(elapsed < 9, "\(mode) gave up after \(elapsed) s")
+            }
+        }
+    }
+
+    @Test("a session waiting on a held write lock gets it once the holder lets go")
+    func sessionWaitsForAReleasedLock() throws {
+        try Self.withDatabase { path in
+            let holder = try WriteLockHolder(path: path)
+            let values = try ConcurrentThreads.run(2) { index -> [Int] in
+                if index == 0 {
+                    // The holder lets go after a while; the increment is waiting, or not yet started.
+                    usleepChecked(100_000)
+                    holder.release()
+                    return []
+                }
+                let session = try SQLiteSession(path: path, busyTimeoutMillis: 30_000)
+                defer { session.close() }
+                return [try session.increment(mode: .locked, raceWindowMicros: 0)]
+            }
+            #expect(values == [1])
+        }
+    }
+
+    @Test("12 connections, atomic and locked mixed: the busy handler's short waits lose nothing and fail nothing")
+    func manyConnectionsContendingLoseNothing() throws {
+        try Self.withDatabase { path in
+            let returned = try ConcurrentThreads.run(12, timeout: 120) { index in
+                let session = try SQLiteSession(path: path)
+                defer { session.close() }
+                let mode: Mode = index % 2 == 0 ? .atomic : .locked
+                return try (0..<150).map { _ in try session.increment(mode: mode, raceWindowMicros: 0) }
+            }
+            let reader = try SQLiteSession(path: path)
+            defer { reader.close() }
+            #expect(try reader.read() == 1_800)
+            #expect(returned.sorted() == Array(1...1_800), "each count handed out exactly once")
+        }
     }
 
     @Test("reset of a database without the counter row is an error, not a silent success")

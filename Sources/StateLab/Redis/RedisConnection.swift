@@ -65,10 +65,35 @@ public final class RedisConnection: @unchecked Sendable {
         guard !isClosed else { throw StoreError("redis \(address): connection was closed") }
         if fd < 0 { try connectLocked() }
         let reply = try roundTripLocked(arguments)
+        return try checked(reply, of: arguments[0])
+    }
+
+    /// `reply`, or the StoreError `command` throws for it when it is an error
+    /// reply: for checking a pipeline's replies one by one.
+    @discardableResult
+    public func checked(_ reply: RESPValue, of command: String) throws -> RESPValue {
         if case .error(let message) = reply {
-            throw StoreError("redis \(address): \(arguments[0]) failed: \(message)\(Self.fix(for: message))")
+            throw StoreError("redis \(address): \(command) failed: \(message)\(Self.fix(for: message))")
         }
         return reply
+    }
+
+    /// Sends `commands` in one write, then reads one reply per command, in
+    /// order: one round trip instead of `commands.count`. Bounded by `timeout`
+    /// as a whole, from the first byte sent to the last byte of the last reply.
+    ///
+    /// Unlike `command`, an error reply does not throw: it is returned in its
+    /// place (`.error`), since the commands after it ran anyway and the caller
+    /// needs their replies. A timeout, a closed connection or a protocol error
+    /// throws and drops the socket, as in `command`: then no reply is returned,
+    /// and any of the commands may or may not have run.
+    public func pipeline(_ commands: [[String]]) throws -> [RESPValue] {
+        precondition(!commands.isEmpty, "a pipeline needs at least one command")
+        precondition(commands.allSatisfy { !$0.isEmpty }, "a Redis command needs a name")
+        lock.lock(); defer { lock.unlock() }
+        guard !isClosed else { throw StoreError("redis \(address): connection was closed") }
+        if fd < 0 { try connectLocked() }
+        return try roundTripLocked(commands)
     }
 
     /// What to do about an error reply that a setting can fix, as the end of one line.
@@ -115,6 +140,28 @@ public final class RedisConnection: @unchecked Sendable {
         do {
             try sendAll(RESPEncoder.command(arguments), deadline: deadline, command: name)
             return try receiveValue(deadline: deadline, command: name)
+        } catch {
+            dropLocked()
+            throw error
+        }
+    }
+
+    /// Writes every command at once, then reads as many replies; drops the
+    /// socket on any failure (the stream's position is unknown after it).
+    private func roundTripLocked(_ commands: [[String]]) throws -> [RESPValue] {
+        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
+        let names = commands.map { $0[0] }
+        do {
+            var bytes = RESPEncoder.command(commands[0])
+            for command in commands.dropFirst() { bytes += RESPEncoder.command(command) }
+            try sendAll(bytes, deadline: deadline, command: names.joined(separator: ", "))
+            var replies: [RESPValue] = []
+            replies.reserveCapacity(commands.count)
+            for (index, name) in names.enumerated() {
+                let what = names.count == 1 ? name : "\(name) (\(index + 1) of \(names.count) pipelined)"
+                replies.append(try receiveValue(deadline: deadline, command: what))
+            }
+            return replies
         } catch {
             dropLocked()
             throw error
