@@ -45,19 +45,7 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
 
     func read(on caller: EventLoop) -> EventLoopFuture<Int> {
         let key = self.key
-        return send(["GET", key]).flatMapThrowing { reply -> Int in
-            switch reply {
-            case .bulkString(nil):
-                return 0
-            case .bulkString(let bytes?):
-                guard let value = RESPParser.integer(bytes[...]) else {
-                    throw StoreError("redis: key \(key) holds \(reply), not an integer counter")
-                }
-                return value
-            default:
-                throw StoreError("redis GET \(key): unexpected reply \(reply)")
-            }
-        }.hop(to: caller)
+        return send(["GET", key]).flatMapThrowing { try RedisSession.counter(from: $0, key: key) }.hop(to: caller)
     }
 
     func reset(on caller: EventLoop) -> EventLoopFuture<Void> {

@@ -152,8 +152,12 @@ public final class RedisSession: CounterSession {
         }
     }
 
-    /// GET's reply as a counter: a missing key is 0.
     private func counterValue(_ reply: RESPValue) throws -> Int {
+        try Self.counter(from: reply, key: key)
+    }
+
+    /// GET's reply as a counter: a missing key is 0.
+    static func counter(from reply: RESPValue, key: String) throws -> Int {
         switch reply {
         case .bulkString(nil):
             return 0
