@@ -1,5 +1,8 @@
 import NIOCore
 import NIOHTTP1
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The parts of a request head a worker acts on. Everything else in the head
 /// is checked for syntax and dropped.
@@ -199,16 +202,11 @@ enum RequestHeadParser {
     /// CRLF or LF) and where the next line starts. A CR not before LF is left
     /// in the content, where the checks refuse it.
     private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> (content: Int, next: Int)? {
-        var index = from
-        let count = bytes.count
-        while index < count {
-            if bytes[index] == lf {
-                let content = index > from && bytes[index - 1] == cr ? index - 1 : index
-                return (content, index + 1)
-            }
-            index += 1
-        }
-        return nil
+        guard from < bytes.count, let base = bytes.baseAddress,
+              let found = memchr(base + from, Int32(lf), bytes.count - from) else { return nil }
+        let index = base.distance(to: UnsafeRawPointer(found))
+        let content = index > from && bytes[index - 1] == cr ? index - 1 : index
+        return (content, index + 1)
     }
 
     private static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {

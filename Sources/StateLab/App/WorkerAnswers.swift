@@ -31,12 +31,27 @@ struct WorkerAnswers: Sendable {
     /// `{"count":N,"pid":P,"worker":W}` with a 200: the answer to an increment or a reset.
     func count(_ count: Int, keepAlive: Bool, into buffer: inout ByteBuffer) {
         let digits = String(count)
-        buffer.writeBytes(keepAlive ? okKeepAlive : okClose)
-        buffer.writeString(String(Self.countLead.count + digits.utf8.count + identityTail.count))
-        buffer.writeBytes(Self.headEnd)
-        buffer.writeBytes(Self.countLead)
-        buffer.writeString(digits)
-        buffer.writeBytes(identityTail)
+        let head = keepAlive ? okKeepAlive : okClose
+        let length = String(Self.countLead.count + digits.utf8.count + identityTail.count)
+        let total = head.count + length.utf8.count + Self.headEnd.count + Self.countLead.count + digits.utf8.count
+            + identityTail.count
+        // One write into the buffer: each separate write is a bounds and exclusivity check.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var at = 0
+            func put(_ bytes: UnsafeRawBufferPointer) {
+                UnsafeMutableRawBufferPointer(rebasing: out[at..<at + bytes.count]).copyMemory(from: bytes)
+                at += bytes.count
+            }
+            head.withUnsafeBytes(put)
+            var length = length
+            length.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+            Self.headEnd.withUnsafeBytes(put)
+            Self.countLead.withUnsafeBytes(put)
+            var digits = digits
+            digits.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+            identityTail.withUnsafeBytes(put)
+            return at
+        }
     }
 
     /// Any other answer, built from strings (errors, /report).

@@ -74,6 +74,8 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var unflushed = false
     /// A read the channel asked for, held back while too many bytes wait.
     private var readHeld = false
+    /// The last increment answer's buffer, for the next one.
+    private var spareBuffer: ByteBuffer?
 
     init(app: CounterApp, limits: HTTPLimits) {
         self.app = app
@@ -320,8 +322,12 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answerCount(_ count: Int, context: ChannelHandlerContext) {
         guard case .answering(let keepAlive) = phase else { return }  // the connection closed meanwhile
-        var buffer = context.channel.allocator.buffer(capacity: 192)
+        // The previous answer's buffer, once the socket has taken it (then nothing else holds it): no allocation.
+        var buffer = spareBuffer ?? context.channel.allocator.buffer(capacity: 256)
+        spareBuffer = nil
+        buffer.clear()
         app.answers.count(count, keepAlive: keepAlive, into: &buffer)
+        spareBuffer = buffer
         send(buffer, keepAlive: keepAlive, context: context)
     }
 
