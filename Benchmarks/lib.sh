@@ -52,6 +52,11 @@
 #       sets SERVER_PID, then waits up to SECONDS for its ready line and sets
 #       URL, PORT, WORKER_PIDS and RUN_DIR from it. Dies (showing serve.err)
 #       if the server exits first, or if no ready line came in time.
+#   bench_write_block README START END BLOCK [APPENDIX]
+#       Puts the file BLOCK (which begins with the line START and ends with
+#       END, HTML comment markers) in README in place of the lines from START
+#       to END; when README has no START line, appends APPENDIX (a file: a
+#       heading and BLOCK) or, without one, BLOCK.
 #
 # Every wait here is bounded, and every process is stopped by its pid.
 
@@ -156,4 +161,18 @@ bench_start_server() {
     PORT=$(jq -r .port <<<"$ready")
     WORKER_PIDS=$(jq -r '.pids[]' <<<"$ready" | tr '\n' ' ')
     RUN_DIR=$(jq -r .run_dir <<<"$ready")
+}
+
+bench_write_block() {
+    local readme=$1 start=$2 end=$3 block=$4 appendix=${5:-$4}
+    if grep -qF -- "$start" "$readme" 2>/dev/null; then
+        awk -v block="$block" -v start="$start" -v end="$end" '
+            index($0, start) { while ((getline line < block) > 0) print line; skipping = 1; next }
+            index($0, end) { skipping = 0; next }
+            !skipping { print }
+        ' "$readme" >"$WORK/README.new"
+        cat "$WORK/README.new" >"$readme"
+    else
+        { echo; cat "$appendix"; } >>"$readme"
+    fi
 }

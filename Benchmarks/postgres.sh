@@ -75,14 +75,6 @@ done
     echo "<!-- postgres:end -->"
 } >"$WORK/results.md"
 
-if grep -q '<!-- postgres:start -->' "$README"; then
-    awk -v results="$WORK/results.md" '
-        /<!-- postgres:start -->/ { while ((getline line < results) > 0) print line; skipping = 1; next }
-        /<!-- postgres:end -->/ { skipping = 0; next }
-        !skipping { print }
-    ' "$README" >"$WORK/README.new"
-    cat "$WORK/README.new" >"$README"
-else
-    { echo; echo "## PostgreSQL: req/s per mode"; echo; cat "$WORK/results.md"; } >>"$README"
-fi
+{ echo "## PostgreSQL: req/s per mode"; echo; cat "$WORK/results.md"; } >"$WORK/appendix.md"
+bench_write_block "$README" '<!-- postgres:start -->' '<!-- postgres:end -->' "$WORK/results.md" "$WORK/appendix.md"
 say "== wrote the postgres table into $README"

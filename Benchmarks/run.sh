@@ -174,14 +174,5 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "<!-- results:end -->"
 } >"$WORK/results.md"
 
-if grep -q '<!-- results:start -->' "$README" 2>/dev/null; then
-    awk -v results="$WORK/results.md" '
-        /<!-- results:start -->/ { while ((getline line < results) > 0) print line; skipping = 1; next }
-        /<!-- results:end -->/ { skipping = 0; next }
-        !skipping { print }
-    ' "$README" >"$WORK/README.new"
-    cat "$WORK/README.new" >"$README"
-else
-    { echo; cat "$WORK/results.md"; } >>"$README"
-fi
+bench_write_block "$README" '<!-- results:start -->' '<!-- results:end -->' "$WORK/results.md"
 say "== wrote the table into $README"

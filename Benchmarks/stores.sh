@@ -630,15 +630,6 @@ fi
 
 if [[ "$WRITE_README" == 1 ]]; then
     { echo "<!-- stores results start -->"; cat "$WORK/results.md"; echo "<!-- stores results end -->"; } >"$WORK/block.md"
-    if grep -q '<!-- stores results start -->' "$README"; then
-        awk -v results="$WORK/block.md" '
-            /<!-- stores results start -->/ { while ((getline line < results) > 0) print line; skipping = 1; next }
-            /<!-- stores results end -->/ { skipping = 0; next }
-            !skipping { print }
-        ' "$README" >"$WORK/README.new"
-        cat "$WORK/README.new" >"$README"
-    else
-        { echo; cat "$WORK/block.md"; } >>"$README"
-    fi
+    bench_write_block "$README" '<!-- stores results start -->' '<!-- stores results end -->' "$WORK/block.md"
     say "== wrote the table into $README"
 fi

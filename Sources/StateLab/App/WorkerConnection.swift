@@ -220,7 +220,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
                     ended = (try? reader.consume(&pending!)) ?? true
                     rest = .chunked(reader)
                 case .untilClose:
-                    pending!.clear()
+                    pending!.moveReaderIndex(forwardBy: before)
                 }
                 let total = dropped + before - pending!.readableBytes
                 if ended || total > limits.drainBytes {

@@ -49,7 +49,7 @@ public final class RedisConnection: @unchecked Sendable {
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     /// "127.0.0.1:6379", for messages.
-    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var address: String { ServerAddress.text(host: host, port: port) }
 
     /// Sends one command and returns its reply. Throws StoreError on a timeout,
     /// a closed or refused connection, a protocol error, or an error reply.
@@ -135,15 +135,7 @@ public final class RedisConnection: @unchecked Sendable {
     // MARK: - Socket work (lock held)
 
     private func roundTripLocked(_ arguments: [String]) throws -> RESPValue {
-        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
-        let name = arguments[0]
-        do {
-            try sendAll(RESPEncoder.command(arguments), deadline: deadline, command: name)
-            return try receiveValue(deadline: deadline, command: name)
-        } catch {
-            dropLocked()
-            throw error
-        }
+        try roundTripLocked([arguments])[0]
     }
 
     /// Writes every command at once, then reads as many replies; drops the

@@ -22,6 +22,8 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
     private let url: RedisURL
     private let key: String
     private let timeout: TimeAmount
+    /// `INCR key`, encoded once: the only command on the hot path.
+    private let incrementCommand: [UInt8]
     private var channel: Channel?
     private var connecting: EventLoopFuture<Channel>?
     private var backoff = ReconnectBackoff()
@@ -33,11 +35,12 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
         self.url = url
         self.key = key
         self.timeout = timeout
+        self.incrementCommand = RESPEncoder.command(["INCR", key])
     }
 
     func increment(on caller: EventLoop) -> EventLoopFuture<Int> {
         let key = self.key
-        return send(["INCR", key]).flatMapThrowing { reply -> Int in
+        return send(incrementCommand).flatMapThrowing { reply -> Int in
             guard case .integer(let value) = reply else { throw StoreError("redis INCR \(key): unexpected reply \(reply)") }
             return value
         }.hop(to: caller)
@@ -45,12 +48,12 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
 
     func read(on caller: EventLoop) -> EventLoopFuture<Int> {
         let key = self.key
-        return send(["GET", key]).flatMapThrowing { try RedisSession.counter(from: $0, key: key) }.hop(to: caller)
+        return send(RESPEncoder.command(["GET", key])).flatMapThrowing { try RedisSession.counter(from: $0, key: key) }.hop(to: caller)
     }
 
     func reset(on caller: EventLoop) -> EventLoopFuture<Void> {
         let key = self.key
-        return send(["SET", key, "0"]).flatMapThrowing { reply in
+        return send(RESPEncoder.command(["SET", key, "0"])).flatMapThrowing { reply in
             guard reply == .simpleString("OK") else { throw StoreError("redis SET \(key): expected OK, got \(reply)") }
         }.hop(to: caller)
     }
@@ -59,18 +62,18 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
 
     // MARK: - The connection
 
-    /// Queues one command; its reply completes the future.
-    private func send(_ arguments: [String]) -> EventLoopFuture<RESPValue> {
-        guard loop.inEventLoop else { return loop.flatSubmit { self.send(arguments) } }
+    /// Queues one command (encoded); its reply completes the future.
+    private func send(_ command: [UInt8]) -> EventLoopFuture<RESPValue> {
+        guard loop.inEventLoop else { return loop.flatSubmit { self.send(command) } }
         if let channel, channel.isActive {
-            return write(arguments, to: channel)
+            return write(command, to: channel)
         }
-        return connect().flatMap { channel in self.write(arguments, to: channel) }
+        return connect().flatMap { channel in self.write(command, to: channel) }
     }
 
-    private func write(_ arguments: [String], to channel: Channel) -> EventLoopFuture<RESPValue> {
+    private func write(_ command: [UInt8], to channel: Channel) -> EventLoopFuture<RESPValue> {
         let promise = loop.makePromise(of: RESPValue.self)
-        let bytes = channel.allocator.buffer(bytes: RESPEncoder.command(arguments))
+        let bytes = channel.allocator.buffer(bytes: command)
         channel.write(RedisPipelineHandler.Command(bytes: bytes, reply: promise), promise: nil)
         if flushScheduled !== channel {
             // After the rest of this turn of the loop: one write for every command queued in it.
@@ -114,7 +117,7 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
             }
         }
         return future.flatMapErrorThrowing { error -> Channel in
-            let address = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
+            let address = ServerAddress.text(host: url.host, port: url.port)
             let reason = (error as? StoreError)?.message ?? "cannot connect to \(address): \(error)"
             throw self.backoff.failed(reason)
         }
@@ -130,7 +133,7 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
         var done = loop.makeSucceededVoidFuture()
         for step in steps {
             done = done.flatMap {
-                self.write(step, to: channel).flatMapThrowing { reply in
+                self.write(RESPEncoder.command(step), to: channel).flatMapThrowing { reply in
                     guard reply == .simpleString("OK") else {
                         channel.close(promise: nil)
                         throw StoreError("redis \(step[0]) failed: \(reply)")

@@ -239,8 +239,8 @@ final class BusyWait {
     let timeoutNanos: UInt64
     private var started: UInt64 = 0
 
-    let firstWait = BusyWait.firstWaitMicros
-    let maxWait = BusyWait.maxWaitMicros
+    var firstWait: UInt64 { Self.firstWaitMicros }
+    var maxWait: UInt64 { Self.maxWaitMicros }
 
     init(timeoutMillis: Int32) {
         timeoutNanos = UInt64(max(0, timeoutMillis)) * 1_000_000
@@ -266,11 +266,8 @@ final class BusyWait {
         let elapsed = now &- started
         guard elapsed < timeoutNanos else { return 0 }
         let ceiling = min(maxWait, firstWait << UInt64(min(count, 20)))
-        var wait = UInt64.random(in: ceiling / 2..<ceiling) * 1_000
-        wait = min(wait, timeoutNanos - elapsed)
-        var request = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+        let wait = min(UInt64.random(in: ceiling / 2..<ceiling), (timeoutNanos - elapsed) / 1_000)
+        usleepChecked(Int(wait))
         return 1
     }
 }

@@ -7,6 +7,11 @@ struct ServerAddress {
     /// After the first '/', nil when there is none.
     var path: Substring?
 
+    /// "127.0.0.1:6379", "[::1]:6379": a host and port as messages show them.
+    static func text(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// `bad` makes the error for one reason; `example` is the scheme's URL
     /// with an IPv6 host (redis://[::1]:6379).
     init(parsing text: Substring, defaultPort: Int, example: String, bad: (String) -> StoreError) throws {
