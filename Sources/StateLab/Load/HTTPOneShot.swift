@@ -27,6 +27,7 @@ public enum HTTPOneShot {
         timeout: Double = 5,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> Response {
+        let address = try LoopbackHost.address(host: host, port: port)
         let eventLoop = group.next()
         let exchange = OneShotExchange(promise: eventLoop.makePromise(of: OneShotAnswer.self))
         let timeoutAmount = TimeAmount.nanoseconds(Int64(max(timeout, 0.001) * 1_000_000_000))
@@ -53,7 +54,7 @@ public enum HTTPOneShot {
                     })
                 }
             }
-            .connect(host: host, port: port)
+            .connect(to: address)
             .whenComplete { result in
                 switch result {
                 case .success(let channel):

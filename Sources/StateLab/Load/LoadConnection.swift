@@ -160,6 +160,14 @@ final class LoadConnection: @unchecked Sendable {
     private func connect(for ticket: RequestTicket) {
         state = .connecting(ticket)
         let attemptStart = MonotonicClock.now()
+        let address: SocketAddress
+        do {
+            address = try LoopbackHost.address(host: plan.host, port: plan.port)
+        } catch {
+            // Unreachable through the flags and scenarios (they refuse such a host); never connect anyway.
+            connectFailed(ticket, attemptStart: attemptStart)
+            return
+        }
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(plan.timeout * 1_000_000_000)))
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -170,7 +178,7 @@ final class LoadConnection: @unchecked Sendable {
                     )
                 }
             }
-            .connect(host: plan.host, port: plan.port)
+            .connect(to: address)
             .whenComplete { result in
                 self.eventLoop.assertInEventLoop()
                 switch result {

@@ -38,11 +38,12 @@ final class PostgresBackend: CounterBackend {
     /// Transactions serializable mode ran again after a serialization failure.
     let retries = ManagedAtomic<Int>(0)
 
-    init(loop: EventLoop, settings: PostgresWorkerSettings, mode: Mode, raceWindowMicros: Int) {
+    init(loop: EventLoop, settings: PostgresWorkerSettings, mode: Mode, raceWindowMicros: Int) throws {
         self.loop = loop
+        let configuration = try settings.url.configuration(timeout: 5)
         // Made off the loop, used only on it.
         self.pool = NIOLoopBoundBox.makeBoxSendingValue(
-            PostgresConnectionPool(loop: loop, configuration: settings.url.configuration(timeout: 5), size: settings.connections),
+            PostgresConnectionPool(loop: loop, configuration: configuration, size: settings.connections),
             as: PostgresConnectionPool.self, eventLoop: loop)
         self.mode = mode
         self.window = raceWindowMicros > 0 ? .microseconds(Int64(raceWindowMicros)) : nil

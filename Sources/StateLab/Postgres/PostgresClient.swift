@@ -29,12 +29,10 @@ public struct PostgresOptions: Sendable, Equatable, Codable {
     /// Problems with the settings themselves, each as one line with the fix.
     public func problems() -> [String] {
         var found: [String] = []
-        if !(1...64).contains(connections) {
-            found.append("--postgres-connections must be between 1 and 64 (got \(connections))")
-        }
-        if !(0...1000).contains(retries) {
-            found.append("--serializable-retries must be between 0 and 1000 (got \(retries))")
-        }
+        found += [
+            InputLimits.problem("--postgres-connections", connections, in: InputLimits.postgresConnections),
+            InputLimits.problem("--serializable-retries", retries, in: InputLimits.serializableRetries),
+        ].compactMap { $0 }
         if let url {
             do { _ = try PostgresURL(parsing: url) } catch {
                 found.append("\(error); pass --postgres-url postgres://user:password@127.0.0.1:5432/db")
@@ -56,7 +54,7 @@ public enum PostgresCounterTable {
         defer { try? group.syncShutdownGracefully() }
         do {
             let connection = try PostgresConnection.connect(
-                on: group.next(), configuration: url.configuration(timeout: timeout), id: 0, logger: silent).wait()
+                on: group.next(), configuration: try url.configuration(timeout: timeout), id: 0, logger: silent).wait()
             defer { try? connection.close().wait() }
             _ = try connection.query(
                 "CREATE TABLE IF NOT EXISTS statelab_counter (k text PRIMARY KEY, n bigint NOT NULL)",
@@ -71,9 +69,12 @@ public enum PostgresCounterTable {
 }
 
 extension PostgresURL {
-    func configuration(timeout: Double) -> PostgresConnection.Configuration {
+    /// The connection settings, with the host checked as a loopback literal
+    /// (`LoopbackHost`) so the driver never resolves a name.
+    func configuration(timeout: Double) throws -> PostgresConnection.Configuration {
+        guard let literal = LoopbackHost.literal(host) else { throw LoopbackHost.Refusal(host: host) }
         var configuration = PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: password, database: database, tls: .disable)
+            host: literal, port: port, username: user, password: password, database: database, tls: .disable)
         configuration.options.connectTimeout = .milliseconds(Int64(timeout * 1000))
         return configuration
     }

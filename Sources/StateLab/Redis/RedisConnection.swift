@@ -221,9 +221,13 @@ public final class RedisConnection: @unchecked Sendable {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV
+        // Numeric only, and loopback only: no resolver is asked (LoopbackHost).
+        hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST
+        guard let literal = LoopbackHost.literal(host) else {
+            throw StoreError("redis \(address): \(LoopbackHost.Refusal(host: host))")
+        }
         var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
+        let rc = getaddrinfo(literal, String(port), &hints, &list)
         guard rc == 0, let first = list else {
             throw StoreError("redis \(address): cannot resolve host: \(String(cString: gai_strerror(rc)))")
         }
@@ -233,6 +237,7 @@ public final class RedisConnection: @unchecked Sendable {
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
             candidate = info.pointee.ai_next
+            guard LoopbackHost.isLoopback(info.pointee.ai_addr) else { lastError = "not a loopback address"; continue }
             let socketFD = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             guard socketFD >= 0 else { lastError = Self.describe(errno); continue }
             if Self.connect(socketFD, info.pointee.ai_addr, info.pointee.ai_addrlen, deadline: deadline, error: &lastError) {

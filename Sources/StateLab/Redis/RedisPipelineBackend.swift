@@ -92,6 +92,12 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
         if let failure = backoff.waiting() { return loop.makeFailedFuture(failure) }
         let url = self.url
         let timeout = self.timeout
+        let address: SocketAddress
+        do {
+            address = try LoopbackHost.address(host: url.host, port: url.port)
+        } catch {
+            return loop.makeFailedFuture(StoreError("redis \(url): \(error)"))
+        }
         let future = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
@@ -100,7 +106,7 @@ final class RedisPipelineBackend: CounterBackend, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(RedisPipelineHandler(timeout: timeout))
                 }
             }
-            .connect(host: url.host, port: url.port)
+            .connect(to: address)
             .flatMap { channel in self.handshake(on: channel).map { channel } }
         connecting = future
         future.whenComplete { result in

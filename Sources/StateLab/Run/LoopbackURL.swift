@@ -1,7 +1,8 @@
 import Foundation
 
-/// An http URL on this machine (127.x, localhost, ::1): where statelab may
-/// send load. `--url` and a scenario's `target: {url}` both parse with this.
+/// An http URL on this machine (a 127.x or ::1 literal, or localhost): where
+/// statelab may send load. `--url` and a scenario's `target: {url}` both parse
+/// with this; `LoopbackHost` says why names are not resolved.
 public struct LoopbackURL: Sendable, Equatable, CustomStringConvertible {
     public enum Problem: Error, Equatable {
         case notHTTP
@@ -19,9 +20,10 @@ public struct LoopbackURL: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<LoopbackURL, Problem> {
         guard let components = URLComponents(string: text), components.scheme == "http",
               let host = components.host, !host.isEmpty else { return .failure(.notHTTP) }
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard bare == "localhost" || bare.hasPrefix("127.") || bare == "::1" else { return .failure(.notLoopback(host: host)) }
-        return .success(LoopbackURL(host: bare == "localhost" ? "127.0.0.1" : bare, port: components.port ?? 80))
+        guard let literal = LoopbackHost.literal(host) else { return .failure(.notLoopback(host: host)) }
+        let port = components.port ?? 80
+        guard (1...65_535).contains(port) else { return .failure(.notHTTP) }
+        return .success(LoopbackURL(host: literal, port: port))
     }
 
     /// "http://127.0.0.1:8000", "http://[::1]:8000".

@@ -1,5 +1,6 @@
 /// The `host[:port][/path]` part of a server URL (after the credentials), as
-/// redis:// and postgres:// URLs write it: a bracketed IPv6 literal or a name,
+/// redis:// and postgres:// URLs write it: a bracketed IPv6 literal, an IPv4
+/// literal or localhost (loopback only),
 /// an optional port, and what follows the first '/'.
 struct ServerAddress {
     var host: String
@@ -50,6 +51,10 @@ struct ServerAddress {
                 throw bad("port must be a number from 1 to 65535, not \"\(portPart)\"")
             }
             port = value
+        }
+        // Servers statelab is pointed at are on this machine too (LoopbackHost says why no name is resolved).
+        guard LoopbackHost.literal(host) != nil else {
+            throw bad("host \"\(host)\" is not a loopback address; write 127.0.0.1, [::1] or localhost (names are never resolved)")
         }
     }
 }

@@ -1,0 +1,77 @@
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where statelab may send anything: an address on this machine. A host is
+/// accepted only as a numeric literal in 127.0.0.0/8, `::1` (or an IPv4-mapped
+/// 127.x), or the word `localhost`, which means 127.0.0.1 without asking any
+/// resolver. Names are never resolved: `127.evil.test` or `127.0.0.1.nip.io`
+/// look like loopback and resolve anywhere, so a name is refused even when
+/// the resolver would say 127.0.0.1.
+///
+/// Parsing a URL checks this once; every connect checks it again on the exact
+/// address it is about to use (`address(host:port:)`), so no path from a
+/// string to a socket can skip it.
+public enum LoopbackHost {
+    public struct Refusal: Error, Equatable, CustomStringConvertible {
+        public let host: String
+        public var description: String {
+            "host '\(host)' is not a loopback address; statelab connects only to 127.0.0.0/8, ::1 or localhost, written as such (names are not resolved)"
+        }
+    }
+
+    /// The host as a numeric address text ("localhost" becomes "127.0.0.1"),
+    /// or nil when it is not a loopback literal. Brackets around IPv6 are allowed.
+    public static func literal(_ host: String) -> String? {
+        var bare = Substring(host)
+        if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
+        if bare.lowercased() == "localhost" { return "127.0.0.1" }
+        guard let address = numeric(String(bare), port: 0), isLoopback(address) else { return nil }
+        return String(bare)
+    }
+
+    /// The socket address to connect to, checked as loopback right before use.
+    public static func address(host: String, port: Int) throws(Refusal) -> SocketAddress {
+        guard let text = literal(host), (0...65_535).contains(port), let address = numeric(text, port: port), isLoopback(address) else {
+            throw Refusal(host: host)
+        }
+        return address
+    }
+
+    /// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
+    public static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let v4):
+            return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 24 == 127
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+            return bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+        case .unixDomainSocket:
+            return false
+        }
+    }
+
+    /// The same check on a raw address from the C library.
+    static func isLoopback(_ address: UnsafePointer<sockaddr>) -> Bool {
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                isLoopback(SocketAddress($0.pointee, host: ""))
+            }
+        case AF_INET6:
+            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                isLoopback(SocketAddress($0.pointee, host: ""))
+            }
+        default:
+            return false
+        }
+    }
+
+    /// A numeric address only (inet_pton): no resolver is ever asked.
+    private static func numeric(_ text: String, port: Int) -> SocketAddress? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        return try? SocketAddress(ipAddress: text, port: port)
+    }
+}
