@@ -39,7 +39,7 @@ struct AppCommandOptions: ParsableArguments {
             throw ValidationError("--app-command never gets {port}: statelab picks a free loopback port; pass it to your app, e.g. --port {port}")
         }
         if !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
-        if !(readyTimeout > 0) { throw ValidationError("--ready-timeout must be above 0 seconds") }
+        try InputCheck.number("--ready-timeout", readyTimeout, in: InputLimits.readySeconds, unit: " seconds")
         if let problem = AnswerFields(pidField: pidField, countField: countField).problem {
             throw ValidationError("--pid-field/--count-field: \(problem)")
         }

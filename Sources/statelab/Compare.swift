@@ -65,8 +65,8 @@ extension StateLabCommand {
             for text in faults {
                 do { _ = try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
             }
-            if !(1...100_000_000).contains(increments) { throw ValidationError("--increments must be between 1 and 100000000 (got \(increments))") }
-            if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
+            try InputCheck.whole("--increments", increments, in: InputLimits.increments)
+            try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
         }
 
         /// The scenario with --fault in place of its runs' faults, every run's
@@ -181,6 +181,10 @@ struct OutputOptions: ParsableArguments {
     }
 
     var showProgress: Bool { !quiet && isatty(2) == 1 }
+
+    func validate() throws {
+        if let output, let problem = OutputPath.problem(output) { throw ValidationError(problem) }
+    }
 
     func emit(_ text: String) throws {
         if let output {

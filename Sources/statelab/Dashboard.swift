@@ -45,10 +45,10 @@ extension StateLabCommand {
         var noColor = false
 
         func validate() throws {
-            if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
-            if !(1...10_000_000).contains(burst) { throw ValidationError("--burst must be between 1 and 10000000 (got \(burst))") }
-            if !(1...60).contains(fps) { throw ValidationError("--fps must be between 1 and 60 (got \(fps))") }
-            if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+            try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
+            try InputCheck.whole("--burst", burst, in: InputLimits.burst)
+            try InputCheck.whole("--fps", fps, in: InputLimits.fps)
+            try InputCheck.whole("--iterations", iterations, in: InputLimits.iterations)
             let targets = [("--url", url != nil), ("--app-command", command.appCommand != nil), ("--scenario", scenario != nil)]
                 .filter(\.1).map(\.0)
             if targets.count > 1 { throw ValidationError("\(targets.joined(separator: " and ")) are mutually exclusive; pick one") }

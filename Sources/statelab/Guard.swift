@@ -18,7 +18,7 @@ extension StateLabCommand {
 
         func validate() throws {
             if command.isEmpty { throw ValidationError("give the command after --") }
-            if !(grace >= 0) { throw ValidationError("--grace must be 0 or more seconds") }
+            try InputCheck.number("--grace", grace, in: InputLimits.graceSeconds, unit: " seconds")
         }
 
         func run() throws {

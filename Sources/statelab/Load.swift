@@ -67,14 +67,17 @@ extension StateLabCommand {
             if increments != nil && duration != nil {
                 throw ValidationError("--increments and --duration are mutually exclusive; pick one")
             }
-            if let increments, increments < 1 { throw ValidationError("--increments must be at least 1 (got \(increments))") }
-            if let duration, DurationText.parse(duration) == nil {
-                throw ValidationError("--duration '\(duration)' is not a duration; write it like 10s, 500ms or 1m")
+            if let duration {
+                guard let parsed = DurationText.parse(duration) else {
+                    throw ValidationError("--duration '\(duration)' is not a duration; write it like 10s, 500ms or 1m")
+                }
+                try InputCheck.number("--duration", parsed.seconds, in: InputLimits.durationSeconds, unit: " seconds")
             }
-            if !(1...4096).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 4096 (got \(concurrency))") }
-            if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0 (got \(rate))") }
-            if !(timeout > 0) { throw ValidationError("--timeout must be above 0 seconds") }
-            if !(1...16).contains(loadThreads) { throw ValidationError("--load-threads must be between 1 and 16") }
+            try InputCheck.whole("--increments", increments, in: InputLimits.increments)
+            try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
+            try InputCheck.number("--rate", rate, in: InputLimits.rate, unit: " increments per second")
+            try InputCheck.number("--timeout", timeout, in: InputLimits.timeoutSeconds, unit: " seconds")
+            try InputCheck.whole("--load-threads", loadThreads, in: InputLimits.loadThreads)
             if url != nil && command.appCommand != nil {
                 throw ValidationError("--url and --app-command are mutually exclusive: load an app that runs, or one statelab launches")
             }
@@ -202,9 +205,9 @@ struct LoadTarget: CustomStringConvertible {
         case .success(let url):
             (host, port) = (url.host, url.port)
         case .failure(.notHTTP):
-            throw ValidationError("--url '\(text)' is not an http URL; write it like http://127.0.0.1:8000")
+            throw ValidationError("--url '\(text)' is not an http URL with a port from 1 to 65535; write it like http://127.0.0.1:8000")
         case .failure(.notLoopback(let host)):
-            throw ValidationError("--url host '\(host)' is not this machine; statelab load targets loopback only (127.0.0.1, localhost, ::1)")
+            throw ValidationError("--url host '\(host)' is not a loopback address; write 127.0.0.1, [::1] or localhost (names are never resolved)")
         }
     }
 }

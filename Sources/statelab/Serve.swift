@@ -24,7 +24,7 @@ extension StateLabCommand {
         var json = false
 
         func validate() throws {
-            if !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535 (got \(port)); 0 picks a free one") }
+            if let problem = InputLimits.problem("--port", port, in: InputLimits.port) { throw ValidationError(problem + "; 0 picks a free one") }
         }
 
         func run() throws {

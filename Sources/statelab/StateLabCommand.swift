@@ -28,13 +28,24 @@ struct StateLabCommand: AsyncParsableCommand {
             }
         } catch {
             if exitCode(for: error) == .validationFailure {
-                let message = fullMessage(for: error)
-                FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+                // One line, like every other error: the usage block is in --help.
+                let hint = error is ValidationError ? "" : "; see --help"
+                FileHandle.standardError.write(Data("statelab: \(oneLine(message(for: error)))\(hint)\n".utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)
         }
     }
+}
+
+/// The argument parser's message on one line: without its "Error: " prefix,
+/// its usage block and its help hint, with any inner line breaks folded.
+func oneLine(_ message: String) -> String {
+    var text = message.trimmingCharacters(in: .whitespacesAndNewlines)
+    if text.hasPrefix("Error: ") { text = String(text.dropFirst("Error: ".count)) }
+    let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        .filter { !$0.isEmpty && !$0.hasPrefix("Usage:") && !$0.hasPrefix("See '") }
+    return lines.isEmpty ? "bad arguments" : lines.joined(separator: "; ")
 }
 
 /// Prints one error line to stderr and exits with `code` (2: bad input or could not start).
@@ -46,3 +57,14 @@ func fail(_ message: String, code: Int32 = 2) -> ExitCode {
 extension Strategy: ExpressibleByArgument {}
 extension Mode: ExpressibleByArgument {}
 extension ListenMode: ExpressibleByArgument {}
+
+/// InputLimits' checks as the flags' validation errors.
+enum InputCheck {
+    static func whole(_ flag: String, _ value: Int?, in range: ClosedRange<Int>) throws {
+        if let value, let problem = InputLimits.problem(flag, value, in: range) { throw ValidationError(problem) }
+    }
+
+    static func number(_ flag: String, _ value: Double?, in range: ClosedRange<Double>, unit: String = "") throws {
+        if let value, let problem = InputLimits.problem(flag, value, in: range, unit: unit) { throw ValidationError(problem) }
+    }
+}

@@ -94,11 +94,21 @@ struct LoadCommandTests {
 
     @Test("bad flags exit 2 and say which", arguments: [
         (["--increments", "5", "--duration", "1s"], "mutually exclusive"),
-        (["--url", "http://10.1.2.3:80"], "loopback only"),
+        (["--url", "http://10.1.2.3:80"], "not a loopback address"),
+        (["--url", "http://127.evil.test:80"], "not a loopback address"),
+        (["--url", "http://127.0.0.1.nip.io:80"], "not a loopback address"),
         (["--url", "https://127.0.0.1:8000"], "not an http URL"),
-        (["--increments", "0"], "--increments must be at least 1"),
+        (["--increments", "0"], "--increments must be a whole number from 1 to 100000000 (got 0)"),
+        (["--increments", "1e300"], "'1e300' is invalid for '--increments"),
         (["--duration", "soon"], "is not a duration"),
-        (["--concurrency", "0"], "--concurrency must be between 1 and 4096"),
+        (["--duration", "0s"], "--duration must be a number from 0.001 to 3600 seconds (got 0)"),
+        (["--concurrency", "0"], "--concurrency must be a whole number from 1 to 4096"),
+        (["--timeout", "inf"], "--timeout must be a number from 0.001 to 600 seconds (got inf)"),
+        (["--timeout", "1e308"], "--timeout must be a number"),
+        (["--rate", "1e-300"], "--rate must be a number from 0.1 to 1000000"),
+        (["--rate", "1e300"], "--rate must be a number"),
+        (["--rate", "nan"], "(got nan)"),
+        (["--output", "/nonexistent/x.json"], "the directory /nonexistent does not exist"),
         (["--strategy", "global", "--mode", "atomic"], "global has no atomic mode"),
     ])
     func badFlags(_ flags: [String], _ expected: String) throws {
@@ -109,6 +119,7 @@ struct LoadCommandTests {
         let result = try StatelabCLI.run(["load"] + flags, environment: environment, timeout: 120)
         #expect(result.status == 2, "\(flags): \(result.stderr)")
         #expect(result.stderr.contains(expected), "\(flags): \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
         #expect(result.stdout.isEmpty)
     }
 

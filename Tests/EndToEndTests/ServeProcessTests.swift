@@ -183,7 +183,7 @@ struct ServeProcessTests {
     func badInput() throws {
         for (arguments, expected) in [
             (["serve", "--strategy", "global", "--mode", "atomic"], "global has no atomic mode"),
-            (["serve", "--workers", "0"], "--workers must be between 1 and 64"),
+            (["serve", "--workers", "0"], "--workers must be a whole number from 1 to 64"),
             (["serve", "--strategy", "nosuch"], "nosuch"),
         ] {
             let result = try RunCommand.run(Binary.path, arguments)

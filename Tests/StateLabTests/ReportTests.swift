@@ -23,6 +23,10 @@ import Testing
         #expect(ReportNumbers.millis(42.12) == "42.1")
         #expect(ReportNumbers.millis(1234.5) == "1,235")
         #expect(ReportNumbers.millis(.nan) == "-")
+        // Past Int's range: a short form, never a trap (issue 18: --rate 1e300 crashed here).
+        #expect(ReportNumbers.rate(1e300) == "1e+300")
+        #expect(ReportNumbers.millis(1e300) == "1e+300")
+        #expect(ReportNumbers.rate(.infinity) == "-")
         #expect(ReportNumbers.percent(40.625) == "40.6%")
         #expect(ReportNumbers.percent(0.01) == "<0.1%")
         #expect(ReportNumbers.plain(2.0) == "2")

@@ -51,12 +51,12 @@ public struct AppConfig: Sendable, Equatable {
     public func problems() -> [String] {
         var found: [String] = []
         if let problem = strategy.modeProblem(mode) { found.append(problem) }
-        if !(1...64).contains(workers) { found.append("--workers must be between 1 and 64 (got \(workers))") }
-        if !(0...65535).contains(port) { found.append("--port must be between 0 and 65535 (got \(port)); 0 picks a free port") }
-        if !(0...1_000_000).contains(raceWindowMicros) {
-            found.append("--race-window-us must be between 0 and 1000000 (got \(raceWindowMicros))")
-        }
-        if !(1...64).contains(storeThreads) { found.append("--threads must be between 1 and 64 (got \(storeThreads))") }
+        found += [
+            InputLimits.problem("--workers", workers, in: InputLimits.workers),
+            InputLimits.problem("--port", port, in: InputLimits.port).map { $0 + "; 0 picks a free port" },
+            InputLimits.problem("--race-window-us", raceWindowMicros, in: InputLimits.raceWindowMicros),
+            InputLimits.problem("--threads", storeThreads, in: InputLimits.storeThreads),
+        ].compactMap { $0 }
         if !(1...86_400_000).contains(idleTimeoutMillis) {
             found.append("the idle connection timeout must be between 1 ms and 24 h (got \(idleTimeoutMillis) ms)")
         }

@@ -17,6 +17,7 @@ public enum ReportNumbers {
     /// Requests per second: "12,345" from 100 up, "87.5" below, "0" for none.
     static func rate(_ value: Double) -> String {
         guard value.isFinite else { return "-" }
+        if value >= 1e15 { return String(format: "%.3g", value) }  // past Int's exact range: no trap
         if value >= 100 || value == 0 { return grouped(Int(value.rounded())) }
         return String(format: "%.1f", value)
     }
@@ -29,7 +30,8 @@ public enum ReportNumbers {
         case ..<1: return String(format: "%.3f", value)
         case ..<10: return String(format: "%.2f", value)
         case ..<100: return String(format: "%.1f", value)
-        default: return grouped(Int(value.rounded()))
+        case ..<1e15: return grouped(Int(value.rounded()))
+        default: return String(format: "%.3g", value)
         }
     }
 

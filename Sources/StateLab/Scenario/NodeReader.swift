@@ -82,7 +82,7 @@ struct NodeReader {
     }
 
     /// "500ms", "5s", "1m", or a plain number of seconds.
-    func duration(_ node: Node, _ name: String, max: Duration) throws -> Duration {
+    func duration(_ node: Node, _ name: String, in range: ClosedRange<Double>) throws -> Duration {
         let scalar = try scalar(node, name, expecting: "a duration", example: "\(name): 5s")
         let tag = NodeReader.tagName(node)
         let parsed: Duration?
@@ -95,9 +95,11 @@ struct NodeReader {
             throw error(at: node, "bad duration \(ScenarioError.quote(scalar.string)) for \(name)",
                         "write it like 500ms, 5s, 1m or a number of seconds")
         }
-        guard parsed > .zero, parsed <= max else {
+        guard range.contains(parsed.seconds), parsed > .zero else {
+            let lowest = DurationText.seconds(range.lowerBound).map(DurationText.format) ?? "0s"
+            let highest = DurationText.seconds(range.upperBound).map(DurationText.format) ?? "?"
             throw error(at: node, "\(name) \(ScenarioError.quote(scalar.string)) is out of range",
-                        "use a duration above 0 and at most \(DurationText.format(max))")
+                        range.lowerBound > 0 ? "use a duration from \(lowest) to \(highest)" : "use a duration above 0 and at most \(highest)")
         }
         return parsed
     }

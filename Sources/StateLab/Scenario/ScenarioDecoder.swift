@@ -16,14 +16,8 @@ struct ScenarioDecoder {
     static let readyKeys = ["path", "timeout"]
     static let longestReady = Duration.seconds(600)
 
-    static let workersRange = 1...64
-    static let raceWindowRange = 0...1_000_000
-    static let threadsRange = 1...64
-    static let incrementsRange = 1...100_000_000
-    static let concurrencyRange = 1...4096
-    static let rateRange = 0.0...1_000_000.0
-    static let longestRun = Duration.seconds(3600)
-    static let longestTimeout = Duration.seconds(600)
+    // The ranges are InputLimits', shared with the flags.
+    static let triggerTimes = 0.001...InputLimits.durationSeconds.upperBound
 
     func scenario(from root: Node) throws -> Scenario {
         let top = try reader.mapping(root, "the scenario", allowed: Self.topKeys,
@@ -49,11 +43,11 @@ struct ScenarioDecoder {
     private func appSettings(_ node: Node, base: AppSettings, context: String) throws -> AppSettings {
         let fields = try reader.mapping(node, context, allowed: Self.appKeys, example: "\(context): {workers: 4}")
         var app = base
-        if let node = fields["workers"] { app.workers = try reader.integer(node, "workers", in: Self.workersRange) }
+        if let node = fields["workers"] { app.workers = try reader.integer(node, "workers", in: InputLimits.workers) }
         if let node = fields["race_window_us"] {
-            app.raceWindowMicros = try reader.integer(node, "race_window_us", in: Self.raceWindowRange)
+            app.raceWindowMicros = try reader.integer(node, "race_window_us", in: InputLimits.raceWindowMicros)
         }
-        if let node = fields["threads"] { app.threads = try reader.integer(node, "threads", in: Self.threadsRange) }
+        if let node = fields["threads"] { app.threads = try reader.integer(node, "threads", in: InputLimits.storeThreads) }
         if let node = fields["redis_appendonly"] {
             guard node.tag.description == Tag.Name.bool.rawValue, let flag = node.bool else {
                 throw reader.error(at: node, "redis_appendonly takes yes or no, got \(NodeReader.describe(node))",
@@ -84,20 +78,24 @@ struct ScenarioDecoder {
             throw reader.error(at: node, "neither increments nor duration in load",
                                "add one of them, e.g. increments: 2000 or duration: 5s")
         case let (increments?, nil):
-            limit = .increments(try reader.integer(increments, "increments", in: Self.incrementsRange))
+            limit = .increments(try reader.integer(increments, "increments", in: InputLimits.increments))
         case let (nil, duration?):
-            limit = .duration(try reader.duration(duration, "duration", max: Self.longestRun))
+            limit = .duration(try reader.duration(duration, "duration", in: InputLimits.durationSeconds))
         }
         var load = LoadSettings(limit: limit)
         if let node = fields["concurrency"] {
-            load.concurrency = try reader.integer(node, "concurrency", in: Self.concurrencyRange)
+            load.concurrency = try reader.integer(node, "concurrency", in: InputLimits.concurrency)
         }
         if let node = fields["rate"] {
-            let rate = try reader.number(node, "rate", in: Self.rateRange)
+            // 0 is the documented way to say "closed model"; any other rate must be in range.
+            let rate = try reader.number(node, "rate", in: 0...InputLimits.rate.upperBound)
+            if rate != 0, let problem = InputLimits.problem("rate", rate, in: InputLimits.rate) {
+                throw reader.error(at: node, problem, "write a rate from \(InputLimits.plain(InputLimits.rate.lowerBound)) to \(InputLimits.plain(InputLimits.rate.upperBound)) increments per second, or 0 for the closed model")
+            }
             load.rate = rate > 0 ? rate : nil
         }
         if let node = fields["reset_after"] {
-            let resetAfter = try reader.integer(node, "reset_after", in: Self.incrementsRange)
+            let resetAfter = try reader.integer(node, "reset_after", in: InputLimits.increments)
             if case .increments(let total) = limit, resetAfter >= total {
                 throw reader.error(at: node, "reset_after \(resetAfter) is not below increments \(total)",
                                    "reset mid-run: use a number from 1 to \(total - 1)")
@@ -105,7 +103,7 @@ struct ScenarioDecoder {
             load.resetAfter = resetAfter
         }
         if let node = fields["timeout"] {
-            load.timeout = try reader.duration(node, "timeout", max: Self.longestTimeout)
+            load.timeout = try reader.duration(node, "timeout", in: InputLimits.timeoutSeconds)
         }
         return load
     }
@@ -118,6 +116,10 @@ struct ScenarioDecoder {
         }
         guard !items.isEmpty else {
             throw reader.error(at: node, "runs is empty", "add at least one run, e.g. - {strategy: shm, mode: atomic}")
+        }
+        guard items.count <= InputLimits.scenarioRuns.upperBound else {
+            throw reader.error(at: node, "runs has \(items.count) runs, over the limit of \(InputLimits.scenarioRuns.upperBound)",
+                               "split the scenario into several files")
         }
         return try items.enumerated().map { index, item in
             try run(item, number: index + 1, app: app, expectations: expectations, load: load)
@@ -228,7 +230,7 @@ struct ScenarioDecoder {
                 if node.string == "holder" {
                     worker = .holder
                 } else {
-                    worker = .index(try reader.integer(node, "worker", in: 0...(Self.workersRange.upperBound - 1)))
+                    worker = .index(try reader.integer(node, "worker", in: 0...(InputLimits.workers.upperBound - 1)))
                 }
             }
             let triggers = ["after", "at", "delay"].filter { fields[$0] != nil }
@@ -238,11 +240,11 @@ struct ScenarioDecoder {
             }
             var trigger = FaultStep.Trigger.next
             if let node = fields["after"] {
-                trigger = .afterAcknowledged(try reader.integer(node, "after", in: Self.incrementsRange))
+                trigger = .afterAcknowledged(try reader.integer(node, "after", in: InputLimits.increments))
             } else if let node = fields["at"] {
-                trigger = .at(try reader.duration(node, "at", max: Self.longestRun).seconds)
+                trigger = .at(try reader.duration(node, "at", in: Self.triggerTimes).seconds)
             } else if let node = fields["delay"] {
-                trigger = .delay(try reader.duration(node, "delay", max: Self.longestRun).seconds)
+                trigger = .delay(try reader.duration(node, "delay", in: Self.triggerTimes).seconds)
             }
             return FaultStep(kind, worker: worker, trigger: trigger)
         }
@@ -281,11 +283,16 @@ struct ScenarioDecoder {
                 }
             }
             let text = try reader.text(url, "url", example: "url: http://127.0.0.1:8000")
-            guard case .success(let parsed) = LoopbackURL.parse(text) else {
-                throw reader.error(at: url, "url \(ScenarioError.quote(text)) is not an http URL on this machine",
-                                   "write it like http://127.0.0.1:8000 (loopback only)")
+            switch LoopbackURL.parse(text) {
+            case .success(let parsed):
+                return .url(host: parsed.host, port: parsed.port, sharing: sharing)
+            case .failure(.notHTTP):
+                throw reader.error(at: url, "url \(ScenarioError.quote(text)) is not an http URL with a port from 1 to 65535",
+                                   "write it like http://127.0.0.1:8000")
+            case .failure(.notLoopback(let host)):
+                throw reader.error(at: url, "url host \(ScenarioError.quote(host)) is not a loopback address",
+                                   "write 127.0.0.1, [::1] or localhost (names are never resolved)")
             }
-            return .url(host: parsed.host, port: parsed.port, sharing: sharing)
         case let (command?, nil):
             var spec = CommandSpec(command: try reader.text(command, "command", example: example))
             if spec.command.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -315,7 +322,7 @@ struct ScenarioDecoder {
                     }
                 }
                 if let timeout = readyFields["timeout"] {
-                    spec.readyTimeout = try reader.duration(timeout, "timeout", max: Self.longestReady).seconds
+                    spec.readyTimeout = try reader.duration(timeout, "timeout", in: InputLimits.readySeconds).seconds
                 }
             }
             if let node = fields["pid_field"] { spec.pidField = try reader.text(node, "pid_field", example: "pid_field: pid") }

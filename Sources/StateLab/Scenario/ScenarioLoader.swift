@@ -9,6 +9,7 @@ public enum ScenarioLoader {
     }
 
     public static func parse(yaml: String, path: String) throws -> Scenario {
+        guard yaml.utf8.count <= InputLimits.scenarioBytes else { throw tooLarge(path) }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -32,6 +33,12 @@ public enum ScenarioLoader {
             throw unreadable("no such file", "check the path")
         }
         if isDirectory.boolValue { throw unreadable("it is a directory", "name a .yaml file") }
+        // Only a regular file is read, and only when small: /dev/zero or a FIFO would never end.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular else {
+            throw unreadable("not a regular file", "name a .yaml file")
+        }
+        if let size = attributes?[.size] as? Int, size > InputLimits.scenarioBytes { throw tooLarge(path) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw unreadable("permission denied or I/O error", "check the file's permissions")
         }
@@ -39,6 +46,11 @@ public enum ScenarioLoader {
             throw unreadable("not UTF-8 text", "save the file as UTF-8")
         }
         return text
+    }
+
+    private static func tooLarge(_ path: String) -> ScenarioError {
+        ScenarioError(file: path, problem: "the file is over \(InputLimits.scenarioBytes >> 10) KiB",
+                      fix: "a scenario is a few KiB of YAML; split a larger one into several files")
     }
 
     /// Yams' errors, moved onto the one-line form with their own line and column.

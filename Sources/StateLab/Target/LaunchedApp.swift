@@ -64,8 +64,11 @@ public final class LaunchedApp: @unchecked Sendable {
         _ = try spec.substituted(port: 0, redisURL: redisURL)
         if let cwd = spec.cwd {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: cwd, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw StoreError("the app directory \(cwd) does not exist")
+            guard FileManager.default.fileExists(atPath: cwd, isDirectory: &isDirectory) else {
+                throw StoreError("the app directory \(cwd) does not exist; name the directory to run the command in")
+            }
+            guard isDirectory.boolValue else {
+                throw StoreError("the app directory \(cwd) is a file, not a directory; name the directory that holds it")
             }
         }
         let directory = try RunDirectory.create()
