@@ -29,11 +29,11 @@ import Testing
 
     // MARK: The schedule, on a clock the test chooses
 
-    @Test func openScheduleIssuesRateTimesDurationTicketsHoweverLateTheyAreClaimed() {
+    @Test func openScheduleIssuesRateTimesDurationTicketsUntilTheDeadline() {
         let start: UInt64 = 5_000_000_000
         // 100/s for 2 s: one every 10 ms, 200 in all, whether the connections
-        // ask on time or a minute late (a slow machine sends late, not fewer).
-        for lateness: UInt64 in [0, 1_000_000_000, 60_000_000_000] {
+        // ask on time or late, as long as they ask before the deadline.
+        for lateness: UInt64 in [0, 1_000_000_000, 1_999_999_999] {
             let schedule = RequestSchedule(stop: .duration(2), rate: 100, startTime: start)
             var tickets: [RequestTicket] = []
             while tickets.count <= 1_000, let ticket = schedule.claim(now: start + lateness) { tickets.append(ticket) }
@@ -54,6 +54,22 @@ import Testing
             #expect(Double(tickets.count) >= expected && Double(tickets.count) <= expected.rounded(.up) + 1,
                     "\(tickets.count) tickets at \(rate)/s for \(seconds) s")
         }
+    }
+
+    /// `--duration` bounds the open model: a rate the machine cannot keep
+    /// leaves a backlog of tickets meant for before the deadline, and once the
+    /// deadline passes none of them is handed out (issue 18: `--duration 1s
+    /// --rate 1e6` ran 14.8 s).
+    @Test func openScheduleHandsOutNothingAfterTheDeadline() {
+        let start: UInt64 = 5_000_000_000
+        let schedule = RequestSchedule(stop: .duration(1), rate: 1_000_000, startTime: start)
+        var claimed = 0
+        while claimed < 10, schedule.claim(now: start + 500_000_000) != nil { claimed += 1 }
+        #expect(claimed == 10, "before the deadline the backlog is handed out")
+        #expect(schedule.claim(now: start + 1_000_000_000) == nil)
+        #expect(schedule.claim(now: start + 60_000_000_000) == nil)
+        // Asking past the deadline uses up no index.
+        #expect(schedule.claim(now: start + 999_999_999)?.index == 10)
     }
 
     @Test func closedDurationScheduleStopsIssuingAtTheDeadline() {
@@ -146,9 +162,10 @@ import Testing
         }
     }
 
-    /// The open model sends exactly its schedule: rate x duration requests,
-    /// each recorded from its intended time, one interval apart. A busy
-    /// machine sends some late (their latency grows), never fewer or more.
+    /// The open model sends its schedule: at most rate x duration requests,
+    /// each recorded from its intended time, one interval apart, the first N
+    /// of the schedule. A busy machine sends some late (their latency grows);
+    /// one that is still behind at the deadline sends fewer, never more.
     @Test(.timeLimit(.minutes(1)))
     func openModelSendsItsScheduleAndMeasuresFromIntendedTimes() async throws {
         try await withServer { server in
@@ -156,9 +173,9 @@ import Testing
             let plan = LoadPlan(port: server.port, stop: .duration(1.0), concurrency: 8, rate: rate, timeout: Self.patientTimeout)
             let result = try await LoadGenerator(plan: plan).run()
             let starts = result.increments.map(\.start).sorted()
-            #expect(starts.count == 200)
-            #expect(result.okCount == 200)
-            #expect(server.count == 200)
+            #expect(starts.count <= 200 && starts.count > 0, "\(starts.count) sent")
+            #expect(result.okCount == starts.count)
+            #expect(server.count == starts.count)
             // Index i is meant for the run's start + i x 5 ms, and index 0 for its start.
             #expect(starts.indices.allSatisfy { starts[$0] - starts[0] == UInt64($0) * 5_000_000 })
             #expect(result.targetRate == rate)

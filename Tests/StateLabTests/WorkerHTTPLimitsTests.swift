@@ -224,6 +224,65 @@ struct WorkerHTTPLimitsTests {
 
     // MARK: - Through real worker processes
 
+    // MARK: - Slow bodies
+
+    @Test("a body trickled a byte at a time is timed from its head: a JSON 408 and a close, however slowly it comes")
+    func tricklingBodyGets408() throws {
+        let server = try InProcessWorker(idleTimeoutMillis: 60_000, requestHeadTimeoutMillis: 300)
+        defer { server.stop() }
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send("POST /increment HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+        var answer: RawHTTPClient.Answer?
+        var serverClosed = false
+        let deadline = MonotonicClock.now() + 30_000_000_000
+        // A byte every 50 ms: each one restarts the idle clock, so only a body clock can end this.
+        while answer == nil && MonotonicClock.now() < deadline {
+            guard (try? client.send("x")) != nil else { serverClosed = true; break }
+            answer = try client.readAnswer(within: 0.05, orNilOnTimeout: true)
+        }
+        if answer == nil && serverClosed { answer = try client.readAnswer(within: 30, orNilOnTimeout: true) }
+        #expect(answer?.status == 408, "no 408 while the body trickled in for 30 s (100x the timeout)")
+        #expect(answer?.json?["error"] as? String == "the request body did not arrive completely within 300 ms")
+        #expect(try server.count() == 0, "a request whose body never ended did not count")
+    }
+
+    @Test("a body that arrives in time is not cut off by the body clock, and the next request starts a fresh one")
+    func bodyInTimeIsServed() throws {
+        let server = try InProcessWorker(requestHeadTimeoutMillis: 2_000)
+        defer { server.stop() }
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        for round in 1...3 {
+            try client.send("POST /increment HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel")
+            try client.send("lo")
+            let answer = try client.readAnswer(within: 30)
+            #expect(answer.status == 200)
+            #expect(answer.json?["count"] as? Int == round)
+        }
+    }
+
+    // MARK: - HEAD
+
+    @Test("HEAD /report: the head of GET /report's answer, with its length and no body")
+    func headReport() throws {
+        let server = try InProcessWorker()
+        defer { server.stop() }
+        let client = try RawHTTPClient(port: server.port)
+        defer { client.close() }
+        try client.send("HEAD /report HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let text = String(decoding: client.readUntilClose(within: 30), as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(text)")
+        #expect(text.contains("Content-Length: "), "\(text)")
+        #expect(text.hasSuffix("\r\n\r\n"), "a body came after the head: \(text)")
+        let head = try RawHTTPClient(port: server.port)
+        defer { head.close() }
+        try head.send("HEAD /increment HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let refused = String(decoding: head.readUntilClose(within: 30), as: UTF8.self)
+        #expect(refused.hasPrefix("HTTP/1.1 405"), "\(refused)")
+        #expect(try server.count() == 0)
+    }
+
     @Test("the idle and head timeouts set in AppConfig reach the worker processes")
     func timeoutsReachWorkerProcesses() throws {
         let supervisor = try Supervisor.start(AppConfig(strategy: .global, workers: 1, executable: Binary.path,
@@ -372,6 +431,14 @@ final class RawHTTPClient {
             case .timeout: return nil
             }
         }
+    }
+
+    /// Everything the server sends until it closes (at most `seconds`).
+    func readUntilClose(within seconds: Double) -> [UInt8] {
+        let deadline = MonotonicClock.now() + UInt64(seconds * 1e9)
+        while case .data = receive(until: deadline) {}
+        defer { buffer.removeAll() }
+        return buffer
     }
 
     /// Polls up to `seconds` for the server to close, discarding anything it still sends.

@@ -200,4 +200,14 @@ public enum Poll {
         } while Date() < deadline
         return condition()
     }
+
+    /// Polls until `make` gives a value, at most `timeout` seconds.
+    public static func value<T>(timeout: Double, _ make: () -> T?) -> T? {
+        var found: T?
+        _ = until(timeout: timeout) {
+            found = make()
+            return found != nil
+        }
+        return found
+    }
 }

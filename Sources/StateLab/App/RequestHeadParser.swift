@@ -67,6 +67,49 @@ enum RequestHeadParser {
         case head(RequestHead, consumed: Int)
     }
 
+    /// How far a head that is still arriving has been looked at, so each byte
+    /// is looked at once however the head is split (`worthParsing`).
+    struct Scan {
+        /// Bytes looked at, from the start of the head's bytes.
+        var offset = 0
+        /// Where the request line starts, once past any empty lines before it.
+        var lineStart: Int?
+        var requestLineDone = false
+    }
+
+    /// True once `parse` can say more than "need more": the bytes hold an
+    /// empty line that may end the head, a request line not yet checked, or
+    /// more than the limit. Only the bytes after `scan.offset` are looked at,
+    /// so a head sent one byte at a time costs about what it costs in one
+    /// piece, instead of a full parse per byte. It may say yes too soon
+    /// (`parse` then says needMore); it never misses an end `parse` would find.
+    static func worthParsing(_ bytes: UnsafeRawBufferPointer, scan: inout Scan) -> Bool {
+        let count = bytes.count
+        if count > maxHeadBytes { return true }
+        guard let base = bytes.baseAddress else { return false }
+        while scan.offset < count {
+            guard let lineStart = scan.lineStart else {
+                // Empty lines before the request line are skipped, as `parse` does.
+                if bytes[scan.offset] != cr && bytes[scan.offset] != lf { scan.lineStart = scan.offset } else { scan.offset += 1 }
+                continue
+            }
+            guard let found = memchr(base + scan.offset, Int32(lf), count - scan.offset) else {
+                scan.offset = count
+                return false
+            }
+            let end = base.distance(to: UnsafeRawPointer(found))
+            let length = end - lineStart
+            scan.offset = end + 1
+            scan.lineStart = end + 1
+            if length == 0 || (length == 1 && bytes[lineStart] == cr) { return true }
+            if !scan.requestLineDone {
+                scan.requestLineDone = true
+                return true  // a bad request line is refused as soon as it is whole
+            }
+        }
+        return false
+    }
+
     static func parse(_ buffer: ByteBuffer) throws(RequestHeadError) -> Outcome {
         let result = buffer.withUnsafeReadableBytes { bytes in parse(bytes) }
         return try result.get()

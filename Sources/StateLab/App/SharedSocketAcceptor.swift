@@ -54,8 +54,8 @@ enum SharedSocketAcceptor {
                 case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED:
                     continue  // another worker took it, or the client already left
                 default:
-                    // Out of fds or memory: back off instead of spinning.
-                    usleep(10_000)
+                    // Out of fds or memory: back off instead of spinning (as AcceptBackoff does).
+                    usleep(UInt32(AcceptBackoff.pause.nanoseconds / 1000))
                     continue
                 }
             }

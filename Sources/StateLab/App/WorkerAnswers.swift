@@ -55,12 +55,14 @@ struct WorkerAnswers: Sendable {
     }
 
     /// Any other answer, built from strings (errors, /report).
+    /// `headOnly`: the answer to a HEAD request, the same head (Content-Length
+    /// included) without the body.
     func write(_ status: HTTPResponseStatus, body: String, keepAlive: Bool, extra: [(String, String)] = [],
-               into buffer: inout ByteBuffer) {
+               headOnly: Bool = false, into buffer: inout ByteBuffer) {
         buffer.writeString(Self.head(status, pid: pid, keepAlive: keepAlive, extra: extra))
         buffer.writeString(String(body.utf8.count))
         buffer.writeBytes(Self.headEnd)
-        buffer.writeString(body)
+        if !headOnly { buffer.writeString(body) }
     }
 
     /// `{"error": message, "pid", "worker"}`.

@@ -8,6 +8,10 @@ import NIOHTTP1
 ///
 /// - one request at a time: bytes of pipelined requests wait until the answer
 ///   before them is out, and reading stops while too many wait;
+/// - backpressure: while the socket cannot take more (the channel is not
+///   writable: a client that pipelines and never reads), no further request
+///   is taken and nothing more is read, so what a connection holds is bounded
+///   by the write buffer's high-water mark plus `maxPendingBytes`;
 /// - malformed heads get a JSON 400 (431 when too long, 505 for another HTTP
 ///   version), then the connection closes; other connections are untouched;
 /// - a body over the limit gets a 413, at the head when its length is
@@ -16,7 +20,11 @@ import NIOHTTP1
 ///   still comes, for a bounded time and amount, so the answer reaches the
 ///   client before the close;
 /// - a head that has begun must be complete within the head timeout (408);
-///   a 408 never replaces an answer still owed: it follows it;
+///   a 408 never replaces an answer still owed: it follows it; a body must be
+///   complete within the body timeout of its head (408), however it trickles;
+/// - a partial head is scanned only where new bytes arrived
+///   (`RequestHeadParser.worthParsing`), so a head sent byte by byte is not
+///   parsed again from its start on every read;
 /// - a connection with no request in flight and no head begun is closed after
 ///   the idle timeout, as is one whose body stops coming; a slow store call is
 ///   never cut off.
@@ -65,6 +73,10 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastActivity = NIODeadline.now()
     /// When the first byte of a head that is not complete yet arrived.
     private var headStarted: NIODeadline?
+    /// How far the waiting head has been scanned for its end.
+    private var headScan = RequestHeadParser.Scan()
+    /// When the body being read must be complete.
+    private var bodyDeadline: NIODeadline?
     /// The head clock ran out while an answer was owed: the 408 follows that answer.
     private var headOverdue = false
     private var clock: Scheduled<Void>?
@@ -76,6 +88,8 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     /// The last increment answer's buffer, for the next one.
     private var spareBuffer: ByteBuffer?
+    /// The request being answered is a HEAD: its answer has no body.
+    private var answeringHead = false
 
     init(app: CounterApp, limits: HTTPLimits) {
         self.app = app
@@ -127,11 +141,33 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .answering = phase, let pending, pending.readableBytes > Self.maxPendingBytes {
+        if mustHoldReads(context: context) {
             readHeld = true
         } else {
             context.read()
         }
+    }
+
+    /// Nothing more is read while the client does not take its answers, or
+    /// while too many bytes wait behind an answer still owed.
+    private func mustHoldReads(context: ChannelHandlerContext) -> Bool {
+        if !context.channel.isWritable { return true }
+        if case .answering = phase, let pending, pending.readableBytes > Self.maxPendingBytes { return true }
+        return false
+    }
+
+    private func resumeReadsIfHeld(context: ChannelHandlerContext) {
+        guard readHeld, !mustHoldReads(context: context) else { return }
+        readHeld = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)  // the requests that waited for the socket
+            resumeReadsIfHeld(context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -158,6 +194,16 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .head:
                 guard let buffer = pending, buffer.readableBytes > 0 else { return }
+                // Backpressure: the next request waits until the client takes its answers.
+                guard context.channel.isWritable else { return }
+                guard buffer.withUnsafeReadableBytes({ RequestHeadParser.worthParsing($0, scan: &headScan) }) else {
+                    if headStarted == nil {
+                        startHeadClock(at: .now(), context: context)
+                    } else if headOverdue {
+                        answer408(context: context)
+                    }
+                    return
+                }
                 let outcome: RequestHeadParser.Outcome
                 do {
                     outcome = try RequestHeadParser.parse(buffer)
@@ -175,6 +221,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 case .head(let head, let consumed):
                     pending!.moveReaderIndex(forwardBy: consumed)
+                    headScan = RequestHeadParser.Scan()
                     headStarted = nil
                     headOverdue = false
                     begin(head, context: context)
@@ -245,9 +292,11 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         case .length(let declared):
             sendContinueIfAsked(head, context: context)
             phase = .body(head, remaining: declared)
+            startBodyClock(context: context)
         case .chunked:
             sendContinueIfAsked(head, context: context)
             phase = .chunkedBody(head, ChunkedBodyReader())
+            startBodyClock(context: context)
         }
     }
 
@@ -263,6 +312,8 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// Routes a whole request to the store and answers when it is done.
     private func dispatch(_ head: RequestHead, context: ChannelHandlerContext) {
         phase = .answering(keepAlive: head.keepAlive)
+        bodyDeadline = nil
+        answeringHead = head.method == .other("HEAD")
         let app = self.app
         switch (head.route, head.method) {
         case (.increment, .post):
@@ -285,7 +336,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
                     self.answerStoreFailure(error, context: context)
                 }
             }
-        case (.report, .get):
+        case (.report, .get), (.report, .other("HEAD")):
             if let inline = app.backend.inline {
                 do {
                     answerReport(try inline.read(), context: context)
@@ -311,7 +362,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let path = head.route == .increment ? "/increment" : "/reset"
             answer(.methodNotAllowed, body: app.answers.error("use POST \(path)"), extra: [("Allow", "POST")], context: context)
         case (.report, _):
-            answer(.methodNotAllowed, body: app.answers.error("use GET /report"), extra: [("Allow", "GET")], context: context)
+            answer(.methodNotAllowed, body: app.answers.error("use GET /report"), extra: [("Allow", "GET, HEAD")], context: context)
         case (.other(let path), _):
             answer(.notFound, body: app.answers.error("no such endpoint \(path); try POST /increment, GET /report or POST /reset"),
                    context: context)
@@ -350,7 +401,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func answer(_ status: HTTPResponseStatus, body: String, extra: [(String, String)] = [], context: ChannelHandlerContext) {
         guard case .answering(let keepAlive) = phase else { return }
         var buffer = context.channel.allocator.buffer(capacity: 256 + body.utf8.count)
-        app.answers.write(status, body: body, keepAlive: keepAlive, extra: extra, into: &buffer)
+        app.answers.write(status, body: body, keepAlive: keepAlive, extra: extra, headOnly: answeringHead, into: &buffer)
         send(buffer, keepAlive: keepAlive, context: context)
     }
 
@@ -371,10 +422,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         process(context: context)
-        if readHeld, (pending?.readableBytes ?? 0) <= Self.maxPendingBytes {
-            readHeld = false
-            context.read()
-        }
+        resumeReadsIfHeld(context: context)
     }
 
     /// A last answer that is not owed to a request (400, 431, 505, 408,
@@ -407,6 +455,13 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
                  context: context)
     }
 
+    private func answerBody408(context: ChannelHandlerContext) {
+        bodyDeadline = nil
+        let millis = limits.requestBodyTimeout.nanoseconds / 1_000_000
+        sendLast(.requestTimeout, body: app.answers.error("the request body did not arrive completely within \(millis) ms"),
+                 context: context)
+    }
+
     /// 413 (at the head when the length is declared, for a client that waits
     /// on `Expect: 100-continue`); the drain ends with the body.
     private func refuseBody(declared: Int?, drain: Drain, context: ChannelHandlerContext) {
@@ -427,6 +482,12 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private func startHeadClock(at start: NIODeadline, context: ChannelHandlerContext) {
         headStarted = start
         let deadline = start + limits.requestHeadTimeout
+        if deadline < clockDeadline { arm(at: deadline, context: context) }
+    }
+
+    private func startBodyClock(context: ChannelHandlerContext) {
+        let deadline = NIODeadline.now() + limits.requestBodyTimeout
+        bodyDeadline = deadline
         if deadline < clockDeadline { arm(at: deadline, context: context) }
     }
 
@@ -462,8 +523,14 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
             return
         case .answering:
             inFlight = true
-        case .head, .body, .chunkedBody:
+        case .body, .chunkedBody:
+            if let bodyDeadline, now >= bodyDeadline {
+                answerBody408(context: context)
+                return
+            }
             inFlight = false  // a body that stops coming is idleness too
+        case .head:
+            inFlight = false
         }
         if let started = headStarted, !headOverdue, now >= started + limits.requestHeadTimeout {
             if case .answering = phase {
@@ -482,6 +549,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         if let started = headStarted, !headOverdue {
             next = min(next, started + limits.requestHeadTimeout)
         }
+        if let bodyDeadline { next = min(next, bodyDeadline) }
         arm(at: next, context: context)
     }
 }

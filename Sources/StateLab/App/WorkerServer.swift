@@ -53,6 +53,7 @@ public enum WorkerServer {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { AcceptBackoff.install(on: $0) }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -74,7 +75,7 @@ public enum WorkerServer {
             guard let settings = spec.postgres else {
                 throw StoreError("postgres strategy without a server address in the worker spec")
             }
-            return PostgresBackend(loop: loop, settings: settings, mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
+            return try PostgresBackend(loop: loop, settings: settings, mode: spec.mode, raceWindowMicros: spec.raceWindowMicros)
         }
         if spec.strategy == .redis && spec.mode == .atomic {
             guard let url = spec.redisURL else {

@@ -56,9 +56,12 @@ final class RequestSchedule: Sendable {
     /// The next request to send, or nil when the run is over.
     func claim(now: UInt64) -> RequestTicket? {
         guard !isStopped else { return nil }
-        // Check the deadline before taking an index in the closed model, so a
-        // finished duration run does not keep counting up.
-        if interval == nil, let deadline, now >= deadline + (gate?.held ?? 0) { return nil }
+        // Check the deadline before taking an index, so a finished duration run
+        // does not keep counting up. In the open model too: a rate the machine
+        // cannot keep leaves tickets meant for before the deadline unsent when
+        // it passes, and they stay unsent (never attempted, so not in the
+        // history), or the run would last until the backlog drained.
+        if let deadline, now >= deadline + (gate?.held ?? 0) { return nil }
         let index = nextIndex.loadThenWrappingIncrement(ordering: .relaxed)
         if case .count(let total) = stop, index >= total { return nil }
         guard let interval else { return RequestTicket(index: index, intendedTime: nil) }

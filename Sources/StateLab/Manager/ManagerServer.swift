@@ -39,6 +39,7 @@ public final class ManagerServer {
         let log = self.log
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
+            .serverChannelInitializer { AcceptBackoff.install(on: $0) }
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let shared = state.value
