@@ -29,8 +29,10 @@ struct StateLabCommand: AsyncParsableCommand {
         } catch {
             if exitCode(for: error) == .validationFailure {
                 // One line, like every other error: the usage block is in --help.
-                let hint = error is ValidationError ? "" : "; see --help"
-                FileHandle.standardError.write(Data("statelab: \(oneLine(message(for: error)))\(hint)\n".utf8))
+                // Our own checks end in their fix ("...; write it like 10s"); the parser's own errors get a pointer.
+                let line = oneLine(message(for: error))
+                let hint = line.contains("; ") ? "" : "; see --help"
+                FileHandle.standardError.write(Data("statelab: \(line)\(hint)\n".utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)

@@ -214,10 +214,12 @@ enum RawHTTP {
 enum RunCommand {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ executable: String, _ arguments: [String], timeout: Double = 60) throws -> Result {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                    timeout: Double = 60) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
