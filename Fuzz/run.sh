@@ -97,10 +97,12 @@ for target in "${targets[@]}"; do
   # New inputs go to the first directory; the committed corpus is only read.
   # timeout is a backstop in case libFuzzer itself hangs past -max_total_time.
   status=0
+  started=$(date +%s)
   STATELAB_FUZZ_TARGET="$target" timeout -k 10 $(( seconds + 300 )) "$bin" \
     -max_total_time="$seconds" -max_len="$max_len" -rss_limit_mb="$rss_mb" -timeout=20 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$work/new" "$corpus" > "$log" 2>&1 || status=$?
+  elapsed=$(( $(date +%s) - started ))
 
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1 || true)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
@@ -126,7 +128,7 @@ for target in "${targets[@]}"; do
   fi
   files=$(find "$corpus" -type f | wc -l)
   bytes=$(find "$corpus" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
-  line="$target: ${execs:-?} execs in $seconds s, cov ${cov:-?}, ft ${ft:-?}, corpus $files files $bytes bytes, exit $status"
+  line="$target: ${execs:-?} execs in $elapsed s, cov ${cov:-?}, ft ${ft:-?}, corpus $files files $bytes bytes, exit $status"
   echo "fuzz: $line"
   summary+=("$line")
 done

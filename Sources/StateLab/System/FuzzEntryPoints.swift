@@ -51,7 +51,7 @@ public enum FuzzEntryPoints {
             pending.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[cut...]))
             stitched = parseHead(pending)
         }
-        precondition(stitched == whole, "head split at \(cut) of \(bytes.count): \(stitched) whole: \(whole)")
+        precondition(stitched == whole, "head split at \(cut) of \(bytes.count): \(brief(stitched)), whole: \(brief(whole))")
 
         requestStream(bytes)
     }
@@ -76,10 +76,11 @@ public enum FuzzEntryPoints {
         case .success(.head(let head, let consumed)):
             // The shortest head is "M / HTTP/1.1\n\n".
             precondition(consumed >= 14 && consumed <= bytes.count, "consumed \(consumed) of \(bytes.count)")
+            precondition(consumed <= RequestHeadParser.maxHeadBytes, "a head of \(consumed) bytes, over the limit")
             precondition(bytes[consumed - 1] == 0x0A, "a head ends in LF")
             // A head depends on its own bytes only: parsed alone it is the same head.
             let alone = parseHead(UnsafeRawBufferPointer(rebasing: bytes[..<consumed]))
-            precondition(alone == result, "the head alone parses as \(alone), in its input as \(result)")
+            precondition(alone == result, "the head alone parses as \(brief(alone)), in its input as \(brief(result))")
             switch head.method {
             case .get, .post: break
             case .other(let name): precondition(!name.isEmpty && name != "GET" && name != "POST", "method \(name)")
@@ -95,6 +96,12 @@ public enum FuzzEntryPoints {
             precondition(!error.reason.isEmpty, "a refusal without a reason")
             precondition(error.status.code >= 400 && error.status.code < 600, "refused with \(error.status)")
         }
+    }
+
+    /// An outcome for a precondition message, cut short (a head can hold a 32 KiB path).
+    private static func brief(_ value: some Any) -> String {
+        let text = String(describing: value)
+        return text.count <= 300 ? text : String(text.prefix(300)) + "... (\(text.count) characters)"
     }
 
     /// Head after head, as one connection's bytes: each body skipped by its
@@ -145,7 +152,7 @@ public enum FuzzEntryPoints {
     public static func chunkedBody(_ bytes: UnsafeRawBufferPointer) {
         let whole = readChunked(bytes, cuts: [])
         let pieces = readChunked(bytes, cuts: Split.cuts(bytes, count: 4))
-        precondition(pieces == whole, "chunked in pieces: \(pieces) whole: \(whole)")
+        precondition(pieces == whole, "chunked in pieces: \(pieces), whole: \(whole)")
         if bytes.count <= 4096 {
             let byByte = readChunked(bytes, cuts: bytes.count > 1 ? Array(1..<bytes.count) : [])
             precondition(byByte == whole, "chunked byte by byte: \(byByte) whole: \(whole)")
@@ -214,13 +221,13 @@ public enum FuzzEntryPoints {
         let cuts = Split.cuts(bytes, count: 3)
         let normal = decodeResponses(bytes, cuts: [], limits: LoadResponseDecoder.Limits(), bodyless: false)
         let normalPieces = decodeResponses(bytes, cuts: cuts, limits: LoadResponseDecoder.Limits(), bodyless: false)
-        precondition(normalPieces == normal, "responses in pieces \(cuts): \(normalPieces) whole: \(normal)")
+        precondition(normalPieces == normal, "responses in pieces \(cuts): \(brief(normalPieces)), whole: \(brief(normal))")
 
         let small = LoadResponseDecoder.Limits(headBytes: 200, bodyBytes: 300, chunkLineBytes: 24)
         let bodyless = hash & 1 == 1
         let tight = decodeResponses(bytes, cuts: [], limits: small, bodyless: bodyless)
         let tightPieces = decodeResponses(bytes, cuts: cuts, limits: small, bodyless: bodyless)
-        precondition(tightPieces == tight, "small limits, in pieces \(cuts): \(tightPieces) whole: \(tight)")
+        precondition(tightPieces == tight, "small limits, in pieces \(cuts): \(brief(tightPieces)), whole: \(brief(tight))")
     }
 
     private static func decodeResponses(_ bytes: UnsafeRawBufferPointer, cuts: [Int], limits: LoadResponseDecoder.Limits,
@@ -272,14 +279,14 @@ public enum FuzzEntryPoints {
         // One closed event, last; no answer after one that did not keep the connection.
         let events = log.events
         let closedCount = events.filter { if case .closed = $0 { true } else { false } }.count
-        precondition(closedCount == 1, "\(closedCount) closed events: \(events)")
+        precondition(closedCount == 1, "\(closedCount) closed events: \(brief(events))")
         var answers = 0
         var bodyBytes = 0
         var ended = false
         for (index, event) in events.enumerated() {
             switch event {
             case .response(let status, let keepAlive, _, let body):
-                precondition(!ended, "an answer after one without keep-alive: \(events)")
+                precondition(!ended, "an answer after one without keep-alive: \(brief(events))")
                 precondition(status >= 200 && status <= 999, "status \(status) delivered")
                 precondition(body.count <= limits.bodyBytes, "a body of \(body.count) bytes over the limit")
                 if bodyless || status == 204 || status == 304 { precondition(body.isEmpty, "a body where none belongs") }
@@ -287,10 +294,10 @@ public enum FuzzEntryPoints {
                 answers += 1
                 bodyBytes += body.count
             case .closed(let midAnswer):
-                if wasActive { precondition(index == events.count - 1, "closed is not the last event: \(events)") }
+                if wasActive { precondition(index == events.count - 1, "closed is not the last event: \(brief(events))") }
                 if case .error = events.last { precondition(midAnswer, "an error that was not mid-answer") }
             case .error:
-                precondition(index == events.count - 1, "an event after the error: \(events)")
+                precondition(index == events.count - 1, "an event after the error: \(brief(events))")
             }
         }
         // Each answer takes at least its status line and empty line.
@@ -312,10 +319,10 @@ public enum FuzzEntryPoints {
             precondition(scenario.sourcePath == path)
         } catch let error as ScenarioError {
             precondition(error.file == path, "an error about \(error.file)")
-            precondition(!error.description.contains(where: \.isNewline), "a multi-line error: \(error.description)")
+            precondition(!error.description.contains(where: \.isNewline), "a multi-line error: \(brief(error.description))")
             if let line = error.line { precondition(line >= 1, "an error at line \(line)") }
         } catch {
-            preconditionFailure("not a ScenarioError: \(error)")
+            preconditionFailure("not a ScenarioError: \(brief(error))")
         }
     }
 
