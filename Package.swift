@@ -32,6 +32,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                // For FuzzEntryPoints, which drives LoadResponseDecoder in an EmbeddedChannel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -56,6 +58,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The libFuzzer harness (Fuzz/run.sh builds it with -DSTATELAB_FUZZ and the
+        // fuzzer sanitizer); a normal build makes a tool that replays saved inputs.
+        .executableTarget(name: "statelab-fuzz", dependencies: ["StateLab"]),
         .testTarget(
             name: "StateLabTests",
             dependencies: [

@@ -105,6 +105,29 @@ struct RequestHeadParserTests {
         let manyLines = "GET /report HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: RequestHeadParser.maxHeadBytes / 8 + 1)
         #expect(refusal(manyLines)?.status == .requestHeaderFieldsTooLarge)
     }
+
+    /// Found by the fuzzer's split check: a request line longer than the
+    /// limit was accepted when it arrived in one read with its end, and
+    /// refused with a 431 when the worker saw the first part alone; so was
+    /// a head whose last empty line crossed the limit.
+    @Test func theLimitHoldsHoweverTheHeadArrives() throws {
+        let max = RequestHeadParser.maxHeadBytes
+        let longLine = "GET /" + String(repeating: "a", count: max) + " HTTP/1.1\r\n\r\n"
+        #expect(refusal(longLine)?.status == .requestHeaderFieldsTooLarge)
+        #expect(refusal(String(longLine.prefix(max + 1)))?.status == .requestHeaderFieldsTooLarge)
+
+        // The last header ends exactly at the limit: the empty line after it is over.
+        let start = "GET / HTTP/1.1\r\nX: "
+        let atLimit = start + String(repeating: "b", count: max - start.utf8.count - 2) + "\r\n"
+        #expect(atLimit.utf8.count == max)
+        #expect(refusal(atLimit + "\r\n")?.status == .requestHeaderFieldsTooLarge)
+        #expect(refusal(atLimit + "\r")?.status == .requestHeaderFieldsTooLarge)
+
+        // A head of exactly the limit is served.
+        let exact = start + String(repeating: "b", count: max - start.utf8.count - 4) + "\r\n\r\n"
+        #expect(exact.utf8.count == max)
+        #expect(try head(exact).route == .other("/"))
+    }
 }
 
 @Suite

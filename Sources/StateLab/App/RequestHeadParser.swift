@@ -123,6 +123,10 @@ enum RequestHeadParser {
         guard let requestLineEnd = lineEnd(bytes, from: position) else {
             return count > maxHeadBytes ? .failure(tooLarge) : .success(.needMore)
         }
+        // Every line, the request line and the empty one included, counts
+        // toward the limit, so whether a head fits does not depend on how
+        // much of it (and of what follows) arrived in one read.
+        if requestLineEnd.next > maxHeadBytes { return .failure(tooLarge) }
 
         // The request line: METHOD SP target SP HTTP/1.x
         let line = position..<requestLineEnd.content
@@ -162,8 +166,8 @@ enum RequestHeadParser {
             }
             let header = position..<end.content
             position = end.next
-            if header.isEmpty { break }
             if position > maxHeadBytes { return .failure(tooLarge) }
+            if header.isEmpty { break }
             if bytes[header.lowerBound] == space || bytes[header.lowerBound] == tab {
                 return .failure(.malformed("obsolete line folding in a header"))
             }
