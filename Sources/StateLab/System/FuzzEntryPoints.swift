@@ -53,7 +53,35 @@ public enum FuzzEntryPoints {
         }
         precondition(stitched == whole, "head split at \(cut) of \(bytes.count): \(brief(stitched)), whole: \(brief(whole))")
 
+        // As the worker reads: pieces appended one after another, parsed only
+        // when `worthParsing` says the bytes may now hold more than a partial
+        // head. Skipping the parses in between must not change the outcome.
+        let scanned = scanInPieces(bytes, cuts: Split.cuts(bytes, count: 8))
+        precondition(scanned == whole, "head scanned in pieces: \(brief(scanned)), whole: \(brief(whole))")
+        let byteAtATime = scanInPieces(bytes, cuts: bytes.count <= 4096 ? Array(1..<max(1, bytes.count)) : [])
+        precondition(byteAtATime == whole, "head scanned a byte at a time: \(brief(byteAtATime)), whole: \(brief(whole))")
+
         requestStream(bytes)
+    }
+
+    /// What `WorkerConnection` does with a head arriving in pieces cut at `cuts`.
+    private static func scanInPieces(_ bytes: UnsafeRawBufferPointer, cuts: [Int]) -> Result<RequestHeadParser.Outcome, RequestHeadError> {
+        var buffer = ByteBuffer()
+        var scan = RequestHeadParser.Scan()
+        var start = 0
+        var outcome: Result<RequestHeadParser.Outcome, RequestHeadError> = .success(.needMore)
+        for end in cuts.filter({ $0 > 0 && $0 < bytes.count }) + [bytes.count] where end > start {
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            start = end
+            let before = scan.offset
+            let worth = buffer.withUnsafeReadableBytes { RequestHeadParser.worthParsing($0, scan: &scan) }
+            precondition(scan.offset >= before && scan.offset <= buffer.readableBytes, "the scan went back or past the bytes")
+            guard worth else { continue }
+            outcome = parseHead(buffer)
+            if case .success(.needMore) = outcome { continue }
+            return outcome
+        }
+        return outcome
     }
 
     private static func parseHead(_ bytes: UnsafeRawBufferPointer) -> Result<RequestHeadParser.Outcome, RequestHeadError> {
@@ -315,7 +343,12 @@ public enum FuzzEntryPoints {
         do {
             let scenario = try ScenarioLoader.parse(yaml: text, path: path)
             precondition(!scenario.runs.isEmpty, "a scenario without runs")
-            precondition(ScenarioDecoder.concurrencyRange.contains(scenario.load.concurrency))
+            // Whatever is accepted is within InputLimits, the ranges the flags share.
+            precondition(InputLimits.scenarioRuns.contains(scenario.runs.count))
+            precondition(InputLimits.concurrency.contains(scenario.load.concurrency))
+            precondition(scenario.load.rate.map { InputLimits.rate.contains($0) } ?? true, "rate \(String(describing: scenario.load.rate))")
+            precondition(InputLimits.timeoutSeconds.contains(scenario.load.timeout.seconds))
+            precondition(InputLimits.workers.contains(scenario.app.workers))
             precondition(scenario.sourcePath == path)
         } catch let error as ScenarioError {
             precondition(error.file == path, "an error about \(error.file)")
