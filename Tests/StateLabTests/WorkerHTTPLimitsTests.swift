@@ -72,15 +72,7 @@ struct WorkerHTTPLimitsTests {
         let client = try RawHTTPClient(port: server.port)
         defer { client.close() }
         let endless = Array(("POST /increment HTTP/1.1\r\n" + String(repeating: "X-Pad: y\r\n", count: 1_000)).utf8)
-        var answer: RawHTTPClient.Answer?
-        var serverClosed = false
-        let deadline = MonotonicClock.now() + 30_000_000_000
-        // A byte every 50 ms, never pausing: a clock restarted by each byte would never run out.
-        for byte in endless where answer == nil && MonotonicClock.now() < deadline {
-            guard (try? client.send([byte])) != nil else { serverClosed = true; break }
-            answer = try client.readAnswer(within: 0.05, orNilOnTimeout: true)
-        }
-        if answer == nil && serverClosed { answer = try client.readAnswer(within: 30, orNilOnTimeout: true) }
+        let answer = try client.answerWhileTrickling(endless)
         #expect(answer?.status == 408, "no 408 while the head trickled in for 30 s (100x the timeout)")
     }
 
@@ -233,15 +225,8 @@ struct WorkerHTTPLimitsTests {
         let client = try RawHTTPClient(port: server.port)
         defer { client.close() }
         try client.send("POST /increment HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
-        var answer: RawHTTPClient.Answer?
-        var serverClosed = false
-        let deadline = MonotonicClock.now() + 30_000_000_000
-        // A byte every 50 ms: each one restarts the idle clock, so only a body clock can end this.
-        while answer == nil && MonotonicClock.now() < deadline {
-            guard (try? client.send("x")) != nil else { serverClosed = true; break }
-            answer = try client.readAnswer(within: 0.05, orNilOnTimeout: true)
-        }
-        if answer == nil && serverClosed { answer = try client.readAnswer(within: 30, orNilOnTimeout: true) }
+        // Each byte restarts the idle clock, so only a body clock can end this.
+        let answer = try client.answerWhileTrickling(Array(repeating: UInt8(ascii: "x"), count: 100_000))
         #expect(answer?.status == 408, "no 408 while the body trickled in for 30 s (100x the timeout)")
         #expect(answer?.json?["error"] as? String == "the request body did not arrive completely within 300 ms")
         #expect(try server.count() == 0, "a request whose body never ended did not count")
@@ -431,6 +416,21 @@ final class RawHTTPClient {
             case .timeout: return nil
             }
         }
+    }
+
+    /// Sends `bytes` one every 50 ms, never pausing (a clock restarted by
+    /// each byte would never run out), until an answer comes, the server
+    /// closes, or 30 s pass; the answer, if any.
+    func answerWhileTrickling(_ bytes: [UInt8]) throws -> Answer? {
+        var answer: Answer?
+        var serverClosed = false
+        let deadline = MonotonicClock.now() + 30_000_000_000
+        for byte in bytes where answer == nil && MonotonicClock.now() < deadline {
+            guard (try? send([byte])) != nil else { serverClosed = true; break }
+            answer = try readAnswer(within: 0.05, orNilOnTimeout: true)
+        }
+        if answer == nil && serverClosed { answer = try readAnswer(within: 30, orNilOnTimeout: true) }
+        return answer
     }
 
     /// Everything the server sends until it closes (at most `seconds`).
