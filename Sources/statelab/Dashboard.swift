@@ -13,10 +13,12 @@ extension StateLabCommand {
                 its gap to the truth, while bursts of increments fly. Press ? for every key: space fires a \
                 burst, s and m pick strategy and mode, c compares every strategy, q quits. With --scenario, \
                 the first run's settings and the scenario's load start the dashboard, and c compares the \
-                scenario's runs. With --url, the dashboard watches your own app instead: one row per pid seen,                 read through GET /report on fresh connections (best effort: the kernel picks the worker, and the                 log names pids not reached lately); space, r and R work as usual, s, m and + - do not apply.
+                scenario's runs. With --url, the dashboard watches your own app instead: one row per pid seen, \
+                read through GET /report on fresh connections (best effort: the kernel picks the worker, and the \
+                log names pids not reached lately); space, r and R work as usual, s, m and + - do not apply.
                 """)
 
-        @Option(help: "Start from this scenario's first run and load (YAML).")
+        @Option(help: "Start from this scenario's first run and load: a YAML file, or the name of a built-in scenario (statelab compare --list-scenarios).")
         var scenario: String?
 
         @Option(help: "Watch an app already running at this loopback URL (e.g. http://127.0.0.1:8000) instead of statelab's own.")
@@ -107,7 +109,7 @@ extension StateLabCommand {
                     burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL, listen: app.listen)
             }
             let loaded: Scenario
-            do { loaded = try ScenarioLoader.load(path: scenario) } catch { throw fail("\(error)") }
+            do { loaded = try BuiltInScenario.resolve(scenario) } catch { throw fail("\(error)") }
             let first = loaded.runs[0]
             if let target = first.target {
                 throw fail("\(scenario): the dashboard starts from the first run, and it drives your app (\(target.description)); use dashboard --app-command or --url for it")

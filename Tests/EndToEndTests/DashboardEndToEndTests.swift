@@ -76,6 +76,21 @@ struct DashboardEndToEndTests {
         #expect(pane.leftoverRunDirectories.isEmpty)
     }
 
+    /// `dashboard --scenario NAME` finds a built-in scenario as `compare` does
+    /// (it said "quickstart: cannot read: no such file").
+    @Test func builtInScenarioByName() throws {
+        let pane = try DashboardPane(arguments: ["--scenario", "quickstart"])
+        defer { pane.stop() }
+        // quickstart's first run: global, naive, 4 workers.
+        try pane.waitForScreen("quickstart's first run") { $0.contains("strategy global  mode naive") }
+        let workers = try pane.waitForWorkers(4)
+        pane.press("q")
+        let ending = try pane.waitForEnding()
+        #expect(ending.exitStatus == 0)
+        #expect(ProcessTable.waitGone(workers).isEmpty)
+        #expect(pane.leftoverRunDirectories.isEmpty)
+    }
+
     @Test func tooSmallTerminalSaysWhatItNeeds() throws {
         let pane = try DashboardPane(arguments: ["--strategy", "shm", "--workers", "2"], width: 70, height: 20)
         defer { pane.stop() }
