@@ -83,6 +83,8 @@ enum RequestHeadParser {
     /// so a head sent one byte at a time costs about what it costs in one
     /// piece, instead of a full parse per byte. It may say yes too soon
     /// (`parse` then says needMore); it never misses an end `parse` would find.
+    /// The price: a bad header line is refused when the head ends (or times
+    /// out, or passes the size limit), not as soon as the line arrives.
     static func worthParsing(_ bytes: UnsafeRawBufferPointer, scan: inout Scan) -> Bool {
         let count = bytes.count
         if count > maxHeadBytes { return true }
