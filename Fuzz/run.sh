@@ -154,7 +154,7 @@ for target in "${targets[@]}"; do
     grep -v -E '^#[0-9]+' "$log" | tail -n 40 >&2
     found=$(find "$artifacts" -type f -newer "$scratch/build.log" 2>/dev/null | head -n 5)
     for file in $found; do
-      echo "fuzz: $target: input kept at $file; replay: STATELAB_FUZZ_TARGET=$target $bin $file" >&2
+      echo "fuzz: $target: input kept at $file; replay: SWIFT_BACKTRACE=enable=no STATELAB_FUZZ_TARGET=$target $bin $file" >&2
     done
     failed+=("$target")
   elif [ "$merge" = 1 ]; then
