@@ -2,16 +2,17 @@
 # Builds the libFuzzer harness (statelab-fuzz) with the fuzzer and address
 # sanitizers, then fuzzes each target for a fixed time. See Fuzz/README.md.
 #
-#   Fuzz/run.sh [--seconds N] [--no-merge] [--build-only] [TARGET...]
+#   Fuzz/run.sh [--seconds N] [--no-merge | --merge-only] [--build-only] [TARGET...]
 #
 # TARGET is head, chunked, response or scenario (default: all four, one after
-# the other). Each target starts from Fuzz/corpus/TARGET; what it finds goes to
-# a scratch corpus under the scratch path, and afterwards the inputs that add
-# coverage are merged into Fuzz/corpus/TARGET (libFuzzer -merge=1), unless
-# --no-merge or CI=true. Exits non-zero if the build fails or any target
-# crashes, leaks, times out or runs out of memory; the input that did it is
-# kept under SCRATCH/artifacts/TARGET/ and its path printed. Needs no network
-# once the packages are resolved, and no terminal (CI=true is fine).
+# the other). Each target starts from Fuzz/corpus/TARGET, writing what it finds
+# to a scratch corpus under the scratch path; then Fuzz/corpus/TARGET is
+# rewritten as its seed-* files plus a minimized set of everything found
+# (libFuzzer -set_cover_merge=1 on edges), unless --no-merge or CI=true.
+# --merge-only does just that last step. Exits non-zero if the build fails or
+# a target crashes, leaks, hangs or runs out of memory; the input that did it
+# is kept under SCRATCH/artifacts/TARGET/ and its path printed. No network
+# once the packages are resolved, no terminal needed (CI=true is fine).
 #
 # Environment: STATELAB_FUZZ_SCRATCH (default .build-fuzz), STATELAB_FUZZ_RSS_MB
 # (default 2048).
@@ -21,6 +22,7 @@ cd "$(dirname "$0")/.."
 seconds=60
 merge=1
 build_only=0
+merge_only=0
 targets=()
 all_targets=(head chunked response scenario)
 
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
     --seconds) [ $# -ge 2 ] || usage; seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#--seconds=}"; shift ;;
     --no-merge) merge=0; shift ;;
+    --merge-only) merge_only=1; shift ;;
     --build-only) build_only=1; shift ;;
     -h|--help) usage 0 ;;
     head|chunked|response|scenario) targets+=("$1"); shift ;;
@@ -79,6 +82,41 @@ max_len_for() {
   esac
 }
 
+# Rewrites CORPUS as its seed-* files plus a minimized set of everything in
+# CORPUS and WORK/new: libFuzzer's -set_cover_merge=1 into an empty directory
+# keeps a small set of inputs that together reach every edge. -use_counters=0
+# makes an edge one feature however often it runs; with hit counts the
+# scenario corpus kept 1045 files instead of 316, with the same edges. So the
+# committed corpus keeps only inputs that add coverage, and stays small.
+minimize() {
+  local target="$1" corpus="$2" work="$3" max_len="$4"
+  local fresh="$work/minimized" before after seed sum file
+  before=$(find "$corpus" -type f | wc -l)
+  rm -rf "$fresh"
+  mkdir -p "$fresh"
+  if ! STATELAB_FUZZ_TARGET="$target" timeout -k 10 900 "$bin" -set_cover_merge=1 -use_counters=0 -max_len="$max_len" \
+      -rss_limit_mb="$rss_mb" -timeout=20 "$fresh" "$corpus" "$work/new" > "$work/merge.log" 2>&1; then
+    echo "fuzz: $target: merge failed (log: $work/merge.log)" >&2
+    return 1
+  fi
+  # Merged files are named by their SHA-1: drop those that are a seed already.
+  for seed in "$corpus"/seed-*; do
+    [ -f "$seed" ] || continue
+    sum=$(sha1sum "$seed" | cut -d' ' -f1)
+    rm -f "$fresh/$sum"
+  done
+  find "$corpus" -type f ! -name 'seed-*' -delete
+  for file in "$fresh"/*; do
+    [ -f "$file" ] && cp "$file" "$corpus/"
+  done
+  after=$(find "$corpus" -type f | wc -l)
+  bytes=$(find "$corpus" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+  echo "fuzz: $target: corpus minimized: $before files before, $after after ($bytes bytes, seeds kept)"
+  if [ "$bytes" -gt 1048576 ]; then
+    echo "fuzz: $target: warning: the corpus is over 1 MiB; look at its largest files before committing" >&2
+  fi
+}
+
 # Swift's own crash backtracer, run inside an ASan process, reports a false
 # heap-use-after-free over the real failure: let the precondition message and
 # libFuzzer's report stand alone.
@@ -93,6 +131,10 @@ for target in "${targets[@]}"; do
   max_len=$(max_len_for "$target")
   mkdir -p "$corpus" "$work/new" "$artifacts"
   log="$work/fuzz.log"
+  if [ "$merge_only" = 1 ]; then
+    minimize "$target" "$corpus" "$work" "$max_len" || failed+=("$target")
+    continue
+  fi
   echo "fuzz: $target for $seconds s (max_len $max_len, rss limit $rss_mb MB), log $log"
   # New inputs go to the first directory; the committed corpus is only read.
   # timeout is a backstop in case libFuzzer itself hangs past -max_total_time.
@@ -112,19 +154,11 @@ for target in "${targets[@]}"; do
     grep -v -E '^#[0-9]+' "$log" | tail -n 40 >&2
     found=$(find "$artifacts" -type f -newer "$scratch/build.log" 2>/dev/null | head -n 5)
     for file in $found; do
-      echo "fuzz: $target: input kept at $file; replay: STATELAB_FUZZ_TARGET=$target $bin $file" >&2
+      echo "fuzz: $target: input kept at $file; replay: SWIFT_BACKTRACE=enable=no STATELAB_FUZZ_TARGET=$target $bin $file" >&2
     done
     failed+=("$target")
   elif [ "$merge" = 1 ]; then
-    # Only the new inputs that add coverage join the committed corpus.
-    before=$(find "$corpus" -type f | wc -l)
-    if ! STATELAB_FUZZ_TARGET="$target" timeout -k 10 600 "$bin" -merge=1 -max_len="$max_len" \
-        -rss_limit_mb="$rss_mb" -timeout=20 "$corpus" "$work/new" > "$work/merge.log" 2>&1; then
-      echo "fuzz: $target: merge failed (log: $work/merge.log)" >&2
-      failed+=("$target")
-    fi
-    after=$(find "$corpus" -type f | wc -l)
-    echo "fuzz: $target: merged $(( after - before )) new inputs into $corpus"
+    minimize "$target" "$corpus" "$work" "$max_len" || failed+=("$target")
   fi
   files=$(find "$corpus" -type f | wc -l)
   bytes=$(find "$corpus" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
