@@ -182,6 +182,27 @@ import Testing
         }
     }
 
+    /// `--duration` bounds the open model (issue 18: `--duration 1s --rate 1e6`
+    /// ran 14.8 s): at a rate no machine keeps, nothing is sent after the
+    /// deadline, so every request has ended by the deadline plus the request
+    /// timeout. Read from the history itself: the first request's intended
+    /// time is the schedule's start.
+    @Test(.timeLimit(.minutes(1)))
+    func openModelAtAnUnkeepableRateEndsByTheDeadlinePlusTheTimeout() async throws {
+        try await withServer { server in
+            let (duration, timeout) = (0.5, 2.0)
+            let plan = LoadPlan(port: server.port, stop: .duration(duration), concurrency: 8, rate: 1_000_000, timeout: timeout)
+            let result = try await LoadGenerator(plan: plan).run()
+            let start = try #require(result.increments.map(\.start).min())
+            let lastEnd = try #require(result.increments.map(\.end).max())
+            // A second of slack for the last timer to fire on a busy machine; the backlog alone was 500,000 requests.
+            let bound = start + UInt64((duration + timeout + 1) * 1e9)
+            #expect(lastEnd <= bound, "the last request ended \(Double(lastEnd - start) / 1e9) s after the start")
+            #expect(result.attempted < 500_000, "the whole backlog was sent: \(result.attempted)")
+            #expect(server.count == result.okCount)
+        }
+    }
+
     /// Latency in the open model is measured from each request's intended send
     /// time, so a server stall shows in every request meant to go out during
     /// it, not only in the few in flight (coordinated omission).
