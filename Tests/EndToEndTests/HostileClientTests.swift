@@ -11,23 +11,6 @@ import Glibc
 /// descriptor limit. Every wait is bounded; nothing asserts speed.
 @Suite(.serialized)
 struct HostileClientTests {
-    /// A worker's resident memory in KiB, from /proc.
-    static func residentKiB(_ pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
-        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
-    }
-
-    /// A process's user + system CPU time in clock ticks, from /proc.
-    static func cpuTicks(_ pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14 and stime 15 (1-based, as proc(5) counts).
-        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
-        return user + system
-    }
-
     /// `statelab serve` under shell limits (`ulimit` lines), one worker.
     static func serveLimited(_ limits: String, _ arguments: [String]) throws -> (ChildProcess, ServeProcessTests.Ready, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-hostile-\(UUID().uuidString)").path
@@ -72,7 +55,7 @@ struct HostileClientTests {
             try? FileManager.default.removeItem(atPath: dir)
         }
         let worker = try #require(ready.pids.first)
-        let start = try #require(Self.residentKiB(worker))
+        let start = try #require(ProcessTable.residentKiB(worker))
 
         let hostile = try LoopbackSocket.connect(port: ready.port)
         defer { close(hostile) }
@@ -99,7 +82,7 @@ struct HostileClientTests {
                 sentBytes += sent
             }
             if Self.incrementStatus(port: ready.port) == 200 { servedMeanwhile += 1 }
-            peak = max(peak, Self.residentKiB(worker) ?? .max)
+            peak = max(peak, ProcessTable.residentKiB(worker) ?? .max)
         }
         #expect(ProcessTable.exists(worker), "the worker died")
         #expect(peak - start < 64 * 1024, "RSS grew from \(start) KiB to \(peak) KiB while \(sentBytes) bytes were pipelined")
@@ -129,12 +112,10 @@ struct HostileClientTests {
         #expect(crowd.count > 200, "only \(crowd.count) connections were made")
         // The worker has taken what it can; what is left waits in the listen queue.
         usleep(500_000)
-        let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let before = try #require(Self.cpuTicks(worker))
+        let before = try #require(ProcessTable.cpuSeconds(worker))
         let window = 3.0
         usleep(UInt32(window * 1_000_000))
-        let after = try #require(Self.cpuTicks(worker))
-        let used = Double(after - before) / ticksPerSecond
+        let used = try #require(ProcessTable.cpuSeconds(worker)) - before
         // Spinning on accept takes a whole core (a busy machine still gives it half);
         // backing off takes next to nothing.
         #expect(used < window * 0.25, "the worker used \(used) s of CPU in \(window) s while out of descriptors")

@@ -87,14 +87,9 @@ import StateLabTestSupport
         }
         #expect(crowd.count > 64, "only \(crowd.count) clients connected")
         usleep(500_000)
-        let ticks = { () -> Int in
-            let text = (try? String(contentsOfFile: "/proc/\(manager.pid)/stat", encoding: .utf8)) ?? ""
-            let fields = text[(text.lastIndex(of: ")").map { text.index(after: $0) } ?? text.startIndex)...].split(separator: " ")
-            return fields.count > 13 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
-        }
-        let before = ticks()
+        let before = try #require(ProcessTable.cpuSeconds(manager.pid))
         sleep(3)
-        let used = Double(ticks() - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let used = try #require(ProcessTable.cpuSeconds(manager.pid)) - before
         // Spinning takes a whole core (half on a busy machine); pausing, next to nothing.
         #expect(used < 0.75, "the manager used \(used) s of CPU in 3 s while out of descriptors")
 

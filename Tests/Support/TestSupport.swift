@@ -46,6 +46,23 @@ public enum PostgresRequirement {
 
 /// Processes by /proc: whether one still runs, who its children are, its arguments.
 public enum ProcessTable {
+    /// A process's user + system CPU time in seconds, from /proc/PID/stat.
+    public static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: utime and stime are fields 14 and 15 (1-based, as proc(5) counts).
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+        return Double(user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// A process's resident memory in KiB, from /proc/PID/status.
+    public static func residentKiB(_ pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") }
+    }
+
     public static func exists(_ pid: Int32) -> Bool {
         // A zombie still answers kill(pid, 0); look at its state.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
