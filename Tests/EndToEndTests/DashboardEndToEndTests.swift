@@ -21,12 +21,13 @@ struct DashboardEndToEndTests {
 
         pane.press("Space")
         var screen = try pane.waitForScreen("the naive burst to finish with a verdict") { screen in
-            screen.contains("burst done") && DashboardPane.verdictLost(screen) != nil
+            screen.contains("burst checked") && DashboardPane.verdictLost(screen) != nil
         }
         let naiveLost = try #require(DashboardPane.verdictLost(screen))
         #expect(naiveLost > 0, "a 100 µs race window on shm naive should lose updates:\n\(DashboardPane.compact(screen))")
-        let saysLost = screen.contains("acknowledged increments are missing from the store") || screen.contains("increments lost")
-            || screen.contains("one increment lost")
+        // The check's own verdict and words, as compare prints them.
+        let saysLost = screen.contains("lost-updates: ") && (screen.contains("acknowledged increments are missing from")
+            || screen.contains("two answers carried the same count"))
         #expect(saysLost, "the verdict should say it in words:\n\(DashboardPane.compact(screen))")
 
         // m opens the mode picker on the current mode (naive); two rows down is atomic.
@@ -42,9 +43,9 @@ struct DashboardEndToEndTests {
             screen.contains(", 0 lost") && DashboardPane.verdictLost(screen) == 0
         }
         // Under a heavily loaded machine some increments time out (indeterminate): the figures vary, "0 lost" must not.
-        let logged = screen.range(of: #"burst done: [0-9,]+ acknowledged, store [0-9,]+, 0 lost"#, options: .regularExpression) != nil
+        let logged = screen.range(of: #"burst checked: ok, [0-9,]+ acknowledged, store [0-9,]+, 0 lost"#, options: .regularExpression) != nil
         #expect(logged, "\(DashboardPane.compact(screen))")
-        let allThere = screen.contains("every acknowledged increment is in the store")
+        let allThere = screen.contains("ok: every one of the")
         #expect(allThere, "\(DashboardPane.compact(screen))")
 
         pane.press("q")
@@ -54,6 +55,27 @@ struct DashboardEndToEndTests {
         let left = ProcessTable.waitGone(firstWorkers + atomicWorkers)
         #expect(left.isEmpty, "workers left after quitting: \(left)")
         #expect(pane.leftoverRunDirectories.isEmpty, "run directories left: \(pane.leftoverRunDirectories)")
+    }
+
+    /// K then U on a manager, as a person would press them: the screen shows
+    /// the check's judgement of the restart, in the words compare prints.
+    @Test func aManagerStoreRestartIsJudgedNotDurableOnScreen() throws {
+        let pane = try DashboardPane(arguments: ["--strategy", "manager", "--mode", "atomic", "--workers", "2", "--burst", "500"],
+                                     width: 160, height: 40)
+        defer { pane.stop() }
+        let workers = try pane.waitForWorkers(2)
+        pane.press("Space")
+        try pane.waitForScreen("the burst's verdict") { $0.contains("burst checked: ok, 500 acknowledged") }
+        pane.press("K")
+        try pane.waitForScreen("the kill and the unknown verdict") { $0.contains("K kill_store: killed the store") && $0.contains("unknown: ") }
+        pane.press("U")
+        let screen = try pane.waitForScreen("the restart's judgement") { $0.contains("500 before, 0 after: not durable (500 lost to the restart)") }
+        #expect(screen.contains("lost to restarts 500"), "\(DashboardPane.compact(screen))")
+        pane.press("q")
+        let ending = try pane.waitForEnding()
+        #expect(ending.exitStatus == 0)
+        #expect(ProcessTable.waitGone(workers).isEmpty)
+        #expect(pane.leftoverRunDirectories.isEmpty)
     }
 
     @Test func smallestSupportedTerminalFits() throws {
@@ -166,7 +188,7 @@ struct DashboardAppCommandTests {
         // A counter per worker: after a burst each row reads what that pid answered, and they differ.
         pane.press("Space")
         let screen = try pane.waitForScreen("the burst's verdict and every row read") { screen in
-            screen.contains("burst done") && DashboardPane.rowReads(screen).count == 4
+            screen.contains("burst checked") && DashboardPane.rowReads(screen).count == 4
         }
         let reads = DashboardPane.rowReads(screen)
         #expect(reads.values.reduce(0, +) == 1_200 || screen.contains("indeterminate"),

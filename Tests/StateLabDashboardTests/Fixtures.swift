@@ -17,8 +17,10 @@ enum Fixtures {
         var model = base()
         model.apply(.burstStarted(total: 1000))
         model.apply(.workers((0..<4).map { WorkerRow(index: $0, pid: pids[$0], acknowledged: 250, currentRead: 958) }))
-        model.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 958, lost: 42, duplicates: 42,
-                                             witnesses: [WorkerWitness(count: 42, workers: [2, 3]), WorkerWitness(count: 77, workers: [0, 1])])))
+        let check = Histories.lostUpdates()
+        model.apply(.burstFinished(RunTotals(check: check, witnesses: check.witnesses.map { witness in
+            WorkerWitness(count: witness.count, workers: witness.pids.compactMap { pids.firstIndex(of: $0) })
+        })))
         for rate in [900.0, 2400, 3100, 2800, 3300, 1200] { model.apply(.throughput(requestsPerSecond: rate)) }
         model.apply(.latency(p50Milliseconds: 1.25, p99Milliseconds: 8.5))
         return model
@@ -29,7 +31,7 @@ enum Fixtures {
         var model = base(.global)
         let reads = [512, 500, 496, 488]
         model.apply(.workers((0..<4).map { WorkerRow(index: $0, pid: pids[$0], acknowledged: reads[$0], currentRead: reads[$0]) }))
-        model.apply(.burstFinished(RunTotals(acknowledged: 1996, storeValue: nil, lost: 0)))
+        model.apply(.burstFinished(RunTotals(check: Histories.divergent(reads: reads))))
         return model
     }
 
@@ -37,8 +39,74 @@ enum Fixtures {
     static func healthy() -> DashboardModel {
         var model = base(.shm, .atomic)
         model.apply(.workers((0..<4).map { WorkerRow(index: $0, pid: pids[$0], acknowledged: 250, currentRead: 1000) }))
-        model.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 1000)))
+        model.apply(.burstFinished(RunTotals(check: Histories.ok(1000))))
         return model
+    }
+}
+
+/// Histories with a known verdict, checked by the real checker: what the
+/// dashboard and `compare` are both given in the tests that compare them.
+enum Histories {
+    static let pids = Fixtures.pids
+
+    static func increment(_ count: Int, _ pid: Int32, at start: UInt64) -> IncrementRecord {
+        IncrementRecord(outcome: .ok, count: count, pid: pid, start: start, end: start + 5)
+    }
+
+    static func finals(_ values: [Int]) -> [ReadRecord] {
+        values.enumerated().map { ReadRecord(pid: pids[$0.offset], worker: $0.offset, value: $0.element, start: 1_000_000, end: 1_000_005) }
+    }
+
+    static func check(_ increments: [IncrementRecord], finals: [ReadRecord], shared: Bool, unread: [UnreadWorker] = []) -> CheckResult {
+        // Through the recorder, as a run's history is checked (`RunSession.check()` does the same).
+        let recorder = HistoryRecorder(origin: 0, resolution: 0)
+        for increment in increments { recorder.add(increment) }
+        recorder.recordFinal(reads: finals, unread: unread, settled: true)
+        return recorder.check(shared: shared)
+    }
+
+    /// `count` increments one after another over four workers; every worker reads them all.
+    static func ok(_ count: Int) -> CheckResult {
+        let increments = (1...count).map { increment($0, pids[$0 % 4], at: UInt64($0) * 10) }
+        return check(increments, finals: finals(Array(repeating: count, count: 4)), shared: true)
+    }
+
+    /// 1000 acknowledged, 958 in the store: 42 answers repeated a count another had returned.
+    static func lostUpdates() -> CheckResult {
+        var increments = (1...958).map { increment($0, pids[$0 % 4], at: UInt64($0) * 10) }
+        // Each repeat comes from the worker after the one that first returned its count.
+        increments += (1...42).map { extra in
+            let count = extra == 1 ? 42 : 100 + extra
+            return increment(count, pids[(count + 1) % 4], at: UInt64(count) * 10 + 1)
+        }
+        increments.sort { $0.start < $1.start }
+        return check(increments, finals: finals(Array(repeating: 958, count: 4)), shared: true)
+    }
+
+    /// A counter per worker: each worker counted its own, and they differ.
+    static func divergent(reads: [Int]) -> CheckResult {
+        var increments: [IncrementRecord] = []
+        var time: UInt64 = 10
+        for (worker, total) in reads.enumerated() {
+            for count in 1...total {
+                increments.append(increment(count, pids[worker], at: time))
+                time += 10
+            }
+        }
+        return check(increments, finals: finals(reads), shared: false)
+    }
+
+    /// Three acknowledged, yet the store reads 5: increments nobody sent.
+    static func errors() -> CheckResult {
+        let increments = (1...3).map { increment($0, pids[0], at: UInt64($0) * 10) }
+        return check(increments, finals: finals([5, 5]), shared: true)
+    }
+
+    /// No worker could be read at the end.
+    static func unknown() -> CheckResult {
+        let increments = (1...3).map { increment($0, pids[0], at: UInt64($0) * 10) }
+        return check(increments, finals: [], shared: true,
+                     unread: [UnreadWorker(pid: pids[0], worker: 0, reason: "HTTP 503 (the store is down)")])
     }
 }
 

@@ -199,18 +199,24 @@ import Testing
         #expect(model.throughput.samples == [17, 18, 19])
     }
 
-    @Test func explanationCoversEachCase() {
-        #expect(DashboardModel.describe(WorkerWitness(count: 42, workers: [2, 3])) == "workers 2 and 3 both read 41 and wrote 42: one increment lost")
-        #expect(DashboardModel.describe(WorkerWitness(count: 9, workers: [1, 1])) == "worker 1 read 8 twice and wrote 9 twice: one increment lost")
-        #expect(DashboardModel.describe(WorkerWitness(count: 9, workers: [0, 1, 2])) == "workers 0, 1 and 2 all read 8 and wrote 9: 2 increments lost")
-        var noWitness = Fixtures.healthy()
-        noWitness.apply(.burstFinished(RunTotals(acknowledged: 1000, storeValue: 990, lost: 10)))
-        #expect(noWitness.explanation.text == "10 acknowledged increments are missing from the store")
-        var sharedDisagree = Fixtures.healthy()
-        sharedDisagree.workers[1].currentRead = 990
-        #expect(sharedDisagree.explanation.text == "workers disagree: worker 0 says 1000, worker 1 says 990")
+    @Test func explanationIsTheChecksVerdictAndSentence() {
+        for model in [Fixtures.healthy(), Fixtures.lostUpdates(), Fixtures.divergence()] {
+            let check = try! #require(model.totals.check)
+            #expect(model.explanation.text == "\(check.verdict.rawValue): \(check.explanation)")
+        }
         #expect(Fixtures.healthy().explanation.role == .good)
         #expect(Fixtures.lostUpdates().explanation.role == .bad)
+        #expect(Fixtures.divergence().explanation.role == .bad)
+        // Reads that disagree on a screen are not a verdict: only the check is.
+        var sharedDisagree = Fixtures.healthy()
+        sharedDisagree.workers[1].currentRead = 990
+        #expect(sharedDisagree.explanation.text.hasPrefix("ok: "))
+        // A burst in flight is live, with no verdict until it is checked.
+        var live = Fixtures.healthy()
+        live.apply(.burstStarted(total: 500))
+        live.apply(.live(LiveFigures(acknowledged: 120, storeRead: 1_110)))
+        #expect(live.explanation.text.hasPrefix("live: 120 acknowledged so far"))
+        #expect(DashboardModel(settings: Fixtures.base().settings).explanation.text == "no increments yet: press space to fire a burst")
     }
 
     @Test func colourFollowsTheFlagAndNoColor() {

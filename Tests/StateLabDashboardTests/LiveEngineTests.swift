@@ -89,12 +89,10 @@ struct LiveEngineTests {
             let lines = run.logLines
             let repeated = Dictionary(lines.map { ($0, 1) }, uniquingKeysWith: +).filter { $0.value > 1 }
             #expect(repeated.isEmpty, "lines logged more than once: \(repeated)")
-            let killed = lines.filter { $0.contains("SIGKILL") || $0.contains("killed worker") }
-            #expect(killed.count == 1 && killed.first?.contains("worker 0 (pid \(victim.pid))") == true, "the kill: \(killed)")
-            let restarting = lines.filter { $0.contains("restarting") }
-            #expect(restarting.count == 1 && restarting.first?.contains("worker 0 (pid \(victim.pid))") == true, "the restart: \(restarting)")
-            let back = lines.filter { $0.contains("is back as pid") }
-            #expect(back.count == 1 && back.first?.contains("worker 0") == true, "the return: \(back)")
+            // The scenario step's own words, fired through the fault runner: the kill and its replacement in one line.
+            let killed = lines.filter { $0.contains("SIGKILL") }
+            #expect(killed.count == 1 && killed.first?.hasPrefix("k kill_worker:0: killed worker 0 (pid \(victim.pid)) with SIGKILL; replaced by pid ") == true,
+                    "the kill: \(killed)")
         }
     }
 
@@ -113,54 +111,62 @@ struct LiveEngineTests {
             }
             #expect(ProcessTable.waitGone([victim.pid]).isEmpty, "the killed worker \(victim.pid) is still there")
             #expect(after.first { $0.index == 0 }?.pid == rows.first { $0.index == 0 }?.pid, "worker 0 should be untouched")
-            #expect(run.logLines.contains { $0.contains("SIGKILL to worker 1 (pid \(victim.pid))") })
-            #expect(run.logLines.contains { $0.contains("worker 1 is back as pid") })
+            let new = try #require(after.first { $0.index == 1 }?.pid)
+            #expect(run.logLines.contains { $0.contains("killed worker 1 (pid \(victim.pid)) with SIGKILL; replaced by pid \(new)") })
         }
     }
 
+    /// K and U on a manager: the same steps as a scenario's kill_store and
+    /// restart_store, in the history, and the check judges the restart: the
+    /// manager kept nothing, and the 300 it forgot are lost to the restart,
+    /// not blamed on a race.
     @Test func managerStoreKilledAndStartedAgain() async throws {
         let run = EngineRun(strategy: .manager, mode: .atomic, workers: 2, burst: 300)
         try await run.whileRunning {
             try await run.waitForApp()
             run.engine.perform(.fireBurst)
             let first = try await run.waitForBurst()
-            #expect(first.acknowledged == 300 && first.lost == 0)
+            #expect(first.acknowledged == 300 && first.lost == 0 && first.verdict == .ok)
             _ = try await run.waitForWorkers("two workers reading 300") { rows in
                 rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
             }
 
             run.engine.perform(.killStore)
-            let kill = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the manager store (pid ") }
+            let kill = try await run.waitForLog("the store's kill") { $0.hasPrefix("K kill_store: killed the store (pid ") }
             let killedAt = run.consumed
-            #expect(kill.hasSuffix("workers answer 503 until U"))
-            let managerPid = try #require(Int32(kill.dropFirst("SIGKILL to the manager store (pid ".count).prefix { $0.isNumber }))
+            #expect(kill.hasSuffix("with SIGKILL at count 300"), "\(kill)")
+            let managerPid = try #require(Int32(kill.dropFirst("K kill_store: killed the store (pid ".count).prefix { $0.isNumber }))
+            // With the store down nothing can be read: the check says unknown, and the rows say why.
+            let down = try await run.waitForCheck()
+            #expect(down.verdict == .unknown, "\(down)")
             _ = try await run.waitForWorkers("every row marked store down") { rows in
                 rows.count == 2 && rows.allSatisfy { $0.status == .storeDown && $0.currentRead == nil }
             }
             #expect(await OffThread.run { ProcessTable.waitGone([managerPid]) }.isEmpty, "the manager \(managerPid) outlived its SIGKILL")
 
-            // Nothing left to kill: a second K says so.
+            // Nothing left to kill: a second K says so, and fires nothing.
             run.engine.perform(.killStore)
-            let again = try await run.waitFor("the second K's refusal") { event -> String? in
-                if case .error(let text) = event { return text }
-                return nil
-            }
-            #expect(again.contains("not running"), "\(again)")
+            let again = try await run.waitForError("the second K's refusal")
+            #expect(again == "K: the store is down already: U starts it again", "\(again)")
 
-            // A burst with the store down runs: every increment fails (503). The totals still count
-            // from the app's start (the first 300); with no store to read, nothing is called lost.
+            // A burst with the store down runs: every increment fails (503), and with no store
+            // to read nothing is called lost.
             run.engine.perform(.fireBurst)
             let failing = try await run.waitForBurst()
-            #expect(failing.acknowledged == 300 && failing.storeValue == nil && failing.lost == 0, "\(failing)")
+            #expect(failing.verdict == .unknown && failing.storeValue == nil && failing.lost == 0, "\(failing)")
             #expect(failing.failed + failing.indeterminate == 300 && failing.failed > 0, "\(failing)")
 
             run.engine.perform(.restartStore)
-            let backLine = try await run.waitForLog("the store back") { $0.hasPrefix("the manager store is back as pid ") }
+            let back = try await run.waitForLog("the store back") { $0.hasPrefix("U restart_store: restarted the store as pid ") }
             let backAt = run.consumed
-            let restarted = try #require(Int32(backLine.dropFirst("the manager store is back as pid ".count)))
-            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
-            let keptAt = run.consumed
-            #expect(kept.hasPrefix("the manager store came back at 0: its count lived only in its process (it held 300 when killed)"), "\(kept)")
+            let restarted = try #require(Int32(back.dropFirst("U restart_store: restarted the store as pid ".count).prefix { $0.isNumber }))
+            #expect(back.hasSuffix("then read count 0"), "\(back)")
+            let judged = try await run.waitForCheck()
+            let restart = try #require(judged.check?.restarts.last)
+            #expect(restart.scope == .store && restart.before == 300 && restart.after == 0 && restart.durable == false, "\(restart)")
+            #expect(judged.check?.lostToRestart == 300 && judged.lost == 0, "\(judged)")
+            let sentence = try await run.waitForLog("the restart's judgement") { $0.hasPrefix("store restart at ") }
+            #expect(sentence.hasSuffix("300 before, 0 after: not durable (300 lost to the restart)"), "\(sentence)")
             _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in
                 rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
             }
@@ -171,27 +177,23 @@ struct LiveEngineTests {
 
             // U again: the store runs, and it says so.
             run.engine.perform(.restartStore)
-            let running = try await run.waitFor("the second U's refusal") { event -> String? in
-                if case .error(let text) = event { return text }
-                return nil
-            }
-            #expect(running.contains("is running"), "\(running)")
+            let running = try await run.waitForError("the second U's refusal")
+            #expect(running == "U: the store is running: K kills it first", "\(running)")
 
-            // Counting starts from what the store kept: the 300 it forgot are not blamed on a race.
+            // Counting goes on from what the store kept, in the same history: the 300 it forgot
+            // stay lost to the restart, and the new 300 are all there.
             run.engine.perform(.fireBurst)
             let after = try await run.waitForBurst()
-            #expect(after.acknowledged == 300 && after.lost == 0 && after.storeValue == 300, "\(after)")
-            for snapshot in run.workerSnapshots(since: keptAt) {
-                #expect(!snapshot.contains { $0.status == .storeDown }, "a row still marked after the store was back: \(snapshot)")
-            }
+            #expect(after.lost == 0 && after.storeValue == 300 && after.check?.lostToRestart == 300, "\(after)")
+            #expect(after.check?.restartSentences.last == restart.sentence)
             // The manager U started is the app's like the first one: stopped with it.
             await run.shutDown()
             #expect(await OffThread.run { ProcessTable.waitGone([restarted]) }.isEmpty, "the restarted manager \(restarted) outlived the dashboard")
         }
     }
 
-    @Test func aStoreKilledMidBurstFailsTheRestAndUChecksTheBurstFirst() async throws {
-        // A burst far longer than the test: K lands in it, and U stops it.
+    @Test func aStoreKillDuringABurstChecksTheBurstFirst() async throws {
+        // A burst far longer than the test: K stops it, and its check comes before the kill.
         let run = EngineRun(strategy: .manager, mode: .atomic, workers: 2, burst: 1_000_000)
         try await run.whileRunning {
             try await run.waitForApp()
@@ -201,22 +203,16 @@ struct LiveEngineTests {
                 return nil
             }
             run.engine.perform(.killStore)
-            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the manager store (pid ") }
-            _ = try await run.waitFor("a failed increment") { event -> Bool? in
-                if case .totals(let totals) = event, totals.failed + totals.indeterminate > 0 { return true }
-                return nil
-            }
-            run.engine.perform(.restartStore)
-            // U stops the burst and lets its check finish before the store comes back: increments
-            // acknowledged before the kill, failures after it, and nothing called lost with no store to read.
             let checked = try await run.waitForBurst()
-            #expect(checked.acknowledged > 0 && checked.failed + checked.indeterminate > 0, "\(checked)")
-            #expect(checked.storeValue == nil && checked.lost == 0, "\(checked)")
-            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
-            #expect(kept.hasPrefix("the manager store came back at 0: its count lived only in its process"), "\(kept)")
-            _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in
-                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
-            }
+            #expect(checked.acknowledged > 0 && checked.verdict == .ok && checked.lost == 0, "\(checked)")
+            let kill = try await run.waitForLog("the store's kill") { $0.hasPrefix("K kill_store: killed the store (pid ") }
+            #expect(kill.contains("with SIGKILL at count ") && !kill.contains("in flight"), "\(kill)")
+            #expect(try await run.waitForCheck().verdict == .unknown, "the store is down: nothing to read")
+            run.engine.perform(.restartStore)
+            let judged = try await run.waitForCheck()
+            let restart = try #require(judged.check?.restarts.last)
+            // Nothing was in flight when it was read: the count before is exact, and all the burst counted.
+            #expect(restart.exact && restart.before == checked.storeValue && restart.after == 0 && restart.durable == false, "\(restart)")
         }
     }
 
@@ -231,15 +227,18 @@ struct LiveEngineTests {
             }
             let old = Set(before.map(\.pid))
             run.engine.perform(.restartApp)
-            let line = try await run.waitForLog("what the restart left") { $0.hasPrefix("the workers came back at") }
-            #expect(line == "the workers came back at 0: each count lived in its own worker's process")
+            let line = try await run.waitForLog("the restart") { $0.hasPrefix("A restart_app: restarted every worker (") }
+            for pid in old { #expect(line.contains("pid \(pid) -> "), "\(line) lacks pid \(pid)") }
+            let judged = try await run.waitForCheck()
+            let restart = try #require(judged.check?.restarts.last)
+            #expect(restart.scope == .app && restart.before == 200 && restart.after == 0 && restart.durable == false, "\(restart)")
             _ = try await run.waitForWorkers("two new pids at 0") { rows in
                 rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 0 }
             }
-            // What the old workers counted died with them; the next burst is checked on its own.
+            // What the old workers counted died with them: lost to the restart, not to a race.
             run.engine.perform(.fireBurst)
             let totals = try await run.waitForBurst()
-            #expect(totals.acknowledged == 200 && totals.lost == 0, "\(totals)")
+            #expect(totals.lost == 0 && totals.storeValue == 200 && totals.check?.lostToRestart == 200, "\(totals)")
         }
     }
 
@@ -254,19 +253,23 @@ struct LiveEngineTests {
                 rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
             }
             run.engine.perform(.killStore)
-            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("SIGKILL to the redis store (pid ") }
+            _ = try await run.waitForLog("the store's kill") { $0.hasPrefix("K kill_store: killed the store (pid ") }
             run.engine.perform(.restartStore)
-            let kept = try await run.waitForLog("what the store kept") { $0.contains("came back at") }
-            #expect(kept.hasPrefix("the redis store came back at 300: it kept its count (300 when killed)"), "\(kept)")
-            _ = try await run.waitForWorkers("rows alive again, counting from the restart") { rows in
-                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 0 }
+            _ = try await run.waitForLog("the store back") { $0.hasPrefix("U restart_store: restarted the store as pid ") }
+            let judged = try await run.waitForCheck()
+            let restart = try #require(judged.check?.restarts.last)
+            #expect(restart.before == 300 && restart.after == 300 && restart.durable == true, "\(restart)")
+            let sentence = try await run.waitForLog("the restart's judgement") { $0.hasPrefix("store restart at ") }
+            #expect(sentence.hasSuffix("300 before, 300 after: durable"), "\(sentence)")
+            _ = try await run.waitForWorkers("rows alive again, reading what the store kept") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead == 300 }
             }
             let firedAt = run.consumed
             run.engine.perform(.fireBurst)
             let totals = try await run.waitForBurst()
-            #expect(totals.acknowledged == 300 && totals.lost == 0 && totals.storeValue == 300, "\(totals)")
+            #expect(totals.acknowledged == 600 && totals.lost == 0 && totals.storeValue == 600 && totals.verdict == .ok, "\(totals)")
             let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
-            #expect(finals.allSatisfy { $0.currentRead == 300 }, "\(finals)")
+            #expect(finals.allSatisfy { $0.currentRead == 600 }, "\(finals)")
         }
     }
 
@@ -279,10 +282,7 @@ struct LiveEngineTests {
             }
             for action in [DashboardAction.killStore, .restartStore] {
                 run.engine.perform(action)
-                let refusal = try await run.waitFor("the refusal of \(action)") { event -> String? in
-                    if case .error(let text) = event { return text }
-                    return nil
-                }
+                let refusal = try await run.waitForError("the refusal of \(action)")
                 #expect(refusal.contains("sqlite has no store process to kill or restart"), "\(refusal)")
             }
             run.engine.perform(.fireBurst)
@@ -292,6 +292,8 @@ struct LiveEngineTests {
                 rows.count == 2 && rows.allSatisfy { $0.status == .alive }
             }
             #expect(Set(after.map(\.pid)) == Set(rows.map(\.pid)))
+            // A refused key fires nothing: the history has no fault in it.
+            #expect(totals.check?.faults.isEmpty == true, "\(String(describing: totals.check?.faults))")
         }
     }
 
@@ -310,12 +312,13 @@ struct LiveEngineTests {
             _ = try await run.waitForWorkers("every row restarting") { rows in
                 rows.count == 2 && rows.allSatisfy { $0.status == .restarting }
             }
-            let line = try await run.waitForLog("the restart") { $0.hasPrefix("restarted every worker: ") }
+            let line = try await run.waitForLog("the restart") { $0.hasPrefix("A restart_app: restarted every worker (") }
             for pid in old { #expect(line.contains("pid \(pid) -> "), "\(line) lacks pid \(pid)") }
-            let kept = try await run.waitForLog("what the store kept") { $0.contains("through the restart") }
-            #expect(kept.hasPrefix("the shm store kept its count through the restart: 400"), "\(kept)")
+            let judged = try await run.waitForCheck()
+            let restart = try #require(judged.check?.restarts.last)
+            #expect(restart.scope == .app && restart.before == 400 && restart.after == 400 && restart.durable == true, "\(restart)")
             let after = try await run.waitForWorkers("two new pids, alive") { rows in
-                rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 0 }
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && !old.contains($0.pid) && $0.currentRead == 400 }
             }
             #expect(await OffThread.run { ProcessTable.waitGone(Array(old)) }.isEmpty, "old workers left after A")
 
@@ -323,10 +326,9 @@ struct LiveEngineTests {
             let firedAt = run.consumed
             run.engine.perform(.fireBurst)
             let totals = try await run.waitForBurst()
-            #expect(totals.acknowledged == 400 && totals.lost == 0 && totals.storeValue == 400, "\(totals)")
-            // The rows drawn with the verdict read as it does: the baseline taken off once.
+            #expect(totals.acknowledged == 800 && totals.lost == 0 && totals.storeValue == 800, "\(totals)")
             let finals = try #require(run.workerSnapshots(since: firedAt, until: run.consumed).last)
-            #expect(finals.allSatisfy { $0.currentRead == 400 }, "\(finals)")
+            #expect(finals.allSatisfy { $0.currentRead == 800 }, "\(finals)")
             #expect(run.seenPids.isSuperset(of: after.map(\.pid)))
         }
     }
@@ -396,7 +398,7 @@ struct LiveEngineURLTests {
                 if case .error(let text) = event { return text }
                 return nil
             }
-            #expect(storeRefusal == "K kills the store of statelab's own app only, not of http://127.0.0.1:\(app.port)")
+            #expect(storeRefusal == "K: faults go to statelab's own app only, not to http://127.0.0.1:\(app.port)")
             #expect(app.workers.allSatisfy { $0.isRunning })
         }
     }
@@ -467,6 +469,22 @@ final class EngineRun: @unchecked Sendable {
     func waitForBurst() async throws -> RunTotals {
         try await waitFor("the burst to finish") { event in
             if case .burstFinished(let totals) = event { return totals }
+            return nil
+        }
+    }
+
+    /// The next check shown after a reset or a fault (not a burst's).
+    func waitForCheck() async throws -> RunTotals {
+        try await waitFor("a check") { event in
+            if case .totals(let totals) = event, totals.check != nil { return totals }
+            return nil
+        }
+    }
+
+    /// The next error line: a refusal.
+    func waitForError(_ what: String) async throws -> String {
+        try await waitFor(what) { event -> String? in
+            if case .error(let text) = event { return text }
             return nil
         }
     }

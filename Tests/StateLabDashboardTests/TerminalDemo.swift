@@ -34,9 +34,9 @@ final class DemoEngine: DashboardEngine, @unchecked Sendable {  // state guarded
             acknowledged += 1000
             store += settings.mode == .naive ? 958 : 1000
             queue.post(.workers(rows()))
-            let lost = acknowledged - store
-            queue.post(.burstFinished(RunTotals(acknowledged: acknowledged, storeValue: store, lost: lost, duplicates: lost,
-                                                witnesses: lost > 0 ? [WorkerWitness(count: 42, workers: [2, 3])] : [])))
+            // A checked history with the demo's verdict: the real checker's figures and words.
+            let check = settings.mode == .naive ? Histories.lostUpdates() : Histories.ok(1000)
+            queue.post(.burstFinished(RunTotals(check: check, witnesses: check.lost > 0 ? [WorkerWitness(count: 42, workers: [2, 3])] : [])))
             queue.post(.throughput(requestsPerSecond: Double.random(in: 2000...4000)))
             queue.post(.latency(p50Milliseconds: 1.2, p99Milliseconds: 7.9))
         case .chooseStrategy(let strategy):

@@ -272,6 +272,9 @@ public final class HistoryRecorder: @unchecked Sendable {
     }
 
     /// A fault step, as it happened.
+    /// Store, app and worker restarts recorded so far.
+    public var restartCount: Int { lock.withLock { state.restarts.count } }
+
     public func recordFault(_ fault: FaultRecord) {
         lock.withLock { state.faults.append(fault) }
     }

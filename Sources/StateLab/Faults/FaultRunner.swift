@@ -106,7 +106,18 @@ final class FaultRunner: Sendable {
 
     // MARK: The steps
 
-    private func perform(_ step: FaultStep) async {
+    /// One step fired on demand, with no load running (the dashboard's k, K,
+    /// U and A): the same step a scenario runs, recorded in the same history.
+    /// The store stays down after kill_store until a restart_store fires.
+    func fire(_ step: FaultStep) async -> FaultRecord {
+        await perform(step)
+    }
+
+    /// A kill_store fired and no restart_store after it yet.
+    var storeDown: Bool { state.withLockedValue { $0.pendingStoreRestart != nil } }
+
+    @discardableResult
+    private func perform(_ step: FaultStep) async -> FaultRecord {
         let at = recorder.secondsSinceOrigin()
         let acknowledged = recorder.acknowledged
         var record = FaultRecord(step: step.description, atSeconds: at, acknowledged: acknowledged, outcome: "")
@@ -133,6 +144,7 @@ final class FaultRunner: Sendable {
         }
         gate.open()
         recorder.recordFault(record)
+        return record
     }
 
     private func killStore(_ record: inout FaultRecord) async throws {

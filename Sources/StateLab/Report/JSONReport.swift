@@ -39,6 +39,7 @@ enum JSONReport {
             ("concurrency", .int(run.concurrency)),
             ("skipped", .optional(run.skipped)),
             ("verdict", happened ? .string(check.verdict.rawValue) : .null),
+            ("explanation", happened ? .string(check.explanation) : .null),
             ("acknowledged", int(check.acknowledged)),
             ("failed", int(check.failed)),
             ("indeterminate", int(check.indeterminate)),

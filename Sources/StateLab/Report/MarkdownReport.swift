@@ -45,6 +45,7 @@ enum MarkdownReport {
             guard !items.isEmpty else { return }
             lines += ["", "### \(title)", ""] + items.map { "- " + $0 }
         }
+        section("Verdicts", ReportSections.verdictLines(report.runs).map(escape))
         if alwaysSummarize { section("Workers", ReportSections.workerLines(report.runs).map(escape)) }
         section("Duplicate witnesses", ReportSections.witnessLines(report.runs).map(escape))
         section("Notes", ReportSections.noteLines(report.runs).map(escape))

@@ -15,14 +15,12 @@ enum ReportSections {
         }
     }
 
-    static func describe(_ witness: DuplicateWitness) -> String {
-        let count = ReportNumbers.grouped(witness.count)
-        if witness.pids.isEmpty { return "count \(count) returned more than once (pids unknown)" }
-        // "returned 8 times, by pids 11, 12 (x5), 13": a pid twice is two store threads of one worker.
-        var times: [Int32: Int] = [:]
-        witness.pids.forEach { times[$0, default: 0] += 1 }
-        let pids = times.keys.sorted().map { times[$0]! > 1 ? "\($0) (x\(times[$0]!))" : "\($0)" }
-        return "count \(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
+    static func describe(_ witness: DuplicateWitness) -> String { CheckResult.describe(witness) }
+
+    /// "shm/naive: lost-updates: 12 of 2,000 acknowledged increments are missing ...":
+    /// each run's verdict and the sentence that explains it, the words the dashboard shows.
+    static func verdictLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped }.map { "\($0.label): \($0.check.verdict.rawValue): \($0.check.explanation)" }
     }
 
     /// "global: pid 11 answered 512 (26%), read 512; pid 12 ...": each worker's

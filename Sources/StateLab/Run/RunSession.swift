@@ -25,6 +25,8 @@ public final class RunSession: Sendable {
     let recorder: HistoryRecorder
     private let baseline = NIOLockedValueBox(Baseline([]))
     private let notes = NIOLockedValueBox<[String]>([])
+    /// The runner of faults fired on demand, made at the first; it knows a store left down.
+    private let onDemand = NIOLockedValueBox<FaultRunner?>(nil)
     private let events: @Sendable (RunEvent) -> Void
 
     /// How often a worker is read while a load runs (for the read-bounds check).
@@ -138,6 +140,54 @@ public final class RunSession: Sendable {
         }
         return FaultRunner(steps: steps, target: target, recorder: recorder, gate: gate, shared: sharing == .yes,
                            drainTimeout: timeout + 1) { [self] in adjusted($0) }
+    }
+
+    /// Fires one fault step now, between loads (the dashboard's keys),
+    /// through the `FaultRunner` a scenario's steps go through, so the step,
+    /// its restart and the count before and after are in this history and the
+    /// check judges them as it judges a scenario's. Throws, recording nothing,
+    /// when the target takes no faults or the step cannot fire now.
+    public func fire(_ step: FaultStep) async throws -> FaultRecord {
+        let runner = try onDemandRunner()
+        switch step.kind {
+        case .killStore, .restartStore:
+            if let problem = runner.target.storeProcessProblem { throw FaultError(problem) }
+            if step.kind == .killStore, runner.storeDown { throw FaultError("the store is down already: U starts it again") }
+            if step.kind == .restartStore, !runner.storeDown { throw FaultError("the store is running: K kills it first") }
+        case .killWorker, .restartWorker, .restartApp:
+            if runner.storeDown { throw FaultError("the store is down and a new worker is ready only once it reads the store: press U first") }
+        case .pauseWorker, .resumeWorker:
+            break
+        }
+        return await runner.fire(step)
+    }
+
+    /// Restarts recorded in the history so far.
+    public var restartCount: Int { recorder.restartCount }
+
+    /// A kill_store was fired on demand and no restart_store after it yet.
+    public var storeDown: Bool { onDemand.withLockedValue { $0 }?.storeDown ?? false }
+
+    /// A user's app stopped from outside statelab's own faults (a pid killed
+    /// through the dashboard): the kill and its pid's departure, in the history.
+    public func recordKill(pid: Int32, outcome: String) {
+        recorder.recordFault(FaultRecord(step: "kill_pid", atSeconds: recorder.secondsSinceOrigin(),
+                                         acknowledged: recorder.acknowledged, pid: pid, outcome: outcome))
+        recorder.departed(pid: pid, reason: "killed with SIGKILL from the dashboard")
+    }
+
+    private func onDemandRunner() throws -> FaultRunner {
+        try onDemand.withLockedValue { runner in
+            if let runner { return runner }
+            guard let target = target as? any FaultTarget else {
+                throw FaultError("faults run against statelab's own app only, not \(target.label)")
+            }
+            // No load runs meanwhile: a gate of its own, with nothing in flight.
+            let made = FaultRunner(steps: [], target: target, recorder: recorder, gate: LoadGate(), shared: sharing == .yes,
+                                   drainTimeout: 5) { [self] in adjusted($0) }
+            runner = made
+            return made
+        }
     }
 
     /// POST /reset through one worker (nil: whichever answers), recorded in the history.

@@ -32,14 +32,11 @@ actor LiveController {
     /// either side of the reset, so no sample is posted until they are done.
     private var resetsInFlight = 0
     private var stopping = false
-    /// The store's process was killed (K) and not started again (U): every row says so.
-    private var storeDown = false
     /// Every worker is being stopped and started again (A): every row says so.
     private var appRestarting = false
-    /// The store's count read just before K, for the line U logs.
-    private var countAtKill: Int?
-    /// A store or app fault is being taken by the supervisor (K, U, A).
-    private var supervisorBusy = false
+    /// A fault step is being fired (k, K, U, A): `shutdown` waits for it, since a
+    /// stop racing a restart would miss the processes the restart starts.
+    private var faulting = false
 
     private var burst: Burst?
     /// A burst's final reads and check are being taken.
@@ -107,11 +104,11 @@ actor LiveController {
         case .killWorker(let worker):
             await kill(row: worker)
         case .killStore:
-            await killStore()
+            await fault(FaultStep(.killStore), key: "K")
         case .restartStore:
-            await restartStore()
+            await fault(FaultStep(.restartStore), key: "U")
         case .restartApp:
-            await restartApp()
+            await fault(FaultStep(.restartApp), key: "A")
         case .compare:
             compare()
         case .setPaused(let paused):
@@ -132,7 +129,7 @@ actor LiveController {
         await comparison?.value
         // Bounded by the restart's own timeouts (a worker's stop grace, its start); this is a backstop.
         let deadline = MonotonicClock.now() + 60_000_000_000
-        while supervisorBusy, MonotonicClock.now() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
+        while faulting, MonotonicClock.now() < deadline { try? await Task.sleep(nanoseconds: 20_000_000) }
         await stopTarget()
         stopTarget = {}
         target = nil
@@ -175,9 +172,7 @@ actor LiveController {
         await stopTarget()
         stopTarget = {}
         forgetCounts()
-        storeDown = false
         appRestarting = false
-        countAtKill = nil
         do {
             let (started, stop, sharing, line) = try await startTarget(next)
             // Quit while it started: stop it again at once.
@@ -318,13 +313,29 @@ actor LiveController {
         }
     }
 
+    /// The check as the box shows it: the check itself, its witnesses' pids as rows.
     private func totals(of check: CheckResult) -> RunTotals {
         let witnesses = check.witnesses.map { witness in
             WorkerWitness(count: witness.count, workers: witness.pids.compactMap { rowIndex[$0] })
         }
-        return RunTotals(acknowledged: check.acknowledgedSinceReset, failed: check.failed,
-                         indeterminate: check.indeterminate, storeValue: check.perWorker.isEmpty ? nil : check.final,
-                         lost: check.lost, duplicates: check.duplicates, witnesses: witnesses)
+        return RunTotals(check: check, witnesses: witnesses)
+    }
+
+    /// After a reset or a fault: the workers' reads settled and the whole
+    /// history checked again, and that check shown, as after a burst.
+    @discardableResult
+    private func checkNow() async -> CheckResult? {
+        guard let session, !stopping, !settling else { return nil }
+        settling = true
+        defer { settling = false }
+        let generation = self.generation
+        epoch += 1
+        let finals = await session.settle(expecting: Set(acknowledgedByPid.keys).union(rowIndex.keys))
+        let (check, _) = session.check()
+        guard generation == self.generation, !stopping else { return nil }
+        await postRows(reads: finals)
+        events.post(.totals(totals(of: check)))
+        return check
     }
 
     /// Called by the engine at once (not queued behind other actions): a pause stops the burst.
@@ -363,7 +374,7 @@ actor LiveController {
             } else {
                 events.post(.error("POST /reset: \(answer.error ?? answer.outcome.rawValue)"))
             }
-            await sample()
+            await checkNow()
             return
         }
         let workers = await target.workers()
@@ -383,179 +394,83 @@ actor LiveController {
             let reach = shared ? "every worker shares the store" : "only that worker's own counter"
             events.post(.log(.reset, rows == nil ? "reset through worker \(worker.index)\(pid)" : "reset through worker \(worker.index)\(pid): \(reach)"))
         }
-        await sample()
+        await checkNow()
     }
 
+    /// k: statelab's own worker through the fault path (`kill_worker`); a
+    /// launched command's pid by SIGKILL, recorded in the history, then
+    /// watched in /proc for the server's replacement.
     private func kill(row: Int) async {
         guard let target else { return }
-        guard !storeDown else {
-            // Its replacement would wait a minute to read the store, holding every key behind it.
-            events.post(.error("the store is down and a new worker is ready only once it reads the store: press U first"))
+        if ownApp {
+            await fault(FaultStep(.killWorker, worker: .index(row)), key: "k")
             return
         }
-        let pid: Int32?
-        if ownApp {
-            pid = await target.workers().first { $0.index == row }?.pid
-        } else {
-            pid = rowIndex.first { $0.value == row }?.key
-        }
-        guard let pid else { return }
+        guard let session, let pid = rowIndex.first(where: { $0.value == row })?.key else { return }
+        await endBurst()
         let before = Set(await target.workers().map(\.pid))
         if let refusal = await target.kill(pid: pid) {
             events.post(.error(refusal))
             return
         }
         epoch += 1
-        let name = ownApp ? "worker \(row) (pid \(pid))" : "pid \(pid)"
-        let dies = ownApp && settings.strategy.isShared ? "" : ": its count dies with it"
-        events.post(.log(.kill, "SIGKILL to \(name)\(dies)"))
-        await sample()
-        if ownApp {
-            // The supervisor restarts it, as gunicorn's arbiter would.
-            for line in await target.monitor() { events.post(.log(.kill, line)) }
-        } else {
-            // The user's server starts a new worker, or does not: watch /proc for a while.
-            var fresh: [Int32] = []
-            for _ in 0..<50 where fresh.isEmpty && !stopping {
-                try? await Task.sleep(nanoseconds: 200_000_000)
-                fresh = Set(await target.workers().map(\.pid)).subtracting(before).sorted()
-            }
-            events.post(.log(.kill, fresh.isEmpty
-                ? "no new worker appeared within 10 s (does the server start a new worker when one dies?)"
-                : "pid \(pid) was replaced by pid \(fresh.map(String.init).joined(separator: ", "))"))
+        session.recordKill(pid: pid, outcome: "SIGKILL to pid \(pid)")
+        events.post(.log(.kill, "SIGKILL to pid \(pid): its count dies with it"))
+        // The user's server starts a new worker, or does not: watch /proc for a while.
+        var fresh: [Int32] = []
+        for _ in 0..<50 where fresh.isEmpty && !stopping {
+            try? await Task.sleep(nanoseconds: 200_000_000)
+            fresh = Set(await target.workers().map(\.pid)).subtracting(before).sorted()
         }
-        await sample()
+        events.post(.log(.kill, fresh.isEmpty
+            ? "no new worker appeared within 10 s (does the server start a new worker when one dies?)"
+            : "pid \(pid) was replaced by pid \(fresh.map(String.init).joined(separator: ", "))"))
+        await checkNow()
     }
 
     // MARK: - Store and app faults
 
-    /// K: SIGKILL the store's process. A burst in flight goes on: its increments
-    /// fail with 503, and its check counts them as failed.
-    private func killStore() async {
-        guard let target = faultTarget("K kills the store") else { return }
-        if let problem = target.storeProcessProblem {
-            events.post(.error("K: \(problem)"))
-            return
-        }
-        let held = storeCount(await target.quickReads(expecting: [], timeout: 0.5))
-        let wasDown = storeDown
-        // Marked first: a row sampled during the kill says "store down", not "dead".
-        storeDown = true
-        do {
-            let pid = try await supervising { try await target.killStore() }
-            countAtKill = held
-            epoch += 1
-            events.post(.log(.kill, "SIGKILL to the \(storeName) (pid \(pid)): workers answer 503 until U"))
-        } catch {
-            storeDown = wasDown
-            events.post(.error("K: \(error)"))
-            return
-        }
-        await postRows(reads: [])
-    }
-
-    /// U: start the store's process again. A burst in flight is stopped and checked
-    /// first, as a relaunch does; then counting starts again from what the store kept.
-    private func restartStore() async {
-        guard let target = faultTarget("U starts the store") else { return }
-        if let problem = target.storeProcessProblem {
-            events.post(.error("U: \(problem)"))
-            return
-        }
-        await endBurst()
-        let pid: Int32
-        do {
-            pid = try await supervising { try await target.restartStore() }
-        } catch {
-            events.post(.error("U: \(error)"))
-            return
-        }
-        guard !stopping else { return }
-        events.post(.log(.relaunch, "the \(storeName) is back as pid \(pid)"))
-        // Each worker reconnects on its own backoff (at most a second); the rows say
-        // "store down" until then.
-        let reads = await readEveryWorker(target)
-        storeDown = false
-        await rebase(target)
-        events.post(.log(.relaunch, storeReturn(storeCount(reads), held: countAtKill)))
-        countAtKill = nil
-        await sample()
-    }
-
-    /// A: stop every worker and start them again; the store is left alone. A burst in
-    /// flight is stopped and checked first; the new workers start a fresh count.
-    private func restartApp() async {
-        guard let target = faultTarget("A restarts") else { return }
-        guard !storeDown else {
-            events.post(.error("A: the store is down and a new worker is ready only once it reads the store: press U first"))
-            return
-        }
-        await endBurst()
-        appRestarting = true
-        epoch += 1
-        await postRows(reads: [])
-        let pids: [(index: Int, old: Int32, new: Int32)]
-        do {
-            // Off the actor's turn: the sampler goes on showing the rows restarting meanwhile.
-            pids = try await supervising { try await target.restartApp() }
-        } catch {
-            appRestarting = false
-            events.post(.error("A: \(error)"))
-            await sample()
-            return
-        }
-        appRestarting = false
-        guard !stopping else { return }
-        events.post(.log(.relaunch, "restarted every worker: " + pids.map { "pid \($0.old) -> \($0.new)" }.joined(separator: ", ")))
-        let count = storeCount(await readEveryWorker(target))
-        await rebase(target)
-        let kept = count.map(Format.count) ?? "a count that could not be read"
-        events.post(.log(.relaunch, settings.strategy.isShared
-            ? "the \(storeName) kept its count through the restart: \(kept); rows and verdict count on from there"
-            : "the workers came back at \(kept): each count lived in its own worker's process"))
-        await sample()
-    }
-
-    /// statelab's own app, which takes store and app faults; for any other, a refusal is logged.
-    private func faultTarget(_ doing: String) -> (any FaultTarget)? {
-        guard let target else {
+    /// k, K, U and A on statelab's own app: the fault step a scenario would
+    /// run, fired now through `RunSession.fire` (the `FaultRunner`), so it is in
+    /// the history with its outcome, and a restart is judged durable or not by
+    /// the check. A burst in flight is stopped and checked first; the history
+    /// is checked again once the step is done, and the box shows that check.
+    private func fault(_ step: FaultStep, key: String) async {
+        guard let session, let target else {
             events.post(.error("no app is running yet"))
-            return nil
+            return
         }
-        guard let faults = target as? any FaultTarget else {
-            events.post(.error("\(doing) of statelab's own app only, not of \(target.label)"))
-            return nil
+        guard ownApp, target is any FaultTarget else {
+            events.post(.error("\(key): faults go to statelab's own app only, not to \(target.label)"))
+            return
         }
-        return faults
-    }
-
-    /// "the manager store", "the redis store"...
-    private var storeName: String { "\(settings.strategy.rawValue) store" }
-
-    /// What the store holds, from raw reads: a shared counter's highest read, or the workers' sum.
-    private func storeCount(_ reads: [ReadRecord]?) -> Int? {
-        guard let values = reads?.map(\.value), !values.isEmpty else { return nil }
-        return settings.strategy.isShared ? values.max() : values.reduce(0, +)
-    }
-
-    /// "the manager store came back at 0: its count lived only in its process ..."
-    private func storeReturn(_ back: Int?, held: Int?) -> String {
-        guard let back else { return "the \(storeName)'s count could not be read after it came back" }
-        let at = "the \(storeName) came back at \(Format.count(back))"
-        guard let held else { return "\(at); rows and verdict count on from there" }
-        if back == 0, held > 0 {
-            return "\(at): its count lived only in its process (it held \(Format.count(held)) when killed); counting starts again from 0"
+        await endBurst()
+        guard !stopping else { return }
+        faulting = true
+        epoch += 1
+        if step.kind == .restartApp { appRestarting = true; await postRows(reads: []) }
+        let restartsBefore = session.restartCount
+        let record: FaultRecord
+        do {
+            record = try await session.fire(step)
+        } catch {
+            faulting = false
+            appRestarting = false
+            events.post(.error("\(key): \(error)"))
+            return
         }
-        if back >= held { return "\(at): it kept its count (\(Format.count(held)) when killed); rows and verdict count on from there" }
-        return "\(at) of the \(Format.count(held)) it held when killed: the rest had not reached its disk; rows and verdict count on from there"
-    }
-
-    /// Runs a supervisor's kill or restart, marked so that `shutdown` waits for it: a stop
-    /// racing a restart would miss the processes the restart starts.
-    private func supervising<T: Sendable>(_ step: () async throws -> T) async rethrows -> T {
-        supervisorBusy = true
-        defer { supervisorBusy = false }
-        return try await step()
+        faulting = false
+        appRestarting = false
+        epoch += 1
+        guard !stopping else { return }
+        events.post(record.failed ? .error("\(key) \(step): \(record.outcome)") : .log(.kill, "\(key) \(step): \(record.outcome)"))
+        for line in record.events { events.post(.log(.kill, line)) }
+        // With the store down, the check says what cannot be known until U.
+        guard let check = await checkNow() else { return }
+        // The restart this step ended, judged by the check in the report's words.
+        for restart in check.restarts.dropFirst(restartsBefore) {
+            events.post(.log(restart.durable == false ? .error : .relaunch, restart.sentence))
+        }
     }
 
     /// Stops a burst in flight and waits for its check, which sees the store as it was.
@@ -563,40 +478,6 @@ actor LiveController {
         guard let burst else { return }
         burst.handle.stop()
         await burst.task?.value
-    }
-
-    /// Reads every worker until all answer (bounded); the reads, or nil if some never did.
-    private func readEveryWorker(_ target: any RunTarget, timeout: Double = 30) async -> [ReadRecord]? {
-        let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
-        while !stopping {
-            let (reads, unread) = await target.readAll(expecting: [], skipping: [])
-            if unread.isEmpty, !reads.isEmpty { return reads }
-            if MonotonicClock.now() > deadline {
-                events.post(.error("\(unread.count) of the workers could not be read within \(Int(timeout)) s of the restart"))
-                return nil
-            }
-            try? await Task.sleep(nanoseconds: 50_000_000)
-        }
-        return nil
-    }
-
-    /// A fresh session on the running app, its baseline what the workers read now. The
-    /// old history would check increments acknowledged before a restart against a count
-    /// the restart changed, or against pids it replaced, and call them lost: that is the
-    /// restart's doing, not a race. (The same reset of what the rows know as a relaunch,
-    /// without stopping the app.)
-    private func rebase(_ target: any RunTarget) async {
-        guard let sharing = session?.sharing else { return }
-        let fresh = newSession(on: target, sharing: sharing)
-        await fresh.prepare(RunSteps(baseline: true))
-        guard !stopping else { return }
-        session = fresh
-        // A sample begun on the old session is stale.
-        generation += 1
-        epoch += 1
-        forgetCounts()
-        events.post(.totals(RunTotals()))
-        events.post(.diagnosis([]))
     }
 
     // MARK: - Compare
@@ -666,8 +547,8 @@ actor LiveController {
             let values = reads.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
             let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
-            events.post(.totals(RunTotals(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
-                                          storeValue: store, lost: max(0, acknowledged - (store ?? acknowledged)))))
+            events.post(.live(LiveFigures(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
+                                          storeRead: store)))
         } else {
             events.post(.throughput(requestsPerSecond: 0))
         }
@@ -692,7 +573,7 @@ actor LiveController {
                 case .restarting: .restarting
                 case .alive where appRestarting: .restarting
                 // Its reads fail with 503 because its store is gone, not because it is.
-                case .alive where storeDown: .storeDown
+                case .alive where session?.storeDown == true: .storeDown
                 case .alive: read == nil ? .dead : .alive
                 }
                 rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,

@@ -10,9 +10,11 @@ public enum DashboardEvent: Sendable, Equatable {
     case workers([WorkerRow])
     case burstStarted(total: Int)
     case burstProgress(done: Int, total: Int)
-    /// Live figures during a burst or after a reset.
+    /// The burst in flight's figures so far, unchecked (nil: none).
+    case live(LiveFigures?)
+    /// The history was checked again (after a reset, a fault, a launch): the check to show.
     case totals(RunTotals)
-    /// A burst ended; the checker's figures for it (also logged).
+    /// A burst ended and was checked; the check to show (also logged).
     case burstFinished(RunTotals)
     /// One throughput sample (requests per second over the last interval), appended to the sparkline.
     case throughput(requestsPerSecond: Double)
@@ -47,12 +49,15 @@ extension DashboardModel {
             note(.burst, "burst of \(Format.count(total)) increments")
         case .burstProgress(let done, let total):
             burst = BurstProgress(done: done, total: total)
+        case .live(let figures):
+            live = figures
         case .totals(let figures):
             totals = figures
         case .burstFinished(let figures):
             totals = figures
             burst = nil
-            note(figures.lost > 0 ? .error : .burst, Self.summary(of: figures))
+            live = nil
+            note(figures.verdict == .ok ? .burst : .error, Self.summary(of: figures))
         case .throughput(let rate):
             requestsPerSecond = rate
             throughput.append(rate)
@@ -87,7 +92,7 @@ extension DashboardModel {
     }
 
     static func summary(of figures: RunTotals) -> String {
-        var text = "burst done: \(Format.count(figures.acknowledged)) acknowledged"
+        var text = "burst checked: \(figures.verdict?.rawValue ?? "unknown"), \(Format.count(figures.acknowledged)) acknowledged"
         if let store = figures.storeValue { text += ", store \(Format.count(store))" }
         text += ", \(Format.count(figures.lost)) lost"
         if figures.failed > 0 { text += ", \(Format.count(figures.failed)) failed" }

@@ -33,7 +33,10 @@ public struct DashboardModel: Sendable, Equatable {
     public var workers: [WorkerRow]
     /// The row `r` and `k` act on (an index into `workers`).
     public var selectedWorker: Int
+    /// The last check, as the verdict box shows it.
     public var totals: RunTotals
+    /// The burst in flight's figures so far, unchecked (nil between bursts).
+    public var live: LiveFigures?
     public var throughput: SampleHistory
     /// The latest throughput sample (live req/s).
     public var requestsPerSecond: Double
@@ -77,7 +80,7 @@ public struct DashboardModel: Sendable, Equatable {
 
     /// A worker's distance from the truth: its read minus every acknowledged increment.
     public func gap(of row: WorkerRow) -> Int? {
-        row.currentRead.map { $0 - totals.acknowledged }
+        row.currentRead.map { $0 - acknowledgedNow }
     }
 
     /// Live workers whose reads disagree: the highest and the lowest reader, or nil when they agree.

@@ -1,4 +1,6 @@
-/// The verdict's plain-words line, derived from the numbers alone.
+import StateLab
+
+/// The verdict box's sentence, in the colour its verdict calls for.
 public struct Explanation: Sendable, Equatable {
     public var text: String
     public var role: ColorRole
@@ -10,58 +12,31 @@ public struct Explanation: Sendable, Equatable {
 }
 
 extension DashboardModel {
-    /// What is happening, in one sentence. Order matters: an unshared counter
-    /// explains everything else, then a witnessed loss, then any disagreement.
+    /// The check's verdict and its sentence (`CheckResult.explanation`, the
+    /// words `compare` prints), or, with no check to show, what is going on.
+    /// Nothing here judges: a burst in flight is labelled live, unchecked.
     public var explanation: Explanation {
-        // First: with no store to read, "every acknowledged increment is in the store" would be a guess.
-        if workers.contains(where: { $0.status == .storeDown }) {
-            return Explanation(text: "the store is down: increments fail with 503 until U starts it again", role: .bad)
+        if burst != nil, let live {
+            return Explanation(text: "live: \(Format.count(live.acknowledged)) acknowledged so far; the verdict comes when the burst is checked",
+                               role: .muted)
         }
-        let hasData = totals.acknowledged > 0 || workers.contains { $0.currentRead != nil }
-        guard hasData else {
+        guard let check = totals.check else {
             return Explanation(text: "no increments yet: press space to fire a burst", role: .muted)
         }
-        if let (high, low) = divergence, !settings.strategy.isShared {
-            return Explanation(
-                text: "each worker has its own counter: worker \(high.index) says \(high.currentRead!), worker \(low.index) says \(low.currentRead!)",
-                role: .bad)
-        }
-        if totals.lost > 0 {
-            guard let witness = totals.witnesses.first else {
-                return Explanation(text: "\(totals.lost) acknowledged increments are missing from the store", role: .bad)
-            }
-            return Explanation(text: Self.describe(witness), role: .bad)
-        }
-        if let (high, low) = divergence {
-            return Explanation(
-                text: "workers disagree: worker \(high.index) says \(high.currentRead!), worker \(low.index) says \(low.currentRead!)",
-                role: .warn)
-        }
-        if let store = totals.storeValue, store > totals.acknowledged + totals.indeterminate {
-            return Explanation(text: "the store holds \(store - totals.acknowledged) more than was acknowledged", role: .warn)
-        }
-        if let store = totals.storeValue, store > totals.acknowledged {
-            return Explanation(text: "every acknowledged increment is in the store, and \(store - totals.acknowledged) uncertain ones applied", role: .good)
-        }
-        return Explanation(text: "every acknowledged increment is in the store", role: .good)
+        return Explanation(text: "\(check.verdict.rawValue): \(check.explanation)", role: Self.role(of: check.verdict))
     }
 
-    /// "workers 2 and 3 both read 41 and wrote 42: one increment lost"
-    static func describe(_ witness: WorkerWitness) -> String {
-        let read = witness.count - 1
-        let distinct = witness.workers.reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
-        let lost = witness.workers.count - 1
-        let lostWords = lost == 1 ? "one increment lost" : "\(lost) increments lost"
-        switch distinct.count {
-        case 0:
-            return "two increments both read \(read) and wrote \(witness.count): one increment lost"
-        case 1:
-            let times = witness.workers.count == 2 ? "twice" : "\(witness.workers.count) times"
-            return "worker \(distinct[0]) read \(read) \(times) and wrote \(witness.count) \(times): \(lostWords)"
-        default:
-            let names = distinct.dropLast().map(String.init).joined(separator: ", ") + " and \(distinct.last!)"
-            let both = distinct.count == 2 ? "both" : "all"
-            return "workers \(names) \(both) read \(read) and wrote \(witness.count): \(lostWords)"
+    static func role(of verdict: Verdict) -> ColorRole {
+        switch verdict {
+        case .ok: .good
+        case .lostUpdates, .divergent: .bad
+        case .errors, .unknown: .warn
         }
+    }
+
+    /// Acknowledged increments as the rows compare against them: the burst's
+    /// live count while one runs, else the check's.
+    public var acknowledgedNow: Int {
+        burst != nil ? live?.acknowledged ?? totals.acknowledged : totals.acknowledged
     }
 }

@@ -1,3 +1,5 @@
+import StateLab
+
 /// Two ok increments that returned the same count: proof that an update was lost.
 public struct WorkerWitness: Sendable, Equatable {
     /// The count both answers carried (both read `count - 1`).
@@ -11,36 +13,45 @@ public struct WorkerWitness: Sendable, Equatable {
     }
 }
 
-/// The checker's figures for the increments since the last reset.
+/// The check of the run so far, as the verdict box shows it: a projection of
+/// `CheckResult`, never figures of its own. Every figure, the verdict and its
+/// sentence come from the checker, the same as `compare` prints.
 public struct RunTotals: Sendable, Equatable {
-    /// Ok (2xx) increments: what the store should hold.
-    public var acknowledged: Int
-    /// Increments that certainly did not apply.
-    public var failed: Int
-    /// Increments that may have applied.
-    public var indeterminate: Int
-    /// What the store holds now (nil when it could not be read).
-    public var storeValue: Int?
-    /// max(0, acknowledged - store value).
-    public var lost: Int
-    /// How many ok answers repeated a count another ok answer had returned.
-    public var duplicates: Int
-    /// A few duplicates, for the plain-words line.
+    /// The last check of the history (nil before the first).
+    public var check: CheckResult?
+    /// The check's witnesses, with the pids turned into worker rows.
     public var witnesses: [WorkerWitness]
 
-    public init(acknowledged: Int = 0, failed: Int = 0, indeterminate: Int = 0, storeValue: Int? = nil,
-                lost: Int = 0, duplicates: Int = 0, witnesses: [WorkerWitness] = []) {
-        self.acknowledged = acknowledged
-        self.failed = failed
-        self.indeterminate = indeterminate
-        self.storeValue = storeValue
-        self.lost = lost
-        self.duplicates = duplicates
+    public init(check: CheckResult? = nil, witnesses: [WorkerWitness] = []) {
+        self.check = check
         self.witnesses = witnesses
     }
 
-    /// Lost as a percentage of acknowledged (0 when nothing was acknowledged).
-    public var lostPercent: Double {
-        acknowledged == 0 ? 0 : Double(lost) * 100 / Double(acknowledged)
+    /// Ok increments that must be in the count (since the last reset).
+    public var acknowledged: Int { check?.acknowledgedSinceReset ?? 0 }
+    public var failed: Int { check?.failed ?? 0 }
+    public var indeterminate: Int { check?.indeterminate ?? 0 }
+    /// The final count the check compared against (nil when no worker was read).
+    public var storeValue: Int? { check.flatMap { $0.perWorker.isEmpty ? nil : $0.final } }
+    public var lost: Int { check?.lost ?? 0 }
+    public var duplicates: Int { check?.duplicates ?? 0 }
+    public var lostPercent: Double { check?.lostPercent ?? 0 }
+    public var verdict: Verdict? { check?.verdict }
+}
+
+/// What a burst in flight has done so far, before any check: the box labels
+/// these live and shows no lost count or verdict until the burst is checked.
+public struct LiveFigures: Sendable, Equatable {
+    public var acknowledged: Int
+    public var failed: Int
+    public var indeterminate: Int
+    /// What the workers read at the last sample: the shared count, or the workers' counts summed.
+    public var storeRead: Int?
+
+    public init(acknowledged: Int = 0, failed: Int = 0, indeterminate: Int = 0, storeRead: Int? = nil) {
+        self.acknowledged = acknowledged
+        self.failed = failed
+        self.indeterminate = indeterminate
+        self.storeRead = storeRead
     }
 }

@@ -3,26 +3,53 @@ enum VerdictPanel {
     /// Borders, the figures (one or two lines, by width), the explanation and the witnesses.
     static func height(_ model: DashboardModel, width: Int) -> Int {
         let positions = layout(figures(model), innerWidth: width - 4)
-        return 2 + (positions.last?.line ?? 0) + 1 + 2 + min(2, model.diagnosis.count)
+        return 2 + (positions.last?.line ?? 0) + 1 + explanationLines(model, width: width - 4).count + 1
+            + min(2, model.diagnosis.count) + (model.totals.check?.restarts.isEmpty == false ? 1 : 0)
     }
 
     private typealias Figure = (label: String, value: String, style: CellStyle)
 
+    /// The check's figures; while a burst runs, its live count and the store's last read,
+    /// with lost and duplicates left for the check.
     private static func figures(_ model: DashboardModel) -> [Figure] {
+        if model.burst != nil, let live = model.live {
+            var figures: [Figure] = [
+                ("live acknowledged ", Format.count(live.acknowledged), .bold),
+                ("store read ", live.storeRead.map(Format.count) ?? "–", .bold),
+                ("lost ", "after the check", .dim),
+            ]
+            if live.failed > 0 || live.indeterminate > 0 {
+                figures.append(("failed ", Format.count(live.failed), .role(live.failed > 0 ? .warn : .normal)))
+                figures.append(("uncertain ", Format.count(live.indeterminate), .role(live.indeterminate > 0 ? .warn : .normal)))
+            }
+            return figures
+        }
         let t = model.totals
-        let divergent = model.distinctReads > 1
-        var figures: [(String, String, CellStyle)] = [
+        let divergent = t.check?.divergent == true
+        var figures: [Figure] = [
             ("acknowledged ", Format.count(t.acknowledged), .bold),
             ("store ", t.storeValue.map(Format.count) ?? "–", .bold),
             ("lost ", "\(Format.count(t.lost)) (\(Format.percent(t.lostPercent)))", .role(t.lost > 0 ? .bad : .good, bold: true)),
             ("duplicates ", Format.count(t.duplicates), .role(t.duplicates > 0 ? .bad : .good, bold: true)),
-            ("divergence ", divergent ? "\(model.distinctReads) counts" : "none", .role(divergent ? .bad : .good, bold: true)),
+            ("divergent ", divergent ? "yes" : "no", .role(divergent ? .bad : .good, bold: true)),
         ]
         if t.failed > 0 || t.indeterminate > 0 {
             figures.append(("failed ", Format.count(t.failed), .role(t.failed > 0 ? .warn : .normal)))
             figures.append(("uncertain ", Format.count(t.indeterminate), .role(t.indeterminate > 0 ? .warn : .normal)))
         }
+        if let lost = t.check?.lostToRestart {
+            figures.append(("lost to restarts ", Format.count(lost), .role(lost > 0 ? .bad : .good, bold: true)))
+        }
         return figures
+    }
+
+    /// The explanation over at most two lines, broken at a space; the second is cut at the width.
+    static func explanationLines(_ model: DashboardModel, width: Int) -> [String] {
+        let text = model.explanation.text
+        guard text.count > width, width > 0 else { return [text] }
+        let head = text.prefix(width)
+        guard let space = head.lastIndex(of: " ") else { return [String(head)] }
+        return [String(text[..<space]), String(text[text.index(after: space)...])]
     }
 
     /// Figures flow over as many lines as they need: (line, column) of each.
@@ -54,8 +81,16 @@ enum VerdictPanel {
         }
         var row = inner.row + (positions.last?.line ?? 0) + 1
         let explanation = model.explanation
-        screen.put(explanation.text, row: row, column: inner.column, style: .role(explanation.role, bold: true), limit: inner.width)
-        row += 1
+        for line in explanationLines(model, width: inner.width) where row < inner.row + inner.height {
+            screen.put(line, row: row, column: inner.column, style: .role(explanation.role, bold: true), limit: inner.width)
+            row += 1
+        }
+        // The last restart's judgement, in the report's words ("store restart at 1.20 s: 300 before, 0 after: not durable ...").
+        if row < inner.row + inner.height, let restart = t.check?.restartSentences.last, model.burst == nil {
+            let role: ColorRole = switch t.check?.restarts.last?.durable { case true?: .good; case false?: .bad; case nil: .warn }
+            screen.put(restart, row: row, column: inner.column, style: .role(role, bold: true), limit: inner.width)
+            row += 1
+        }
         if row < inner.row + inner.height, !t.witnesses.isEmpty {
             let witnesses = t.witnesses.prefix(3).map { witness in
                 "\(witness.count) from workers " + witness.workers.map(String.init).joined(separator: ",")

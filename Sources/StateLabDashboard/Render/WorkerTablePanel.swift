@@ -29,7 +29,7 @@ enum WorkerTablePanel {
         // Scroll so the selected row is always on screen.
         let first = max(0, min(model.selectedWorker - visible + 1, model.workers.count - visible))
         let shown = model.workers.dropFirst(first).prefix(visible)
-        let scale = Double(max(1, model.totals.acknowledged, model.workers.compactMap(\.currentRead).max() ?? 0))
+        let scale = Double(max(1, model.acknowledgedNow, model.workers.compactMap(\.currentRead).max() ?? 0))
         for (offset, worker) in shown.enumerated() {
             let row = inner.row + 1 + offset
             let selected = first + offset == model.selectedWorker

@@ -1,0 +1,50 @@
+/// The verdict in plain words: one sentence that says why the check gave
+/// the verdict it gave, from the check's own figures. `compare`, `load` and
+/// the dashboard all print this sentence; none of them derives its own.
+extension CheckResult {
+    public var explanation: String {
+        switch verdict {
+        case .unknown:
+            return inconclusive ?? "nothing was checked yet"
+        case .lostUpdates:
+            let missing = lost > 0
+                ? "\(ReportNumbers.grouped(lost)) of \(ReportNumbers.grouped(acknowledgedSinceReset)) acknowledged increments are missing from the final count \(ReportNumbers.grouped(final))"
+                : "the final count holds every acknowledged increment, yet two answers carried the same count: one update overwrote another"
+            guard let witness = witnesses.first else { return missing }
+            return "\(missing); \(Self.describe(witness))"
+        case .divergent:
+            let how = shared
+                ? "the workers read different counts of one shared store at the end"
+                : "each worker keeps its own counter"
+            return "\(how): final reads from \(ReportNumbers.grouped(finalMin)) to \(ReportNumbers.grouped(finalMax))"
+        case .errors:
+            if unexpected > 0 {
+                return "the final count \(ReportNumbers.grouped(final)) is \(ReportNumbers.grouped(unexpected)) above every increment that may have applied"
+            }
+            if readViolationCount > 0 {
+                let reads = readViolationCount == 1 ? "read was" : "reads were"
+                return "\(ReportNumbers.grouped(readViolationCount)) \(reads) outside what the history allows"
+            }
+            return inconclusive ?? "the history could not be checked"
+        case .ok:
+            let all = "every one of the \(ReportNumbers.grouped(acknowledgedSinceReset)) acknowledged increments is in the final count \(ReportNumbers.grouped(final))"
+            let uncertain = final - acknowledgedSinceReset
+            return uncertain > 0 ? "\(all); \(ReportNumbers.grouped(uncertain)) uncertain ones applied too" : all
+        }
+    }
+
+    /// "count 5 returned 4 times, by pids 11865 (x2), 11866, 11868".
+    public static func describe(_ witness: DuplicateWitness) -> String {
+        let count = ReportNumbers.grouped(witness.count)
+        if witness.pids.isEmpty { return "count \(count) returned more than once (pids unknown)" }
+        // "returned 8 times, by pids 11, 12 (x5), 13": a pid twice is two store threads of one worker.
+        var times: [Int32: Int] = [:]
+        witness.pids.forEach { times[$0, default: 0] += 1 }
+        let pids = times.keys.sorted().map { times[$0]! > 1 ? "\($0) (x\(times[$0]!))" : "\($0)" }
+        return "count \(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
+    }
+
+    /// The restarts' sentences, as the report prints them ("store restart at
+    /// 1.20 s: 1,000 before, 0 after: not durable (1,000 lost to the restart)").
+    public var restartSentences: [String] { restarts.map(\.sentence) }
+}
