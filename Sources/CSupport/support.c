@@ -133,3 +133,12 @@ int sl_robust_mutex_lock(void *p) {
 int sl_robust_mutex_unlock(void *p) {
     return pthread_mutex_unlock((pthread_mutex_t *)p);
 }
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int sl_pidfd_open(pid_t pid) {
+    /* pidfd descriptors are close-on-exec from the start. */
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}

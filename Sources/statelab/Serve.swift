@@ -39,9 +39,8 @@ extension StateLabCommand {
             }
             defer { supervisor.stop() }
             printReady(supervisor)
-            // Watch the workers until a signal; each pass is bounded.
+            // The supervisor restarts a worker that dies as soon as it exits (and logs it); wait for a signal.
             while !stopRequested.fired {
-                supervisor.monitor()
                 stopRequested.wait(seconds: 0.25)
             }
             FileHandle.standardError.write(Data("statelab serve: stopping \(supervisor.workers.count) workers\n".utf8))

@@ -12,7 +12,7 @@ struct DashboardTerminalTests {
         defer { run.stop() }
         try run.waitForScreen(containing: "verdict")
         run.tmux("send-keys", "-t", run.session, " ")
-        try run.waitForScreen(containing: "one increment lost")
+        try run.waitForScreen(containing: "lost-updates: ")
         run.tmux("send-keys", "-t", run.session, "q")
         let report = try run.waitForFile(run.reportPath)
         #expect(report.contains("ending: quit"))

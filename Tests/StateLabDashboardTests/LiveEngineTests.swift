@@ -116,6 +116,24 @@ struct LiveEngineTests {
         }
     }
 
+    /// kill -9 by pid from outside: the supervisor replaces the worker on its own, and the log says so.
+    @Test func aWorkerKilledFromOutsideIsReplaced() async throws {
+        let run = EngineRun(strategy: .shm, mode: .atomic, workers: 2, burst: 100)
+        try await run.whileRunning {
+            try await run.waitForApp()
+            let rows = try await run.waitForWorkers("two live workers") { rows in
+                rows.count == 2 && rows.allSatisfy { $0.status == .alive && $0.currentRead != nil }
+            }
+            let victim = try #require(rows.first { $0.index == 0 })
+            #expect(kill(victim.pid, SIGKILL) == 0)
+            let line = try await run.waitForLog("the replacement") { $0.contains("(pid \(victim.pid)) was killed; the supervisor restarted it as pid ") }
+            #expect(line.hasPrefix("worker 0 "), "\(line)")
+            _ = try await run.waitForWorkers("worker 0 back with a new pid") { rows in
+                rows.first { $0.index == 0 }.map { $0.pid != victim.pid && $0.status == .alive } ?? false
+            }
+        }
+    }
+
     /// K and U on a manager: the same steps as a scenario's kill_store and
     /// restart_store, in the history, and the check judges the restart: the
     /// manager kept nothing, and the 300 it forgot are lost to the restart,

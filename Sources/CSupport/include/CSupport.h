@@ -44,4 +44,8 @@ int sl_robust_mutex_init(void *p);
 /// consistent again (EOWNERDEAD recovered), or an errno value > 1 on failure.
 int sl_robust_mutex_lock(void *p);
 int sl_robust_mutex_unlock(void *p);
+
+/// A descriptor that turns readable when process `pid` exits (pidfd_open,
+/// close-on-exec); -1 with errno set (ESRCH: it is gone already).
+int sl_pidfd_open(pid_t pid);
 #endif

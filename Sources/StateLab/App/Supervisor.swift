@@ -29,6 +29,9 @@ public final class Supervisor: @unchecked Sendable {
     private let state: NIOLockedValueBox<[WorkerHandle]>
     private let log: @Sendable (String) -> Void
     private let stopped = NIOLockedValueBox(false)
+    /// Restarts one at a time: the exit watch's, a fault's, `restart`'s and `restartApp`'s.
+    private let restarting = NIOLock()
+    private let exits = ExitWatch()
 
     public var url: String { "http://127.0.0.1:\(port)" }
     public var workers: [WorkerHandle] { state.withLockedValue { $0 } }
@@ -74,6 +77,7 @@ public final class Supervisor: @unchecked Sendable {
                 supervisor.stop()
                 throw error
             }
+            supervisor.exits.start(supervisor)
             return supervisor
         } catch {
             runDirectory.remove()
@@ -136,33 +140,49 @@ public final class Supervisor: @unchecked Sendable {
         state.withLockedValue { $0[index].status = status }
     }
 
-    /// Restarts workers that died; returns one line per event. Call it periodically.
+    var isStopped: Bool { stopped.withLockedValue { $0 } }
+
+    /// Calls `handler` for each worker that exits without statelab asking it
+    /// to, once the supervisor has restarted it (or failed to).
+    public func observeExits(_ handler: @escaping @Sendable (WorkerExit) -> Void) { exits.observe(handler) }
+
+    /// Restarts workers that died; returns one line per event. The exit watch
+    /// calls it as soon as a worker exits; calling it again is harmless.
     @discardableResult
     public func monitor() -> [String] {
-        guard !stopped.withLockedValue({ $0 }) else { return [] }
-        var events: [String] = []
-        for worker in workers where worker.status != .restarting && !worker.process.isRunning {
-            let how = worker.process.exitCode.map { "exited with code \($0)" } ?? "was killed"
-            events.append("worker \(worker.index) (pid \(worker.pid)) \(how); restarting it")
-            setStatus(worker.index, .dead)
-            do {
-                let fresh = try spawnWorker(worker.index)
-                state.withLockedValue { $0[worker.index] = fresh }
-                try waitReady(fresh)
-                events.append("worker \(worker.index) is back as pid \(fresh.pid)")
-            } catch {
-                // Marked dead, not restarting, so the next pass tries again.
+        restarting.withLock {
+            guard !isStopped else { return [] }
+            var events: [String] = []
+            for worker in workers where worker.status != .restarting && !worker.process.isRunning && !isStopped {
+                let how = worker.process.exitCode.map { "exited with code \($0)" } ?? "was killed"
+                let expected = exits.wasExpected(worker.pid)
+                events.append("worker \(worker.index) (pid \(worker.pid)) \(how); restarting it")
                 setStatus(worker.index, .dead)
-                events.append("worker \(worker.index) could not restart: \(error)")
+                var exit = WorkerExit(index: worker.index, pid: worker.pid, newPid: nil, line: "")
+                do {
+                    let fresh = try spawnWorker(worker.index)
+                    state.withLockedValue { $0[worker.index] = fresh }
+                    try waitReady(fresh)
+                    events.append("worker \(worker.index) is back as pid \(fresh.pid)")
+                    exit.newPid = fresh.pid
+                    exit.line = "worker \(worker.index) (pid \(worker.pid)) \(how); the supervisor restarted it as pid \(fresh.pid)"
+                } catch {
+                    // Marked dead, not restarting, so the next pass tries again.
+                    setStatus(worker.index, .dead)
+                    events.append("worker \(worker.index) could not restart: \(error)")
+                    exit.line = "worker \(worker.index) (pid \(worker.pid)) \(how) and could not be restarted: \(error)"
+                }
+                if !expected { exits.report(exit) }
             }
+            events.forEach(log)
+            return events
         }
-        events.forEach(log)
-        return events
     }
 
     /// Kills one worker with SIGKILL (the monitor restarts it).
     public func kill(worker index: Int) {
         guard let worker = workers.first(where: { $0.index == index }) else { return }
+        exits.expect(worker.pid)
         worker.process.send(SIGKILL)
         worker.process.wait(timeout: 5)
         setStatus(index, .dead)
@@ -173,8 +193,13 @@ public final class Supervisor: @unchecked Sendable {
     /// in its place; returns the new pid once it answers.
     @discardableResult
     public func restart(worker index: Int) throws -> Int32 {
+        try restarting.withLock { try restartLocked(worker: index) }
+    }
+
+    private func restartLocked(worker index: Int) throws -> Int32 {
         guard let worker = workers.first(where: { $0.index == index }) else { throw StoreError("no worker \(index)") }
         setStatus(index, .restarting)
+        exits.expect(worker.pid)
         worker.process.send(SIGCONT)  // a paused worker would never see the SIGTERM
         worker.process.stop(grace: 3)
         do {
@@ -190,8 +215,15 @@ public final class Supervisor: @unchecked Sendable {
     /// again; the store is left alone. Returns each worker's old and new pid.
     @discardableResult
     public func restartApp() throws -> [(index: Int, old: Int32, new: Int32)] {
+        try restarting.withLock { try restartAppLocked() }
+    }
+
+    private func restartAppLocked() throws -> [(index: Int, old: Int32, new: Int32)] {
         let old = workers
-        for worker in old { setStatus(worker.index, .restarting) }
+        for worker in old {
+            setStatus(worker.index, .restarting)
+            exits.expect(worker.pid)
+        }
         for worker in old {
             worker.process.send(SIGTERM)
             worker.process.send(SIGCONT)
@@ -299,6 +331,11 @@ public final class Supervisor: @unchecked Sendable {
         // A paused worker (pause_worker) acts on its SIGTERM only once it runs again.
         all.forEach { $0.process.send(SIGCONT) }
         all.forEach { $0.process.stop(grace: 3) }
+        exits.join()
+        // A restart that was under way when the stop came started a worker after the list above was taken.
+        restarting.withLock {
+            for late in workers where !all.contains(where: { $0.pid == late.pid }) { late.process.stop(grace: 3) }
+        }
         listener?.release()
         resources.stop()
         runDirectory.remove()

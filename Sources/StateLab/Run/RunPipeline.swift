@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 
 /// How a run's counter is checked: one counter shared by every worker, one per
@@ -84,6 +85,7 @@ public enum RunPipeline {
             case .phase(let phase): if phase != .loading { progress(phase, nil) }
             case .load(let load): progress(.loading, load)
             case .reset, .checked: break
+            case .workerExit(let exit): FileHandle.standardError.write(Data("statelab: \(exit.line)\n".utf8))
             }
         }
         let prepared = await session.prepare(steps)

@@ -12,6 +12,8 @@ public enum RunEvent: Sendable {
     case reset(ResetAnswer, worker: Int?)
     /// The history was checked: the check and the sentences that explain it.
     case checked(CheckResult, notes: [String])
+    /// A worker of statelab's own app exited without statelab's doing, and the supervisor replaced it.
+    case workerExit(WorkerExit)
 }
 
 /// A target being driven, and the one history of everything done to it:
@@ -40,6 +42,16 @@ public final class RunSession: Sendable {
         self.events = events
         let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
         recorder = HistoryRecorder(views: views)
+        // A worker killed from outside: the supervisor restarts it, and the history has it.
+        if let own = target as? SupervisorTarget {
+            own.supervisor.observeExits { [recorder, events] exit in
+                recorder.departed(pid: exit.pid, reason: "exited without statelab's doing; the supervisor replaced it")
+                recorder.recordFault(FaultRecord(step: "worker_exit", atSeconds: recorder.secondsSinceOrigin(),
+                                                 acknowledged: recorder.acknowledged, worker: exit.index, pid: exit.pid,
+                                                 outcome: exit.line, failed: exit.newPid == nil))
+                events(.workerExit(exit))
+            }
+        }
     }
 
     /// Ok increments so far.

@@ -37,6 +37,8 @@ actor LiveController {
     /// A fault step is being fired (k, K, U, A): `shutdown` waits for it, since a
     /// stop racing a restart would miss the processes the restart starts.
     private var faulting = false
+    /// The step being fired: while U brings the store back, the rows still say it is down.
+    private var faultingStep: FaultStep.Kind?
 
     private var burst: Burst?
     /// A burst's final reads and check are being taken.
@@ -240,6 +242,7 @@ actor LiveController {
     /// The session's events that need no state of the controller, posted as they come.
     private nonisolated static func forward(_ event: RunEvent, events: DashboardEventQueue,
                                             live: NIOLockedValueBox<LoadProgress?>, total: NIOLockedValueBox<Int>) {
+        if case .workerExit(let exit) = event { events.post(.log(.kill, exit.line)) }
         guard case .load(let progress) = event else { return }
         live.withLockedValue { $0 = progress }
         events.post(.burstProgress(done: progress.completed, total: total.withLockedValue { $0 }))
@@ -447,6 +450,7 @@ actor LiveController {
         await endBurst()
         guard !stopping else { return }
         faulting = true
+        faultingStep = step.kind
         epoch += 1
         if step.kind == .restartApp { appRestarting = true; await postRows(reads: []) }
         let restartsBefore = session.restartCount
@@ -455,11 +459,13 @@ actor LiveController {
             record = try await session.fire(step)
         } catch {
             faulting = false
+            faultingStep = nil
             appRestarting = false
             events.post(.error("\(key): \(error)"))
             return
         }
         faulting = false
+        faultingStep = nil
         appRestarting = false
         epoch += 1
         guard !stopping else { return }
@@ -573,7 +579,7 @@ actor LiveController {
                 case .restarting: .restarting
                 case .alive where appRestarting: .restarting
                 // Its reads fail with 503 because its store is gone, not because it is.
-                case .alive where session?.storeDown == true: .storeDown
+                case .alive where session?.storeDown == true || faultingStep == .restartStore: .storeDown
                 case .alive: read == nil ? .dead : .alive
                 }
                 rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,
