@@ -182,7 +182,7 @@ struct View {
         let finals = history.finalReads.map(\.value)
         // Shared: every final read sees the same counter; take the highest so
         // "lost" is a lower bound. Unshared: each worker holds part of the total.
-        figures.final = shared ? (finals.max() ?? 0) : finals.reduce(0, +)
+        figures.final = StoreCount.of(finals, shared: shared) ?? 0
         if !history.finalReads.isEmpty {
             figures.lost = max(0, figures.certain - figures.final)
             figures.unexpected = max(0, figures.final - (figures.certain + figures.possible))

@@ -298,10 +298,8 @@ final class FaultRunner: Sendable {
         for read in chosen { if let adjusted = adjust(read) { recorder.recordRead(adjusted) } }
         let values = chosen.compactMap { adjust($0)?.value }
         guard !values.isEmpty, values.count == chosen.count else { return (nil, false) }
-        if shared {
-            return (values.max(), drained && unread.isEmpty && Set(values).count == 1)
-        }
-        return (values.reduce(0, +), drained && (worker != nil || unread.isEmpty))
+        let exact = shared ? drained && unread.isEmpty && Set(values).count == 1 : drained && (worker != nil || unread.isEmpty)
+        return (StoreCount.of(values, shared: shared), exact)
     }
 
     /// After a restart: reads every worker until all answer (each reconnects
@@ -314,7 +312,7 @@ final class FaultRunner: Sendable {
                 let values = reads.compactMap { adjust($0)?.value }
                 guard values.count == reads.count else { return (nil, false) }
                 let quiet = drained && gate.quiet
-                return shared ? (values.max(), quiet && Set(values).count == 1) : (values.reduce(0, +), quiet)
+                return (StoreCount.of(values, shared: shared), shared ? quiet && Set(values).count == 1 : quiet)
             }
             if MonotonicClock.now() > deadline || Task.isCancelled { return (nil, false) }
             try? await Task.sleep(nanoseconds: 20_000_000)

@@ -552,7 +552,7 @@ actor LiveController {
             let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
             let values = reads.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
-            let store = values.isEmpty ? nil : (shared ? values.max() : values.reduce(0, +))
+            let store = StoreCount.of(values, shared: shared)
             events.post(.live(LiveFigures(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
                                           storeRead: store)))
         } else {
