@@ -119,20 +119,21 @@ extension StateLabCommand {
         private func runBuiltIn(progress: ProgressLine) async throws -> (RunResult, String) {
             let config = app.config(port: 0)
             if let reason = config.unavailability() { throw fail(reason) }
-            let supervisor: Supervisor
-            do { supervisor = try await OffThread.run { try Supervisor.start(config) } } catch { throw fail("\(error)") }
+            let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
+            do { started = try await TargetStarter.own(config) } catch { throw fail("\(error)") }
+            let supervisor = started.target.supervisor
             do {
                 let outcome = try await RunPipeline.run(
-                    target: SupervisorTarget(supervisor: supervisor), plan: plan(port: supervisor.port),
+                    target: started.target, plan: plan(port: supervisor.port),
                     steps: RunSteps(resetTimeout: timeout, faults: try app.faults(faults, stop: stop, rate: rate)),
                     sharing: config.strategy.isShared ? .yes : .no
                 ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
-                await OffThread.run { supervisor.stop() }
+                await started.stop()
                 let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
                                     raceWindowMicros: config.raceWindowMicros, concurrency: concurrency, outcome: outcome)
                 return (run, "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(supervisor.url)")
             } catch {
-                await OffThread.run { supervisor.stop() }
+                await started.stop()
                 throw error
             }
         }
@@ -149,7 +150,7 @@ extension StateLabCommand {
         private func runUserApp(_ spec: TargetSpec, progress: ProgressLine) async throws -> (RunResult, String) {
             let started: (target: any RunTarget, stop: @Sendable () async -> Void)
             do {
-                started = try await UserApp.start(spec, label: spec.description, redisURL: app.redisURL,
+                started = try await TargetStarter.start(spec, label: spec.description, redisURL: app.redisURL,
                                                   postgresURL: app.postgres.url)
             } catch let error as RunError {
                 throw fail(error.reason)

@@ -18,28 +18,27 @@ public enum AppRun {
                                      reason: reason, expectations: spec.expectations)
         }
         report(.starting, nil)
-        let supervisor: Supervisor
+        let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
         do {
-            let config = plan.appConfig
-            supervisor = try await OffThread.run { try Supervisor.start(config) }
+            started = try await TargetStarter.own(plan.appConfig)
         } catch {
             throw RunError(label: spec.label, reason: "\(error)")
         }
         do {
-            let run = try await load(plan, on: supervisor, report: report)
-            await OffThread.run { supervisor.stop() }
+            let run = try await load(plan, on: started.target, report: report)
+            await started.stop()
             return run
         } catch {
-            await OffThread.run { supervisor.stop() }
+            await started.stop()
             throw error
         }
     }
 
-    private static func load(_ plan: RunPlan, on supervisor: Supervisor,
+    private static func load(_ plan: RunPlan, on target: SupervisorTarget,
                              report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
         let spec = plan.spec
         let outcome = try await RunPipeline.run(
-            target: SupervisorTarget(supervisor: supervisor), plan: plan.loadPlan(port: supervisor.port),
+            target: target, plan: plan.loadPlan(port: target.port),
             steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds, faults: spec.faults),
             sharing: spec.strategy.isShared ? .yes : .no, progress: report)
         let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
@@ -67,7 +66,7 @@ public enum AppRun {
             }
         }
         report(.starting, nil)
-        let (target, stop) = try await UserApp.start(spec, label: plan.spec.label, redisURL: plan.redisURL,
+        let (target, stop) = try await TargetStarter.start(spec, label: plan.spec.label, redisURL: plan.redisURL,
                                                      postgresURL: plan.postgres.url, executable: plan.executable)
         do {
             let outcome = try await RunPipeline.run(
@@ -87,8 +86,19 @@ public enum AppRun {
     }
 }
 
-/// Starts what a `TargetSpec` names: launches a command, or connects to a URL.
-public enum UserApp {
+/// The one place that starts what a run drives, for `compare`, `load` and the
+/// dashboard alike: statelab's own app (a supervisor with its store and
+/// workers), an app at a URL, or a command statelab launches. Each comes with
+/// how to stop what was started.
+public enum TargetStarter {
+    /// statelab's own app, started off the cooperative pool (spawning and
+    /// waiting for workers blocks).
+    public static func own(_ config: AppConfig, log: @escaping @Sendable (String) -> Void = { _ in })
+        async throws -> (target: SupervisorTarget, stop: @Sendable () async -> Void) {
+        let supervisor = try await OffThread.run { try Supervisor.start(config, log: log) }
+        return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } })
+    }
+
     /// The target, and how to stop what was started (nothing for a URL).
     /// Cancelling the task while a command starts stops it at once, rather
     /// than after its ready timeout.

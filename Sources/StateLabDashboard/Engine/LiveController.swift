@@ -206,16 +206,15 @@ actor LiveController {
             let started = config
             // No log callback: everything the supervisor would log follows a call made here (kill,
             // monitor) that reports it, and the engine logs each of those once, in its own words.
-            let supervisor = try await OffThread.run { try Supervisor.start(started) }
-            let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(supervisor.url)"
-            return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } },
-                    next.strategy.isShared ? .yes : .no, line)
+            let (target, stop) = try await TargetStarter.own(started)
+            let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(target.supervisor.url)"
+            return (target, stop, next.strategy.isShared ? .yes : .no, line)
         case .url(let host, let port, let sharing):
             let target = URLTarget(host: host, port: port)
             return (target, {}, sharing,
                     "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
         case .command(let spec, let sharing):
-            let (target, stop) = try await UserApp.start(.command(spec, sharing: sharing), label: spec.command,
+            let (target, stop) = try await TargetStarter.start(.command(spec, sharing: sharing), label: spec.command,
                                                          redisURL: options.redisURL, postgresURL: options.postgres.url,
                                                          executable: options.executable)
             let workers = await target.workers()
