@@ -1,3 +1,4 @@
+import StateLab
 import Foundation
 import Testing
 @testable import StateLabDashboard

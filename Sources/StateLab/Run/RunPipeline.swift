@@ -112,16 +112,17 @@ public enum RunPipeline {
 
     /// An app statelab did not launch may share one counter or keep one per
     /// worker (a module-level variable under uvicorn --workers N).
+    /// The reason reads "checked as one shared counter: ..."; the report prints it after "--shared auto: ".
     static func guessSharing(final reads: [ReadRecord]) -> (Bool, String) {
         let values = Set(reads.map(\.value))
         if reads.count <= 1 {
-            return (true, "--shared auto: checked as one shared counter (only \(reads.count) worker was read; pass --shared no if each worker keeps its own)")
+            return (true, "checked as one shared counter (only \(reads.count) worker was read; pass --shared no if each worker keeps its own)")
         }
         if values.count == 1 {
-            return (true, "--shared auto: checked as one shared counter: all \(reads.count) workers read \(ReportNumbers.grouped(values.first!)) at the end")
+            return (true, "checked as one shared counter: all \(reads.count) workers read \(ReportNumbers.grouped(values.first!)) at the end")
         }
         let listed = reads.sorted { $0.pid < $1.pid }.map { "pid \($0.pid): \(ReportNumbers.grouped($0.value))" }.joined(separator: ", ")
-        return (false, "--shared auto: checked as one counter per worker: the workers read different values at the end (\(listed)); pass --shared yes if they share one store")
+        return (false, "checked as one counter per worker: the workers read different values at the end (\(listed)); pass --shared yes if they share one store")
     }
 
     static func describe(_ reset: ResetSummary) -> String {

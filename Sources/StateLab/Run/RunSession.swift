@@ -27,6 +27,8 @@ public final class RunSession: Sendable {
     let recorder: HistoryRecorder
     private let baseline = NIOLockedValueBox(Baseline([]))
     private let notes = NIOLockedValueBox<[String]>([])
+    /// How the last check took an app's counter with sharing auto, and why.
+    private let lastGuess = NIOLockedValueBox<String?>(nil)
     /// The runner of faults fired on demand, made at the first; it knows a store left down.
     private let onDemand = NIOLockedValueBox<FaultRunner?>(nil)
     private let events: @Sendable (RunEvent) -> Void
@@ -239,13 +241,17 @@ public final class RunSession: Sendable {
         case .auto:
             let (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
             shared = guess
-            sentences.append(reason)
+            lastGuess.withLockedValue { $0 = reason }
+            sentences.append("--shared auto: " + reason)
         }
         let check = recorder.check(shared: shared)
         sentences += check.resets.map(RunPipeline.describe)
         events(.checked(check, notes: sentences))
         return (check, sentences)
     }
+
+    /// With sharing auto: how the last check took the counter (one shared, or one per worker) and why.
+    public var sharingGuess: String? { lastGuess.withLockedValue { $0 } }
 
     /// Steps that were due and never happened.
     public var missedSteps: [String] { recorder.missedSteps }

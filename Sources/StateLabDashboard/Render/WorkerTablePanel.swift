@@ -1,3 +1,5 @@
+import StateLab
+
 /// One row per worker: status, acknowledged, current read, gap to the truth, a bar.
 enum WorkerTablePanel {
     /// Border, column titles, border: the rows come on top of this.

@@ -1,7 +1,6 @@
-import StateLab
-
-/// How the app under test is running: the header's first line.
-public struct DashboardSettings: Sendable, Equatable {
+/// How a live run's app runs (the dashboard's header line): what `s`, `m`,
+/// `w` and `+`/`-` change.
+public struct LiveSettings: Sendable, Equatable {
     public var strategy: Strategy
     public var mode: Mode
     public var workers: Int
