@@ -48,15 +48,18 @@ struct AppIntegrationTests {
 
     static let exactCases: [(Strategy, Mode)] = [
         (.manager, .locked), (.manager, .atomic), (.shm, .locked), (.shm, .atomic),
-        (.sqlite, .locked), (.sqlite, .atomic), (.redis, .locked), (.redis, .atomic),
+        (.sqlite, .locked), (.sqlite, .atomic),
     ]
+
+    @Test("locked and atomic modes lose nothing on redis", .enabled(if: RedisRequirement.runs, RedisRequirement.skipReason),
+          arguments: ["redis/locked", "redis/atomic"])
+    func exactOnRedis(_ name: String) async throws { try await exact(name) }
 
     @Test("locked and atomic modes lose nothing: every worker reads the acknowledged total",
           arguments: exactCases.map { "\($0.0.rawValue)/\($0.1.rawValue)" })
     func exact(_ name: String) async throws {
         let parts = name.split(separator: "/")
         let strategy = Strategy(rawValue: String(parts[0]))!, mode = Mode(rawValue: String(parts[1]))!
-        if strategy == .redis && !RedisRequirement.shouldRun() { return }
         let outcome = try await Self.run(strategy, mode)
         #expect(outcome.acknowledged + outcome.failed + outcome.indeterminate == Self.increments)
         for read in outcome.reads {
@@ -65,11 +68,13 @@ struct AppIntegrationTests {
         }
     }
 
+    @Test("naive read-then-write loses updates on redis", .enabled(if: RedisRequirement.runs, RedisRequirement.skipReason))
+    func naiveLosesOnRedis() async throws { try await naiveLoses("redis") }
+
     @Test("naive read-then-write loses updates on every shared store",
-          arguments: ["manager", "shm", "sqlite", "redis"])
+          arguments: ["manager", "shm", "sqlite"])
     func naiveLoses(_ name: String) async throws {
         let strategy = Strategy(rawValue: name)!
-        if strategy == .redis && !RedisRequirement.shouldRun() { return }
         let outcome = try await Self.run(strategy, .naive)
         let final = outcome.reads.map(\.value).max() ?? 0
         #expect(final < outcome.acknowledged, "lost = \(outcome.acknowledged - final)")
@@ -84,11 +89,13 @@ struct AppIntegrationTests {
         #expect(Set(outcome.reads.map(\.value)).count >= 2, "reads: \(outcome.reads.map(\.value))")
     }
 
+    @Test("reset through one worker on redis: every worker reads 0", .enabled(if: RedisRequirement.runs, RedisRequirement.skipReason))
+    func resetThroughOneWorkerOnRedis() async throws { try await resetThroughOneWorker("redis") }
+
     @Test("reset through one worker: shared stores read 0 everywhere, global only there",
-          arguments: ["global", "manager", "shm", "sqlite", "redis"])
+          arguments: ["global", "manager", "shm", "sqlite"])
     func resetThroughOneWorker(_ name: String) async throws {
         let strategy = Strategy(rawValue: name)!
-        if strategy == .redis && !RedisRequirement.shouldRun() { return }
         let mode: Mode = strategy == .global ? .naive : .atomic
         let supervisor = try Supervisor.start(AppConfig(strategy: strategy, mode: mode, workers: 4, executable: Binary.path))
         defer { supervisor.stop() }

@@ -35,10 +35,9 @@ struct PostgresTests {
                        reads: reads, pids: Set(supervisor.workers.map(\.pid)))
     }
 
-    @Test("locked, atomic and serializable lose nothing: every worker reads the acknowledged total",
+    @Test("locked, atomic and serializable lose nothing: every worker reads the acknowledged total", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason),
           arguments: ["locked", "atomic", "serializable"])
     func exact(_ name: String) async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let outcome = try await Self.run(Mode(rawValue: name)!)
         if name != "serializable" {
             #expect(outcome.failed == 0, "nothing refused in \(name) mode")
@@ -50,9 +49,8 @@ struct PostgresTests {
         }
     }
 
-    @Test("naive read-then-write with a race window loses updates on PostgreSQL")
+    @Test("naive read-then-write with a race window loses updates on PostgreSQL", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func naiveLoses() async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let outcome = try await Self.run(.naive, raceWindow: 200)
         let final = outcome.reads.map(\.value).max() ?? 0
         #expect(outcome.acknowledged > Self.increments / 2)
@@ -64,9 +62,8 @@ struct PostgresTests {
     /// PostgreSQL refuses must come back as failed (503, committed: false), and
     /// the row must hold exactly the acknowledged ones: none of the refused
     /// increments applied, and none of the acknowledged ones is missing.
-    @Test("serializable past its retry bound answers fail, never ok, and the count is exact")
+    @Test("serializable past its retry bound answers fail, never ok, and the count is exact", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func retryBound() async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let outcome = try await Self.run(.serializable, raceWindow: 2_000, retries: 0, increments: 400)
         #expect(outcome.failed > 0, "16 transactions holding a 2 ms window on one row collide")
         #expect(outcome.acknowledged > 0, "the first to update the row commits")
@@ -75,9 +72,8 @@ struct PostgresTests {
         }
     }
 
-    @Test("the retries a serializable run needed are in its result")
+    @Test("the retries a serializable run needed are in its result", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func retriesReported() async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let yaml = """
             name: pg-retries
             app: {workers: 4, race_window_us: 1000}
@@ -93,9 +89,8 @@ struct PostgresTests {
         #expect(run.notes.contains { $0.contains("SQLSTATE 40001") })
     }
 
-    @Test("--postgres-url: an existing server's table is created if missing and its row set to 0 for each app")
+    @Test("--postgres-url: an existing server's table is created if missing and its row set to 0 for each app", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func existingServer() async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let server = try await OffThread.run { try PostgresServerProcess.launch() }
         defer { server.stop() }
         let options = PostgresOptions(url: server.url.secretText)
@@ -109,9 +104,8 @@ struct PostgresTests {
         #expect(second.postgresPID == nil, "statelab starts no server of its own with --postgres-url")
     }
 
-    @Test("a wrong password on --postgres-url fails the start with one line naming the server")
+    @Test("a wrong password on --postgres-url fails the start with one line naming the server", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func wrongPassword() async throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let server = try await OffThread.run { try PostgresServerProcess.launch() }
         defer { server.stop() }
         var url = server.url
@@ -130,9 +124,8 @@ struct PostgresTests {
         }
     }
 
-    @Test("as root, a TMPDIR the postgres user cannot enter is one line naming the directory and the fix")
+    @Test("as root, a TMPDIR the postgres user cannot enter is one line naming the directory and the fix", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason), .enabled(if: getuid() == 0, "needs root"))
     func closedTemporaryDirectory() throws {
-        guard PostgresRequirement.shouldRun(), getuid() == 0 else { return }
         let closed = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-closed-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: closed + "/run", withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -185,9 +178,8 @@ struct PostgresTests {
         [postmaster] + ProcessTable.children(of: postmaster)
     }
 
-    @Test("kill -9 of statelab serve --strategy postgres leaves no postgres process, shared memory or System V segment; the next run removes its directory")
+    @Test("kill -9 of statelab serve --strategy postgres leaves no postgres process, shared memory or System V segment; the next run removes its directory", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func sigkillLeavesNothing() throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let (serve, ready, dir) = try Self.serve()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let postmaster = try #require(ready.postgres_pid)
@@ -212,9 +204,8 @@ struct PostgresTests {
         #expect(!FileManager.default.fileExists(atPath: data))
     }
 
-    @Test("SIGTERM of statelab serve --strategy postgres leaves nothing once it exits")
+    @Test("SIGTERM of statelab serve --strategy postgres leaves nothing once it exits", .enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason))
     func sigtermLeavesNothing() throws {
-        guard PostgresRequirement.shouldRun() else { return }
         let (serve, ready, dir) = try Self.serve()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let postmaster = try #require(ready.postgres_pid)

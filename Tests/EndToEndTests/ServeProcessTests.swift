@@ -62,10 +62,12 @@ struct ServeProcessTests {
         return seen
     }
 
+    @Test("kill -9 of the supervisor leaves no redis-server", .enabled(if: RedisRequirement.runs, RedisRequirement.skipReason))
+    func sigkillLeavesNoRedis() throws { try sigkillLeavesNothing("redis") }
+
     @Test("kill -9 of the supervisor leaves no worker, manager, redis-server or shm segment",
-          arguments: ["shm", "manager", "redis"])
+          arguments: ["shm", "manager"])
     func sigkillLeavesNothing(_ name: String) throws {
-        if name == "redis" && !RedisRequirement.shouldRun() { return }
         let (supervisor, ready, dir) = try Self.serve(["--strategy", name, "--mode", "atomic", "--workers", "3"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var children = ready.pids

@@ -260,8 +260,7 @@ struct LiveEngineTests {
         }
     }
 
-    @Test func redisWithAnAppendOnlyFileComesBackWithItsCount() async throws {
-        guard RedisRequirement.shouldRun() else { return }
+    @Test(.enabled(if: RedisRequirement.runs, RedisRequirement.skipReason)) func redisWithAnAppendOnlyFileComesBackWithItsCount() async throws {
         let run = EngineRun(strategy: .redis, mode: .atomic, workers: 2, burst: 300) { $0.redisAppendOnly = true }
         try await run.whileRunning {
             try await run.waitForApp()

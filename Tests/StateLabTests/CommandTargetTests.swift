@@ -215,8 +215,7 @@ struct CommandTargetTests {
         #expect(!reads.isEmpty && Set(reads.map(\.pid)).isSubset(of: Set(tree.workers)), "\(reads)")
     }
 
-    @Test func postgresURLStartsAPostgreSQLForTheRunWithItsPassword() throws {
-        guard PostgresRequirement.shouldRun() else { return }
+    @Test(.enabled(if: PostgresRequirement.runs, PostgresRequirement.skipReason)) func postgresURLStartsAPostgreSQLForTheRunWithItsPassword() throws {
         let spec = CommandSpec(command: "echo \"db at $DATABASE_URL\"; exec python3 -m http.server {port} --bind 127.0.0.1",
                                env: ["DATABASE_URL": "{postgres_url}"], readyPath: "/")
         let app = try LaunchedApp.start(spec, executable: CommandLaunchTests.statelab)
@@ -232,8 +231,7 @@ struct CommandTargetTests {
                 "the server still answers after stop()")
     }
 
-    @Test func redisURLStartsARedisForTheRunAndCwdIsHonoured() throws {
-        guard RedisRequirement.shouldRun() else { return }
+    @Test(.enabled(if: RedisRequirement.runs, RedisRequirement.skipReason)) func redisURLStartsARedisForTheRunAndCwdIsHonoured() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-cwd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import StateLab
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,9 @@ public enum Binary {
 public enum RedisRequirement {
     public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_REDIS"] == "1" }
     public static var available: Bool { RedisServerProcess.availability() == nil }
+    /// Whether a redis test runs: a trait's condition (`.enabled(if: RedisRequirement.runs, ...)`), reported as a skip.
+    public static var runs: Bool { available || required }
+    public static let skipReason: Comment = "redis-server is not installed (apt-get install -y redis-server)"
     /// Whether to run a redis test; prints why it is skipped.
     public static func shouldRun() -> Bool {
         if available || required { return true }
@@ -36,6 +40,9 @@ public enum RedisRequirement {
 public enum PostgresRequirement {
     public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_POSTGRES"] == "1" }
     public static var available: Bool { PostgresServerProcess.availability() == nil }
+    /// Whether a postgres test runs: a trait's condition, reported as a skip.
+    public static var runs: Bool { available || required }
+    public static let skipReason: Comment = "PostgreSQL is not installed (apt-get install -y postgresql)"
     /// Whether to run a postgres test; prints why it is skipped.
     public static func shouldRun() -> Bool {
         if available || required { return true }
@@ -192,6 +199,9 @@ public enum PythonApps {
         return FileManager.default.isExecutableFile(atPath: bin + "/uvicorn") ? bin : nil
     }
 
+    /// Whether a test of the example apps runs: a trait's condition, reported as a skip.
+    public static var runs: Bool { bin != nil || required }
+    public static let skipReason: Comment = "no venv with uvicorn (examples/python/setup-venv.sh makes it)"
     /// Whether to run a test of the example apps; prints why it is skipped.
     public static func shouldRun() -> Bool {
         if bin != nil || required { return true }

@@ -37,7 +37,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Phase {
+    enum Phase {
         /// Waiting for (the rest of) a request head.
         case head
         /// Dropping a body of a declared length.
@@ -53,7 +53,7 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    private enum Drain {
+    enum Drain {
         /// The rest of a refused body.
         case length(remaining: Int)
         case chunked(ChunkedBodyReader)
@@ -65,22 +65,22 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private static let maxPendingBytes = 64 << 10
 
     private let app: CounterApp
-    private let limits: HTTPLimits
-    private var phase = Phase.head
+    let limits: HTTPLimits
+    var phase = Phase.head
     /// Bytes read and not yet parsed.
     private var pending: ByteBuffer?
     /// The last read or answer, for the idle timeout.
-    private var lastActivity = NIODeadline.now()
+    var lastActivity = NIODeadline.now()
     /// When the first byte of a head that is not complete yet arrived.
-    private var headStarted: NIODeadline?
+    var headStarted: NIODeadline?
     /// How far the waiting head has been scanned for its end.
     private var headScan = RequestHeadParser.Scan()
     /// When the body being read must be complete.
-    private var bodyDeadline: NIODeadline?
+    var bodyDeadline: NIODeadline?
     /// The head clock ran out while an answer was owed: the 408 follows that answer.
-    private var headOverdue = false
-    private var clock: Scheduled<Void>?
-    private var clockDeadline = NIODeadline.distantFuture
+    var headOverdue = false
+    var clock: Scheduled<Void>?
+    var clockDeadline = NIODeadline.distantFuture
     /// Set while `process` runs, so an answer made at once does not re-enter it.
     private var processing = false
     private var unflushed = false
@@ -449,13 +449,13 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         sendLast(error.status, body: app.answers.error(error.reason), context: context)
     }
 
-    private func answer408(context: ChannelHandlerContext) {
+    func answer408(context: ChannelHandlerContext) {
         let millis = limits.requestHeadTimeout.nanoseconds / 1_000_000
         sendLast(.requestTimeout, body: app.answers.error("the request head did not arrive completely within \(millis) ms"),
                  context: context)
     }
 
-    private func answerBody408(context: ChannelHandlerContext) {
+    func answerBody408(context: ChannelHandlerContext) {
         bodyDeadline = nil
         let millis = limits.requestBodyTimeout.nanoseconds / 1_000_000
         sendLast(.requestTimeout, body: app.answers.error("the request body did not arrive completely within \(millis) ms"),
@@ -470,86 +470,10 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         sendLast(.payloadTooLarge, body: body, drain: drain, context: context)
     }
 
-    private func closeNow(context: ChannelHandlerContext) {
+    func closeNow(context: ChannelHandlerContext) {
         if case .closed = phase, clock == nil { return }
         phase = .closed
         stopClock()
         context.close(promise: nil)
-    }
-
-    // MARK: - The clock
-
-    private func startHeadClock(at start: NIODeadline, context: ChannelHandlerContext) {
-        headStarted = start
-        let deadline = start + limits.requestHeadTimeout
-        if deadline < clockDeadline { arm(at: deadline, context: context) }
-    }
-
-    private func startBodyClock(context: ChannelHandlerContext) {
-        let deadline = NIODeadline.now() + limits.requestBodyTimeout
-        bodyDeadline = deadline
-        if deadline < clockDeadline { arm(at: deadline, context: context) }
-    }
-
-    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        clock?.cancel()
-        clockDeadline = deadline
-        clock = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            self.clock = nil
-            self.clockDeadline = .distantFuture
-            self.clockRanOut(context: context)
-        }
-    }
-
-    private func stopClock() {
-        clock?.cancel()
-        clock = nil
-        clockDeadline = .distantFuture
-    }
-
-    /// Acts on whichever deadline has passed, then re-arms for the next one.
-    private func clockRanOut(context: ChannelHandlerContext) {
-        let now = NIODeadline.now()
-        let inFlight: Bool
-        switch phase {
-        case .closed:
-            return
-        case .draining(_, _, let until):
-            if now >= until {
-                closeNow(context: context)
-            } else {
-                arm(at: until, context: context)
-            }
-            return
-        case .answering:
-            inFlight = true
-        case .body, .chunkedBody:
-            if let bodyDeadline, now >= bodyDeadline {
-                answerBody408(context: context)
-                return
-            }
-            inFlight = false  // a body that stops coming is idleness too
-        case .head:
-            inFlight = false
-        }
-        if let started = headStarted, !headOverdue, now >= started + limits.requestHeadTimeout {
-            if case .answering = phase {
-                headOverdue = true
-            } else {
-                answer408(context: context)
-                return
-            }
-        }
-        let idleDeadline = lastActivity + limits.idleTimeout
-        if !inFlight, headStarted == nil, now >= idleDeadline {
-            closeNow(context: context)
-            return
-        }
-        var next = inFlight || idleDeadline <= now ? now + limits.idleTimeout : idleDeadline
-        if let started = headStarted, !headOverdue {
-            next = min(next, started + limits.requestHeadTimeout)
-        }
-        if let bodyDeadline { next = min(next, bodyDeadline) }
-        arm(at: next, context: context)
     }
 }
