@@ -110,23 +110,9 @@ extension StateLabCommand {
             }
             let loaded: Scenario
             do { loaded = try BuiltInScenario.resolve(scenario) } catch { throw fail("\(error)") }
-            let first = loaded.runs[0]
-            if let target = first.target {
-                throw fail("\(scenario): the dashboard starts from the first run, and it drives your app (\(target.description)); use dashboard --app-command or --url for it")
+            do { return try LiveRun.Options(scenario: loaded, name: scenario, burst: burst, redisURL: app.redisURL) } catch {
+                throw fail("\(error)")
             }
-            let size: Int
-            switch loaded.load.limit {
-            case .increments(let count): size = count
-            case .duration: size = burst
-            }
-            var options = LiveEngine.Options(
-                settings: DashboardSettings(strategy: first.strategy, mode: first.mode, workers: first.app.workers,
-                                            concurrency: loaded.load.concurrency,
-                                            raceWindowMicroseconds: first.app.raceWindowMicros),
-                burstSize: size, storeThreads: first.app.threads, redisURL: app.redisURL, compareRuns: loaded.runs,
-                listen: first.app.listen)
-            options.redisAppendOnly = first.app.redisAppendOnly
-            return options
         }
     }
 }

@@ -96,46 +96,26 @@ extension StateLabCommand {
         func run() async throws {
             let signals = SignalWatch()
             let progress = ProgressLine(enabled: output.showProgress)
+            let target: LoadRun.Target = try userApp().map { .user($0, resetFirst: resetFirst) }
+                ?? .own(app.config(port: 0), faults: try app.faults(faults, stop: stop, rate: rate))
+            let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads)
             let run: (RunResult, String)
             do {
-                run = try await signals.cancelling {
-                    if let target = try userApp() { return try await runUserApp(target, progress: progress) }
-                    return try await runBuiltIn(progress: progress)
+                run = try await signals.cancelling { [redisURL = app.redisURL, postgresURL = app.postgres.url] in
+                    try await LoadRun.run(target, load: load, redisURL: redisURL, postgresURL: postgresURL,
+                                          progress: { progress.show(text: ProgressLine.describe($0)) },
+                                          warn: { FileHandle.standardError.write(Data("statelab: \($0)\n".utf8)) })
                 }
             } catch where signals.fired {
                 progress.clear()
                 FileHandle.standardError.write(Data("statelab: interrupted by \(signals.name); every process statelab started is stopped, nothing was checked\n".utf8))
                 throw ExitCode(signals.exitStatus)
+            } catch let error as LoadRun.StartError {
+                progress.clear()
+                throw fail(error.description)
             }
             progress.clear()
             try finish(run.0, target: run.1)
-        }
-
-        private func plan(port: Int, host: String = "127.0.0.1", fields: AnswerFields = .standard) -> LoadPlan {
-            LoadPlan(host: host, port: port, stop: stop, concurrency: concurrency, rate: rate,
-                     timeout: timeout, threads: loadThreads, answerFields: fields)
-        }
-
-        private func runBuiltIn(progress: ProgressLine) async throws -> (RunResult, String) {
-            let config = app.config(port: 0)
-            if let reason = config.unavailability() { throw fail(reason) }
-            let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
-            do { started = try await TargetStarter.own(config) } catch { throw fail("\(error)") }
-            let supervisor = started.target.supervisor
-            do {
-                let outcome = try await RunPipeline.run(
-                    target: started.target, plan: plan(port: supervisor.port),
-                    steps: RunSteps(resetTimeout: timeout, faults: try app.faults(faults, stop: stop, rate: rate)),
-                    sharing: config.strategy.isShared ? .yes : .no
-                ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
-                await started.stop()
-                let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
-                                    raceWindowMicros: config.raceWindowMicros, concurrency: concurrency, outcome: outcome)
-                return (run, "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(supervisor.url)")
-            } catch {
-                await started.stop()
-                throw error
-            }
         }
 
         /// --url or --app-command: the user's app.
@@ -147,48 +127,9 @@ extension StateLabCommand {
             return command.commandSpec.map { .command($0, sharing: shared) }
         }
 
-        private func runUserApp(_ spec: TargetSpec, progress: ProgressLine) async throws -> (RunResult, String) {
-            let started: (target: any RunTarget, stop: @Sendable () async -> Void)
-            do {
-                started = try await TargetStarter.start(spec, label: spec.description, redisURL: app.redisURL,
-                                                  postgresURL: app.postgres.url)
-            } catch let error as RunError {
-                throw fail(error.reason)
-            }
-            let (target, stop) = started
-            let title = if case .command = spec { "`\(spec.description)` (launched, port \(target.port))" } else { spec.description }
-            do {
-                try Task.checkCancellation()
-                let outcome = try await RunPipeline.run(
-                    target: target, plan: plan(port: target.port, host: target.host, fields: spec.answerFields),
-                    steps: RunSteps(resetWorker: nil, resetTimeout: timeout, resetFirst: resetFirst, baseline: true, probe: true),
-                    sharing: spec.sharing
-                ) { phase, load in if let load { progress.show(text: Self.describe(load)) } }
-                let workers = await target.workers().count
-                await stop()
-                if outcome.load.okCount == 0 {
-                    // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
-                    FileHandle.standardError.write(Data(
-                        "statelab: no increment was acknowledged by \(title); is the app running there, and does it answer POST /increment?\n".utf8))
-                }
-                let run = RunResult(label: spec.description, strategy: .global, mode: .naive,
-                                    workers: max(workers, outcome.check.perWorker.count), concurrency: concurrency,
-                                    outcome: outcome, external: true)
-                return (run, title)
-            } catch {
-                await stop()
-                throw error
-            }
-        }
-
         private func finish(_ run: RunResult, target: String) throws {
             try output.emit(ReportWriter.renderLoad(run, target: target, as: output.format, color: output.useColor))
             if run.check.verdict != .ok || !run.failures.isEmpty { throw ExitCode(1) }
-        }
-
-        static func describe(_ load: LoadProgress) -> String {
-            "\(String(format: "%5.1f", load.elapsed))s  \(load.completed) sent  \(load.ok) ok  "
-                + "\(load.fail) fail  \(load.indeterminate) indeterminate  \(Int(load.currentRate)) req/s"
         }
     }
 }

@@ -24,7 +24,7 @@ struct OutsideKillTests {
     static func establishedInodes() -> Set<UInt64> {
         var inodes = Set<UInt64>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            let text = ProcFile.read(table) ?? ""
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 if fields.count >= 10, fields[3] == "01", let inode = UInt64(fields[9]) { inodes.insert(inode) }
@@ -53,7 +53,7 @@ struct OutsideKillTests {
         let victim = try #require(Poll.value(timeout: 60) { () -> Int32? in
             let established = Self.establishedInodes()
             return started.first { !ProcessTree.socketInodes(of: $0).isDisjoint(with: established) }
-        }, "the load never connected to a worker")
+        }, "the load never connected to a worker \(started) (now \(Self.workers(of: load.pid))): \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
         #expect(kill(victim, SIGKILL) == 0)
         // A replacement appears while the load still runs.
         let replaced = Poll.until(timeout: 60) {

@@ -150,7 +150,7 @@ struct PostgresTests {
 
     /// The System V segment ids in use (from /proc/sysvipc/shm, what `ipcs -m` lists).
     static func systemVSegments() -> Set<Int> {
-        guard let text = try? String(contentsOfFile: "/proc/sysvipc/shm", encoding: .utf8) else { return [] }
+        guard let text = ProcFile.read("/proc/sysvipc/shm") else { return [] }
         return Set(text.split(separator: "\n").dropFirst().compactMap { line in
             line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
         })
@@ -164,7 +164,7 @@ struct PostgresTests {
     /// Whether any of `pids` maps a POSIX shared memory segment of PostgreSQL's (/dev/shm/PostgreSQL.*).
     static func mapsDevShm(_ pids: [Int32]) -> Bool {
         pids.contains { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? "").contains("/dev/shm/PostgreSQL")
+            (ProcFile.read("/proc/\(pid)/maps") ?? "").contains("/dev/shm/PostgreSQL")
         }
     }
 

@@ -347,27 +347,25 @@ public actor LiveRun {
         let load = LoadSettings(limit: .increments(options.burstSize), concurrency: settings.concurrency)
         let (emit, redisURL, postgres, executable) = (self.emit, options.redisURL, options.postgres, options.executable)
         comparison = Task {
-            for spec in runs {
-                guard !Task.isCancelled else { break }
-                if !spec.strategy.modes.contains(spec.mode) {
-                    emit(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode,
-                                                unavailableReason: "\(spec.strategy.rawValue) has no \(spec.mode.rawValue) mode")))
-                    continue
-                }
-                let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, postgres: postgres, executable: executable)
-                do {
-                    let run = try await AppRun.run(plan)
-                    emit(.compareRow(run.isSkipped
-                        ? CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: run.skipped)
-                        : CompareRow(strategy: spec.strategy, mode: spec.mode, acknowledged: run.check.acknowledged,
-                                     lost: run.check.lost, requestsPerSecond: run.throughputRPS)))
-                } catch where Task.isCancelled {
-                    break
-                } catch {
+            // A mode the strategy lacks is a row that says so; the rest run through the compare loop.
+            let runnable = runs.filter { $0.strategy.modes.contains($0.mode) }
+            for spec in runs where !spec.strategy.modes.contains(spec.mode) {
+                emit(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode,
+                                            unavailableReason: "\(spec.strategy.rawValue) has no \(spec.mode.rawValue) mode")))
+            }
+            let interrupted = await ScenarioRunner.forEachRun(runnable, load: load, redisURL: redisURL, postgres: postgres,
+                                                              executable: executable) { _, spec, outcome in
+                switch outcome {
+                case .success(let run) where run.isSkipped:
+                    emit(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: run.skipped)))
+                case .success(let run):
+                    emit(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, acknowledged: run.check.acknowledged,
+                                                lost: run.check.lost, requestsPerSecond: run.throughputRPS)))
+                case .failure(let error):
                     emit(.compareRow(CompareRow(strategy: spec.strategy, mode: spec.mode, unavailableReason: "\(error)")))
                 }
             }
-            if !Task.isCancelled { emit(.compareFinished) }
+            if !interrupted { emit(.compareFinished) }
             self.compareEnded()
         }
     }
@@ -375,5 +373,28 @@ public actor LiveRun {
     private func compareEnded() {
         comparison = nil
         if !stopping { enter(.idle) }
+    }
+}
+
+extension LiveRun.Options {
+    /// A live run that starts from a scenario: its first run's app and its
+    /// load's size and connections, and its runs for `compare()`. `burst` sizes
+    /// a burst when the scenario's load is a duration. A first run that drives
+    /// the user's app is refused: the dashboard takes that from --url or --app-command.
+    public init(scenario: Scenario, name: String, burst: Int, redisURL: String?) throws {
+        let first = scenario.runs[0]
+        if let target = first.target {
+            throw StoreError("\(name): the dashboard starts from the first run, and it drives your app (\(target.description)); use dashboard --app-command or --url for it")
+        }
+        let size: Int = switch scenario.load.limit {
+        case .increments(let count): count
+        case .duration: burst
+        }
+        self.init(settings: LiveSettings(strategy: first.strategy, mode: first.mode, workers: first.app.workers,
+                                         concurrency: scenario.load.concurrency,
+                                         raceWindowMicroseconds: first.app.raceWindowMicros),
+                  burstSize: size, storeThreads: first.app.threads, redisURL: redisURL, compareRuns: scenario.runs,
+                  listen: first.app.listen)
+        redisAppendOnly = first.app.redisAppendOnly
     }
 }

@@ -5,22 +5,35 @@ public enum ScenarioRunner {
                            executable: String = ChildProcess.currentExecutable,
                            progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) async throws -> CompareReport {
         var results: [RunResult] = []
-        var interrupted = false
-        for (index, spec) in scenario.runs.enumerated() {
-            if Task.isCancelled {
-                interrupted = true
-                break
-            }
-            let plan = RunPlan(spec: spec, load: scenario.load, redisURL: redisURL, postgres: postgres, executable: executable)
-            do {
-                results.append(try await AppRun.run(plan, index: index, count: scenario.runs.count, progress: progress))
-            } catch where Task.isCancelled {
-                // Cancelled (a signal): AppRun has stopped that run's app; report the runs that finished.
-                interrupted = true
-                break
-            }
+        let interrupted = try await forEachRun(scenario.runs, load: scenario.load, redisURL: redisURL, postgres: postgres,
+                                               executable: executable, progress: progress) { _, _, outcome in
+            results.append(try outcome.get())
         }
         return CompareReport(scenarioName: scenario.name, scenarioPath: scenario.sourcePath, runs: results,
                              interrupted: interrupted)
+    }
+
+    /// The comparison loop, for `compare` and the dashboard's `c`: each run on
+    /// a fresh app (`AppRun`), in order, its result or error handed to `each`
+    /// as it ends. Returns true when a cancellation ended it early; the run
+    /// under way then has its app stopped and is not handed on.
+    public static func forEachRun(_ runs: [RunSpec], load: LoadSettings, redisURL: String?, postgres: PostgresOptions,
+                                  executable: String, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+                                  _ each: (Int, RunSpec, Result<RunResult, Error>) throws -> Void) async rethrows -> Bool {
+        for (index, spec) in runs.enumerated() {
+            if Task.isCancelled { return true }
+            let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, postgres: postgres, executable: executable)
+            let outcome: Result<RunResult, Error>
+            do {
+                outcome = .success(try await AppRun.run(plan, index: index, count: runs.count, progress: progress))
+            } catch where Task.isCancelled {
+                // Cancelled (a signal, a quit): AppRun has stopped that run's app.
+                return true
+            } catch {
+                outcome = .failure(error)
+            }
+            try each(index, spec, outcome)
+        }
+        return false
     }
 }

@@ -99,11 +99,11 @@ public enum ProcessTree {
         all().filter { $0.group == group && $0.isLive }
     }
 
-    /// Sockets listening on `port`, IPv4 and IPv6.
+    /// Sockets listening on `port`, IPv4 and IPv6 (the tables read whole: see `ProcFile`).
     public static func listeningInodes(port: Int) -> Set<UInt64> {
         var inodes = Set<UInt64>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            guard let text = ProcFile.read(table) else { continue }
             inodes.formUnion(listeningInodes(inTable: text, port: port))
         }
         return inodes
@@ -124,22 +124,11 @@ public enum ProcessTree {
 
     /// The workers of the app in process group `group` serving `port`: the
     /// live members holding a listening socket on it, leaf holders only.
-    ///
-    /// /proc/net/tcp is not a snapshot: it is read in pieces, and a listener
-    /// can be skipped while other sockets come and go between two pieces (a
-    /// CI run once read no worker at all for an app that was serving). So an
-    /// answer with no worker is read again, up to three times, before it is
-    /// believed; an app with workers always holds its listener.
     public static func workers(ofGroup group: Int32, port: Int) -> [Int32] {
-        for attempt in 0..<3 {
-            if attempt > 0 { usleep(10_000) }
-            let listening = listeningInodes(port: port)
-            guard !listening.isEmpty else { continue }
-            let members = members(ofGroup: group)
-            let holders = Set(members.filter { !socketInodes(of: $0.pid).isDisjoint(with: listening) }.map(\.pid))
-            let workers = leafHolders(holders, among: members)
-            if !workers.isEmpty { return workers }
-        }
-        return []
+        let listening = listeningInodes(port: port)
+        guard !listening.isEmpty else { return [] }
+        let members = members(ofGroup: group)
+        let holders = Set(members.filter { !socketInodes(of: $0.pid).isDisjoint(with: listening) }.map(\.pid))
+        return leafHolders(holders, among: members)
     }
 }

@@ -2,14 +2,14 @@ import Dispatch
 import Foundation
 
 /// Turns SIGINT/SIGTERM into a flag a loop can check, instead of dying mid-cleanup.
-final class SignalWatch: @unchecked Sendable {
+public final class SignalWatch: @unchecked Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
     private var receivedSignal: Int32?
     private var onSignal: (@Sendable () -> Void)?
 
-    init(signals: [Int32] = [SIGINT, SIGTERM]) {
+    public init(signals: [Int32] = [SIGINT, SIGTERM]) {
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -29,19 +29,19 @@ final class SignalWatch: @unchecked Sendable {
         if first { action?() }
     }
 
-    var fired: Bool { received != nil }
+    public var fired: Bool { received != nil }
 
     /// The first signal that came, if one did.
-    var received: Int32? { lock.lock(); defer { lock.unlock() }; return receivedSignal }
+    public var received: Int32? { lock.lock(); defer { lock.unlock() }; return receivedSignal }
 
-    func wait(seconds: Double) {
+    public func wait(seconds: Double) {
         _ = semaphore.wait(timeout: .now() + seconds)
     }
 
     /// Runs `body` in a task that the first signal cancels. Cancellation stops
     /// the load at once; each runner then stops its processes and removes its
     /// run directory on the way out, so the caller only reports and exits.
-    func cancelling<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    public func cancelling<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await body() }
         if install({ task.cancel() }) { task.cancel() }
         return try await task.value
@@ -56,7 +56,7 @@ final class SignalWatch: @unchecked Sendable {
     }
 
     /// The exit status a shell gives a program that a signal stopped: 130 for SIGINT, 143 for SIGTERM.
-    var exitStatus: Int32 { 128 + (received ?? SIGTERM) }
+    public var exitStatus: Int32 { 128 + (received ?? SIGTERM) }
 
-    var name: String { received == SIGINT ? "SIGINT" : "SIGTERM" }
+    public var name: String { received == SIGINT ? "SIGINT" : "SIGTERM" }
 }

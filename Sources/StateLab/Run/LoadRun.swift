@@ -1,0 +1,118 @@
+import Foundation
+
+/// `statelab load`: one run, on statelab's own app or on the user's (a URL or
+/// a command), through the same starter and pipeline as `compare` and the
+/// dashboard. The executable only parses flags and prints.
+public enum LoadRun {
+    /// What to drive, and how.
+    public enum Target: Sendable {
+        /// statelab's own app, with its fault steps.
+        case own(AppConfig, faults: [FaultStep])
+        /// The user's app; `resetFirst` sends POST /reset before the load.
+        case user(TargetSpec, resetFirst: Bool)
+    }
+
+    /// The load every target gets.
+    public struct Load: Sendable {
+        public var stop: StopCondition
+        public var concurrency: Int
+        public var rate: Double?
+        public var timeout: Double
+        public var threads: Int
+
+        public init(stop: StopCondition, concurrency: Int, rate: Double?, timeout: Double, threads: Int) {
+            self.stop = stop
+            self.concurrency = concurrency
+            self.rate = rate
+            self.timeout = timeout
+            self.threads = threads
+        }
+
+        func plan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {
+            LoadPlan(host: host, port: port, stop: stop, concurrency: concurrency, rate: rate,
+                     timeout: timeout, threads: threads, answerFields: fields)
+        }
+    }
+
+    /// A problem before any load ran (an app that could not start): one line for the user.
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The run and the title its report carries. `warn` gets lines for stderr.
+    public static func run(_ target: Target, load: Load, redisURL: String?, postgresURL: String?,
+                           progress: @escaping @Sendable (LoadProgress) -> Void,
+                           warn: @escaping @Sendable (String) -> Void) async throws -> (RunResult, String) {
+        switch target {
+        case .own(let config, let faults):
+            return try await runOwn(config, faults: faults, load: load, progress: progress)
+        case .user(let spec, let resetFirst):
+            return try await runUser(spec, resetFirst: resetFirst, load: load, redisURL: redisURL, postgresURL: postgresURL,
+                                     progress: progress, warn: warn)
+        }
+    }
+
+    private static func runOwn(_ config: AppConfig, faults: [FaultStep], load: Load,
+                               progress: @escaping @Sendable (LoadProgress) -> Void) async throws -> (RunResult, String) {
+        if let reason = config.unavailability() { throw StartError(description: reason) }
+        let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
+        do { started = try await TargetStarter.own(config) } catch { throw StartError(description: "\(error)") }
+        let url = started.target.supervisor.url
+        do {
+            let outcome = try await RunPipeline.run(
+                target: started.target, plan: load.plan(port: started.target.port),
+                steps: RunSteps(resetTimeout: load.timeout, faults: faults),
+                sharing: config.strategy.isShared ? .yes : .no
+            ) { _, current in if let current { progress(current) } }
+            await started.stop()
+            let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
+                                raceWindowMicros: config.raceWindowMicros, concurrency: load.concurrency, outcome: outcome)
+            return (run, "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(url)")
+        } catch {
+            await started.stop()
+            throw error
+        }
+    }
+
+    private static func runUser(_ spec: TargetSpec, resetFirst: Bool, load: Load, redisURL: String?, postgresURL: String?,
+                                progress: @escaping @Sendable (LoadProgress) -> Void,
+                                warn: @escaping @Sendable (String) -> Void) async throws -> (RunResult, String) {
+        let started: (target: any RunTarget, stop: @Sendable () async -> Void)
+        do {
+            started = try await TargetStarter.start(spec, label: spec.description, redisURL: redisURL, postgresURL: postgresURL)
+        } catch let error as RunError {
+            throw StartError(description: error.reason)
+        }
+        let (target, stop) = started
+        let title = if case .command = spec { "`\(spec.description)` (launched, port \(target.port))" } else { spec.description }
+        do {
+            try Task.checkCancellation()
+            let outcome = try await RunPipeline.run(
+                target: target, plan: load.plan(host: target.host, port: target.port, fields: spec.answerFields),
+                steps: RunSteps(resetWorker: nil, resetTimeout: load.timeout, resetFirst: resetFirst, baseline: true, probe: true),
+                sharing: spec.sharing
+            ) { _, current in if let current { progress(current) } }
+            let workers = await target.workers().count
+            await stop()
+            if outcome.load.okCount == 0 {
+                // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
+                warn("no increment was acknowledged by \(title); is the app running there, and does it answer POST /increment?")
+            }
+            let run = RunResult(label: spec.description, strategy: .global, mode: .naive,
+                                workers: max(workers, outcome.check.perWorker.count), concurrency: load.concurrency,
+                                outcome: outcome, external: true)
+            return (run, title)
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+}
+
+extension ProgressLine {
+    /// `load`'s progress: "  2.5s  12000 sent  11990 ok  0 fail  0 indeterminate  4800 req/s".
+    public static func describe(_ load: LoadProgress) -> String {
+        "\(String(format: "%5.1f", load.elapsed))s  \(load.completed) sent  \(load.ok) ok  "
+            + "\(load.fail) fail  \(load.indeterminate) indeterminate  \(Int(load.currentRate)) req/s"
+    }
+}
