@@ -183,6 +183,8 @@ struct LiveEngineTests {
             let restart = try #require(judged.check?.restarts.last)
             #expect(restart.scope == .store && restart.before == 300 && restart.after == 0 && restart.durable == false, "\(restart)")
             #expect(judged.check?.lostToRestart == 300 && judged.lost == 0, "\(judged)")
+            // K and U are in the history as the scenario steps they are; the refused second K is not.
+            #expect(judged.check?.faults.map(\.step) == ["kill_store", "restart_store"], "\(String(describing: judged.check?.faults))")
             let sentence = try await run.waitForLog("the restart's judgement") { $0.hasPrefix("store restart at ") }
             #expect(sentence.hasSuffix("300 before, 0 after: not durable (300 lost to the restart)"), "\(sentence)")
             _ = try await run.waitForWorkers("rows alive again, reading 0") { rows in

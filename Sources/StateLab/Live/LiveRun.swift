@@ -238,7 +238,7 @@ public actor LiveRun {
             live.withLockedValue { $0 = progress }
             emit(.burstProgress(done: progress.completed, total: total.withLockedValue { $0 }))
             emit(.latency(p50Milliseconds: progress.p50, p99Milliseconds: progress.p99))
-        case .phase, .reset, .checked:
+        case .phase:
             break
         }
     }

@@ -84,7 +84,6 @@ public enum RunPipeline {
             switch event {
             case .phase(let phase): if phase != .loading { progress(phase, nil) }
             case .load(let load): progress(.loading, load)
-            case .reset, .checked: break
             case .workerExit(let exit): FileHandle.standardError.write(Data("statelab: \(exit.line)\n".utf8))
             }
         }

@@ -8,10 +8,6 @@ public enum RunEvent: Sendable {
     case phase(RunProgress.Phase)
     /// The load's figures, at most every 100 ms while it runs and once at its end.
     case load(LoadProgress)
-    /// A reset went through (or did not): its outcome, as the history has it.
-    case reset(ResetAnswer, worker: Int?)
-    /// The history was checked: the check and the sentences that explain it.
-    case checked(CheckResult, notes: [String])
     /// A worker of statelab's own app exited without statelab's doing, and the supervisor replaced it.
     case workerExit(WorkerExit)
 }
@@ -109,7 +105,6 @@ public final class RunSession: Sendable {
                     let answer = await target.reset(through: token.worker, timeout: steps.resetTimeout)
                     self.recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
                     self.noteApplied(answer, pid: nil, start: start)
-                    self.events(.reset(answer, worker: token.worker))
                 })
             }
         }
@@ -211,7 +206,6 @@ public final class RunSession: Sendable {
         let answer = await target.reset(through: worker, timeout: timeout)
         recorder.endReset(token, outcome: answer.outcome, pid: answer.pid, error: answer.error)
         noteApplied(answer, pid: pid, start: start)
-        events(.reset(answer, worker: worker))
         return answer
     }
 
@@ -246,7 +240,6 @@ public final class RunSession: Sendable {
         }
         let check = recorder.check(shared: shared)
         sentences += check.resets.map(RunPipeline.describe)
-        events(.checked(check, notes: sentences))
         return (check, sentences)
     }
 
