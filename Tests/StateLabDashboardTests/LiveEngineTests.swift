@@ -112,7 +112,12 @@ struct LiveEngineTests {
             #expect(ProcessTable.waitGone([victim.pid]).isEmpty, "the killed worker \(victim.pid) is still there")
             #expect(after.first { $0.index == 0 }?.pid == rows.first { $0.index == 0 }?.pid, "worker 0 should be untouched")
             let new = try #require(after.first { $0.index == 1 }?.pid)
-            #expect(run.logLines.contains { $0.contains("killed worker 1 (pid \(victim.pid)) with SIGKILL; replaced by pid \(new)") })
+            // The rows are sampled on their own: the new pid may show before the step's line is in.
+            let kill = { (text: String) in text.contains("killed worker 1 (pid \(victim.pid)) with SIGKILL") }
+            var line = run.logLines.first(where: kill)
+            if line == nil { line = try await run.waitForLog("the kill's line", kill) }
+            let logged = try #require(line)
+            #expect(logged.hasSuffix("replaced by pid \(new)"), "\(logged)")
         }
     }
 
