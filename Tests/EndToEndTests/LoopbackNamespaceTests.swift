@@ -1,4 +1,5 @@
 import Foundation
+import StateLab
 import StateLabTestSupport
 import Testing
 #if canImport(Glibc)
@@ -51,6 +52,8 @@ struct LoopbackNamespaceTests {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("statelab-netns-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(at: scratch) }
+        // A test run killed meanwhile leaves it for the next run's sweep.
+        try RunDirectory.markOwned(scratch.path)
         let hosts = scratch.appendingPathComponent("hosts").path
         try "127.0.0.1 localhost\n10.0.0.1 127.evil.test loopy.test 127.0.0.1.nip.io\n".write(toFile: hosts, atomically: true, encoding: .utf8)
         let result = try RunCommand.run("/usr/bin/unshare", ["-n", "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh"] + arguments,

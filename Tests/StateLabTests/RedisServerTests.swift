@@ -29,6 +29,15 @@ extension RedisTests {
     /// measure races, and the machine has few cores.
     @Suite(.serialized, .enabled(if: RedisTestGate.shouldRun, "redis-server not found on PATH (apt-get install -y redis-server); set STATELAB_REQUIRE_REDIS=1 to fail instead"))
     struct RealServer {
+        /// A server started outside a run directory marks its own directory, so a
+        /// later run's sweep removes it if this process is killed first.
+        @Test func aStandaloneServersDirectoryIsMarkedAsOurs() throws {
+            let server = try RedisTestGate.launch()
+            defer { server.stop() }
+            let owner = try String(contentsOfFile: server.directory + "/supervisor.pid", encoding: .utf8)
+            #expect(owner.trimmingCharacters(in: .whitespacesAndNewlines) == String(getpid()))
+        }
+
         @Test func atomicIncrFromFourThreadsIsExact() throws {
             let server = try RedisTestGate.launch()
             defer { server.stop() }

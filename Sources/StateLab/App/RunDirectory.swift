@@ -19,12 +19,19 @@ public struct RunDirectory: Sendable {
         }
         let dir = RunDirectory(path: String(cString: made))
         do {
-            try "\(getpid())\n".write(toFile: dir.path + "/supervisor.pid", atomically: true, encoding: .utf8)
+            try markOwned(dir.path)
         } catch {
             dir.remove()
             throw error
         }
         return dir
+    }
+
+    /// Marks a directory of statelab's own under the temp dir (named
+    /// `statelab-...`) as this process's, so that a later run's sweep removes
+    /// it if this process dies without removing it (SIGKILL, a killed test run).
+    public static func markOwned(_ path: String) throws {
+        try "\(getpid())\n".write(toFile: path + "/supervisor.pid", atomically: true, encoding: .utf8)
     }
 
     public func remove() {

@@ -165,7 +165,10 @@ public final class RedisServerProcess: @unchecked Sendable {
         guard created != nil else {
             throw StoreError("cannot create a temp dir for redis-server in \(base): \(String(cString: strerror(errno)))")
         }
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let directory = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        // Not inside a run directory: marked, so a sweep removes it if this process dies first.
+        if parent == nil { try? RunDirectory.markOwned(directory) }
+        return directory
     }
 
     /// A loopback port nobody was using a moment ago.
