@@ -142,3 +142,69 @@ int sl_pidfd_open(pid_t pid) {
     /* pidfd descriptors are close-on-exec from the start. */
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
+
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <string.h>
+#include <unistd.h>
+
+long long sl_tcp_socket_inode(int family, const uint8_t *src, uint16_t sport,
+                              const uint8_t *dst, uint16_t dport) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -errno;
+    struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct {
+        struct nlmsghdr header;
+        struct inet_diag_req_v2 request;
+    } message;
+    memset(&message, 0, sizeof message);
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST;  /* no NLM_F_DUMP: one exact socket */
+    message.request.sdiag_family = (uint8_t)family;
+    message.request.sdiag_protocol = IPPROTO_TCP;
+    message.request.idiag_states = ~0u;
+    message.request.id.idiag_sport = htons(sport);
+    message.request.id.idiag_dport = htons(dport);
+    size_t length = family == AF_INET6 ? 16 : 4;
+    memcpy(message.request.id.idiag_src, src, length);
+    memcpy(message.request.id.idiag_dst, dst, length);
+    message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+    message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    long long result = -ENOENT;
+    char buffer[8192] __attribute__((aligned(8)));
+    ssize_t received;
+    do { received = recv(fd, buffer, sizeof buffer, 0); } while (received < 0 && errno == EINTR);
+    if (received < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    for (struct nlmsghdr *reply = (struct nlmsghdr *)buffer; NLMSG_OK(reply, (size_t)received);
+         reply = NLMSG_NEXT(reply, received)) {
+        if (reply->nlmsg_type == NLMSG_ERROR) {
+            struct nlmsgerr *error = NLMSG_DATA(reply);
+            result = error->error < 0 ? error->error : -ENOENT;
+            break;
+        }
+        if (reply->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+            struct inet_diag_msg *socket_info = NLMSG_DATA(reply);
+            result = (long long)socket_info->idiag_inode;
+            break;
+        }
+        if (reply->nlmsg_type == NLMSG_DONE) break;
+    }
+    close(fd);
+    return result;
+}

@@ -10,8 +10,8 @@ struct AppCommandOptions: ParsableArguments {
     @Option(name: .customLong("app-cwd"), help: "With --app-command: the directory to run it in.")
     var appCwd: String?
 
-    @Option(name: .customLong("ready-path"), help: "With --app-command: GET this path until it answers 2xx before the load.")
-    var readyPath: String = "/report"
+    @Option(name: .customLong("ready-path"), help: "With --app-command: GET this path until it answers 2xx before the load (default: the read's path when it is a GET, else /report).")
+    var readyPath: String?
 
     @Option(name: .customLong("ready-timeout"), help: "With --app-command: seconds the app has to become ready.")
     var readyTimeout: Double = 30
@@ -25,7 +25,7 @@ struct AppCommandOptions: ParsableArguments {
     /// Checks the command's flags, or that none is given without --app-command.
     func check(redisURL: String?) throws {
         guard let appCommand else {
-            let given = [("--app-cwd", appCwd != nil), ("--ready-path", readyPath != "/report"),
+            let given = [("--app-cwd", appCwd != nil), ("--ready-path", readyPath != nil),
                          ("--ready-timeout", readyTimeout != 30), ("--pid-field", pidField != "pid"),
                          ("--count-field", countField != "count")]
             if let flag = given.first(where: \.1)?.0 { throw ValidationError("\(flag) applies to --app-command only") }
@@ -38,18 +38,24 @@ struct AppCommandOptions: ParsableArguments {
         if !spec(appCommand).placeholdersUsed.contains("port") {
             throw ValidationError("--app-command never gets {port}: statelab picks a free loopback port; pass it to your app, e.g. --port {port}")
         }
-        if !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
+        if let readyPath, !readyPath.hasPrefix("/") { throw ValidationError("--ready-path must start with / (got '\(readyPath)')") }
         try InputCheck.number("--ready-timeout", readyTimeout, in: InputLimits.readySeconds, unit: " seconds")
         if let problem = AnswerFields(pidField: pidField, countField: countField).problem {
             throw ValidationError("--pid-field/--count-field: \(problem)")
         }
     }
 
-    func spec(_ command: String) -> CommandSpec {
-        CommandSpec(command: command, cwd: appCwd, readyPath: readyPath, readyTimeout: readyTimeout,
-                    pidField: pidField, countField: countField)
+    func spec(_ command: String, requests: AppRequests? = nil) -> CommandSpec {
+        // Ready when the read answers, unless told otherwise.
+        let read = requests?.read.flatMap { $0.method == "GET" ? $0.path : nil }
+        return CommandSpec(command: command, cwd: appCwd, readyPath: readyPath ?? read ?? "/report", readyTimeout: readyTimeout,
+                           pidField: pidField, countField: countField)
     }
 
     /// The command's spec, when --app-command was given.
-    var commandSpec: CommandSpec? { appCommand.map(spec) }
+    var commandSpec: CommandSpec? { appCommand.map { spec($0) } }
+
+    func commandSpec(requests: AppRequests) -> CommandSpec? { appCommand.map { spec($0, requests: requests) } }
+
+    var fields: AnswerFields { AnswerFields(pidField: pidField, countField: countField) }
 }

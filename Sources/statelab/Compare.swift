@@ -30,6 +30,9 @@ extension StateLabCommand {
 
         @OptionGroup var command: AppCommandOptions
 
+        @OptionGroup(title: "Your app's requests (with --url or --app-command)")
+        var requestOptions: RequestOptions
+
         @Option(help: "With --url or --app-command: one counter for all workers (yes), one per worker (no), or decide from the reads (auto).")
         var shared: Sharing = .auto
 
@@ -61,6 +64,10 @@ extension StateLabCommand {
             if ownApp && (shared != .auto || increments != 2_000 || concurrency != 32) {
                 throw ValidationError("--shared, --increments and --concurrency apply to --url and --app-command; a scenario sets its own load")
             }
+            if requestOptions.given && ownApp {
+                throw ValidationError("--op, --read, --reset, --limit and the other request flags describe your app's requests; give --url or --app-command")
+            }
+            if !ownApp { _ = try requestOptions.requests(fields: command.fields) }
             if !faults.isEmpty && !ownApp { throw ValidationError("--fault applies to a scenario's runs of statelab's own app, not to --url or --app-command") }
             for text in faults {
                 do { _ = try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
@@ -87,11 +94,12 @@ extension StateLabCommand {
         /// A scenario of one run of the user's app, from --url or --app-command.
         private func userAppScenario() throws -> Scenario? {
             let target: TargetSpec
+            let requests = try requestOptions.requests(fields: command.fields)
             if let url {
                 let parsed = try LoadTarget(parsing: url)
-                target = .url(host: parsed.host, port: parsed.port, sharing: shared)
-            } else if let spec = command.commandSpec {
-                target = .command(spec, sharing: shared)
+                target = .url(host: parsed.host, port: parsed.port, sharing: shared, requests: requests)
+            } else if let spec = command.commandSpec(requests: requests) {
+                target = .command(spec, sharing: shared, requests: requests)
             } else {
                 return nil
             }

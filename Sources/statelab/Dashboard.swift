@@ -26,6 +26,9 @@ extension StateLabCommand {
 
         @OptionGroup var command: AppCommandOptions
 
+        @OptionGroup(title: "Your app's requests (with --url or --app-command)")
+        var requestOptions: RequestOptions
+
         @Option(help: "With --url or --app-command: does the app keep one counter for all workers (yes), one per worker (no), or guess from the reads (auto)?")
         var shared: Sharing = .auto
 
@@ -56,6 +59,11 @@ extension StateLabCommand {
             if targets.count > 1 { throw ValidationError("\(targets.joined(separator: " and ")) are mutually exclusive; pick one") }
             if let url { _ = try LoadTarget(parsing: url) }
             try command.check(redisURL: app.redisURL)
+            let external = url != nil || command.appCommand != nil
+            if requestOptions.given && !external {
+                throw ValidationError("--op, --read, --reset, --limit and the other request flags describe your app's requests; give --url or --app-command")
+            }
+            if external { _ = try requestOptions.requests(fields: command.fields) }
             if url == nil && command.appCommand == nil && shared != .auto {
                 throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share")
             }
@@ -93,14 +101,16 @@ extension StateLabCommand {
                     settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
                                                 concurrency: concurrency, targetLabel: target.description),
                     burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL,
-                    target: .url(host: target.host, port: target.port, sharing: shared))
+                    target: .url(host: target.host, port: target.port, sharing: shared,
+                                 requests: try requestOptions.requests(fields: command.fields)))
             }
-            if let spec = command.commandSpec {
+            let requests = try requestOptions.requests(fields: command.fields)
+            if let spec = command.commandSpec(requests: requests) {
                 return LiveEngine.Options(
                     settings: DashboardSettings(strategy: app.strategy, mode: app.mode, workers: app.workers,
                                                 concurrency: concurrency, targetLabel: spec.command),
                     burstSize: burst, storeThreads: app.threads, redisURL: app.redisURL,
-                    target: .command(spec, sharing: shared))
+                    target: .command(spec, sharing: shared, requests: requests))
             }
             guard let scenario else {
                 return LiveEngine.Options(

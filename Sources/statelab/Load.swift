@@ -28,6 +28,9 @@ extension StateLabCommand {
 
         @OptionGroup var command: AppCommandOptions
 
+        @OptionGroup(title: "Your app's requests (with --url or --app-command)")
+        var requestOptions: RequestOptions
+
         @OptionGroup var app: AppOptions
 
         @Option(help: "Increments to send in all (closed model). Default 10000 unless --duration is given.")
@@ -47,6 +50,9 @@ extension StateLabCommand {
 
         @Option(name: .customLong("load-threads"), help: "Event-loop threads of the load generator.")
         var loadThreads: Int = 1
+
+        @Option(name: .customLong("pid-from"), help: "Where each answer's worker pid comes from: proc (the kernel's socket table, one lookup per connection; the default for --url and --app-command) or answer (its pid field or X-Worker-Pid; the default for statelab's own app).")
+        var pidFrom: PidSource?
 
         @Flag(name: .customLong("reset-first"), help: "With --url or --app-command: POST /reset before the load. An app with a counter per worker resets one worker only (the baseline covers the rest).")
         var resetFirst = false
@@ -84,6 +90,10 @@ extension StateLabCommand {
             if let url { _ = try LoadTarget(parsing: url) }
             try command.check(redisURL: app.redisURL)
             let external = url != nil || command.appCommand != nil
+            if requestOptions.given && !external {
+                throw ValidationError("--op, --read, --reset, --limit and the other request flags describe your app's requests; give --url or --app-command")
+            }
+            if external { _ = try requestOptions.requests(fields: command.fields) }
             if !external && resetFirst { throw ValidationError("--reset-first applies to --url and --app-command only; statelab's own app starts from 0") }
             if !external && shared != .auto { throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share") }
         }
@@ -98,7 +108,8 @@ extension StateLabCommand {
             let progress = ProgressLine(enabled: output.showProgress)
             let target: LoadRun.Target = try userApp().map { .user($0, resetFirst: resetFirst) }
                 ?? .own(app.config(port: 0), faults: try app.faults(faults, stop: stop, rate: rate))
-            let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads)
+            let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads,
+                                    pidSource: pidFrom)
             let run: (RunResult, String)
             do {
                 run = try await signals.cancelling { [redisURL = app.redisURL, postgresURL = app.postgres.url] in
@@ -120,11 +131,12 @@ extension StateLabCommand {
 
         /// --url or --app-command: the user's app.
         private func userApp() throws -> TargetSpec? {
+            let requests = try requestOptions.requests(fields: command.fields)
             if let url {
                 let target = try LoadTarget(parsing: url)
-                return .url(host: target.host, port: target.port, sharing: shared)
+                return .url(host: target.host, port: target.port, sharing: shared, requests: requests)
             }
-            return command.commandSpec.map { .command($0, sharing: shared) }
+            return command.commandSpec(requests: requests).map { .command($0, sharing: shared, requests: requests) }
         }
 
         private func finish(_ run: RunResult, target: String) throws {
@@ -135,6 +147,7 @@ extension StateLabCommand {
 }
 
 extension Sharing: ExpressibleByArgument {}
+extension PidSource: ExpressibleByArgument {}
 
 /// A load target URL: http on this machine only, with the flag's errors.
 struct LoadTarget: CustomStringConvertible {

@@ -45,8 +45,7 @@ struct StoreOutageTests {
         #expect(supervisor.workers.map(\.pid) == workers, "no worker was replaced")
 
         // Down: a worker answers, with 503, not a hang or a reset.
-        let down = try await HTTPOneShot.send(method: "POST", path: "/increment", host: "127.0.0.1", port: supervisor.port,
-                                              timeout: 10)
+        let down = try await AppExchange.send(RequestSpec(method: "POST", path: "/increment"), port: supervisor.port, timeout: 10)
         #expect(down.status == 503, "\(down.status)")
 
         try await OffThread.run { _ = try supervisor.restartStore() }

@@ -206,6 +206,55 @@ struct CommandTargetTests {
         #expect(unread.allSatisfy { $0.reason.contains("never reached it") }, "\(unread)")
     }
 
+    /// Fresh connections: /proc names the worker that accepted each one, and it is the pid the answer gives.
+    @Test func procNamesTheWorkerOfAFreshConnection() async throws {
+        let app = try Self.launch()
+        defer { app.stop() }
+        let tree = try #require(Self.forked(by: app))
+        let owners = SocketOwners(scope: .group(app.groupID))
+        for _ in 0..<9 {
+            let answer = try await AppExchange.send(RequestSpec(method: "GET", path: "/report"), port: app.port, timeout: 10, owners: owners)
+            let named = try #require(CounterAnswer.parse(answer.body).pid)
+            #expect(answer.owner == .pid(named), "the answer names pid \(named), /proc said \(String(describing: answer.owner))")
+            #expect(tree.workers.contains(named))
+        }
+        #expect(owners.counts == (found: 9, lookups: 9) && owners.problem == nil)
+    }
+
+    /// Keep-alive connections: one lookup each, and every answer on one is that worker's.
+    @Test func procNamesTheWorkerOfEachKeepAliveConnection() async throws {
+        let app = try Self.launch()
+        defer { app.stop() }
+        let tree = try #require(Self.forked(by: app))
+        let owners = SocketOwners(scope: .group(app.groupID))
+        var plan = LoadPlan(port: app.port, stop: .count(300), concurrency: 6, timeout: 30)
+        plan.owners = owners
+        let result = try await LoadGenerator(plan: plan).run()
+        #expect(result.okCount == 300)
+        #expect(result.pidDisagreements == 0, "\(result.firstPidDisagreement ?? "")")
+        #expect(result.increments.allSatisfy { $0.pid.map(tree.workers.contains) == true })
+        let counts = owners.counts
+        // One lookup per connection, not per request: six connections, kept alive throughout.
+        #expect(counts.found == counts.lookups && counts.lookups == 6, "\(counts)")
+    }
+
+    /// A worker /proc cannot place (here: looked for in another process group) is unknown, never guessed,
+    /// and the answer still comes.
+    @Test func aConnectionProcCannotPlaceIsUnknown() async throws {
+        let app = try Self.launch(workers: 2)
+        defer { app.stop() }
+        let owners = SocketOwners(scope: .group(getpgrp()))
+        let answer = try await AppExchange.send(RequestSpec(method: "GET", path: "/report"), port: app.port, timeout: 10, owners: owners)
+        #expect(answer.status == 200)
+        guard case .unknown? = answer.owner else {
+            Issue.record("placed in a group that does not hold it: \(String(describing: answer.owner))")
+            return
+        }
+        #expect(owners.problem != nil && owners.counts.found == 0)
+        // The answer's own pid is still there, as a cross-check would use it; /proc's verdict is not replaced by it.
+        #expect(answer.pid() == CounterAnswer.parse(answer.body).pid)
+    }
+
     @Test func aPidOnlyInTheHeaderIsRead() async throws {
         let app = try Self.launch(extra: "--pid-header-only")
         defer { app.stop() }

@@ -432,9 +432,10 @@ import Testing
 
     @Test func oneShotReturnsStatusHeadersAndBody() async throws {
         try await withServer { server in
-            let answer = try await HTTPOneShot.send(method: "POST", path: "/increment", port: server.port, timeout: Self.patientTimeout)
+            let answer = try await AppExchange.send(RequestSpec(method: "POST", path: "/increment"), port: server.port,
+                                                    timeout: Self.patientTimeout)
             #expect(answer.status == 200)
-            #expect(answer.headers.contains { $0.0 == "X-Worker-Pid" && $0.1 == "\(server.pids[0])" })
+            #expect(answer.headerPid == server.pids[0] && answer.owner == nil)
             #expect(CounterAnswer.parse(answer.body) == CounterAnswer(count: 1, pid: server.pids[0], worker: 0))
         }
     }

@@ -1,3 +1,4 @@
+import NIOCore
 import Foundation
 import StateLab
 import Testing
@@ -38,5 +39,17 @@ import Glibc
 
     @Test func aMissingFileIsNil() {
         #expect(ProcFile.read("/proc/no-such-file-\(getpid())") == nil)
+    }
+
+    /// A connection that does not exist is not in the kernel's table: unknown, with the reason.
+    @Test func aConnectionNotInTheSocketTableIsUnknown() throws {
+        let owners = SocketOwners(scope: .anyProcess)
+        let server = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
+        let client = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        guard case .unknown(let reason) = owners.poll(server: server, client: client) else {
+            Issue.record("a connection that does not exist was placed")
+            return
+        }
+        #expect(reason.contains("not in this machine's socket table"), "\(reason)")
     }
 }

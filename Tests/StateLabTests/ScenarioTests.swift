@@ -283,7 +283,7 @@ import Testing
 @Suite struct ScenarioTargetTests {
     @Test func aBuiltInScenarioReadsItsPathsAsIfItWereUnderScenarios() throws {
         let scenario = try BuiltInScenario.load(named: "python-apps")
-        guard case .command(let spec, _)? = scenario.runs.first?.target else {
+        guard case .command(let spec, _, _)? = scenario.runs.first?.target else {
             Issue.record("python-apps' first run has no command target")
             return
         }
@@ -313,7 +313,7 @@ import Testing
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let scenario = try ScenarioLoader.load(path: path)
         let first = try #require(scenario.runs.first)
-        guard case .command(let spec, let sharing)? = first.target else {
+        guard case .command(let spec, let sharing, _)? = first.target else {
             Issue.record("not a command target: \(String(describing: first.target))")
             return
         }

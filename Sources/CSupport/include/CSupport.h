@@ -48,4 +48,15 @@ int sl_robust_mutex_unlock(void *p);
 /// A descriptor that turns readable when process `pid` exits (pidfd_open,
 /// close-on-exec); -1 with errno set (ESRCH: it is gone already).
 int sl_pidfd_open(pid_t pid);
+
+/// The inode of the TCP socket with exactly this address quadruple (local
+/// `src`:`sport`, remote `dst`:`dport`, ports in host order; `family` AF_INET
+/// with 4-byte addresses or AF_INET6 with 16), asked of the kernel through a
+/// NETLINK_SOCK_DIAG exact lookup (what `ss` uses), so its cost does not grow
+/// with the number of sockets on the machine as a read of /proc/net/tcp does.
+/// Returns the inode (> 0); 0 when the socket exists but no process holds it
+/// yet (still in the accept queue) or any more; -ENOENT when there is no such
+/// socket in this network namespace; another -errno on failure.
+long long sl_tcp_socket_inode(int family, const uint8_t *src, uint16_t sport,
+                              const uint8_t *dst, uint16_t dport);
 #endif

@@ -3,7 +3,20 @@
 /// the dashboard all print this sentence; none of them derives its own.
 extension CheckResult {
     public var explanation: String {
+        guard let limit else { return counterExplanation }
+        guard counterChecked else { return limit.sentence }
+        // Both verdicts, the one that decided first.
+        guard verdict == .overLimit else { return "\(counterExplanation); limit: \(limit.sentence)" }
+        var counter = self
+        counter.verdict = counterVerdict ?? verdict
+        return "\(limit.sentence); count: \(counter.verdict.rawValue): \(counter.counterExplanation)"
+    }
+
+    /// The counter's half of the explanation.
+    private var counterExplanation: String {
         switch verdict {
+        case .overLimit:
+            return limit?.sentence ?? "more were accepted than the limit allows"
         case .unknown:
             return inconclusive ?? "nothing was checked yet"
         case .lostUpdates:
@@ -11,7 +24,7 @@ extension CheckResult {
                 ? "\(ReportNumbers.grouped(lost)) of \(ReportNumbers.grouped(acknowledgedSinceReset)) acknowledged increments are missing from the final count \(ReportNumbers.grouped(final))"
                 : "the final count holds every acknowledged increment, yet two answers carried the same count: one update overwrote another"
             guard let witness = witnesses.first else { return missing }
-            return "\(missing); \(Self.describe(witness))"
+            return "\(missing); \(Self.describe(witness, step: step))"
         case .divergent:
             let how = shared
                 ? "the workers read different counts of one shared store at the end"
@@ -34,14 +47,15 @@ extension CheckResult {
     }
 
     /// "count 5 returned 4 times, by pids 11865 (x2), 11866, 11868".
-    public static func describe(_ witness: DuplicateWitness) -> String {
-        let count = ReportNumbers.grouped(witness.count)
-        if witness.pids.isEmpty { return "count \(count) returned more than once (pids unknown)" }
+    public static func describe(_ witness: DuplicateWitness, step: Int = 1) -> String {
+        // A stock counts down: its answers carry the stock left, the witness the count the check used.
+        let count = step < 0 ? "stock \(ReportNumbers.grouped(-witness.count))" : "count \(ReportNumbers.grouped(witness.count))"
+        if witness.pids.isEmpty { return "\(count) returned more than once (pids unknown)" }
         // "returned 8 times, by pids 11, 12 (x5), 13": a pid twice is two store threads of one worker.
         var times: [Int32: Int] = [:]
         witness.pids.forEach { times[$0, default: 0] += 1 }
         let pids = times.keys.sorted().map { times[$0]! > 1 ? "\($0) (x\(times[$0]!))" : "\($0)" }
-        return "count \(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
+        return "\(count) returned \(witness.pids.count) times, by \(pids.count == 1 ? "pid" : "pids") \(pids.joined(separator: ", "))"
     }
 
     /// The restarts' sentences, as the report prints them ("store restart at

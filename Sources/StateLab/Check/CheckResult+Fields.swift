@@ -26,6 +26,14 @@ extension CheckResult {
         if let lostToRestart { fields["lost_to_restart"] = .number(Double(lostToRestart)) }
         if let durable { fields["durable"] = .bool(durable) }
         if !faults.isEmpty { fields["lock_recoveries"] = .number(Double(lockRecoveries)) }
+        if let limit {
+            fields["over_limit"] = .number(Double(limit.overLimit))
+            fields["accepted"] = .number(Double(limit.accepted))
+            fields["refused"] = .number(Double(limit.refused))
+            fields["accepting_pids"] = .number(Double(limit.accepting))
+            // A stock, a coupon: the limit in all, and what was sold beyond it.
+            if limit.windowSeconds == nil { fields["oversold"] = .number(Double(limit.overLimit)) }
+        }
         for case let (name, value?) in optional {
             fields[name] = .number(value)
         }

@@ -5,6 +5,8 @@
 public enum Verdict: String, Sendable, Codable, CaseIterable {
     case ok
     case lostUpdates = "lost-updates"
+    /// More operations accepted than the app's limit allows (a rate limit, a stock, a coupon).
+    case overLimit = "over-limit"
     case divergent
     case errors
     case unknown
@@ -124,6 +126,14 @@ public struct CheckResult: Sendable, Codable, Equatable {
     public var restarts: [RestartSummary] = []
     /// Workers a fault killed or restarted: their pids are gone by the end.
     public var replacedPids: [Int32] = []
+    /// The limit's check, when the app promises one.
+    public var limit: LimitResult?
+    /// Whether a value was read and checked as a counter (false: a limit alone).
+    public var counterChecked = true
+    /// The counter's own verdict when a limit's decided `verdict`.
+    public var counterVerdict: Verdict?
+    /// What one applied operation adds to the value the app reads: -1 for a stock (its values are negated for the check).
+    public var step = 1
 
     /// Counted increments the restarts erased, summed; nil without a restart
     /// whose counts are known. Kept apart from `lost`, which is losses to races.

@@ -65,6 +65,21 @@ public enum Checker {
                 ? "no worker was read at the end"
                 : "no worker could be read at the end (\(view.unread.map { "pid \($0.pid): \($0.reason)" }.joined(separator: "; ")))"
         }
+        if !history.checksCounter {
+            // A limit alone: nothing is read, so no counter verdict.
+            result.counterChecked = false
+            result.verdict = .ok
+            result.inconclusive = nil
+            result.unread = []
+        }
+        if let limitHistory = history.limit {
+            let limit = LimitChecker.judge(limitHistory, origin: history.origin)
+            result.limit = limit
+            if limit.overLimit > 0, result.verdict != .lostUpdates {
+                if result.counterChecked { result.counterVerdict = result.verdict }
+                result.verdict = .overLimit
+            }
+        }
         return result
     }
 

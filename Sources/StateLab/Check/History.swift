@@ -20,13 +20,16 @@ public struct IncrementRecord: Sendable, Equatable, Codable {
     public var start: UInt64
     /// When the answer (or the failure) arrived.
     public var end: UInt64
+    /// A fail the app chose: one of its refusal statuses (409, 429 ...).
+    public var refused: Bool
 
-    public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64) {
+    public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64, refused: Bool = false) {
         self.outcome = outcome
         self.count = count
         self.pid = pid
         self.start = start
         self.end = end
+        self.refused = refused
     }
 }
 

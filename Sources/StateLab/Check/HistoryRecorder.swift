@@ -100,6 +100,10 @@ public final class HistoryRecorder: @unchecked Sendable {
         /// Workers a fault killed or replaced, with why they are gone.
         var departed: [Int32: String] = [:]
         var missedFaults: [String] = []
+        /// With a limit: every certainly accepted operation's times, and the refusals.
+        var accepted: [LimitChecker.Accepted] = []
+        var refused = 0
+        var refusedByPid: [Int32: Int] = [:]
     }
 
     /// Which counters to fold: one shared counter, one per worker, or both
@@ -116,6 +120,10 @@ public final class HistoryRecorder: @unchecked Sendable {
     private var state: State
     public let origin: UInt64
     public let views: Views
+    /// The limit the app promises, checked over the accepted operations' times; nil: none.
+    public let limit: LimitSpec?
+    /// Whether the value the app reads is checked as a counter (there is a read).
+    public let checksCounter: Bool
 
     /// - Parameters:
     ///   - resolution: the starting bin width, `1 << resolution` ns; 10 (about
@@ -123,9 +131,11 @@ public final class HistoryRecorder: @unchecked Sendable {
     ///   - maxBins: bins per array before they coarsen: memory per array is 4 bytes each.
     ///   - views: the counters to fold; folding only the one that will be checked halves the work.
     public init(origin: UInt64 = MonotonicClock.now(), resolution: Int = 10, maxBins: Int = 1 << 18,
-                views: Views = .both) {
+                views: Views = .both, limit: LimitSpec? = nil, checksCounter: Bool = true) {
         self.origin = origin
         self.views = views
+        self.limit = limit
+        self.checksCounter = checksCounter
         state = State(clock: BinClock(origin: origin, maxBins: maxBins, shift: resolution))
     }
 
@@ -143,11 +153,17 @@ public final class HistoryRecorder: @unchecked Sendable {
             case .ok:
                 state.ok += 1
                 if let pid = increment.pid { state.okByPid[pid, default: 0] += 1 }
+                if limit != nil { state.accepted.append(LimitChecker.Accepted(start: increment.start, end: increment.end)) }
                 for index in state.resets.indices {
                     if increment.end < state.resets[index].start { state.resets[index].acknowledgedBefore += 1 }
                     if let end = state.resets[index].end, increment.start > end { state.resets[index].acknowledgedSince += 1 }
                 }
-            case .fail: state.failed += 1
+            case .fail:
+                state.failed += 1
+                if increment.refused {
+                    state.refused += 1
+                    if let pid = increment.pid { state.refusedByPid[pid, default: 0] += 1 }
+                }
             case .indeterminate: state.indeterminate += 1
             }
             // A failed increment folds the same whatever a reset does: only the others
@@ -366,6 +382,9 @@ public final class HistoryRecorder: @unchecked Sendable {
         var faults: [FaultRecord]
         var restarts: [RestartSummary]
         var departed: [Int32: String]
+        /// With a limit: the operations it is judged over.
+        var limit: LimitChecker.History?
+        var checksCounter: Bool
     }
 
     func snapshot() -> Snapshot {
@@ -391,8 +410,17 @@ public final class HistoryRecorder: @unchecked Sendable {
                             resets: state.resets, reads: state.reads, finalReads: state.finalReads,
                             unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
                             missedSteps: missed, faults: state.faults, restarts: state.restarts,
-                            departed: state.departed)
+                            departed: state.departed, limit: limitHistory(), checksCounter: checksCounter)
         }
+    }
+
+    /// What the limit is judged over: the operations accepted since the last reset that applied (under the lock).
+    private func limitHistory() -> LimitChecker.History? {
+        guard let limit else { return nil }
+        let lastReset = state.resets.filter { $0.outcome == .ok && $0.restart == nil }.compactMap(\.end).max()
+        let accepted = lastReset.map { end in state.accepted.filter { $0.start > end } } ?? state.accepted
+        return LimitChecker.History(spec: limit, accepted: accepted, refused: state.refused, indeterminate: state.indeterminate,
+                                    acceptedByPid: state.okByPid, refusedByPid: state.refusedByPid)
     }
 
     /// Checks everything recorded so far, as one shared counter or one per

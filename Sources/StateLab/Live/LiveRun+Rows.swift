@@ -70,18 +70,23 @@ extension LiveRun {
                 }
             }
             var unreached: [Int32] = []
+            // A limit alone reads nothing: a row is what the worker accepted and refused.
+            let limitOnly = !target.appRequests.checksCounter
+            let liveRefusals = live.withLockedValue { $0?.refusedByPid } ?? [:]
             for (pid, index) in rowIndex.sorted(by: { $0.value < $1.value }) {
                 // A shared socket cannot address one pid: a read older than two seconds is not shown as current.
                 let recent = lastRead[pid].flatMap { samples - $0.sample <= 8 ? $0.value : nil }
                 let gone = known && !running.contains(pid)
-                if recent == nil, !gone, !namedUnreached.contains(pid) { unreached.append(pid) }
-                rows.append(WorkerRow(index: index, pid: pid, status: gone ? .dead : recent == nil ? .restarting : .alive,
+                if recent == nil, !gone, !limitOnly, !namedUnreached.contains(pid) { unreached.append(pid) }
+                let status: WorkerStatus = gone ? .dead : recent == nil && !limitOnly ? .restarting : .alive
+                rows.append(WorkerRow(index: index, pid: pid, status: status,
                                       acknowledged: (acknowledgedByPid[pid] ?? 0) + (liveAcks[pid] ?? 0),
-                                      currentRead: gone ? nil : recent))
+                                      currentRead: gone ? nil : recent,
+                                      refused: limitOnly ? (refusedByPid[pid] ?? 0) + (liveRefusals[pid] ?? 0) : nil))
             }
             if !unreached.isEmpty, samples > 8 {
                 namedUnreached.formUnion(unreached)
-                emit(.note(.info, "GET /report has not reached pid \(unreached.map(String.init).joined(separator: ", ")) lately: the kernel picks the worker for each connection"))
+                emit(.note(.info, "\(target.appRequests.read.map(\.description) ?? "a read") has not reached pid \(unreached.map(String.init).joined(separator: ", ")) lately: the kernel picks the worker for each connection"))
             }
         }
         guard epoch.map({ $0 == self.epoch }) ?? true, generation.map({ $0 == self.generation }) ?? true,

@@ -62,6 +62,8 @@ public actor LiveRun {
 
     /// Acknowledged increments per pid since the last reset, from finished bursts.
     var acknowledgedByPid: [Int32: Int] = [:]
+    /// With a limit: each pid's refusals over the session.
+    var refusedByPid: [Int32: Int] = [:]
     /// Row numbers for pids of a target that cannot number its workers, in the order first seen.
     var rowIndex: [Int32: Int] = [:]
     /// The sample in which each pid last answered a read, and what it read.
@@ -199,12 +201,13 @@ public actor LiveRun {
             let (target, stop) = try await TargetStarter.own(config)
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(target.supervisor.url)"
             return (target, stop, next.strategy.isShared ? .yes : .no, line)
-        case .url(let host, let port, let sharing):
-            let target = URLTarget(host: host, port: port)
+        case .url(let host, let port, let sharing, let requests):
+            let target = URLTarget(host: host, port: port, requests: requests, owners: SocketOwners(scope: .anyProcess))
+            let read = requests.read.map { "reads go through \($0) on fresh connections" } ?? "nothing is read (a limit only)"
             return (target, {}, sharing,
-                    "watching \(target.label): reads go through GET /report on fresh connections; the kernel picks the worker, so some pids may not be reached")
-        case .command(let spec, let sharing):
-            let (target, stop) = try await TargetStarter.start(.command(spec, sharing: sharing), label: spec.command,
+                    "watching \(target.label): \(read); /proc names the worker of each connection, and the kernel picks it, so some pids may not be reached")
+        case .command(let spec, let sharing, let requests):
+            let (target, stop) = try await TargetStarter.start(.command(spec, sharing: sharing, requests: requests), label: spec.command,
                                                                redisURL: options.redisURL, postgresURL: options.postgres.url,
                                                                executable: options.executable)
             let workers = await target.workers()
@@ -222,6 +225,7 @@ public actor LiveRun {
     /// What a finished history knew about the workers: gone with it.
     private func forgetCounts() {
         acknowledgedByPid = [:]
+        refusedByPid = [:]
         rowIndex = [:]
         lastRead = [:]
         namedUnreached = []
@@ -288,7 +292,10 @@ public actor LiveRun {
         }
         enter(.settling)
         epoch += 1
-        for (pid, tally) in result.perPid { acknowledgedByPid[pid, default: 0] += tally.acknowledged }
+        for (pid, tally) in result.perPid {
+            acknowledgedByPid[pid, default: 0] += tally.acknowledged
+            if tally.refused > 0 { refusedByPid[pid, default: 0] += tally.refused }
+        }
         emit(.latency(p50Milliseconds: result.latency.p50, p99Milliseconds: result.latency.p99))
         emit(.burstProgress(done: result.attempted, total: requested))
         let finals = await session.settle(expecting: Set(acknowledgedByPid.keys).union(rowIndex.keys))

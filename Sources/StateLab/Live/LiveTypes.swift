@@ -5,9 +5,9 @@ public enum LiveTarget: Sendable, Equatable {
     /// statelab's own app, with the settings' strategy, mode and workers.
     case ownApp
     /// An app already running at a loopback URL.
-    case url(host: String, port: Int, sharing: Sharing)
+    case url(host: String, port: Int, sharing: Sharing, requests: AppRequests = .counterAPI)
     /// An app statelab launches from a command, and stops at the end.
-    case command(CommandSpec, sharing: Sharing)
+    case command(CommandSpec, sharing: Sharing, requests: AppRequests = .counterAPI)
 }
 
 /// One strategy's result in a comparison: the same burst on every strategy.

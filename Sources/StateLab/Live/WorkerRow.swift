@@ -15,8 +15,12 @@ public struct WorkerRow: Sendable, Equatable {
     public var acknowledged: Int
     /// The count this worker reports right now (nil before its first read or when it is down).
     public var currentRead: Int?
+    /// With a limit and nothing read: the operations this worker refused (nil when the run reads a counter).
+    public var refused: Int?
 
-    public init(index: Int, pid: Int32, status: WorkerStatus = .alive, acknowledged: Int = 0, currentRead: Int? = nil) {
+    public init(index: Int, pid: Int32, status: WorkerStatus = .alive, acknowledged: Int = 0, currentRead: Int? = nil,
+                refused: Int? = nil) {
+        self.refused = refused
         self.index = index
         self.pid = pid
         self.status = status

@@ -31,8 +31,14 @@ final class LoadConnection: @unchecked Sendable {
     /// The answer's field names, encoded once per connection.
     private let answerKeys: AnswerKeys
     private let timeoutNanos: UInt64
+    /// The count's field when it is not the flat key `answerKeys` scans for (a dotted path), or none at all.
+    private let countPath: FieldPath?
+    private let countIsFlat: Bool
     private var state = State.idle
     private var channel: Channel?
+    /// The worker /proc named as holding this channel's server side; looked up once per connection.
+    private var channelOwner: Int32?
+    private var channelLookedUp = false
     private var failedConnects = 0
     /// Armed while a request may be in flight. Scheduling and cancelling a
     /// timer per request cost about 6% of the generator's CPU, so one timer
@@ -48,9 +54,11 @@ final class LoadConnection: @unchecked Sendable {
         self.schedule = schedule
         self.shard = shard
         self.onFinished = onFinished
-        encodedRequest = PreEncodedRequest.encode(method: plan.method, path: plan.path, host: plan.host, port: plan.port)
+        encodedRequest = ByteBuffer(bytes: plan.request.encoded(host: plan.host, port: plan.port))
         bodylessAnswers = plan.method.uppercased() == "HEAD"
         answerKeys = plan.answerFields == .standard ? .standard : AnswerKeys(plan.answerFields)
+        countPath = plan.countField
+        countIsFlat = plan.countField.map { $0.isFlat && $0.description == plan.answerFields.countField } ?? false
         timeoutNanos = UInt64(plan.timeout * 1_000_000_000)
     }
 
@@ -123,8 +131,40 @@ final class LoadConnection: @unchecked Sendable {
         let sentAt = MonotonicClock.now()
         state = .inFlight(ticket, sentAt: sentAt)
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
+        if let owners = plan.owners, !channelLookedUp, encodedRequest.readableBytes > 1 {
+            // All but the last byte: the worker that accepts blocks reading it, so it holds the
+            // connection while /proc is asked (an app that closes after each answer would not).
+            channelLookedUp = true
+            channel.writeAndFlush(encodedRequest.getSlice(at: encodedRequest.readerIndex, length: encodedRequest.readableBytes - 1)!,
+                                  promise: nil)
+            lookUpOwner(owners, channel: channel, since: sentAt, wait: 50_000)
+            return
+        }
         // The whole request, encoded once; the pipeline has no outbound handler.
         channel.writeAndFlush(encodedRequest, promise: nil)
+    }
+
+    /// Asks /proc who holds `channel`'s server side, again with a growing wait
+    /// while no worker has accepted it, for at most a second or half the
+    /// timeout; then sends the request's last byte, named or not.
+    private func lookUpOwner(_ owners: SocketOwners, channel: Channel, since start: UInt64, wait: Int64) {
+        guard channel === self.channel, case .inFlight = state else { return }
+        var lookup = SocketOwners.Lookup.notYet
+        if let server = channel.remoteAddress, let client = channel.localAddress {
+            lookup = owners.poll(server: server, client: client)
+        } else {
+            lookup = .unknown("the connection has no addresses")
+        }
+        let bound = min(1_000_000_000, timeoutNanos / 2)
+        if lookup == .notYet, MonotonicClock.now() &- start < bound {
+            eventLoop.scheduleTask(in: .nanoseconds(wait)) {
+                self.lookUpOwner(owners, channel: channel, since: start, wait: min(wait * 2, 5_000_000))
+            }
+            return
+        }
+        if case .pid(let pid) = owners.finished(lookup) { channelOwner = pid }
+        let last = encodedRequest.getSlice(at: encodedRequest.writerIndex - 1, length: 1)!
+        channel.writeAndFlush(last, promise: nil)
     }
 
     private func armTimeout(in nanoseconds: UInt64) {
@@ -185,6 +225,8 @@ final class LoadConnection: @unchecked Sendable {
                 case .success(let channel):
                     self.failedConnects = 0
                     self.channel = channel
+                    self.channelOwner = nil
+                    self.channelLookedUp = false
                     self.send(ticket)
                 case .failure:
                     self.connectFailed(ticket, attemptStart: attemptStart)
@@ -216,20 +258,34 @@ final class LoadConnection: @unchecked Sendable {
             let end = MonotonicClock.now()
             let answer = response.body.withUnsafeReadableBytes { CounterAnswer.parse(buffer: $0, keys: answerKeys) }
             let outcome = answer.outcome(status: response.status)
+            var count: Int?
+            if outcome == .ok, let countPath {
+                count = countIsFlat ? answer.count : countPath.integer(in: response.body.readableBytesView)
+                if plan.step < 0 { count = count.map { -$0 } }
+            }
+            let named = response.workerPid ?? answer.pid
+            if let owner = channelOwner, let named, named != owner { shard.pidDisagreed(named: named, found: owner) }
             let record = IncrementRecord(
                 outcome: outcome,
-                count: outcome == .ok ? answer.count : nil,
-                pid: response.workerPid ?? answer.pid,
+                count: count,
+                pid: channelOwner ?? named,
                 start: ticket.intendedTime ?? sentAt,
-                end: end
+                end: end,
+                refused: outcome == .fail && plan.refused.contains(response.status)
             )
-            shard.add(record, answered: true)
+            shard.add(record, answered: true, status: response.status)
+            if plan.stopWhenMisrouted, shard.misrouted != nil {
+                // Every answer so far says the path is not there: stop at once, the run says which.
+                schedule.stopIssuing()
+            }
             if !response.keepAlive {
                 dropChannel()
             }
             claimNext()
         case .closed:
             channel = nil
+            channelOwner = nil
+            channelLookedUp = false
             guard case .inFlight(let ticket, let sentAt) = state else { return }
             // The request was sent; whether it applied is unknown.
             recordIndeterminate(ticket, sentAt: sentAt)
@@ -253,6 +309,8 @@ final class LoadConnection: @unchecked Sendable {
     private func dropChannel() {
         let old = channel
         channel = nil
+        channelOwner = nil
+        channelLookedUp = false
         old?.close(promise: nil)
     }
 

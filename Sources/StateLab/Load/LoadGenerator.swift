@@ -142,6 +142,8 @@ public final class LoadGenerator: @unchecked Sendable {
         var perPid: [Int32: PidTally] = [:]
         var lastEnd = schedule.startTime
         var counts = (ok: 0, fail: 0, indeterminate: 0)
+        var misrouted: [Int?] = []
+        var disagreements = (count: 0, first: String?.none)
         for shard in shards {
             let final = try await shard.eventLoop.submit { shard.takeFinal() }.get()
             increments.append(contentsOf: final.records)
@@ -151,6 +153,9 @@ public final class LoadGenerator: @unchecked Sendable {
             counts.ok += final.ok
             counts.fail += final.fail
             counts.indeterminate += final.indeterminate
+            misrouted.append(final.misrouted)
+            disagreements.count += final.disagreements
+            disagreements.first = disagreements.first ?? final.firstDisagreement
         }
         // Every connection gave up (the server is gone): the requests nobody
         // could send are certainly not applied.
@@ -168,6 +173,7 @@ public final class LoadGenerator: @unchecked Sendable {
             final.elapsed = Double(now - schedule.startTime) / 1_000_000_000
             final.currentRate = final.elapsed > 0 ? Double(final.completed) / final.elapsed : 0
             final.acknowledgedByPid = perPid.mapValues(\.acknowledged)
+            final.refusedByPid = perPid.mapValues(\.refused)
             let summary = LatencySummary(latency)
             final.p50 = summary.p50
             final.p99 = summary.p99
@@ -176,7 +182,7 @@ public final class LoadGenerator: @unchecked Sendable {
 
         let elapsed = max(Double(lastEnd - schedule.startTime) / 1_000_000_000, 1e-9)
         let attempted = counts.ok + counts.fail + counts.indeterminate
-        return LoadResult(
+        var result = LoadResult(
             increments: increments,
             okCount: counts.ok,
             failCount: counts.fail,
@@ -189,6 +195,11 @@ public final class LoadGenerator: @unchecked Sendable {
             perPid: perPid,
             stoppedEarly: withControl { $0.stopRequested }
         )
+        // Misrouted only when no shard saw an answer from a path that exists.
+        if counts.ok == 0, let status = misrouted.compactMap({ $0 }).first { result.misrouted = status }
+        result.pidDisagreements = disagreements.count
+        result.firstPidDisagreement = disagreements.first
+        return result
     }
 
     private func expectedRecords(perShardOf shardCount: Int) -> Int {
@@ -220,6 +231,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 snapshot.fail += part.fail
                 snapshot.indeterminate += part.indeterminate
                 snapshot.acknowledgedByPid.merge(part.acknowledgedByPid, uniquingKeysWith: +)
+                snapshot.refusedByPid.merge(part.refusedByPid, uniquingKeysWith: +)
                 window.add(part.windowLatency)
             }
             let now = MonotonicClock.now()

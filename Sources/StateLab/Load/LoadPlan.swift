@@ -26,6 +26,19 @@ public struct LoadPlan: Sendable, Equatable {
     public var maxConnectAttempts: Int
     /// The names of the answer's pid and count fields.
     public var answerFields: AnswerFields
+    /// Sent with every request, and the request's body (JSON unless a Content-Type says otherwise).
+    public var headers: [RequestSpec.Header] = []
+    public var body: String?
+    /// Where the answer carries the count; nil: it carries none.
+    public var countField: FieldPath? = FieldPath("count")
+    /// Statuses the app gives when it refuses on purpose (a limit, a sold-out stock).
+    public var refused: Set<Int> = [409, 429]
+    /// What one applied operation adds to the count: -1 for a stock, whose counts are negated.
+    public var step = 1
+    /// Names the worker that accepted each connection from /proc, when set.
+    public var owners: SocketOwners?
+    /// Stop at once when every answer so far is 404 or 405: the operation's path is not the app's.
+    public var stopWhenMisrouted = false
 
     public init(
         host: String = "127.0.0.1",
@@ -51,5 +64,21 @@ public struct LoadPlan: Sendable, Equatable {
         self.threads = threads
         self.maxConnectAttempts = maxConnectAttempts
         self.answerFields = answerFields
+        countField = FieldPath(answerFields.countField)
     }
+
+    /// The app's own operation instead of POST /increment.
+    public mutating func use(_ requests: AppRequests) {
+        method = requests.op.method
+        path = requests.op.path
+        headers = requests.op.headers
+        body = requests.op.body
+        countField = requests.opField
+        refused = requests.refused
+        step = requests.step
+        answerFields = requests.answerFields
+    }
+
+    /// The operation as a request.
+    var request: RequestSpec { RequestSpec(method: method, path: path, headers: headers, body: body) }
 }

@@ -10,6 +10,8 @@ public struct LoadProgress: Sendable, Equatable {
     public var elapsed: Double
     /// Ok answers per worker pid so far.
     public var acknowledgedByPid: [Int32: Int]
+    /// Answers with one of the app's refusal statuses per worker pid so far.
+    public var refusedByPid: [Int32: Int] = [:]
     /// Latency of the answers that arrived in the last interval, in ms (0 when none did).
     public var p50: Double
     public var p99: Double

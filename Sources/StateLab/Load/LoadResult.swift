@@ -22,6 +22,8 @@ public struct PidTally: Sendable, Equatable, Codable {
     /// The lowest and highest count this pid returned in an ok answer.
     public var minCount: Int?
     public var maxCount: Int?
+    /// Answers with one of the app's refusal statuses (409, 429 ...) from this pid.
+    public var refused = 0
 
     public init(acknowledged: Int = 0, minCount: Int? = nil, maxCount: Int? = nil) {
         self.acknowledged = acknowledged
@@ -38,6 +40,7 @@ public struct PidTally: Sendable, Equatable, Codable {
 
     mutating func merge(_ other: PidTally) {
         acknowledged += other.acknowledged
+        refused += other.refused
         if let low = other.minCount { minCount = Swift.min(minCount ?? low, low) }
         if let high = other.maxCount { maxCount = Swift.max(maxCount ?? high, high) }
     }
@@ -65,4 +68,9 @@ public struct LoadResult: Sendable {
     public var perPid: [Int32: PidTally]
     /// True when the run was stopped early (stop() or task cancellation).
     public var stoppedEarly: Bool
+    /// The status (404, 405) every answer gave before the load stopped itself: the path is not the app's.
+    public var misrouted: Int? = nil
+    /// Answers whose own pid (field or X-Worker-Pid) was not the worker /proc found: how many, and the first.
+    public var pidDisagreements = 0
+    public var firstPidDisagreement: String? = nil
 }

@@ -16,12 +16,18 @@ final class LoadShard: @unchecked Sendable {
     private var windowLatency = LatencyHistogram.make()
     private var perPid: [Int32: PidTally] = [:]
     private var lastEnd: UInt64 = 0
+    /// Answers that were not 404 or 405, and the first such status while there were none.
+    private var routedAnswers = 0
+    private(set) var misrouted: Int?
+    private var disagreements = 0
+    private var firstDisagreement: String?
 
     struct Snapshot: Sendable {
         var ok: Int
         var fail: Int
         var indeterminate: Int
         var acknowledgedByPid: [Int32: Int]
+        var refusedByPid: [Int32: Int]
         var windowLatency: Histogram<UInt64>
     }
 
@@ -33,6 +39,9 @@ final class LoadShard: @unchecked Sendable {
         var ok: Int
         var fail: Int
         var indeterminate: Int
+        var misrouted: Int?
+        var disagreements: Int
+        var firstDisagreement: String?
     }
 
     init(eventLoop: EventLoop, expectedRecords: Int, recorder: HistoryRecorder?) {
@@ -43,8 +52,17 @@ final class LoadShard: @unchecked Sendable {
 
     /// - Parameter answered: the server answered, so the latency is meaningful
     ///   (connect failures and timeouts stay out of the histogram, as in wrk).
-    func add(_ record: IncrementRecord, answered: Bool) {
+    func add(_ record: IncrementRecord, answered: Bool, status: Int? = nil) {
         eventLoop.assertInEventLoop()
+        if let status {
+            if status == 404 || status == 405 {
+                if routedAnswers == 0 { misrouted = status }
+            } else {
+                routedAnswers += 1
+                misrouted = nil
+            }
+        }
+        if record.refused, let pid = record.pid { perPid[pid, default: PidTally()].refused += 1 }
         if let recorder { recorder.add(record) } else { records.append(record) }
         switch record.outcome {
         case .ok:
@@ -63,12 +81,19 @@ final class LoadShard: @unchecked Sendable {
         lastEnd = max(lastEnd, record.end)
     }
 
+    /// An answer named `named` as its worker where /proc found `found`.
+    func pidDisagreed(named: Int32, found: Int32) {
+        disagreements += 1
+        if firstDisagreement == nil { firstDisagreement = "an answer named pid \(named), but /proc found pid \(found) holding its connection" }
+    }
+
     /// Counts so far and the latencies since the previous snapshot.
     func takeSnapshot() -> Snapshot {
         eventLoop.preconditionInEventLoop()
         let snapshot = Snapshot(
             ok: ok, fail: fail, indeterminate: indeterminate,
             acknowledgedByPid: perPid.mapValues(\.acknowledged),
+            refusedByPid: perPid.mapValues(\.refused),
             windowLatency: windowLatency
         )
         windowLatency.reset()
@@ -78,7 +103,8 @@ final class LoadShard: @unchecked Sendable {
     func takeFinal() -> Final {
         eventLoop.preconditionInEventLoop()
         let final = Final(records: records, latency: latency, perPid: perPid, lastEnd: lastEnd,
-                          ok: ok, fail: fail, indeterminate: indeterminate)
+                          ok: ok, fail: fail, indeterminate: indeterminate, misrouted: misrouted,
+                          disagreements: disagreements, firstDisagreement: firstDisagreement)
         records = []
         return final
     }

@@ -16,8 +16,10 @@ public enum ReportReader {
         port: Int,
         expecting pids: Set<Int32>,
         timeout: Double,
-        fields: AnswerFields = .standard
+        requests: AppRequests = .counterAPI,
+        owners: SocketOwners? = nil
     ) async -> (reads: [ReadRecord], unreached: Set<Int32>) {
+        guard let request = requests.read else { return ([], pids) }
         let deadline = MonotonicClock.now() + UInt64(max(timeout, 0) * 1_000_000_000)
         let maxAttempts = pids.isEmpty ? discoveryAttempts : max(discoveryAttempts, pids.count * 32)
         var reads: [ReadRecord] = []
@@ -31,9 +33,9 @@ public enum ReportReader {
             let remaining = Double(deadline - start) / 1_000_000_000
             let attemptTimeout = min(remaining, max(1, timeout / 4))
             do {
-                let answer = try await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: attemptTimeout)
+                let answer = try await AppExchange.send(request, host: host, port: port, timeout: attemptTimeout, owners: owners)
                 let end = MonotonicClock.now()
-                guard let read = readRecord(from: answer, start: start, end: end, fields: fields) else { continue }
+                guard let read = readRecord(from: answer, start: start, end: end, requests: requests) else { continue }
                 if !reads.contains(where: { $0.pid == read.pid }) { reads.append(read) }
                 unreached.remove(read.pid)
             } catch {
@@ -44,12 +46,14 @@ public enum ReportReader {
         return (reads, unreached)
     }
 
-    static func readRecord(from answer: HTTPOneShot.Response, start: UInt64, end: UInt64,
-                           fields: AnswerFields = .standard) -> ReadRecord? {
+    /// The read an answer carries: its worker (from /proc, else the answer) and its value; nil when either is missing.
+    static func readRecord(from answer: AppExchange.Answer, start: UInt64, end: UInt64,
+                           requests: AppRequests = .counterAPI) -> ReadRecord? {
         guard (200..<300).contains(answer.status) else { return nil }
-        let body = CounterAnswer.parse(answer.body, fields: fields)
-        guard let pid = HTTPOneShot.workerPid(answer) ?? body.pid, let count = body.count else { return nil }
+        guard let pid = answer.pid(field: requests.pidField),
+              let value = requests.readField.integer(in: answer.body) else { return nil }
+        let body = CounterAnswer.parse(answer.body, fields: requests.answerFields)
         let retries = answer.body.withUnsafeBytes { JSONFieldScanner(bytes: $0).integer(for: retriesKey) }
-        return ReadRecord(pid: pid, worker: body.worker, value: count, start: start, end: end, retries: retries)
+        return ReadRecord(pid: pid, worker: body.worker, value: requests.normalized(value), start: start, end: end, retries: retries)
     }
 }

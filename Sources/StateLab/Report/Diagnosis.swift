@@ -70,11 +70,35 @@ public enum Diagnoser {
         let probe = outcome.probe
         var found: [Diagnosis] = []
         if let latency = latency(load: outcome.load, probe: probe, concurrency: concurrency) { found.append(latency) }
+        if let limit = perProcessLimit(outcome.check) { found.append(limit) }
+        // A limit alone reads nothing: the counter's diagnoses have nothing to go on.
+        guard outcome.check.counterChecked else { return found }
         if let uneven = unevenShare(outcome) { found.append(uneven) }
         if let perWorker = perWorkerState(outcome.check) { found.append(perWorker) }
         found += partialResets(outcome)
         if let unreached = unreachedWorkers(outcome) { found.append(unreached) }
         return found
+    }
+
+    /// Two or more workers each accepted about the limit, together over it:
+    /// the limiter keeps its counts in each process (flask-limiter's and
+    /// slowapi's memory:// storage under several workers).
+    static func perProcessLimit(_ check: CheckResult) -> Diagnosis? {
+        guard let limit = check.limit, limit.perProcess else { return nil }
+        let accepting = limit.perPid.filter { $0.accepted > 0 }
+        let per = limit.windowSeconds.map { "\(ReportNumbers.grouped(limit.limit)) per \(DurationText.format(.nanoseconds(Int64($0 * 1e9))))" }
+            ?? "\(ReportNumbers.grouped(limit.limit))"
+        let each = accepting.map { "pid \($0.pid) \(ReportNumbers.grouped($0.accepted))" }.joined(separator: ", ")
+        return Diagnosis(code: "per-process-limit", text: """
+            per-process limit: each of \(accepting.count) workers enforces its own \(per): \(ReportNumbers.grouped(limit.accepted)) \
+            accepted (\(each)). The limiter keeps its counts in each worker's memory (flask-limiter's or slowapi's \
+            memory:// storage, a module-level dict); use a storage every worker shares, such as redis://.
+            """, evidence: [
+                "limit": .number(Double(limit.limit)),
+                "accepted": .number(Double(limit.accepted)),
+                "accepting_pids": .number(Double(accepting.count)),
+                "over_limit": .number(Double(limit.overLimit)),
+            ])
     }
 
     // MARK: Latency
@@ -247,7 +271,7 @@ public enum Diagnoser {
         let listed = missing.sorted { $0.key < $1.key }
             .map { "pid \($0.key) (\(ReportNumbers.grouped($0.value.acknowledged)) acknowledged)" }
         return Diagnosis(code: "unreached-workers", text: """
-            unreached workers: \(listed.joined(separator: ", ")) answered increments but never a final GET /report, \
+            unreached workers: \(listed.joined(separator: ", ")) answered increments but never a final read, \
             so \(missing.count == 1 ? "its count is" : "their counts are") left out of final. Reads go over fresh \
             connections and the server picks the worker; a busy or exited worker may never be picked
             """, evidence: evidence)

@@ -57,6 +57,9 @@ enum JSONReport {
             ("unsettled", happened ? .bool(check.unsettled) : .null),
             ("inconclusive", happened ? .optional(check.inconclusive) : .null),
             ("resets", .array(happened ? check.resets.map(reset) : [])),
+            ("counter_checked", happened ? .bool(check.counterChecked) : .null),
+            ("counter_verdict", happened ? .string((check.counterVerdict ?? check.verdict).rawValue) : .null),
+            ("limit", happened ? check.limit.map(limit) ?? .null : .null),
         ]
         members += [
             ("faults", .array(happened ? check.faults.map(fault) : [])),
@@ -85,6 +88,31 @@ enum JSONReport {
             ("expectations", .array(run.expectations.map { expectation($0, evaluated: happened) })),
         ]
         return .object(members)
+    }
+
+    /// The limit's check: what it allows, what was accepted and refused per pid, and the worst interval.
+    static func limit(_ limit: LimitResult) -> JSONValue {
+        .object([
+            ("limit", .int(limit.limit)),
+            ("window_s", .optional(limit.windowSeconds)),
+            ("algorithm", .optional(limit.algorithm)),
+            ("algorithm_assumed", .bool(limit.assumed)),
+            ("allowance", .string(limit.allowance)),
+            ("accepted", .int(limit.accepted)),
+            ("refused", .int(limit.refused)),
+            ("indeterminate", .int(limit.indeterminate)),
+            ("over_limit", .int(limit.overLimit)),
+            ("accepting_pids", .int(limit.accepting)),
+            ("per_process", .bool(limit.perProcess)),
+            ("worst", limit.worstAccepted == nil ? .null : .object([
+                ("start_s", .optional(limit.worstStart)), ("end_s", .optional(limit.worstEnd)),
+                ("accepted", .int(limit.worstAccepted ?? 0)), ("bound", .int(limit.worstBound ?? 0)),
+            ])),
+            ("per_pid", .array(limit.perPid.map { tally in
+                .object([("pid", .int(Int(tally.pid))), ("accepted", .int(tally.accepted)), ("refused", .int(tally.refused))])
+            })),
+            ("unattributed", .int(limit.unattributed)),
+        ])
     }
 
     static func violation(_ violation: ReadViolation, in check: CheckResult) -> JSONValue {

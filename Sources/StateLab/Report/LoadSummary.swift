@@ -28,6 +28,19 @@ enum LoadSummary {
                 + (probe.cpuBusyFraction.map { ", machine \(Diagnoser.percent($0)) busy" } ?? "")
                 + (probe.serverCPUFraction.map { ", answering worker \(Diagnoser.percent($0)) of a core" } ?? ""))]
         } ?? []
+        let limitRows: [(String, String)] = check.limit.map { limit in
+            [("accepted", ReportNumbers.grouped(limit.accepted)), ("refused", ReportNumbers.grouped(limit.refused)),
+             ("over limit", (limit.overLimit > 0 ? TerminalColor.red : nil).map { $0.paint(ReportNumbers.grouped(limit.overLimit), enabled: color) }
+                ?? ReportNumbers.grouped(limit.overLimit))]
+        } ?? []
+        let counterRows: [(String, String)] = !check.counterChecked ? [] : [
+            ("final", ReportNumbers.finalRange(check)),
+            ("lost", (check.lost > 0 ? TerminalColor.red : nil)
+                .map { $0.paint(ReportNumbers.lost(check), enabled: color) } ?? ReportNumbers.lost(check)),
+            ("unexpected", ReportNumbers.grouped(check.unexpected)),
+            ("duplicates", ReportNumbers.grouped(check.duplicates)),
+            ("divergent", check.divergent ? "yes" : "no"),
+        ]
         return [
             ("run", setup),
             ("elapsed", ReportNumbers.seconds(run.elapsed)),
@@ -40,13 +53,7 @@ enum LoadSummary {
             ("acknowledged", ReportNumbers.grouped(check.acknowledged)),
             ("failed", ReportNumbers.grouped(check.failed)),
             ("indeterminate", ReportNumbers.grouped(check.indeterminate)),
-            ("final", ReportNumbers.finalRange(check)),
-            ("lost", (check.lost > 0 ? TerminalColor.red : nil)
-                .map { $0.paint(ReportNumbers.lost(check), enabled: color) } ?? ReportNumbers.lost(check)),
-            ("unexpected", ReportNumbers.grouped(check.unexpected)),
-            ("duplicates", ReportNumbers.grouped(check.duplicates)),
-            ("divergent", check.divergent ? "yes" : "no"),
-        ] + (run.retries.map { [("retries", ReportNumbers.grouped($0))] } ?? [])
+        ] + counterRows + limitRows + (run.retries.map { [("retries", ReportNumbers.grouped($0))] } ?? [])
           + (check.restarts.isEmpty ? [] : [("restart", RunColumns.restartText(check)
               + " (\(check.restarts.count) \(check.restarts.count == 1 ? "restart" : "restarts"); lost is races only)")]) + [
             ("verdict", verdictColor.paint(check.verdict.rawValue, enabled: color)),

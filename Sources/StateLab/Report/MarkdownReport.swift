@@ -46,6 +46,7 @@ enum MarkdownReport {
             lines += ["", "### \(title)", ""] + items.map { "- " + $0 }
         }
         section("Verdicts", ReportSections.verdictLines(report.runs).map(escape))
+        section("Limits", ReportSections.limitLines(report.runs).map(escape))
         if alwaysSummarize { section("Workers", ReportSections.workerLines(report.runs).map(escape)) }
         section("Duplicate witnesses", ReportSections.witnessLines(report.runs).map(escape))
         section("Notes", ReportSections.noteLines(report.runs).map(escape))

@@ -7,7 +7,7 @@ enum ReportSections {
     static func witnessLines(_ runs: [RunResult]) -> [String] {
         runs.filter { !$0.isSkipped }.flatMap { run -> [String] in
             let shown = run.check.witnesses.prefix(Checker.witnessCap)
-            var lines = shown.map { "\(run.label): \(describe($0))" }
+            var lines = shown.map { "\(run.label): \(CheckResult.describe($0, step: run.check.step))" }
             if run.check.duplicates > shown.count {
                 lines.append("\(run.label): \(ReportNumbers.grouped(run.check.duplicates)) duplicates in all, \(shown.count) shown")
             }
@@ -34,6 +34,20 @@ enum ReportSections {
                 return "pid \(worker.pid) answered \(ReportNumbers.grouped(worker.acknowledged)) (\(share)%), read \(ReportNumbers.grouped(worker.count))"
             }
             return "\(run.label): \(workers.joined(separator: "; "))"
+        }
+    }
+
+    /// "flask: limit 50 per 1m (fixed window, assumed): 200 accepted, 200 refused, 100 over; pid 11: 50 accepted, 50 refused; ...".
+    static func limitLines(_ runs: [RunResult]) -> [String] {
+        runs.filter { !$0.isSkipped }.compactMap { run in
+            guard let limit = run.check.limit else { return nil }
+            var head = "limit " + (limit.windowSeconds.map { "\(ReportNumbers.grouped(limit.limit)) per \(DurationText.format(.nanoseconds(Int64($0 * 1e9))))" }
+                ?? "\(ReportNumbers.grouped(limit.limit)) in all")
+            if let algorithm = limit.algorithm { head += " (\(algorithm)\(limit.assumed ? ", assumed" : ""))" }
+            head += ": \(ReportNumbers.grouped(limit.accepted)) accepted, \(ReportNumbers.grouped(limit.refused)) refused, "
+                + "\(ReportNumbers.grouped(limit.overLimit)) over"
+            let pids = limit.perPid.map { "pid \($0.pid): \(ReportNumbers.grouped($0.accepted)) accepted, \(ReportNumbers.grouped($0.refused)) refused" }
+            return "\(run.label): " + ([head] + pids).joined(separator: "; ")
         }
     }
 

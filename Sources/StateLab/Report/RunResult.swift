@@ -94,7 +94,8 @@ public struct RunResult: Sendable, Codable, Equatable {
         self.init(label: label, strategy: strategy, mode: mode, workers: workers, raceWindowMicros: raceWindowMicros,
                   concurrency: concurrency, targetRate: outcome.load.targetRate, achievedRate: outcome.load.achievedRate,
                   elapsed: outcome.load.elapsed, check: outcome.check, throughputRPS: outcome.load.throughput,
-                  latency: outcome.load.latency, unreachedPids: outcome.check.unread.map(\.pid), external: external)
+                  latency: outcome.load.latency, unreachedPids: outcome.check.counterChecked ? outcome.check.unread.map(\.pid) : [],
+                  external: external)
         notes = outcome.notes
         diagnosis = outcome.diagnosis
         probe = outcome.probe

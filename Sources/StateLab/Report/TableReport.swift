@@ -22,6 +22,7 @@ enum TableReport {
             lines += ["", TerminalColor.bold.paint(title, enabled: color)] + items.map { "  " + $0 }
         }
         section("Verdicts", ReportSections.verdictLines(report.runs))
+        section("Limits (operations accepted and refused, per pid)", ReportSections.limitLines(report.runs))
         // `load` prints its own per-worker table.
         if alwaysSummarize { section("Workers (increments each pid answered, and its final read)", ReportSections.workerLines(report.runs)) }
         section("Duplicate witnesses (two ok increments got the same count: an update was lost)",

@@ -12,11 +12,11 @@ enum TerminalColor: String, Sendable {
         enabled ? "\u{1B}[\(rawValue)m\(text)\u{1B}[0m" : text
     }
 
-    /// ok green, lost-updates red, divergent yellow, errors magenta, unknown dim.
+    /// ok green, lost-updates and over-limit red, divergent yellow, errors magenta, unknown dim.
     static func of(_ verdict: Verdict) -> TerminalColor {
         switch verdict {
         case .ok: return .green
-        case .lostUpdates: return .red
+        case .lostUpdates, .overLimit: return .red
         case .divergent: return .yellow
         case .errors: return .magenta
         case .unknown: return .dim

@@ -52,7 +52,7 @@ public enum AppRun {
     private static func runUserApp(_ plan: RunPlan, target spec: TargetSpec,
                                    report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
         // An app that needs a server statelab cannot start here is skipped, as a redis or postgres run is.
-        if case .command(let command, _) = spec {
+        if case .command(let command, _, _) = spec {
             let servers = [("redis_url", plan.redisURL, RedisServerProcess.availability),
                            ("postgres_url", plan.postgres.url, PostgresServerProcess.availability)]
             for (placeholder, given, availability) in servers
@@ -106,9 +106,9 @@ public enum TargetStarter {
                              executable: String = ChildProcess.currentExecutable) async throws
         -> (any RunTarget, @Sendable () async -> Void) {
         switch spec {
-        case .url(let host, let port, _):
-            return (URLTarget(host: host, port: port, fields: spec.answerFields), {})
-        case .command(let command, _):
+        case .url(let host, let port, _, let requests):
+            return (URLTarget(host: host, port: port, requests: requests, owners: SocketOwners(scope: .anyProcess)), {})
+        case .command(let command, _, _):
             let cancelled = NIOLockedValueBox(false)
             let app: LaunchedApp
             do {
@@ -121,7 +121,7 @@ public enum TargetStarter {
             } catch {
                 throw RunError(label: label, reason: "\(error)")
             }
-            return (CommandTarget(app: app), { await OffThread.run { app.stop() } })
+            return (CommandTarget(app: app, requests: spec.requests), { await OffThread.run { app.stop() } })
         }
     }
 }

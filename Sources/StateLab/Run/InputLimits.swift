@@ -13,6 +13,8 @@ public enum InputLimits {
     public static let port = 0...65_535
     public static let burst = 1...10_000_000
     public static let fps = 1...60
+    /// A limit's count (--limit N, N/window) and a token bucket's burst.
+    public static let limitCount = 1...100_000_000
     public static let iterations = 1...10_000_000
     public static let postgresConnections = 1...64
     public static let serializableRetries = 0...1000

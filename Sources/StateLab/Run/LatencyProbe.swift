@@ -40,10 +40,11 @@ public enum LatencyProbe {
     /// connection (the load generator's own connection, at concurrency 1).
     /// GET /report changes no counter, so the probe leaves the run's count alone.
     /// - Returns: nil when no request got a 2xx answer (nothing to measure).
-    public static func run(host: String, port: Int, path: String = "/report", requests: Int = 30,
-                           timeout: Double = 2) async -> Result? {
-        let plan = LoadPlan(host: host, port: port, method: "GET", path: path, stop: .count(requests),
+    public static func run(host: String, port: Int, path: String = "/report", headers: [RequestSpec.Header] = [],
+                           requests: Int = 30, timeout: Double = 2) async -> Result? {
+        var plan = LoadPlan(host: host, port: port, method: "GET", path: path, stop: .count(requests),
                             concurrency: 1, timeout: timeout, maxConnectAttempts: 2)
+        plan.headers = headers
         let before = CPUStat.read()
         // The worker that will answer is known only from its answers: note every process's ticks.
         let processesBefore = ProcessCPU.snapshot()

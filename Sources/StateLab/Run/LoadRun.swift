@@ -19,8 +19,11 @@ public enum LoadRun {
         public var rate: Double?
         public var timeout: Double
         public var threads: Int
+        /// Where the answers' worker pids come from; nil: the target's way.
+        public var pidSource: PidSource?
 
-        public init(stop: StopCondition, concurrency: Int, rate: Double?, timeout: Double, threads: Int) {
+        public init(stop: StopCondition, concurrency: Int, rate: Double?, timeout: Double, threads: Int, pidSource: PidSource? = nil) {
+            self.pidSource = pidSource
             self.stop = stop
             self.concurrency = concurrency
             self.rate = rate
@@ -61,7 +64,7 @@ public enum LoadRun {
         do {
             let outcome = try await RunPipeline.run(
                 target: started.target, plan: load.plan(port: started.target.port),
-                steps: RunSteps(resetTimeout: load.timeout, faults: faults),
+                steps: RunSteps(resetTimeout: load.timeout, faults: faults, pidSource: load.pidSource),
                 sharing: config.strategy.isShared ? .yes : .no
             ) { _, current in if let current { progress(current) } }
             await started.stop()
@@ -89,19 +92,24 @@ public enum LoadRun {
             try Task.checkCancellation()
             let outcome = try await RunPipeline.run(
                 target: target, plan: load.plan(host: target.host, port: target.port, fields: spec.answerFields),
-                steps: RunSteps(resetWorker: nil, resetTimeout: load.timeout, resetFirst: resetFirst, baseline: true, probe: true),
+                steps: RunSteps(resetWorker: nil, resetTimeout: load.timeout, resetFirst: resetFirst, baseline: true, probe: true,
+                                pidSource: load.pidSource),
                 sharing: spec.sharing
             ) { _, current in if let current { progress(current) } }
             let workers = await target.workers().count
             await stop()
             if outcome.load.okCount == 0 {
                 // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
-                warn("no increment was acknowledged by \(title); is the app running there, and does it answer POST /increment?")
+                let what = spec.requests.op == AppRequests.counterAPI.op ? "increment" : "operation"
+                warn("no \(what) was acknowledged by \(title); is the app running there, and does it answer \(spec.requests.op)?")
             }
             let run = RunResult(label: spec.description, strategy: .global, mode: .naive,
                                 workers: max(workers, outcome.check.perWorker.count), concurrency: load.concurrency,
                                 outcome: outcome, external: true)
             return (run, title)
+        } catch let error as RunError {
+            await stop()
+            throw StartError(description: error.reason)
         } catch {
             await stop()
             throw error

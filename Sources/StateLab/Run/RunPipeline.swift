@@ -23,9 +23,14 @@ public struct RunSteps: Sendable {
     public var probe: Bool
     /// Faults fired in order while the load runs (statelab's own app only).
     public var faults: [FaultStep]
+    /// Where the load's answers get their worker pid: nil, the target's way (the kernel's socket
+    /// table for an app of yours, the answers for statelab's own); `.proc` or `.answer` to choose.
+    public var pidSource: PidSource?
 
     public init(resetAfter: Int? = nil, resetWorker: Int? = 0, resetTimeout: Double = 5,
-                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false, faults: [FaultStep] = []) {
+                resetFirst: Bool = false, baseline: Bool = false, probe: Bool = false, faults: [FaultStep] = [],
+                pidSource: PidSource? = nil) {
+        self.pidSource = pidSource
         self.faults = faults
         self.resetAfter = resetAfter
         self.resetWorker = resetWorker
@@ -34,6 +39,14 @@ public struct RunSteps: Sendable {
         self.baseline = baseline
         self.probe = probe
     }
+}
+
+/// Where an answer's worker pid comes from.
+public enum PidSource: String, Sendable, CaseIterable {
+    /// The kernel's socket table: the process holding the connection's server side, once per connection.
+    case proc
+    /// The answer's own pid field or X-Worker-Pid header.
+    case answer
 }
 
 /// What the pipeline hands back: the load's measurements and the check.
@@ -90,6 +103,13 @@ public enum RunPipeline {
         let prepared = await session.prepare(steps)
         let result = try await session.load(plan: plan, steps: steps)
         try Task.checkCancellation()
+        if let status = result.misrouted {
+            let requests = target.appRequests
+            let flag = requests == .counterAPI || requests.op == AppRequests.counterAPI.op
+                ? "--op 'METHOD /path' (in a scenario, target: op:) if the app's operation is not POST /increment"
+                : "--op (in a scenario, target: op:)"
+            throw RunError(label: target.label, reason: "\(requests.op) answered HTTP \(status) \(status == 404 ? "(no such path)" : "(method not allowed)") and nothing else, so the load stopped at once; name the app's operation with \(flag)")
+        }
         let finals = await session.settle(expecting: Set(result.perPid.keys))
         var (check, notes) = session.check()
         progress(.done, nil)
@@ -98,6 +118,7 @@ public enum RunPipeline {
                 + (fault.events.isEmpty ? "" : "; " + fault.events.joined(separator: "; ")))
         }
         notes += check.restarts.map(\.sentence)
+        notes += attributionNotes(target.socketOwners, load: result)
         let retries = RunOutcome.retries(in: finals)
         if let retries, retries > 0 {
             notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after the store refused them for a conflicting write (PostgreSQL's SQLSTATE 40001, a Redis WATCH that saw the key change): what would have been lost updates became retries")
@@ -107,6 +128,23 @@ public enum RunPipeline {
         outcome.retries = retries
         outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: plan.concurrency)
         return outcome
+    }
+
+    /// How the workers were named: from /proc, with what it could not tell, and answers that disagreed.
+    static func attributionNotes(_ owners: SocketOwners?, load: LoadResult) -> [String] {
+        var notes: [String] = []
+        if let owners {
+            let (found, lookups) = owners.counts
+            if lookups > 0 && found == lookups {
+                notes.append("workers named from /proc: the worker holding each of the \(ReportNumbers.grouped(lookups)) connections was found by its socket")
+            } else if lookups > 0 {
+                notes.append("/proc named the worker of \(ReportNumbers.grouped(found)) of \(ReportNumbers.grouped(lookups)) connections; the rest are unknown (\(owners.problem ?? "no reason given")): their operations count in the totals, not per pid")
+            }
+        }
+        if load.pidDisagreements > 0 {
+            notes.append("\(ReportNumbers.grouped(load.pidDisagreements)) answers named another worker than /proc found (\(load.firstPidDisagreement ?? "")); /proc's is used")
+        }
+        return notes
     }
 
     /// An app statelab did not launch may share one counter or keep one per

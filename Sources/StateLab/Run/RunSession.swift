@@ -39,7 +39,7 @@ public final class RunSession: Sendable {
         self.sharing = sharing
         self.events = events
         let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
-        recorder = HistoryRecorder(views: views)
+        recorder = HistoryRecorder(views: views, limit: target.appRequests.limit, checksCounter: target.appRequests.checksCounter)
         // A worker killed from outside: the supervisor restarts it, and the history has it.
         if let own = target as? SupervisorTarget {
             own.supervisor.observeExits { [recorder, events] exit in
@@ -80,10 +80,16 @@ public final class RunSession: Sendable {
         if steps.baseline {
             let taken = Baseline(await target.readAll(expecting: [], skipping: []).reads, sharing: sharing)
             baseline.withLockedValue { $0 = taken }
-            if let text = taken.note { note(text) }
+            if target.appRequests.step < 0, let common = taken.common {
+                note("the stock read \(ReportNumbers.grouped(-common)) before the load; each applied operation takes one off it, so the check counts what was sold from there")
+            } else if let text = taken.note {
+                note(text)
+            }
         }
-        if steps.probe {
-            prepared.probe = await LatencyProbe.run(host: target.host, port: target.port, timeout: min(steps.resetTimeout, 2))
+        // The probe reads (a GET changes nothing); an app whose read is not a GET is not probed.
+        if steps.probe, let read = target.appRequests.read, read.method == "GET", read.body == nil {
+            prepared.probe = await LatencyProbe.run(host: target.host, port: target.port, path: read.path,
+                                                    headers: read.headers, timeout: min(steps.resetTimeout, 2))
         }
         return prepared
     }
@@ -95,6 +101,15 @@ public final class RunSession: Sendable {
     /// while it runs and the resets `steps` schedules; returns once the load
     /// and those resets have ended. `handle` lets the caller stop it early.
     public func load(plan: LoadPlan, steps: RunSteps = RunSteps(), handle: LoadHandle = LoadHandle()) async throws -> LoadResult {
+        var plan = plan
+        // The app's own operation, and its workers named from /proc.
+        if target.appRequests != .counterAPI { plan.use(target.appRequests) }
+        switch steps.pidSource {
+        case nil: plan.owners = target.socketOwners
+        case .proc?: plan.owners = target.socketOwners ?? SocketOwners(scope: .anyProcess)
+        case .answer?: plan.owners = nil
+        }
+        plan.stopWhenMisrouted = true
         let resets = ResetTasks()
         if let count = steps.resetAfter {
             let target = self.target
@@ -232,13 +247,16 @@ public final class RunSession: Sendable {
         switch sharing {
         case .yes: shared = true
         case .no: shared = false
+        case .auto where !recorder.checksCounter:
+            shared = true  // nothing is read: no counter to take either way
         case .auto:
             let (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
             shared = guess
             lastGuess.withLockedValue { $0 = reason }
             sentences.append("--shared auto: " + reason)
         }
-        let check = recorder.check(shared: shared)
+        var check = recorder.check(shared: shared)
+        check.step = target.appRequests.step
         sentences += check.resets.map(RunPipeline.describe)
         return (check, sentences)
     }

@@ -33,6 +33,10 @@ public protocol RunTarget: Sendable {
     func monitor() async -> [String]
     /// A short description for headers and logs ("statelab shm/atomic", "uvicorn app:app ...").
     var label: String { get }
+    /// The app's requests and what its answers mean (statelab's counter API unless the app names its own).
+    var appRequests: AppRequests { get }
+    /// Names each connection's worker from /proc; nil when the answers name it (statelab's own app).
+    var socketOwners: SocketOwners? { get }
 }
 
 /// One worker as its target sees it.
@@ -60,6 +64,8 @@ extension RunTarget {
     }
     public func monitor() async -> [String] { [] }
     public var label: String { "http://\(host):\(port)" }
+    public var appRequests: AppRequests { .counterAPI }
+    public var socketOwners: SocketOwners? { nil }
 }
 
 /// How a reset ended, as the history records it.
@@ -156,46 +162,58 @@ public struct SupervisorTarget: RunTarget {
     }
 }
 
-/// An app at a URL that speaks the counter API.
+/// An app at a URL: statelab's counter API, or the requests the app names
+/// (`AppRequests`). Each worker that answers is named from /proc when
+/// `owners` is set, else from the answer's own pid.
 public struct URLTarget: RunTarget {
     public let host: String
     public let port: Int
-    /// The answer's field names.
-    public var fields: AnswerFields
+    public var requests: AppRequests
+    public var owners: SocketOwners?
     /// Pids seen so far, for the report's worker count.
     public var workerCount: Int { 0 }
 
-    public init(host: String, port: Int, fields: AnswerFields = .standard) {
+    public init(host: String, port: Int, requests: AppRequests = .counterAPI, owners: SocketOwners? = nil) {
         self.host = host
         self.port = port
-        self.fields = fields
+        self.requests = requests
+        self.owners = owners
     }
 
+    public var appRequests: AppRequests { requests }
+    public var socketOwners: SocketOwners? { owners }
+
     public func sampleRead(turn: Int) async -> ReadRecord? {
+        guard let read = requests.read else { return nil }
         let start = MonotonicClock.now()
-        guard let answer = try? await HTTPOneShot.send(method: "GET", path: "/report", host: host, port: port, timeout: 2)
+        guard let answer = try? await AppExchange.send(read, host: host, port: port, timeout: 2, owners: owners)
         else { return nil }
-        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now(), fields: fields)
+        return ReportReader.readRecord(from: answer, start: start, end: MonotonicClock.now(), requests: requests)
     }
 
     public func quickReads(expecting pids: Set<Int32>, timeout: Double) async -> [ReadRecord] {
-        await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: timeout, fields: fields).reads
+        await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: timeout, requests: requests, owners: owners).reads
     }
 
     public func readAll(expecting pids: Set<Int32>, skipping: [UnreadWorker]) async -> (reads: [ReadRecord], unread: [UnreadWorker]) {
+        guard let read = requests.read else { return ([], []) }
         // A shared socket cannot address one pid: every round tries them all.
-        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10, fields: fields)
+        let (reads, unreached) = await ReportReader.readAll(host: host, port: port, expecting: pids, timeout: 10,
+                                                            requests: requests, owners: owners)
         let unread = unreached.sorted().map {
-            UnreadWorker(pid: $0, reason: "GET /report on fresh connections never reached it (the kernel picks the worker)")
+            UnreadWorker(pid: $0, reason: "\(read) on fresh connections never reached it (the kernel picks the worker)")
         }
         return (reads, unread)
     }
 
     public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
+        guard let request = requests.reset else {
+            return ResetAnswer(outcome: .fail, error: "the app has no reset request (give one with --reset 'POST /path')")
+        }
         do {
-            let answer = try await HTTPOneShot.send(method: "POST", path: "/reset", host: host, port: port, timeout: timeout)
-            let body = CounterAnswer.parse(answer.body, fields: fields)
-            return ResetAnswer(status: answer.status, body: body, pid: HTTPOneShot.workerPid(answer) ?? body.pid)
+            let answer = try await AppExchange.send(request, host: host, port: port, timeout: timeout, owners: owners)
+            let body = CounterAnswer.parse(answer.body, fields: requests.answerFields)
+            return ResetAnswer(status: answer.status, body: body, pid: answer.pid(field: requests.pidField))
         } catch HTTPOneShotError.timedOut {
             return ResetAnswer(outcome: .indeterminate, error: "no answer within \(ReportNumbers.plain(timeout) ?? "\(timeout)") s")
         } catch HTTPOneShotError.closedBeforeAnswer {

@@ -333,6 +333,111 @@ runs:
     expect: {lost: 0}
 
 """#),
+        ("real-apps", #"""
+# Real apps as their users run them: a like button, a checkout and two rate
+# limiters (examples/python), none of which speaks statelab's counter API or
+# names its worker in any answer. Each target names its own requests; statelab
+# finds which worker answered each connection from /proc.
+#
+# What it teaches:
+# - an ORM's `post.likes += 1; commit()` loses likes across workers; one
+#   UPDATE ... SET likes = likes + 1 loses none;
+# - a checkout that reads the stock and then writes stock - 1 sells more than
+#   there is; a conditional UPDATE ... WHERE stock > 0 sells exactly the stock;
+# - a rate limiter that keeps its counts in memory:// enforces the limit once
+#   per worker (4 workers: up to 4 times the limit); redis:// holds it.
+#
+# Needs the example venv on PATH: examples/python/setup-venv.sh, then
+# `. examples/python/.venv/bin/activate`. The redis runs need redis-server.
+#
+# Only what always holds is asserted: the safe forms never lose and never go
+# over. The buggy forms lose and oversell by timing; Flask-Limiter under
+# gunicorn's sync workers shows its excess every time (they take turns
+# accepting), slowapi under uvicorn only when two or more workers get
+# connections, so its memory:// run asserts nothing.
+name: real-apps
+description: "a like button, a checkout, Flask-Limiter and slowapi: their own requests, workers found from /proc"
+
+load: {increments: 400, concurrency: 16}
+
+runs:
+  - name: likes-orm
+    target:
+      command: "uvicorn blog_likes:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      env: {BLOG_DB: "{run_dir}/blog.db"}
+      op: "POST /posts/1/like likes"
+      read: "GET /posts/1 likes"
+      shared: yes
+    expect: {unexpected: 0}
+  - name: likes-atomic
+    target:
+      command: "uvicorn blog_likes:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      env: {BLOG_DB: "{run_dir}/blog.db", LIKES_MODE: atomic}
+      op: "POST /posts/1/like likes"
+      read: "GET /posts/1 likes"
+      shared: yes
+    expect: {lost: 0, verdict: ok}
+  - name: checkout-check-then-act
+    target:
+      command: "uvicorn checkout:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      env: {SHOP_DB: "{run_dir}/shop.db"}
+      op: {method: POST, path: /checkout, body: {sku: A1}, field: stock}
+      read: "GET /stock/A1 stock"
+      refused: [409]
+      step: -1
+      limit: 100
+      shared: yes
+    expect: {unexpected: 0}
+  - name: checkout-conditional
+    target:
+      command: "uvicorn checkout:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      env: {SHOP_DB: "{run_dir}/shop.db", CHECKOUT_MODE: conditional}
+      op: {method: POST, path: /checkout, body: {sku: A1}, field: stock}
+      read: "GET /stock/A1 stock"
+      refused: [409]
+      step: -1
+      limit: 100
+      shared: yes
+    expect: {verdict: ok, lost: 0, oversold: 0, accepted: 100}
+  - name: flask-limiter-memory
+    target:
+      command: "gunicorn -w 4 -b 127.0.0.1:{port} flask_limited:app"
+      cwd: ../examples/python
+      ready: {path: /}
+      op: "POST /api/ping"
+      limit: 50/minute
+    expect: {verdict: over-limit, accepted: 200, accepting_pids: 4}
+  - name: redis-flask-limiter
+    target:
+      command: "gunicorn -w 4 -b 127.0.0.1:{port} flask_limited:app"
+      cwd: ../examples/python
+      env: {LIMITER_STORAGE: "{redis_url}"}
+      ready: {path: /}
+      op: "POST /api/ping"
+      limit: 50/minute
+    expect: {verdict: ok, accepted: 50}
+  - name: slowapi-memory
+    target:
+      command: "uvicorn slowapi_limited:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      ready: {path: /}
+      op: "POST /api/ping"
+      limit: 100/minute
+  - name: redis-slowapi
+    target:
+      command: "uvicorn slowapi_limited:app --workers 4 --host 127.0.0.1 --port {port}"
+      cwd: ../examples/python
+      env: {LIMITER_STORAGE: "{redis_url}"}
+      ready: {path: /}
+      op: "POST /api/ping"
+      limit: 100/minute
+    expect: {verdict: ok, accepted: 100}
+
+"""#),
         ("reset", #"""
 # Reset mid-run: who actually gets reset?
 #

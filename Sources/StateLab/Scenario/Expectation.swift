@@ -125,6 +125,7 @@ public struct Expectation: Sendable, Codable, Equatable {
         "acknowledged", "failed", "indeterminate", "final_min", "final_max", "lost", "lost_percent",
         "unexpected", "duplicates", "divergent", "throughput_rps", "p50_ms", "p90_ms", "p99_ms",
         "p999_ms", "max_ms", "verdict", "workers", "retries", "lost_to_restart", "durable", "lock_recoveries",
+        "over_limit", "accepted", "refused", "accepting_pids", "oversold",
     ]
 
     public static func kind(of field: String) -> FieldKind? {

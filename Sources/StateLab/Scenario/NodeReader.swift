@@ -25,7 +25,7 @@ struct NodeReader {
         }
     }
 
-    private static func tagName(_ node: Node) -> String { node.tag.description }
+    static func tagName(_ node: Node) -> String { node.tag.description }
 
     static func isNull(_ node: Node) -> Bool { tagName(node) == Tag.Name.null.rawValue }
 

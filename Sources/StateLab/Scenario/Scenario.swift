@@ -53,26 +53,35 @@ public struct LoadSettings: Sendable, Equatable {
 /// What a run drives when it is not statelab's own app: a command statelab
 /// launches, or an app already running at a loopback URL.
 public enum TargetSpec: Sendable, Equatable {
-    case command(CommandSpec, sharing: Sharing)
-    case url(host: String, port: Int, sharing: Sharing)
+    case command(CommandSpec, sharing: Sharing, requests: AppRequests = .counterAPI)
+    case url(host: String, port: Int, sharing: Sharing, requests: AppRequests = .counterAPI)
 
     public var sharing: Sharing {
         switch self {
-        case .command(_, let sharing), .url(_, _, let sharing): return sharing
+        case .command(_, let sharing, _), .url(_, _, let sharing, _): return sharing
+        }
+    }
+
+    /// The app's requests: its own, or the counter API with the command's field names.
+    public var requests: AppRequests {
+        switch self {
+        case .command(let spec, _, let requests):
+            var named = requests
+            if requests == .counterAPI { named.name(spec.answerFields) }
+            return named
+        case .url(_, _, _, let requests):
+            return requests
         }
     }
 
     /// The answer's field names.
-    public var answerFields: AnswerFields {
-        if case .command(let spec, _) = self { return spec.answerFields }
-        return .standard
-    }
+    public var answerFields: AnswerFields { requests.answerFields }
 
     /// The command line, or the URL.
     public var description: String {
         switch self {
-        case .command(let spec, _): return spec.command
-        case .url(let host, let port, _): return LoopbackURL(host: host, port: port).description
+        case .command(let spec, _, _): return spec.command
+        case .url(let host, let port, _, _): return LoopbackURL(host: host, port: port).description
         }
     }
 }

@@ -12,7 +12,7 @@ struct ScenarioDecoder {
     static let loadKeys = ["increments", "duration", "concurrency", "rate", "reset_after", "timeout"]
     static let runKeys = ["name", "strategy", "mode", "target", "app", "expect", "faults"]
     static let faultTriggerKeys = ["after", "at", "delay", "worker"]
-    static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"]
+    static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"] + requestKeys
     static let readyKeys = ["path", "timeout"]
     static let longestReady = Duration.seconds(600)
 
@@ -285,7 +285,8 @@ struct ScenarioDecoder {
             let text = try reader.text(url, "url", example: "url: http://127.0.0.1:8000")
             switch LoopbackURL.parse(text) {
             case .success(let parsed):
-                return .url(host: parsed.host, port: parsed.port, sharing: sharing)
+                return .url(host: parsed.host, port: parsed.port, sharing: sharing,
+                            requests: try requests(fields, context: context, answerFields: .standard))
             case .failure(.notHTTP):
                 throw reader.error(at: url, "url \(ScenarioError.quote(text)) is not an http URL with a port from 1 to 65535",
                                    "write it like http://127.0.0.1:8000")
@@ -340,7 +341,13 @@ struct ScenarioDecoder {
                 throw reader.error(at: command, "the command never gets {port}",
                                    "statelab picks a free port: pass it, e.g. --port {port}, or in env, e.g. PORT: \"{port}\"")
             }
-            return .command(spec, sharing: sharing)
+            let requests = try requests(fields, context: context, answerFields: spec.answerFields)
+            // Ready once the read answers, unless the scenario names a ready path.
+            if fields["ready"].flatMap({ try? reader.mapping($0, "ready", allowed: Self.readyKeys, example: "")["path"] }) == nil,
+               requests != .counterAPI {
+                spec.readyPath = requests.read.flatMap { $0.method == "GET" ? $0.path : nil } ?? spec.readyPath
+            }
+            return .command(spec, sharing: sharing, requests: requests)
         }
     }
 

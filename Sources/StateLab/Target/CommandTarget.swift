@@ -10,9 +10,20 @@ public struct CommandTarget: RunTarget {
     public var host: String { "127.0.0.1" }
     public var port: Int { app.port }
     public var workerCount: Int { app.workerPids().count }
-    public var fields: AnswerFields { app.spec.answerFields }
+    public let requests: AppRequests
+    /// Names the worker of each connection among the command's process group.
+    public let owners: SocketOwners
 
-    public init(app: LaunchedApp) { self.app = app }
+    public init(app: LaunchedApp, requests: AppRequests? = nil) {
+        self.app = app
+        var requests = requests ?? .counterAPI
+        if requests == .counterAPI { requests.name(app.spec.answerFields) }
+        self.requests = requests
+        owners = SocketOwners(scope: .group(app.groupID))
+    }
+
+    public var appRequests: AppRequests { requests }
+    public var socketOwners: SocketOwners? { owners }
 
     public var label: String { app.spec.command }
 
@@ -38,7 +49,7 @@ public struct CommandTarget: RunTarget {
     }
 
     /// Reads and resets go through the port as to any app at a URL.
-    private var url: URLTarget { URLTarget(host: host, port: port, fields: fields) }
+    private var url: URLTarget { URLTarget(host: host, port: port, requests: requests, owners: owners) }
 
     public func sampleRead(turn: Int) async -> ReadRecord? { await url.sampleRead(turn: turn) }
 

@@ -147,6 +147,7 @@ public final class LaunchedApp: @unchecked Sendable {
 
     private func waitUntilReady(deadline: UInt64, cancelled: @Sendable () -> Bool) throws {
         var last = "no answer yet"
+        var answeredAt: UInt64?
         while true {
             if cancelled() {
                 stop()
@@ -169,7 +170,19 @@ public final class LaunchedApp: @unchecked Sendable {
             let remaining = Double(deadline - now) / 1e9
             switch ReadyProbe.status(port: port, path: spec.readyPath, timeout: min(2, max(remaining, 0.05))) {
             case .success(let code) where (200..<300).contains(code):
-                return
+                // Ready once /proc shows a worker too: reads and kills go by the workers found there. A
+                // server /proc cannot see (in a container) gets 2 s, then runs with its workers unknown.
+                let now = MonotonicClock.now()
+                answeredAt = answeredAt ?? now
+                if !workerPids().isEmpty || now - answeredAt! > 2_000_000_000 { return }
+                last = "HTTP \(code), but no process of the command's group holds a socket listening on port \(port) yet"
+            case .success(let code) where code == 404 || code == 405:
+                // The app answers, so it started: waiting will not make the path appear.
+                let message = "the app command `\(spec.command)` answered GET \(spec.readyPath) with HTTP \(code) "
+                    + (code == 404 ? "(no such path)" : "(method not allowed)")
+                    + "; name a path it serves with GET, e.g. --ready-path / (in a scenario: ready: {path: /})"
+                stop()
+                throw StoreError(message)
             case .success(let code):
                 last = "HTTP \(code)"
             case .failure(let error):

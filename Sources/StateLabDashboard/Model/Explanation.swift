@@ -29,7 +29,7 @@ extension DashboardModel {
     static func role(of verdict: Verdict) -> ColorRole {
         switch verdict {
         case .ok: .good
-        case .lostUpdates, .divergent: .bad
+        case .lostUpdates, .overLimit, .divergent: .bad
         case .errors, .unknown: .warn
         }
     }

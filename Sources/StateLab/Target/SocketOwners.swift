@@ -1,0 +1,170 @@
+import CSupport
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which worker accepted a connection to an app on this machine, found
+/// without the app's help: the server side of the connection (the socket
+/// whose peer is the client's own address and port), its inode, and the
+/// process whose /proc/PID/fd holds that inode.
+///
+/// The socket is found by one exact NETLINK_SOCK_DIAG lookup of the address
+/// quadruple (the kernel's table behind /proc/net/tcp and tcp6, as `ss` reads
+/// it): a read of /proc/net/tcp costs in proportion to every socket on the
+/// machine, and an app that closes each connection (gunicorn's sync workers)
+/// leaves thousands in TIME_WAIT. A connection still in the accept queue has
+/// no inode yet; `poll` says so and the caller asks again.
+///
+/// It never guesses: a connection it cannot place (another network
+/// namespace, a process whose descriptors it may not read) is unknown, with
+/// the reason kept for the report.
+public final class SocketOwners: Sendable, Equatable {
+    public static func == (lhs: SocketOwners, rhs: SocketOwners) -> Bool { lhs === rhs }
+
+    /// The processes that may hold the server side.
+    public enum Scope: Sendable {
+        /// The processes of a launched command's process group.
+        case group(Int32)
+        /// Any process on this machine (an app at a URL); those found before are searched first.
+        case anyProcess
+    }
+
+    public enum Lookup: Sendable, Equatable {
+        case pid(Int32)
+        /// The worker has not accepted the connection yet: ask again shortly.
+        case notYet
+        /// It cannot be told, and why.
+        case unknown(String)
+    }
+
+    public let scope: Scope
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        /// Pids found holding a connection: searched first.
+        var owners: [Int32] = []
+        var firstProblem: String?
+        var lookups = 0
+        var found = 0
+    }
+
+    public init(scope: Scope) { self.scope = scope }
+
+    /// The first reason a connection could not be placed, if one could not.
+    public var problem: String? { state.withLockedValue { $0.firstProblem } }
+
+    /// Connections placed, and connections asked about.
+    public var counts: (found: Int, lookups: Int) { state.withLockedValue { ($0.found, $0.lookups) } }
+
+    /// One look at the connection from `client` (this process's side) to
+    /// `server`; cheap enough for an event loop (one netlink round trip, and
+    /// a scan of the candidates' descriptors once the socket has an inode).
+    public func poll(server: SocketAddress, client: SocketAddress) -> Lookup {
+        guard let serverPort = server.port, let clientPort = client.port,
+              let serverIP = Self.addressBytes(server), let clientIP = Self.addressBytes(client),
+              serverIP.count == clientIP.count else {
+            return .unknown("the connection's addresses are not TCP addresses")
+        }
+        let family = serverIP.count == 16 ? AF_INET6 : AF_INET
+        let inode = serverIP.withUnsafeBufferPointer { serverBytes in
+            clientIP.withUnsafeBufferPointer { clientBytes in
+                sl_tcp_socket_inode(family, serverBytes.baseAddress, UInt16(serverPort), clientBytes.baseAddress, UInt16(clientPort))
+            }
+        }
+        if inode == 0 { return .notYet }
+        if inode == -Int64(ENOENT) {
+            return .unknown("the server side of the connection is not in this machine's socket table (an app in another network namespace or container?)")
+        }
+        if inode < 0 { return .unknown("the kernel's socket table could not be asked: \(String(cString: strerror(Int32(-inode))))") }
+        return holder(of: UInt64(inode))
+    }
+
+    /// What a lookup that kept seeing `.notYet` until its bound says.
+    public static let gaveUp = Lookup.unknown(
+        "no process of the app was seen holding the connection in time (a worker busy past the bound, or one /proc cannot see)")
+
+    /// Records how a lookup ended, for the report's counts and its one note; `.notYet` counts as given up.
+    @discardableResult
+    public func finished(_ lookup: Lookup) -> Lookup {
+        let lookup = lookup == .notYet ? Self.gaveUp : lookup
+        state.withLockedValue { state in
+            state.lookups += 1
+            switch lookup {
+            case .pid: state.found += 1
+            case .unknown(let reason): if state.firstProblem == nil { state.firstProblem = reason }
+            case .notYet: break
+            }
+        }
+        return lookup
+    }
+
+    /// The process holding socket `inode`, among the scope's candidates.
+    private func holder(of inode: UInt64) -> Lookup {
+        let known = state.withLockedValue { $0.owners }
+        var unreadable = 0
+        for pid in known where Self.holds(pid, inode: inode, unreadable: &unreadable) { return .pid(pid) }
+        let candidates: [Int32]
+        switch scope {
+        case .group(let group): candidates = ProcessTree.members(ofGroup: group).map(\.pid)
+        case .anyProcess: candidates = Self.allPids()
+        }
+        for pid in candidates where !known.contains(pid) && Self.holds(pid, inode: inode, unreadable: &unreadable) {
+            state.withLockedValue { $0.owners.append(pid) }
+            return .pid(pid)
+        }
+        // Accepted, then closed in between (its inode gone with it), or held where we cannot look.
+        if unreadable > 0 {
+            return .unknown("the process holding the connection could not be read (/proc/PID/fd of \(unreadable) process(es) is not readable: another user's?)")
+        }
+        return .notYet
+    }
+
+    private static func allPids() -> [Int32] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var pids: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let pid = Int32(name) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// Whether /proc/PID/fd holds "socket:[inode]"; counts a directory it may not read.
+    static func holds(_ pid: Int32, inode: UInt64, unreadable: inout Int) -> Bool {
+        let path = "/proc/\(pid)/fd"
+        guard let directory = opendir(path) else {
+            if errno == EACCES || errno == EPERM { unreadable += 1 }
+            return false
+        }
+        defer { closedir(directory) }
+        let wanted = Array("socket:[\(inode)]".utf8)
+        var link = [UInt8](repeating: 0, count: 64)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            guard let first = name.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { continue }
+            let length = (path + "/" + String(decoding: name, as: UTF8.self)).withCString { linkPath in
+                link.withUnsafeMutableBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { readlink(linkPath, $0, buffer.count) }
+                }
+            }
+            if length == wanted.count, link.prefix(length).elementsEqual(wanted) { return true }
+        }
+        return false
+    }
+
+    /// The 4 or 16 bytes of an IP address, in network order.
+    static func addressBytes(_ address: SocketAddress) -> [UInt8]? {
+        switch address {
+        case .v4(let v4):
+            return withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
+        case .v6(let v6):
+            return withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+        default:
+            return nil
+        }
+    }
+}
