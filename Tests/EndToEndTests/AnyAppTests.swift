@@ -76,12 +76,18 @@ struct AnyAppTests {
         #expect((memory["diagnosis"] as? [[String: Any]])?.contains { $0["code"] as? String == "per-process-limit" } == true)
         // gunicorn's sync workers close every connection: one lookup each, all placed.
         Self.expectNamedFromProc(memory, "memory")
+        // Each worker counts down its own X-RateLimit-Remaining: it goes up and down between answers.
+        #expect((limit["remaining_rises"] as? Int ?? 0) > 0, "\(limit)")
+        #expect(Self.notes(memory).contains { $0.contains("X-RateLimit-Remaining went up within one window") })
 
         guard RedisRequirement.shouldRun() else { return }
         let (redis, redisRun) = try await Self.load("LIMITER_STORAGE={redis_url} gunicorn -w 4 -b 127.0.0.1:{port} flask_limited:app", arguments)
         #expect(redisRun.status == 0, "\(redis["explanation"] ?? "")")
         #expect(redis["verdict"] as? String == "ok")
         #expect((redis["limit"] as? [String: Any])?["accepted"] as? Int == 50, "\(redis["limit"] ?? "")")
+        // One shared count: Remaining only goes down within a window.
+        #expect((redis["limit"] as? [String: Any])?["remaining_rises"] as? Int == 0, "\(redis["limit"] ?? "")")
+        #expect(((redis["limit"] as? [String: Any])?["remaining_seen"] as? Int ?? 0) > 0)
     }
 
     /// Under uvicorn one worker may take nearly every connection, so the excess shows only

@@ -64,6 +64,23 @@ struct AppCommandTests {
         #expect(notes.contains { $0.contains("one counter per worker") }, "\(notes)")
     }
 
+    @Test("a counter per worker and no pid in any answer: /proc names each worker, each reads what it answered, divergent")
+    func perWorkerCountersWithoutPidsAreFoundFromProc() throws {
+        let result = try StatelabCLI.run(["load", "--app-command", Self.command("--no-pid"), "--increments", "601",
+                                          "--format", "json", "--timeout", "60"])
+        #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
+        let json = try #require(result.json, "not JSON: \(result.stdout)\n\(result.stderr)")
+        #expect(json["verdict"] as? String == "divergent", "\(json["explanation"] ?? "")")
+        let workers = try #require(json["per_worker"] as? [[String: Any]])
+        let unread = (json["unread"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }
+        #expect(Set(workers.compactMap { $0["pid"] as? Int }).union(unread).count == 3, "\(workers) \(unread)")
+        // Every acknowledged increment has its worker: each worker's read is exactly what it answered.
+        for worker in workers { #expect(worker["count"] as? Int == worker["acknowledged"] as? Int, "\(worker)") }
+        #expect(workers.reduce(0) { $0 + ($1["acknowledged"] as? Int ?? 0) } + (json["unread"] as? [Any] ?? []).count > 0)
+        let notes = (json["notes"] as? [String]) ?? []
+        #expect(notes.contains { $0.hasPrefix("workers named from /proc") }, "\(notes)")
+    }
+
     @Test("--url and --app-command together: exit 2, one error line")
     func urlAndCommandAreExclusive() throws {
         let result = try StatelabCLI.run(["load", "--url", "http://127.0.0.1:8000", "--app-command", Self.command()])

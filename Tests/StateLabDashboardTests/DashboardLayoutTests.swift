@@ -42,6 +42,24 @@ import Testing
         #expect(screen.text.filter { $0.contains("4100") && $0.contains("alive") }.count == 4)
     }
 
+    /// A limit alone reads nothing: each row is what the worker accepted and refused, and the
+    /// verdict line names each pid's share against the limit, as the check words it.
+    @Test(arguments: sizes)
+    func aLimitsRowsAreAcceptedAndRefusedPerPid(width: Int, height: Int) throws {
+        let model = Fixtures.perProcessLimit()
+        let screen = Renderer.render(model, width: width, height: height)
+        let titles = try #require(screen.line(containing: "status"))
+        for column in ["accepted", "refused"] { #expect(titles.contains(column), "\(titles)") }
+        #expect(!titles.contains("gap"))
+        for pid in Fixtures.pids {
+            let row = try #require(screen.line(containing: String(pid)), "no row for pid \(pid)")
+            #expect(row.contains("alive") && row.contains("50") && row.contains("█"), "\(row)")
+        }
+        let check = Histories.perProcessLimit()
+        #expect(check.verdict == .overLimit)
+        #expect(screen.contains("over-limit: pid 41001 accepted 50, pid 41002 accepted 50"), "\(screen.text.joined(separator: "\n"))")
+    }
+
     @Test(arguments: sizes)
     func lostUpdatesAreCountedAndExplainedWithTheWitness(width: Int, height: Int) throws {
         let screen = Renderer.render(Fixtures.lostUpdates(), width: width, height: height)

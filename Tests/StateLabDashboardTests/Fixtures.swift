@@ -35,6 +35,14 @@ enum Fixtures {
         return model
     }
 
+    /// A limit of 50 per minute kept per worker: each of four accepted 50 and refused 50.
+    static func perProcessLimit() -> DashboardModel {
+        var model = base()
+        model.apply(.workers((0..<4).map { WorkerRow(index: $0, pid: pids[$0], acknowledged: 50, refused: 50) }))
+        model.apply(.burstFinished(RunTotals(check: Histories.perProcessLimit())))
+        return model
+    }
+
     /// shm atomic: nothing lost, every worker agrees.
     static func healthy() -> DashboardModel {
         var model = base(.shm, .atomic)
@@ -63,6 +71,18 @@ enum Histories {
         for increment in increments { recorder.add(increment) }
         recorder.recordFinal(reads: finals, unread: unread, settled: true)
         return recorder.check(shared: shared)
+    }
+
+    /// Four workers each accepting 50 of a limit of 50 per minute, within a second, nothing read.
+    static func perProcessLimit() -> CheckResult {
+        let recorder = HistoryRecorder(origin: 0, resolution: 0, limit: LimitSpec(count: 50, window: 60, assumed: true),
+                                       checksCounter: false)
+        for (index, pid) in pids.enumerated() {
+            for op in 0..<50 { recorder.add(IncrementRecord(outcome: .ok, pid: pid, start: UInt64(index * 50 + op) * 1_000_000, end: UInt64(index * 50 + op) * 1_000_000 + 500)) }
+            for op in 0..<50 { recorder.add(IncrementRecord(outcome: .fail, pid: pid, start: 300_000_000 + UInt64(op), end: 300_000_100 + UInt64(op), refused: true)) }
+        }
+        recorder.recordFinal(reads: [], unread: [], settled: true)
+        return recorder.check(shared: true)
     }
 
     /// `count` increments one after another over four workers; every worker reads them all.

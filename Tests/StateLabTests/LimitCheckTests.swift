@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import StateLab
 
@@ -98,5 +99,47 @@ import Testing
         #expect(result.verdict == .overLimit && result.counterVerdict == .ok && result.limit?.overLimit == 1)
         #expect(result.explanation.contains("count: ok"), "\(result.explanation)")
         #expect(result.fields()["oversold"] == .number(1))
+    }
+
+    /// An answer at `atMillis` (lasting 1 ms) saying `remaining`, its window ending at `windowEndMillis`.
+    func said(_ remaining: Int32, at atMillis: Double, windowEnd windowEndMillis: Double?, pid: Int32) -> IncrementRecord {
+        var record = accepted(atMillis, atMillis + 1, pid: pid)
+        record.remaining = remaining
+        record.windowEnd = windowEndMillis.map { UInt64($0 * 1e6) }
+        return record
+    }
+
+    @Test func remainingThatRisesWithinAWindowIsNoted() throws {
+        let limit = LimitSpec(count: 50, window: 60, algorithm: .fixed)
+        // One shared count: 49, 48, 47 ... then a new window at 60 s starts again at 49.
+        var shared: [IncrementRecord] = []
+        for index in 0..<10 {
+            shared.append(said(Int32(49 - index), at: Double(index) * 10, windowEnd: 60_000, pid: Int32(1 + index % 4)))
+        }
+        shared.append(said(49, at: 61_000, windowEnd: 120_000, pid: 2))
+        #expect(try #require(check(shared, limit).limit).remainingRises == 0)
+        // Two workers, each with its own count: pid 2 says 48 after pid 1 said 45 in a window still open.
+        let own = [said(49, at: 0, windowEnd: 60_000, pid: 1), said(45, at: 10, windowEnd: 60_000, pid: 1),
+                   said(48, at: 20, windowEnd: 60_010, pid: 2)]
+        let result = try #require(check(own, limit).limit)
+        #expect(result.remainingRises == 1 && result.remainingSeen == 3)
+        #expect(result.firstRemainingRise?.hasPrefix("pid 2 said 48 remaining") == true, "\(result.firstRemainingRise ?? "")")
+        // Without a Reset header the window's end is unknown: nothing is assumed open.
+        let blind = own.map { record -> IncrementRecord in var copy = record; copy.windowEnd = nil; return copy }
+        #expect(try #require(check(blind, limit).limit).remainingRises == 0)
+        // A moving window gives back what slid out: a rise is no evidence there.
+        #expect(try #require(check(own, LimitSpec(count: 50, window: 60, algorithm: .moving)).limit).remainingRises == 0)
+        // A rise is a note, not a verdict: the algorithm may have been assumed.
+        #expect(check(own, limit).verdict == .ok)
+    }
+
+    @Test func theResetHeaderIsEpochSecondsOrSecondsFromNow() {
+        let now: UInt64 = 5_000_000_000
+        // 30 s from now either way, less the second a rounded header may hide.
+        let delta = LoadConnection.windowEnd(reset: 30, now: now)
+        #expect(delta == now + 29_000_000_000)
+        let epoch = LoadConnection.windowEnd(reset: Date().timeIntervalSince1970 + 30, now: now)
+        #expect(epoch > now + 28_000_000_000 && epoch <= now + 29_000_000_000)
+        #expect(LoadConnection.windowEnd(reset: 0.5, now: now) == now)
     }
 }

@@ -22,6 +22,9 @@ public struct IncrementRecord: Sendable, Equatable, Codable {
     public var end: UInt64
     /// A fail the app chose: one of its refusal statuses (409, 429 ...).
     public var refused: Bool
+    /// What the answer's X-RateLimit-Remaining said, and when (monotonic) its X-RateLimit-Reset said the window ends.
+    public var remaining: Int32? = nil
+    public var windowEnd: UInt64? = nil
 
     public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64, refused: Bool = false) {
         self.outcome = outcome

@@ -104,6 +104,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         var accepted: [LimitChecker.Accepted] = []
         var refused = 0
         var refusedByPid: [Int32: Int] = [:]
+        /// With a limit: what each answer's X-RateLimit-Remaining said.
+        var remaining: [LimitChecker.Remaining] = []
     }
 
     /// Which counters to fold: one shared counter, one per worker, or both
@@ -165,6 +167,10 @@ public final class HistoryRecorder: @unchecked Sendable {
                     if let pid = increment.pid { state.refusedByPid[pid, default: 0] += 1 }
                 }
             case .indeterminate: state.indeterminate += 1
+            }
+            if limit != nil, let remaining = increment.remaining {
+                state.remaining.append(LimitChecker.Remaining(start: increment.start, end: increment.end, remaining: remaining,
+                                                              windowEnd: increment.windowEnd, pid: increment.pid))
             }
             // A failed increment folds the same whatever a reset does: only the others
             // wait, so a long store outage's quick 503s do not pile up here.
@@ -420,7 +426,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         let lastReset = state.resets.filter { $0.outcome == .ok && $0.restart == nil }.compactMap(\.end).max()
         let accepted = lastReset.map { end in state.accepted.filter { $0.start > end } } ?? state.accepted
         return LimitChecker.History(spec: limit, accepted: accepted, refused: state.refused, indeterminate: state.indeterminate,
-                                    acceptedByPid: state.okByPid, refusedByPid: state.refusedByPid)
+                                    acceptedByPid: state.okByPid, refusedByPid: state.refusedByPid,
+                                    remaining: state.remaining.filter { observed in lastReset.map { observed.start > $0 } ?? true })
     }
 
     /// Checks everything recorded so far, as one shared counter or one per

@@ -37,6 +37,12 @@ public struct LimitResult: Sendable, Codable, Equatable {
     public var worstBound: Int?
     /// What the limit allows in one interval as long as the window ("at most 100 in any 1m").
     public var allowance: String
+    /// Answers whose X-RateLimit-Remaining went up from an earlier answer's while that one's window
+    /// (by its Reset header) was still open: with one shared count it only goes down. How many, and the first.
+    public var remainingRises = 0
+    public var firstRemainingRise: String?
+    /// Answers that carried X-RateLimit-Remaining.
+    public var remainingSeen = 0
 
     /// Two or more workers accepted, each about the limit on its own, and together over it:
     /// each keeps its own limit (per-process storage).
@@ -69,6 +75,15 @@ enum LimitChecker {
         var end: UInt64
     }
 
+    /// One answer's X-RateLimit-Remaining, with its request's times and its window's end (from -Reset).
+    struct Remaining: Sendable {
+        var start: UInt64
+        var end: UInt64
+        var remaining: Int32
+        var windowEnd: UInt64?
+        var pid: Int32?
+    }
+
     /// What a limit is judged over, as the history recorded it.
     struct History: Sendable {
         var spec: LimitSpec
@@ -77,11 +92,81 @@ enum LimitChecker {
         var indeterminate: Int
         var acceptedByPid: [Int32: Int]
         var refusedByPid: [Int32: Int]
+        var remaining: [Remaining] = []
     }
 
     static func judge(_ history: History, origin: UInt64) -> LimitResult {
-        judge(history.spec, accepted: history.accepted, refused: history.refused, indeterminate: history.indeterminate,
-              acceptedByPid: history.acceptedByPid, refusedByPid: history.refusedByPid, origin: origin)
+        var result = judge(history.spec, accepted: history.accepted, refused: history.refused, indeterminate: history.indeterminate,
+                           acceptedByPid: history.acceptedByPid, refusedByPid: history.refusedByPid, origin: origin)
+        result.remainingSeen = history.remaining.count
+        // A moving window or a token bucket gives back what slid out or refilled: only a fixed window never does.
+        if history.spec.window != nil, history.spec.algorithm == .fixed {
+            (result.remainingRises, result.firstRemainingRise) = remainingRises(history.remaining, origin: origin)
+        }
+        return result
+    }
+
+    /// Answers whose Remaining is above an earlier answer's (one that ended before it began) while
+    /// that answer's window was still open when it began: a count that every worker shares only
+    /// goes down within a window. Only answers with a Reset header count (a window statelab
+    /// cannot see ending is never assumed open), and each window end is taken a second early.
+    static func remainingRises(_ observed: [Remaining], origin: UInt64) -> (Int, String?) {
+        let earlier = observed.filter { $0.windowEnd != nil }.sorted { $0.end < $1.end }
+        guard !earlier.isEmpty else { return (0, nil) }
+        let later = observed.sorted { $0.start < $1.start }
+        var open = MinHeap()
+        var next = 0
+        var rises = 0
+        var first: String?
+        for answer in later {
+            while next < earlier.count, earlier[next].end < answer.start {
+                open.push(earlier[next])
+                next += 1
+            }
+            // Windows that ended before this answer began can say nothing about it.
+            while let lowest = open.peek, lowest.windowEnd! <= answer.start { open.pop() }
+            // The app handled it somewhere before its answer: that must be inside the window too.
+            guard let lowest = open.peek, answer.remaining > lowest.remaining, answer.end < lowest.windowEnd! else { continue }
+            rises += 1
+            if first == nil {
+                let who = { (pid: Int32?) in pid.map { "pid \($0)" } ?? "a worker" }
+                first = "\(who(answer.pid)) said \(answer.remaining) remaining at \(String(format: "%.3f", Double(answer.start &- origin) / 1e9)) s, after \(who(lowest.pid)) had said \(lowest.remaining) at \(String(format: "%.3f", Double(lowest.end &- origin) / 1e9)) s in a window still open"
+            }
+        }
+        return (rises, first)
+    }
+
+    /// The open observations, lowest Remaining first.
+    struct MinHeap {
+        private var items: [Remaining] = []
+        var peek: Remaining? { items.first }
+
+        mutating func push(_ item: Remaining) {
+            items.append(item)
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child].remaining < items[parent].remaining else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func pop() {
+            guard !items.isEmpty else { return }
+            items.swapAt(0, items.count - 1)
+            items.removeLast()
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < items.count, items[left].remaining < items[smallest].remaining { smallest = left }
+                if right < items.count, items[right].remaining < items[smallest].remaining { smallest = right }
+                guard smallest != parent else { return }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
     }
 
     static func judge(_ spec: LimitSpec, accepted: [Accepted], refused: Int, indeterminate: Int,

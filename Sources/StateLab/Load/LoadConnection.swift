@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -265,7 +266,7 @@ final class LoadConnection: @unchecked Sendable {
             }
             let named = response.workerPid ?? answer.pid
             if let owner = channelOwner, let named, named != owner { shard.pidDisagreed(named: named, found: owner) }
-            let record = IncrementRecord(
+            var record = IncrementRecord(
                 outcome: outcome,
                 count: count,
                 pid: channelOwner ?? named,
@@ -273,6 +274,10 @@ final class LoadConnection: @unchecked Sendable {
                 end: end,
                 refused: outcome == .fail && plan.refused.contains(response.status)
             )
+            if let remaining = response.rateRemaining {
+                record.remaining = remaining
+                record.windowEnd = response.rateReset.map { Self.windowEnd(reset: $0, now: end) }
+            }
             shard.add(record, answered: true, status: response.status)
             if plan.stopWhenMisrouted, shard.misrouted != nil {
                 // Every answer so far says the path is not there: stop at once, the run says which.
@@ -291,6 +296,15 @@ final class LoadConnection: @unchecked Sendable {
             recordIndeterminate(ticket, sentAt: sentAt)
             claimNext()
         }
+    }
+
+    /// The monotonic time a window ends, from a Reset header: epoch seconds (as flask-limiter and
+    /// slowapi send it) when it is that large, else seconds from now (RateLimit-Reset). Rounded down a
+    /// second, as the header may be: a window is never taken to last longer than it does.
+    static func windowEnd(reset: Double, now: UInt64) -> UInt64 {
+        let seconds = reset > 1e9 ? reset - Date().timeIntervalSince1970 : reset
+        let nanos = (seconds - 1) * 1e9
+        return nanos <= 0 ? now : now &+ UInt64(min(nanos, 1e15))
     }
 
     private func timedOut() {

@@ -8,6 +8,9 @@ struct LoadResponse {
     /// The X-Worker-Pid header, when present and a valid pid.
     var workerPid: Int32?
     var body: ByteBuffer
+    /// X-RateLimit-Remaining and -Reset, when the app sends them.
+    var rateRemaining: Int32? = nil
+    var rateReset: Double? = nil
 }
 
 /// Decodes HTTP/1.0 and 1.1 responses on a load connection straight from the
@@ -112,7 +115,8 @@ final class LoadResponseDecoder: ChannelInboundHandler {
             let finished = body ?? ByteBuffer()
             body = nil
             state = .finished
-            onEvent(.response(LoadResponse(status: head.status, keepAlive: false, workerPid: head.workerPid, body: finished)))
+            onEvent(.response(LoadResponse(status: head.status, keepAlive: false, workerPid: head.workerPid, body: finished,
+                                           rateRemaining: head.rateRemaining, rateReset: head.rateReset)))
             midAnswer = false
         case .head:
             midAnswer = (pending?.readableBytes ?? 0) > 0
@@ -210,7 +214,8 @@ final class LoadResponseDecoder: ChannelInboundHandler {
             state = .finished
             pending = nil
         }
-        onEvent(.response(LoadResponse(status: head.status, keepAlive: head.keepAlive, workerPid: head.workerPid, body: body)))
+        onEvent(.response(LoadResponse(status: head.status, keepAlive: head.keepAlive, workerPid: head.workerPid, body: body,
+                                       rateRemaining: head.rateRemaining, rateReset: head.rateReset)))
     }
 
     /// The head, consumed from `pending`, once its empty line has arrived.

@@ -28,6 +28,9 @@ struct ResponseHead: Equatable {
     var keepAlive: Bool
     var workerPid: Int32?
     var framing: Framing
+    /// A rate limiter's X-RateLimit-Remaining (or RateLimit-Remaining) and -Reset, when sent.
+    var rateRemaining: Int32? = nil
+    var rateReset: Double? = nil
 
     /// 1xx answers other than 101 come before the real answer and carry no body.
     var isInterim: Bool { status >= 100 && status < 200 }
@@ -46,6 +49,8 @@ struct ResponseHead: Equatable {
         var connectionClose = false
         var connectionKeepAlive = false
         var workerPid: Int32?
+        var rateRemaining: Int32?
+        var rateReset: Double?
         while let line = lines.next(), !line.isEmpty {
             // Obsolete line folding and lines without a colon are refused, as llhttp does.
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
@@ -69,6 +74,10 @@ struct ResponseHead: Equatable {
                 }
             } else if HTTPBytes.equalsIgnoringCase(name, "x-worker-pid") {
                 workerPid = parseInt32(value)
+            } else if HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-remaining") || HTTPBytes.equalsIgnoringCase(name, "ratelimit-remaining") {
+                rateRemaining = parseInt32(value)
+            } else if HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-reset") || HTTPBytes.equalsIgnoringCase(name, "ratelimit-reset") {
+                rateReset = Double(String(decoding: value, as: UTF8.self)).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
             }
         }
 
@@ -85,7 +94,8 @@ struct ResponseHead: Equatable {
             }
         }
         if framing == .untilClose { keepAlive = false }
-        return ResponseHead(status: status, keepAlive: keepAlive, workerPid: workerPid, framing: framing)
+        return ResponseHead(status: status, keepAlive: keepAlive, workerPid: workerPid, framing: framing,
+                            rateRemaining: rateRemaining, rateReset: rateReset)
     }
 
     private enum TransferEncoding { case absent, chunked, other }

@@ -112,6 +112,9 @@ enum JSONReport {
                 .object([("pid", .int(Int(tally.pid))), ("accepted", .int(tally.accepted)), ("refused", .int(tally.refused))])
             })),
             ("unattributed", .int(limit.unattributed)),
+            ("remaining_seen", .int(limit.remainingSeen)),
+            ("remaining_rises", .int(limit.remainingRises)),
+            ("remaining_first_rise", .optional(limit.firstRemainingRise)),
         ])
     }
 

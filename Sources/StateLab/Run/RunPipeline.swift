@@ -119,6 +119,9 @@ public enum RunPipeline {
         }
         notes += check.restarts.map(\.sentence)
         notes += attributionNotes(target.socketOwners, load: result)
+        if let limit = check.limit, limit.remainingRises > 0 {
+            notes.append("X-RateLimit-Remaining went up within one window \(ReportNumbers.grouped(limit.remainingRises)) \(limit.remainingRises == 1 ? "time" : "times") (first: \(limit.firstRemainingRise ?? "")): with one count that every worker shares it only goes down, so the workers do not share one")
+        }
         let retries = RunOutcome.retries(in: finals)
         if let retries, retries > 0 {
             notes.append("\(ReportNumbers.grouped(retries)) transactions were run again after the store refused them for a conflicting write (PostgreSQL's SQLSTATE 40001, a Redis WATCH that saw the key change): what would have been lost updates became retries")

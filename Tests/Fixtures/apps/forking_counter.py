@@ -15,10 +15,11 @@ The master waits for its workers; on SIGTERM it terminates them and exits.
 Standard library only. Loopback only.
 
 Usage: forking_counter.py --port PORT [--workers N] [--fields PID,COUNT]
-                          [--pid-header-only] [--shared-counter] [--respawn]
+                          [--pid-header-only] [--no-pid] [--shared-counter] [--respawn]
                           [--marker TEXT]
   --fields PID,COUNT  name the answer's fields (default pid,count)
   --pid-header-only   leave the pid out of the body; send X-Worker-Pid instead
+  --no-pid            name the worker nowhere, as real apps do
   --respawn           fork a new worker when one dies (as gunicorn and
                       uvicorn >= 0.30 do), at most 100 times
   --marker TEXT       ignored; lets a test find these processes in /proc
@@ -51,7 +52,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self, status, value):
         pid_field, count_field = options.fields
         fields = {count_field: value}
-        if not options.pid_header_only:
+        if not options.pid_header_only and not options.no_pid:
             fields[pid_field] = os.getpid()
         body = json.dumps(fields).encode()
         self.send_response(status)
@@ -121,6 +122,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fields", default="pid,count")
     parser.add_argument("--pid-header-only", action="store_true")
+    parser.add_argument("--no-pid", action="store_true")
     parser.add_argument("--shared-counter", action="store_true")
     parser.add_argument("--respawn", action="store_true")
     parser.add_argument("--marker", default="")
