@@ -71,14 +71,17 @@ struct AnyAppTests {
         #expect(memoryRun.status == 1)
         #expect(memory["verdict"] as? String == "over-limit", "\(memory["explanation"] ?? "")")
         let limit = try #require(memory["limit"] as? [String: Any])
-        #expect(limit["per_process"] as? Bool == true && limit["accepting_pids"] as? Int == 4, "\(limit)")
-        #expect((limit["per_pid"] as? [[String: Any]])?.allSatisfy { $0["accepted"] as? Int == 50 } == true, "\(limit)")
+        // Each worker accepts at most 50 of its own; the four share the 400 requests (about 100 each).
+        #expect(limit["per_process"] as? Bool == true && (limit["accepting_pids"] as? Int ?? 0) >= 3, "\(limit)")
+        #expect((limit["per_pid"] as? [[String: Any]])?.allSatisfy { $0["accepted"] as? Int ?? 99 <= 50 } == true, "\(limit)")
         #expect((memory["diagnosis"] as? [[String: Any]])?.contains { $0["code"] as? String == "per-process-limit" } == true)
         // gunicorn's sync workers close every connection: one lookup each, all placed.
         Self.expectNamedFromProc(memory, "memory")
-        // Each worker counts down its own X-RateLimit-Remaining: it goes up and down between answers.
-        #expect((limit["remaining_rises"] as? Int ?? 0) > 0, "\(limit)")
-        #expect(Self.notes(memory).contains { $0.contains("X-RateLimit-Remaining went up within one window") })
+        // Each worker counts down its own X-RateLimit-Remaining. Whether it is seen going up depends on
+        // how the workers take turns (in lockstep, 49 49 49 49 48 ..., it never does): only the note is checked.
+        #expect((limit["remaining_seen"] as? Int ?? 0) > 0, "\(limit)")
+        let rises = limit["remaining_rises"] as? Int ?? 0
+        #expect(Self.notes(memory).contains { $0.contains("X-RateLimit-Remaining went up within one window") } == (rises > 0))
 
         guard RedisRequirement.shouldRun() else { return }
         let (redis, redisRun) = try await Self.load("LIMITER_STORAGE={redis_url} gunicorn -w 4 -b 127.0.0.1:{port} flask_limited:app", arguments)

@@ -44,13 +44,13 @@ public struct LimitResult: Sendable, Codable, Equatable {
     /// Answers that carried X-RateLimit-Remaining.
     public var remainingSeen = 0
 
-    /// Two or more workers accepted, each about the limit on its own, and together over it:
-    /// each keeps its own limit (per-process storage).
-    public var perProcess: Bool {
-        let accepting = perPid.filter { $0.accepted > 0 }
-        guard accepting.count >= 2, overLimit > 0 else { return false }
-        return accepting.allSatisfy { Double($0.accepted) >= 0.8 * Double(limit) }
-    }
+    /// The workers that each accepted about the limit on their own (80% of it or more).
+    public var fullPids: [LimitTally] { perPid.filter { Double($0.accepted) >= 0.8 * Double(limit) } }
+
+    /// Two or more workers each accepted about the limit on its own, and together over it:
+    /// each keeps its own limit (per-process storage). A worker that got few requests may
+    /// have accepted fewer; it does not hide the others.
+    public var perProcess: Bool { fullPids.count >= 2 && overLimit > 0 }
 
     public var accepting: Int { perPid.filter { $0.accepted > 0 }.count }
 }

@@ -92,7 +92,7 @@ private final class Exchange: @unchecked Sendable {
             return
         }
         channel.writeAndFlush(ByteBuffer(bytes: bytes.dropLast()), promise: nil)
-        lookUp(owners, channel: channel, since: MonotonicClock.now(), wait: 50_000)
+        lookUp(owners, channel: channel, since: MonotonicClock.now(), wait: 20_000)
     }
 
     /// Asks again while no worker has accepted, for at most a second; then sends the last byte.
@@ -102,7 +102,7 @@ private final class Exchange: @unchecked Sendable {
         if let server = channel.remoteAddress, let client = channel.localAddress { lookup = owners.poll(server: server, client: client) }
         if lookup == .notYet, MonotonicClock.now() &- start < 1_000_000_000 {
             channel.eventLoop.scheduleTask(in: .nanoseconds(wait)) {
-                self.lookUp(owners, channel: channel, since: start, wait: min(wait * 2, 5_000_000))
+                self.lookUp(owners, channel: channel, since: start, wait: min(wait * 2, 1_000_000))
             }
             return
         }

@@ -138,7 +138,7 @@ final class LoadConnection: @unchecked Sendable {
             channelLookedUp = true
             channel.writeAndFlush(encodedRequest.getSlice(at: encodedRequest.readerIndex, length: encodedRequest.readableBytes - 1)!,
                                   promise: nil)
-            lookUpOwner(owners, channel: channel, since: sentAt, wait: 50_000)
+            lookUpOwner(owners, channel: channel, since: sentAt, wait: 20_000)
             return
         }
         // The whole request, encoded once; the pipeline has no outbound handler.
@@ -146,8 +146,9 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     /// Asks /proc who holds `channel`'s server side, again with a growing wait
-    /// while no worker has accepted it, for at most a second or half the
-    /// timeout; then sends the request's last byte, named or not.
+    /// (20 µs doubling to 1 ms: the worker that accepted it waits for the last
+    /// byte meanwhile) while no worker has accepted it, for at most a second or
+    /// half the timeout; then sends the request's last byte, named or not.
     private func lookUpOwner(_ owners: SocketOwners, channel: Channel, since start: UInt64, wait: Int64) {
         guard channel === self.channel, case .inFlight = state else { return }
         var lookup = SocketOwners.Lookup.notYet
@@ -159,7 +160,7 @@ final class LoadConnection: @unchecked Sendable {
         let bound = min(1_000_000_000, timeoutNanos / 2)
         if lookup == .notYet, MonotonicClock.now() &- start < bound {
             eventLoop.scheduleTask(in: .nanoseconds(wait)) {
-                self.lookUpOwner(owners, channel: channel, since: start, wait: min(wait * 2, 5_000_000))
+                self.lookUpOwner(owners, channel: channel, since: start, wait: min(wait * 2, 1_000_000))
             }
             return
         }

@@ -85,7 +85,7 @@ public enum Diagnoser {
     /// slowapi's memory:// storage under several workers).
     static func perProcessLimit(_ check: CheckResult) -> Diagnosis? {
         guard let limit = check.limit, limit.perProcess else { return nil }
-        let accepting = limit.perPid.filter { $0.accepted > 0 }
+        let accepting = limit.fullPids
         let per = limit.windowSeconds.map { "\(ReportNumbers.grouped(limit.limit)) per \(DurationText.format(.nanoseconds(Int64($0 * 1e9))))" }
             ?? "\(ReportNumbers.grouped(limit.limit))"
         let each = accepting.map { "pid \($0.pid) \(ReportNumbers.grouped($0.accepted))" }.joined(separator: ", ")

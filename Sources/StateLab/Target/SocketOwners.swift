@@ -46,6 +46,9 @@ public final class SocketOwners: Sendable, Equatable {
     private struct State {
         /// Pids found holding a connection: searched first.
         var owners: [Int32] = []
+        /// The descriptor each owner last held a connection on: a worker that accepts one
+        /// connection at a time (gunicorn's sync workers) gets the same number each time.
+        var hints: [Int32: String] = [:]
         var firstProblem: String?
         var lookups = 0
         var found = 0
@@ -103,16 +106,30 @@ public final class SocketOwners: Sendable, Equatable {
 
     /// The process holding socket `inode`, among the scope's candidates.
     private func holder(of inode: UInt64) -> Lookup {
-        let known = state.withLockedValue { $0.owners }
+        let (known, hints) = state.withLockedValue { ($0.owners, $0.hints) }
+        let wanted = Array("socket:[\(inode)]".utf8)
+        // One readlink per known worker first, at the descriptor it last used.
+        for pid in known {
+            if let fd = hints[pid], Self.link("/proc/\(pid)/fd/\(fd)") == wanted { return .pid(pid) }
+        }
         var unreadable = 0
-        for pid in known where Self.holds(pid, inode: inode, unreadable: &unreadable) { return .pid(pid) }
+        for pid in known {
+            if let fd = Self.descriptor(of: pid, holding: wanted, unreadable: &unreadable) {
+                state.withLockedValue { $0.hints[pid] = fd }
+                return .pid(pid)
+            }
+        }
         let candidates: [Int32]
         switch scope {
         case .group(let group): candidates = ProcessTree.members(ofGroup: group).map(\.pid)
         case .anyProcess: candidates = Self.allPids()
         }
-        for pid in candidates where !known.contains(pid) && Self.holds(pid, inode: inode, unreadable: &unreadable) {
-            state.withLockedValue { $0.owners.append(pid) }
+        for pid in candidates where !known.contains(pid) {
+            guard let fd = Self.descriptor(of: pid, holding: wanted, unreadable: &unreadable) else { continue }
+            state.withLockedValue { state in
+                state.owners.append(pid)
+                state.hints[pid] = fd
+            }
             return .pid(pid)
         }
         // Accepted, then closed in between (its inode gone with it), or held where we cannot look.
@@ -133,27 +150,32 @@ public final class SocketOwners: Sendable, Equatable {
         return pids
     }
 
-    /// Whether /proc/PID/fd holds "socket:[inode]"; counts a directory it may not read.
-    static func holds(_ pid: Int32, inode: UInt64, unreadable: inout Int) -> Bool {
+    /// The descriptor of `pid` whose link is `wanted` ("socket:[inode]"), or nil; counts a
+    /// /proc/PID/fd it may not read.
+    static func descriptor(of pid: Int32, holding wanted: [UInt8], unreadable: inout Int) -> String? {
         let path = "/proc/\(pid)/fd"
         guard let directory = opendir(path) else {
             if errno == EACCES || errno == EPERM { unreadable += 1 }
-            return false
+            return nil
         }
         defer { closedir(directory) }
-        let wanted = Array("socket:[\(inode)]".utf8)
-        var link = [UInt8](repeating: 0, count: 64)
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            guard let first = name.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { continue }
-            let length = (path + "/" + String(decoding: name, as: UTF8.self)).withCString { linkPath in
-                link.withUnsafeMutableBufferPointer { buffer in
-                    buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { readlink(linkPath, $0, buffer.count) }
-                }
-            }
-            if length == wanted.count, link.prefix(length).elementsEqual(wanted) { return true }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let first = name.utf8.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { continue }
+            if link(path + "/" + name) == wanted { return name }
         }
-        return false
+        return nil
+    }
+
+    /// What a symbolic link points to, as bytes (up to 64: a socket link is shorter).
+    static func link(_ path: String) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let length = path.withCString { linkPath in
+            buffer.withUnsafeMutableBufferPointer { bytes in
+                bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { readlink(linkPath, $0, bytes.count) }
+            }
+        }
+        return length > 0 ? Array(buffer.prefix(length)) : nil
     }
 
     /// The 4 or 16 bytes of an IP address, in network order.
