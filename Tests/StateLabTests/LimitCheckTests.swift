@@ -139,7 +139,8 @@ import Testing
         let delta = LoadConnection.windowEnd(reset: 30, now: now)
         #expect(delta == now + 29_000_000_000)
         let epoch = LoadConnection.windowEnd(reset: Date().timeIntervalSince1970 + 30, now: now)
-        #expect(epoch > now + 28_000_000_000 && epoch <= now + 29_000_000_000)
+        // Less by however long the two clock readings were apart (a busy machine may pause between them).
+        #expect(epoch > now + 20_000_000_000 && epoch <= now + 29_000_000_000)
         #expect(LoadConnection.windowEnd(reset: 0.5, now: now) == now)
     }
 }
