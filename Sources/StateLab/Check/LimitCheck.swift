@@ -96,8 +96,7 @@ enum LimitChecker {
     }
 
     static func judge(_ history: History, origin: UInt64) -> LimitResult {
-        var result = judge(history.spec, accepted: history.accepted, refused: history.refused, indeterminate: history.indeterminate,
-                           acceptedByPid: history.acceptedByPid, refusedByPid: history.refusedByPid, origin: origin)
+        var result = counts(history, origin: origin)
         result.remainingSeen = history.remaining.count
         // A moving window or a token bucket gives back what slid out or refilled: only a fixed window never does.
         if history.spec.window != nil, history.spec.algorithm == .fixed {
@@ -169,13 +168,16 @@ enum LimitChecker {
         }
     }
 
-    static func judge(_ spec: LimitSpec, accepted: [Accepted], refused: Int, indeterminate: Int,
-                      acceptedByPid: [Int32: Int], refusedByPid: [Int32: Int], origin: UInt64) -> LimitResult {
+    /// Accepted and refused, and the interval with the most accepted beyond what the algorithm allows.
+    private static func counts(_ history: History, origin: UInt64) -> LimitResult {
+        let (spec, accepted) = (history.spec, history.accepted)
+        let (acceptedByPid, refusedByPid) = (history.acceptedByPid, history.refusedByPid)
         let pids = Set(acceptedByPid.keys).union(refusedByPid.keys).sorted()
         let perPid = pids.map { LimitTally(pid: $0, accepted: acceptedByPid[$0] ?? 0, refused: refusedByPid[$0] ?? 0) }
         var result = LimitResult(
             limit: spec.count, windowSeconds: spec.window, algorithm: spec.window == nil ? nil : spec.algorithm.description,
-            assumed: spec.window != nil && spec.assumed, accepted: accepted.count, refused: refused, indeterminate: indeterminate,
+            assumed: spec.window != nil && spec.assumed, accepted: accepted.count, refused: history.refused,
+            indeterminate: history.indeterminate,
             perPid: perPid, unattributed: max(0, accepted.count - perPid.reduce(0) { $0 + $1.accepted }),
             overLimit: 0, allowance: allowance(spec))
         guard let window = spec.window else {
@@ -205,17 +207,18 @@ enum LimitChecker {
             let from = sorted[i].start
             let horizon = from &+ windowNanos
             while reachEnd < sorted.count, sorted[reachEnd].start <= horizon { reachEnd += 1 }
-            // Operations that began at or after `from`, their ends in order: the first k of them lie in [from, end_k].
-            let ends = sorted[i..<max(i, reachEnd)].map(\.end).filter { $0 <= horizon }.sorted()
+            // Operations that began at or after `from` and ended within one window of it.
+            let ends = sorted[i..<max(i, reachEnd)].map(\.end).filter { $0 <= horizon }
             switch spec.algorithm {
             case .fixed, .moving:
                 let bound = spec.algorithm == .fixed ? 2 * spec.count : spec.count
                 let excess = ends.count - bound
-                if excess > 0, excess > (best?.excess ?? 0), let last = ends.last {
+                if excess > 0, excess > (best?.excess ?? 0), let last = ends.max() {
                     best = (excess, from, last, ends.count, bound)
                 }
             case .tokenBucket(let burst):
-                for (k, end) in ends.enumerated() {
+                // In order of their ends, the first k of them lie in [from, end_k].
+                for (k, end) in ends.sorted().enumerated() {
                     let allowed = Double(burst) + Double(end - from) / 1e9 * rate
                     let bound = Int(allowed.rounded(.down))
                     let excess = k + 1 - bound

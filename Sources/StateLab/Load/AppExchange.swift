@@ -92,22 +92,11 @@ private final class Exchange: @unchecked Sendable {
             return
         }
         channel.writeAndFlush(ByteBuffer(bytes: bytes.dropLast()), promise: nil)
-        lookUp(owners, channel: channel, since: MonotonicClock.now(), wait: 20_000)
-    }
-
-    /// Asks again while no worker has accepted, for at most a second; then sends the last byte.
-    private func lookUp(_ owners: SocketOwners, channel: Channel, since start: UInt64, wait: Int64) {
-        guard !isDone else { return }
-        var lookup = SocketOwners.Lookup.unknown("the connection has no addresses")
-        if let server = channel.remoteAddress, let client = channel.localAddress { lookup = owners.poll(server: server, client: client) }
-        if lookup == .notYet, MonotonicClock.now() &- start < 1_000_000_000 {
-            channel.eventLoop.scheduleTask(in: .nanoseconds(wait)) {
-                self.lookUp(owners, channel: channel, since: start, wait: min(wait * 2, 1_000_000))
-            }
-            return
-        }
-        owner = owners.finished(lookup)
-        channel.writeAndFlush(ByteBuffer(bytes: bytes.suffix(1)), promise: nil)
+        // At most a second; then the last byte, named or not.
+        owners.place(channel, bound: 1_000_000_000, stillWanted: { !self.isDone }, done: { lookup in
+            self.owner = lookup
+            channel.writeAndFlush(ByteBuffer(bytes: self.bytes.suffix(1)), promise: nil)
+        })
     }
 
     func succeed(status: Int, headerPid: Int32?, body: [UInt8]) {

@@ -134,39 +134,23 @@ final class LoadConnection: @unchecked Sendable {
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
         if let owners = plan.owners, !channelLookedUp, encodedRequest.readableBytes > 1 {
             // All but the last byte: the worker that accepts blocks reading it, so it holds the
-            // connection while /proc is asked (an app that closes after each answer would not).
+            // connection while /proc is asked (an app that closes after each answer would not),
+            // for at most a second or half the timeout.
             channelLookedUp = true
             channel.writeAndFlush(encodedRequest.getSlice(at: encodedRequest.readerIndex, length: encodedRequest.readableBytes - 1)!,
                                   promise: nil)
-            lookUpOwner(owners, channel: channel, since: sentAt, wait: 20_000)
+            owners.place(channel, bound: min(1_000_000_000, timeoutNanos / 2), stillWanted: {
+                guard channel === self.channel, case .inFlight = self.state else { return false }
+                return true
+            }, done: { lookup in
+                // Named or not, the request goes out whole.
+                if case .pid(let pid) = lookup { self.channelOwner = pid }
+                channel.writeAndFlush(self.encodedRequest.getSlice(at: self.encodedRequest.writerIndex - 1, length: 1)!, promise: nil)
+            })
             return
         }
         // The whole request, encoded once; the pipeline has no outbound handler.
         channel.writeAndFlush(encodedRequest, promise: nil)
-    }
-
-    /// Asks /proc who holds `channel`'s server side, again with a growing wait
-    /// (20 µs doubling to 1 ms: the worker that accepted it waits for the last
-    /// byte meanwhile) while no worker has accepted it, for at most a second or
-    /// half the timeout; then sends the request's last byte, named or not.
-    private func lookUpOwner(_ owners: SocketOwners, channel: Channel, since start: UInt64, wait: Int64) {
-        guard channel === self.channel, case .inFlight = state else { return }
-        var lookup = SocketOwners.Lookup.notYet
-        if let server = channel.remoteAddress, let client = channel.localAddress {
-            lookup = owners.poll(server: server, client: client)
-        } else {
-            lookup = .unknown("the connection has no addresses")
-        }
-        let bound = min(1_000_000_000, timeoutNanos / 2)
-        if lookup == .notYet, MonotonicClock.now() &- start < bound {
-            eventLoop.scheduleTask(in: .nanoseconds(wait)) {
-                self.lookUpOwner(owners, channel: channel, since: start, wait: min(wait * 2, 1_000_000))
-            }
-            return
-        }
-        if case .pid(let pid) = owners.finished(lookup) { channelOwner = pid }
-        let last = encodedRequest.getSlice(at: encodedRequest.writerIndex - 1, length: 1)!
-        channel.writeAndFlush(last, promise: nil)
     }
 
     private func armTimeout(in nanoseconds: UInt64) {

@@ -15,7 +15,6 @@ enum ReportSections {
         }
     }
 
-    static func describe(_ witness: DuplicateWitness) -> String { CheckResult.describe(witness) }
 
     /// "shm/naive: lost-updates: 12 of 2,000 acknowledged increments are missing ...":
     /// each run's verdict and the sentence that explains it, the words the dashboard shows.

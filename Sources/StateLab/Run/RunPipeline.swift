@@ -105,7 +105,7 @@ public enum RunPipeline {
         try Task.checkCancellation()
         if let status = result.misrouted {
             let requests = target.appRequests
-            let flag = requests == .counterAPI || requests.op == AppRequests.counterAPI.op
+            let flag = requests.op == AppRequests.counterAPI.op
                 ? "--op 'METHOD /path' (in a scenario, target: op:) if the app's operation is not POST /increment"
                 : "--op (in a scenario, target: op:)"
             throw RunError(label: target.label, reason: "\(requests.op) answered HTTP \(status) \(status == 404 ? "(no such path)" : "(method not allowed)") and nothing else, so the load stopped at once; name the app's operation with \(flag)")

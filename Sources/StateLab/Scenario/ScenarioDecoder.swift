@@ -312,11 +312,13 @@ struct ScenarioDecoder {
                     spec.env[name] = try reader.scalar(value, name, expecting: "a value", example: "env: {\(name): value}").string
                 }
             }
+            var readyPathGiven = false
             if let ready = fields["ready"] {
                 let readyFields = try reader.mapping(ready, "\(context) ready", allowed: Self.readyKeys,
                                                      example: "ready: {path: /report, timeout: 30s}")
                 if let path = readyFields["path"] {
                     spec.readyPath = try reader.text(path, "path", example: "path: /report")
+                    readyPathGiven = true
                     guard spec.readyPath.hasPrefix("/") else {
                         throw reader.error(at: path, "ready path \(ScenarioError.quote(spec.readyPath)) does not start with /",
                                            "write it like path: /report")
@@ -343,8 +345,7 @@ struct ScenarioDecoder {
             }
             let requests = try requests(fields, context: context, answerFields: spec.answerFields)
             // Ready once the read answers, unless the scenario names a ready path.
-            if fields["ready"].flatMap({ try? reader.mapping($0, "ready", allowed: Self.readyKeys, example: "")["path"] }) == nil,
-               requests != .counterAPI {
+            if !readyPathGiven, requests != .counterAPI {
                 spec.readyPath = requests.read.flatMap { $0.method == "GET" ? $0.path : nil } ?? spec.readyPath
             }
             return .command(spec, sharing: sharing, requests: requests)

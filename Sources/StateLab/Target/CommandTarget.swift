@@ -1,6 +1,6 @@
 /// An app statelab launched from a command (see `LaunchedApp`).
 ///
-/// Like an app at a URL it is read through GET /report on fresh connections,
+/// Like an app at a URL it is read through its read request on fresh connections,
 /// best effort: a shared socket cannot address one pid, so the kernel picks
 /// the worker. What launching adds: the workers are known from /proc, so a
 /// read round tries until each of them has answered, and a worker that is
@@ -14,11 +14,10 @@ public struct CommandTarget: RunTarget {
     /// Names the worker of each connection among the command's process group.
     public let owners: SocketOwners
 
+    /// `requests`: the app's own; nil, the counter API with the command's field names.
     public init(app: LaunchedApp, requests: AppRequests? = nil) {
         self.app = app
-        var requests = requests ?? .counterAPI
-        if requests == .counterAPI { requests.name(app.spec.answerFields) }
-        self.requests = requests
+        self.requests = requests ?? TargetSpec.command(app.spec, sharing: .auto).requests
         owners = SocketOwners(scope: .group(app.groupID))
     }
 

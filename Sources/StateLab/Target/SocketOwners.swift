@@ -85,6 +85,30 @@ public final class SocketOwners: Sendable, Equatable {
         return holder(of: UInt64(inode))
     }
 
+    /// Names the worker holding `channel`'s server side, on the channel's event loop: asks now,
+    /// then again with a growing wait (20 µs doubling to 1 ms: the worker that accepted the
+    /// connection waits for the request's last byte meanwhile) while no worker has accepted it,
+    /// for at most `bound` nanoseconds. `done` gets the outcome, recorded for the counts, unless
+    /// `stillWanted` says the caller has moved on meanwhile (then nothing is recorded).
+    func place(_ channel: Channel, bound: UInt64, stillWanted: @escaping @Sendable () -> Bool,
+               done: @escaping @Sendable (Lookup) -> Void) {
+        place(channel, since: MonotonicClock.now(), wait: 20_000, bound: bound, stillWanted: stillWanted, done: done)
+    }
+
+    private func place(_ channel: Channel, since start: UInt64, wait: Int64, bound: UInt64,
+                       stillWanted: @escaping @Sendable () -> Bool, done: @escaping @Sendable (Lookup) -> Void) {
+        guard stillWanted() else { return }
+        var lookup = Lookup.unknown("the connection has no addresses")
+        if let server = channel.remoteAddress, let client = channel.localAddress { lookup = poll(server: server, client: client) }
+        if lookup == .notYet, MonotonicClock.now() &- start < bound {
+            channel.eventLoop.scheduleTask(in: .nanoseconds(wait)) {
+                self.place(channel, since: start, wait: min(wait * 2, 1_000_000), bound: bound, stillWanted: stillWanted, done: done)
+            }
+            return
+        }
+        done(finished(lookup))
+    }
+
     /// What a lookup that kept seeing `.notYet` until its bound says.
     public static let gaveUp = Lookup.unknown(
         "no process of the app was seen holding the connection in time (a worker busy past the bound, or one /proc cannot see)")

@@ -85,15 +85,21 @@ enum WorkerTablePanel {
             (worker.currentRead.map(Format.count) ?? "–", .plain),
             (gap.map(Format.signed) ?? "–", .role(gapRole, bold: gap != 0)),
         ]
-        var x = inner.column
-        for (column, cell) in zip(columns, cells) {
-            let text = column.leftAligned ? Format.padRight(cell.0, column.width) : Format.padLeft(cell.0, column.width)
-            x = screen.put(text + " ", row: row, column: x, style: styled(cell.1))
-        }
+        drawCells(cells, under: columns, style: styled, row: row, from: inner.column, screen: &screen)
         guard let read = worker.currentRead else { return }
         let (filled, empty) = Format.bar(Double(read) / scale, width: barWidth)
         let end = screen.put(filled, row: row, column: barColumn, style: .role(gapRole))
         screen.put(empty, row: row, column: end, style: .dim)
+    }
+
+    /// Each cell padded to its column's width, one space apart.
+    private static func drawCells(_ cells: [(String, CellStyle)], under columns: [(title: String, width: Int, leftAligned: Bool)],
+                                  style: (CellStyle) -> CellStyle, row: Int, from column: Int, screen: inout ScreenBuffer) {
+        var x = column
+        for (column, cell) in zip(columns, cells) {
+            let text = column.leftAligned ? Format.padRight(cell.0, column.width) : Format.padLeft(cell.0, column.width)
+            x = screen.put(text + " ", row: row, column: x, style: style(cell.1))
+        }
     }
 
     /// A row of a limit with nothing read: accepted, refused, and a bar of what it accepted.
@@ -104,11 +110,7 @@ enum WorkerTablePanel {
             ("w\(worker.index)", .bold), (String(worker.pid), .plain), (worker.status.rawValue, .role(statusRole)),
             (Format.count(worker.acknowledged), .plain), (Format.count(refused), .plain), ("", .plain),
         ]
-        var x = inner.column
-        for (column, cell) in zip(limitColumns, cells) {
-            let text = column.leftAligned ? Format.padRight(cell.0, column.width) : Format.padLeft(cell.0, column.width)
-            x = screen.put(text + " ", row: row, column: x, style: style(cell.1))
-        }
+        drawCells(cells, under: limitColumns, style: style, row: row, from: inner.column, screen: &screen)
         let (filled, empty) = Format.bar(Double(worker.acknowledged) / scale, width: barWidth)
         let end = screen.put(filled, row: row, column: barColumn, style: .plain)
         screen.put(empty, row: row, column: end, style: .dim)
