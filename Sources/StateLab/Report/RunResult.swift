@@ -39,6 +39,8 @@ public struct RunResult: Sendable, Codable, Equatable {
     public var probe: LatencyProbe.Result?
     /// Transactions the workers ran again after a conflicting write (postgres serializable, redis locked).
     public var retries: Int?
+    /// The run over time, its reads and its witnessed races, for the HTML report; nil unless one was asked for.
+    public var evidence: RunEvidence?
 
     public init(
         label: String? = nil, strategy: Strategy, mode: Mode, workers: Int, raceWindowMicros: Int = 0,
