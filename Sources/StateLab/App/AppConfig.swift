@@ -26,6 +26,8 @@ public struct AppConfig: Sendable, Equatable {
     /// (survives a kill and restart) or nothing (the default, as a plain
     /// redis-server started without a save).
     public var redisAppendOnly = false
+    /// The workers answer each increment with when it read and wrote, for a report that draws the race.
+    public var trace = false
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,

@@ -13,9 +13,12 @@ public final class CounterApp: Sendable {
     let backend: any CounterBackend
     let handledIncrements = ManagedAtomic<Int>(0)
     let answers: WorkerAnswers
+    /// Increments answer with when they read and wrote (`X-Statelab-Trace`): a report draws the race.
+    let traces: Bool
 
     public init(spec: WorkerSpec, worker: Int, backend: any CounterBackend) {
         self.spec = spec
+        self.traces = spec.trace == true
         self.worker = worker
         self.pid = getpid()
         self.answers = WorkerAnswers(pid: pid, worker: worker)

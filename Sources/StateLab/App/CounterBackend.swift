@@ -8,6 +8,9 @@ import NIOPosix
 public protocol CounterBackend: Sendable {
     /// Increments in the worker's mode; the value this increment wrote.
     func increment(on loop: EventLoop) -> EventLoopFuture<Int>
+    /// The same, with when the increment read (and what) and when it wrote,
+    /// for a mode that reads then writes (naive, locked); nil otherwise.
+    func tracedIncrement(on loop: EventLoop) -> EventLoopFuture<(Int, IncrementTrace?)>
     func read(on loop: EventLoop) -> EventLoopFuture<Int>
     func reset(on loop: EventLoop) -> EventLoopFuture<Void>
     /// Extra JSON fields for /report, each led by a comma ("" when none).
@@ -43,6 +46,15 @@ struct ThreadPoolBackend: CounterBackend {
         return threads.runIfActive(eventLoop: loop) { try sessions.withSession { try $0.reset() } }
     }
 
+    func tracedIncrement(on loop: EventLoop) -> EventLoopFuture<(Int, IncrementTrace?)> {
+        let (sessions, mode, micros) = (self.sessions, self.mode, self.raceWindowMicros)
+        return threads.runIfActive(eventLoop: loop) {
+            let marks = IncrementMarks()
+            let count = try sessions.withSession { try $0.increment(mode: mode, window: RaceWindow(micros: micros, marks: marks)) }
+            return (count, marks.trace)
+        }
+    }
+
     var reportFields: String { retries.map { ",\"retries\":\($0())" } ?? "" }
 }
 
@@ -56,6 +68,11 @@ public protocol InlineCounter: Sendable {
 
 extension CounterBackend {
     var inline: (any InlineCounter)? { nil }
+
+    /// A backend whose increments do not read then write: no trace.
+    func tracedIncrement(on loop: EventLoop) -> EventLoopFuture<(Int, IncrementTrace?)> {
+        increment(on: loop).map { ($0, nil) }
+    }
 }
 
 /// global (any mode) and shm atomic or naive, all without a race window:
@@ -74,6 +91,12 @@ struct InlineBackend: CounterBackend {
         }
 
         func increment() throws -> Int { try session.increment(mode: mode, raceWindowMicros: 0) }
+
+        func tracedIncrement() throws -> (Int, IncrementTrace?) {
+            let marks = IncrementMarks()
+            let count = try session.increment(mode: mode, window: RaceWindow(micros: 0, marks: marks))
+            return (count, marks.trace)
+        }
         func read() throws -> Int { try session.read() }
     }
 
@@ -94,6 +117,10 @@ struct InlineBackend: CounterBackend {
 
     func increment(on loop: EventLoop) -> EventLoopFuture<Int> {
         loop.makeCompletedFuture { try session.increment() }
+    }
+
+    func tracedIncrement(on loop: EventLoop) -> EventLoopFuture<(Int, IncrementTrace?)> {
+        loop.makeCompletedFuture { try session.tracedIncrement() }
     }
 
     func read(on loop: EventLoop) -> EventLoopFuture<Int> {

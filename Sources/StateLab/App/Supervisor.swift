@@ -61,6 +61,7 @@ public final class Supervisor: @unchecked Sendable {
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
                                   runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
                                   requestHeadTimeoutMillis: config.requestHeadTimeoutMillis, listen: config.listen)
+            if config.trace { spec.trace = true }
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec, log: log)
             do {
                 try spec.write()

@@ -316,6 +316,17 @@ final class WorkerConnection: ChannelDuplexHandler, RemovableChannelHandler {
         answeringHead = head.method == .other("HEAD")
         let app = self.app
         switch (head.route, head.method) {
+        case (.increment, .post) where app.traces:
+            app.backend.tracedIncrement(on: context.eventLoop).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let (count, trace)):
+                    app.handledIncrements.wrappingIncrement(ordering: .relaxed)
+                    let extra = trace.map { [(IncrementTrace.header, $0.headerValue)] } ?? []
+                    self.answer(.ok, body: "{\"count\":\(count),\(app.answers.identity)}", extra: extra, context: context)
+                case .failure(let error):
+                    self.answerStoreFailure(error, context: context)
+                }
+            }
         case (.increment, .post):
             if let inline = app.backend.inline {
                 do {

@@ -29,6 +29,8 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var listen: ListenMode
     /// The PostgreSQL server and pool (strategy postgres); its password is why the spec is 0600.
     public var postgres: PostgresWorkerSettings?
+    /// Increments answer with when they read, what and when they wrote (a report draws the race); nil: off.
+    public var trace: Bool?
 
     public static let defaultIdleTimeoutMillis = 120_000
     public static let defaultRequestHeadTimeoutMillis = 10_000

@@ -16,14 +16,18 @@ struct CounterTally: Sendable {
     var witnesses = WitnessList()
     private var countsByEpoch: [Int: CountSet] = [:]
 
+    /// Returns true when the increment's count was seen before in its epoch: a witness of a lost update.
+    @discardableResult
     mutating func fold(_ increment: IncrementRecord, epoch: Int, overlapsReset: Bool, clock: BinClock,
-                       pidIndex: UInt8?, pids: PidTable) {
+                       pidIndex: UInt8?, pids: PidTable) -> Bool {
         switch increment.outcome {
         case .fail:
             failed += 1
+            return false
         case .indeterminate:
             indeterminate += 1
             attemptStarts.add(bin: clock.bin(increment.start))
+            return false
         case .ok:
             ok += 1
             while okByEpoch.count <= epoch {
@@ -34,16 +38,18 @@ struct CounterTally: Sendable {
             attemptStarts.add(bin: clock.bin(increment.start))
             okEndsByEpoch[epoch].add(bin: clock.bin(increment.end))
             // An increment overlapping a reset may have counted on either side of it.
-            guard !overlapsReset, let count = increment.count else { return }
+            guard !overlapsReset, let count = increment.count else { return false }
             switch countsByEpoch[epoch, default: CountSet()].insert(count, pidIndex: pidIndex) {
             case .first:
-                break
+                return false
             case .second(let first):
                 duplicates += 1
                 witnesses.secondSighting(epoch: epoch, count: count, first: pids.pid(at: first), second: increment.pid)
+                return true
             case .again:
                 duplicates += 1
                 witnesses.laterSighting(epoch: epoch, count: count, pid: increment.pid)
+                return true
             }
         }
     }

@@ -25,6 +25,10 @@ public struct IncrementRecord: Sendable, Equatable, Codable {
     /// What the answer's X-RateLimit-Remaining said, and when (monotonic) its X-RateLimit-Reset said the window ends.
     public var remaining: Int32? = nil
     public var windowEnd: UInt64? = nil
+    /// When the worker read and wrote, when it said (statelab's own app, asked to).
+    public var trace: IncrementTrace? = nil
+    /// The load connection that sent it (Jepsen's process: one operation in flight at a time).
+    public var process: Int32? = nil
 
     public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64, refused: Bool = false) {
         self.outcome = outcome

@@ -106,6 +106,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         var refusedByPid: [Int32: Int] = [:]
         /// With a limit: what each answer's X-RateLimit-Remaining said.
         var remaining: [LimitChecker.Remaining] = []
+        /// What a report draws (bins, races), when one was asked for.
+        var evidence: EvidenceRecorder?
     }
 
     /// Which counters to fold: one shared counter, one per worker, or both
@@ -126,19 +128,34 @@ public final class HistoryRecorder: @unchecked Sendable {
     public let limit: LimitSpec?
     /// Whether the value the app reads is checked as a counter (there is a read).
     public let checksCounter: Bool
+    /// Where every operation is written as it happens (`--history`), if anywhere.
+    public let export: HistoryStream?
+    /// What one applied operation adds (for the export).
+    public let step: Int
 
     /// - Parameters:
     ///   - resolution: the starting bin width, `1 << resolution` ns; 10 (about
     ///     a microsecond) for a live run, 0 (exact) for a short history.
     ///   - maxBins: bins per array before they coarsen: memory per array is 4 bytes each.
     ///   - views: the counters to fold; folding only the one that will be checked halves the work.
+    ///   - evidence: keep what a report draws (`RunEvidence`): bins over time and witnessed races.
+    ///   - export: the run's stream in a `--history` file.
     public init(origin: UInt64 = MonotonicClock.now(), resolution: Int = 10, maxBins: Int = 1 << 18,
-                views: Views = .both, limit: LimitSpec? = nil, checksCounter: Bool = true) {
+                views: Views = .both, limit: LimitSpec? = nil, checksCounter: Bool = true,
+                evidence: Bool = false, export: HistoryStream? = nil, step: Int = 1) {
         self.origin = origin
         self.views = views
         self.limit = limit
         self.checksCounter = checksCounter
+        self.export = export
+        self.step = step
         state = State(clock: BinClock(origin: origin, maxBins: maxBins, shift: resolution))
+        if evidence { state.evidence = EvidenceRecorder(origin: origin) }
+    }
+
+    /// Connection `process` sent an operation at `time` (for the export only).
+    public func invoked(process: Int32, at time: UInt64) {
+        export?.invoke(process: process, step: step, time: time)
     }
 
     /// Ok increments so far.
@@ -150,6 +167,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// the load's event loops; steps due at this count start here, in the same
     /// critical section, so a reset after N acknowledged starts after exactly N.
     public func add(_ increment: IncrementRecord) {
+        export?.complete(increment, step: step)
         let due: [(Step, ResetToken)] = lock.withLock {
             switch increment.outcome {
             case .ok:
@@ -215,10 +233,12 @@ public final class HistoryRecorder: @unchecked Sendable {
         lock.withLock { beginResetLocked(pid: pid, worker: worker) }
     }
 
-    private func beginResetLocked(pid: Int32?, worker: Int?) -> ResetToken {
+    private func beginResetLocked(pid: Int32?, worker: Int?, restart: Bool = false) -> ResetToken {
         let id = state.resets.count
-        state.resets.append(ResetOperation(id: id, pid: pid, worker: worker, start: MonotonicClock.now(),
+        let start = MonotonicClock.now()
+        state.resets.append(ResetOperation(id: id, pid: pid, worker: worker, start: start,
                                            acknowledgedBefore: state.ok))
+        if !restart { export?.reset(pid: pid, worker: worker, outcome: nil, start: start, time: start) }
         state.resetsInFlight += 1
         return ResetToken(id: id, worker: worker)
     }
@@ -229,10 +249,20 @@ public final class HistoryRecorder: @unchecked Sendable {
     public func endReset(_ token: ResetToken, outcome: Outcome, pid: Int32? = nil, error: String? = nil) {
         lock.withLock {
             guard state.resets.indices.contains(token.id), state.resets[token.id].end == nil else { return }
-            state.resets[token.id].end = MonotonicClock.now()
+            let end = MonotonicClock.now()
+            state.resets[token.id].end = end
             state.resets[token.id].outcome = outcome
             state.resets[token.id].error = error
             if let pid { state.resets[token.id].pid = pid }
+            if let export {
+                let reset = state.resets[token.id]
+                if let scope = reset.restart {
+                    export.restart(scope: scope, before: reset.before, after: outcome == .ok ? reset.base : nil, exact: reset.exact,
+                                   outcome: outcome, start: reset.start, time: end)
+                } else {
+                    export.reset(pid: reset.pid, worker: reset.worker, outcome: outcome, start: reset.start, time: end, error: error)
+                }
+            }
             if outcome == .indeterminate {
                 state.resets[token.id].duplicatesBefore = state.tallies.mapValues(\.duplicates)
             }
@@ -262,10 +292,12 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// before, with nothing in flight (nil if it could not be read so).
     public func beginRestart(_ scope: RestartSummary.Scope, before: Int?, exact: Bool) -> ResetToken {
         lock.withLock {
-            let token = beginResetLocked(pid: nil, worker: nil)
+            let token = beginResetLocked(pid: nil, worker: nil, restart: true)
             state.resets[token.id].restart = scope
             state.resets[token.id].before = before
             state.resets[token.id].exact = exact && before != nil
+            let start = state.resets[token.id].start
+            export?.restart(scope: scope, before: before, after: nil, exact: exact && before != nil, outcome: nil, start: start, time: start)
             return token
         }
     }
@@ -291,6 +323,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// history, so this is not a reset of any counter still read.
     public func recordRestart(_ restart: RestartSummary) {
         lock.withLock { state.restarts.append(restart) }
+        export?.event("restart_worker", value: restart.sentence, time: MonotonicClock.now())
     }
 
     /// A fault step, as it happened.
@@ -299,6 +332,7 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     public func recordFault(_ fault: FaultRecord) {
         lock.withLock { state.faults.append(fault) }
+        export?.event(fault.step, pid: fault.pid, value: fault.outcome, time: MonotonicClock.now())
     }
 
     /// Adds what was learnt after the step (a lock recovery) to the fault recorded at `index`.
@@ -315,6 +349,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// A worker a fault took away, and why: the check leaves its counter out with this reason.
     public func departed(pid: Int32, reason: String) {
         lock.withLock { state.departed[pid] = reason }
+        export?.event("departed", pid: pid, value: reason, time: MonotonicClock.now())
     }
 
     /// Milliseconds since the history's origin, for fault records.
@@ -325,6 +360,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// A read taken while the run goes on.
     public func recordRead(_ read: ReadRecord) {
         lock.withLock { state.reads.append(read) }
+        export?.read(read, final: false)
     }
 
     /// The reads taken once the load had ended, one per worker that answered,
@@ -336,6 +372,20 @@ public final class HistoryRecorder: @unchecked Sendable {
             state.settled = settled
             state.finalTaken = true
         }
+        if let export {
+            for read in reads { export.read(read, final: true) }
+            export.final(settled: settled, unread: unread)
+        }
+    }
+
+    /// What a report draws for the view that was checked; nil unless the recorder was made to keep it.
+    public func evidence(shared: Bool) -> RunEvidence? {
+        lock.withLock { state.evidence?.evidence(shared: shared, reads: state.reads, finalReads: state.finalReads) }
+    }
+
+    /// The latest witnessed lost update of a view, for the dashboard's race view.
+    public func latestRace(shared: Bool) -> RaceTrace? {
+        lock.withLock { state.evidence?.latestRace(shared: shared) }
     }
 
     /// The final reads recorded so far.
@@ -353,11 +403,17 @@ public final class HistoryRecorder: @unchecked Sendable {
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
         // No array of keys: this runs once per increment, under the lock.
-        if views.contains(.shared) { fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) }
-        if views.contains(.perWorker) { fold(increment, into: unsharedKey, clock: clock, pidIndex: pidIndex, pids: pids) }
+        if views.contains(.shared), fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) {
+            state.evidence?.duplicate(increment, shared: true)
+        }
+        if views.contains(.perWorker), fold(increment, into: unsharedKey, clock: clock, pidIndex: pidIndex, pids: pids),
+           unsharedKey != .unknownPid {
+            state.evidence?.duplicate(increment, shared: false)
+        }
+        state.evidence?.fold(increment)
     }
 
-    private func fold(_ increment: IncrementRecord, into key: CounterKey, clock: BinClock, pidIndex: UInt8?, pids: PidTable) {
+    private func fold(_ increment: IncrementRecord, into key: CounterKey, clock: BinClock, pidIndex: UInt8?, pids: PidTable) -> Bool {
         var epoch = 0
         var overlaps = false
         for reset in state.resets where reset.outcome == .ok && reset.touches(key) {
@@ -365,7 +421,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             if end < increment.start { epoch += 1 }
             if reset.start <= increment.end && end >= increment.start { overlaps = true }
         }
-        state.tallies[key, default: CounterTally()].fold(
+        return state.tallies[key, default: CounterTally()].fold(
             increment, epoch: epoch, overlapsReset: overlaps, clock: clock, pidIndex: pidIndex, pids: pids)
     }
 

@@ -46,10 +46,13 @@ final class LoadConnection: @unchecked Sendable {
     /// is kept instead: when it fires it times out the request in flight if
     /// that one is overdue, or re-arms for that request's own deadline.
     private var timeoutTimer: Scheduled<Void>?
+    /// This connection's number in the load, Jepsen's process in an exported history.
+    private let process: Int32
 
     init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, gate: LoadGate? = nil,
-         onFinished: @escaping @Sendable () -> Void) {
+         process: Int32 = -1, onFinished: @escaping @Sendable () -> Void) {
         self.eventLoop = eventLoop
+        self.process = process
         self.gate = gate
         self.plan = plan
         self.schedule = schedule
@@ -131,6 +134,7 @@ final class LoadConnection: @unchecked Sendable {
         }
         let sentAt = MonotonicClock.now()
         state = .inFlight(ticket, sentAt: sentAt)
+        shard.invoked(process: process, at: ticket.intendedTime ?? sentAt)
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
         if let owners = plan.owners, !channelLookedUp, encodedRequest.readableBytes > 1 {
             // All but the last byte: the worker that accepts blocks reading it, so it holds the
@@ -222,7 +226,8 @@ final class LoadConnection: @unchecked Sendable {
 
     private func connectFailed(_ ticket: RequestTicket, attemptStart: UInt64) {
         // Nothing was sent, so this increment certainly did not apply.
-        let record = IncrementRecord(outcome: .fail, start: ticket.intendedTime ?? attemptStart, end: MonotonicClock.now())
+        var record = IncrementRecord(outcome: .fail, start: ticket.intendedTime ?? attemptStart, end: MonotonicClock.now())
+        record.process = process
         shard.add(record, answered: false)
         failedConnects += 1
         guard failedConnects < plan.maxConnectAttempts, !schedule.isStopped else {
@@ -259,6 +264,8 @@ final class LoadConnection: @unchecked Sendable {
                 end: end,
                 refused: outcome == .fail && plan.refused.contains(response.status)
             )
+            record.trace = response.trace
+            record.process = process
             if let remaining = response.rateRemaining {
                 record.remaining = remaining
                 record.windowEnd = response.rateReset.map { Self.windowEnd(reset: $0, now: end) }
@@ -301,7 +308,8 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func recordIndeterminate(_ ticket: RequestTicket, sentAt: UInt64) {
-        let record = IncrementRecord(outcome: .indeterminate, start: ticket.intendedTime ?? sentAt, end: MonotonicClock.now())
+        var record = IncrementRecord(outcome: .indeterminate, start: ticket.intendedTime ?? sentAt, end: MonotonicClock.now())
+        record.process = process
         shard.add(record, answered: false)
     }
 

@@ -111,7 +111,7 @@ public final class LoadGenerator: @unchecked Sendable {
         let connections = (0..<plan.concurrency).map { index in
             LoadConnection(
                 eventLoop: loops[index % loops.count], plan: plan, schedule: schedule,
-                shard: shards[index % shards.count], gate: gate, onFinished: onFinished
+                shard: shards[index % shards.count], gate: gate, process: Int32(index), onFinished: onFinished
             )
         }
         let stoppedBeforeStart = withControl { control in

@@ -11,6 +11,7 @@ struct LoadResponse {
     /// X-RateLimit-Remaining and -Reset, when the app sends them.
     var rateRemaining: Int32? = nil
     var rateReset: Double? = nil
+    var trace: IncrementTrace? = nil
 }
 
 /// Decodes HTTP/1.0 and 1.1 responses on a load connection straight from the
@@ -116,7 +117,7 @@ final class LoadResponseDecoder: ChannelInboundHandler {
             body = nil
             state = .finished
             onEvent(.response(LoadResponse(status: head.status, keepAlive: false, workerPid: head.workerPid, body: finished,
-                                           rateRemaining: head.rateRemaining, rateReset: head.rateReset)))
+                                           rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
             midAnswer = false
         case .head:
             midAnswer = (pending?.readableBytes ?? 0) > 0
@@ -215,7 +216,7 @@ final class LoadResponseDecoder: ChannelInboundHandler {
             pending = nil
         }
         onEvent(.response(LoadResponse(status: head.status, keepAlive: head.keepAlive, workerPid: head.workerPid, body: body,
-                                       rateRemaining: head.rateRemaining, rateReset: head.rateReset)))
+                                       rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
     }
 
     /// The head, consumed from `pending`, once its empty line has arrived.

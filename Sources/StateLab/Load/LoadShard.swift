@@ -50,6 +50,12 @@ final class LoadShard: @unchecked Sendable {
         if recorder == nil { records.reserveCapacity(expectedRecords) }
     }
 
+    /// A connection sent an operation (for an exported history).
+    @inline(__always)
+    func invoked(process: Int32, at time: UInt64) {
+        if let export = recorder?.export { export.invoke(process: process, step: recorder!.step, time: time) }
+    }
+
     /// - Parameter answered: the server answered, so the latency is meaningful
     ///   (connect failures and timeouts stay out of the histogram, as in wrk).
     func add(_ record: IncrementRecord, answered: Bool, status: Int? = nil) {

@@ -31,6 +31,8 @@ struct ResponseHead: Equatable {
     /// A rate limiter's X-RateLimit-Remaining (or RateLimit-Remaining) and -Reset, when sent.
     var rateRemaining: Int32? = nil
     var rateReset: Double? = nil
+    /// X-Statelab-Trace: when statelab's own worker read and wrote.
+    var trace: IncrementTrace? = nil
 
     /// 1xx answers other than 101 come before the real answer and carry no body.
     var isInterim: Bool { status >= 100 && status < 200 }
@@ -51,6 +53,7 @@ struct ResponseHead: Equatable {
         var workerPid: Int32?
         var rateRemaining: Int32?
         var rateReset: Double?
+        var trace: IncrementTrace?
         while let line = lines.next(), !line.isEmpty {
             // Obsolete line folding and lines without a colon are refused, as llhttp does.
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
@@ -78,6 +81,8 @@ struct ResponseHead: Equatable {
                 rateRemaining = parseInt32(value)
             } else if HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-reset") || HTTPBytes.equalsIgnoringCase(name, "ratelimit-reset") {
                 rateReset = Double(String(decoding: value, as: UTF8.self)).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+            } else if HTTPBytes.equalsIgnoringCase(name, "x-statelab-trace") {
+                trace = IncrementTrace(headerValue: String(decoding: value, as: UTF8.self))
             }
         }
 
@@ -95,7 +100,7 @@ struct ResponseHead: Equatable {
         }
         if framing == .untilClose { keepAlive = false }
         return ResponseHead(status: status, keepAlive: keepAlive, workerPid: workerPid, framing: framing,
-                            rateRemaining: rateRemaining, rateReset: rateReset)
+                            rateRemaining: rateRemaining, rateReset: rateReset, trace: trace)
     }
 
     private enum TransferEncoding { case absent, chunked, other }

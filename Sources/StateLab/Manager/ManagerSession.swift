@@ -35,19 +35,21 @@ public final class ManagerSession: CounterSession {
         try value(of: .get)
     }
 
-    public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
+    public func increment(mode: Mode, window: RaceWindow) throws -> Int {
         switch mode {
         case .naive:
             // Two round trips: another worker's write between them is overwritten.
             let next = try value(of: .get) + 1
-            raceWindow(raceWindowMicros)
+            window.afterRead(next - 1)
             try ok(.set(next))
+            window.afterWrite()
             return next
         case .locked:
             try expect(.lock, .granted)
             let next = try value(of: .get) + 1
-            raceWindow(raceWindowMicros)
+            window.afterRead(next - 1)
             try ok(.set(next))
+            window.afterWrite()
             try ok(.unlock)
             return next
         case .atomic:

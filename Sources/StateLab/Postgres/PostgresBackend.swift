@@ -56,6 +56,11 @@ final class PostgresBackend: CounterBackend {
         perform(.increment).hop(to: caller)
     }
 
+    func tracedIncrement(on caller: EventLoop) -> EventLoopFuture<(Int, IncrementTrace?)> {
+        let marks = IncrementMarks()
+        return perform(.increment, marks: marks).map { ($0, marks.trace) }.hop(to: caller)
+    }
+
     func read(on caller: EventLoop) -> EventLoopFuture<Int> {
         perform(.read).hop(to: caller)
     }
@@ -68,12 +73,12 @@ final class PostgresBackend: CounterBackend {
         mode == .serializable ? ",\"retries\":\(retries.load(ordering: .relaxed))" : ""
     }
 
-    private func perform(_ operation: Operation) -> EventLoopFuture<Int> {
-        guard loop.inEventLoop else { return loop.flatSubmit { self.perform(operation) } }
+    private func perform(_ operation: Operation, marks: IncrementMarks? = nil) -> EventLoopFuture<Int> {
+        guard loop.inEventLoop else { return loop.flatSubmit { self.perform(operation, marks: marks) } }
         let pool = self.pool.value
         return pool.lease().assumeIsolated().flatMap { connection in
             var broken = false
-            return self.run(operation, on: connection).assumeIsolated().flatMapError { error in
+            return self.run(operation, on: connection, marks: marks).assumeIsolated().flatMapError { error in
                 // A statement the server refused (or our own refusal after a ROLLBACK) leaves the
                 // connection usable; anything else may not.
                 broken = !(PostgresFailure.isServerError(error) || error is StoreError)
@@ -84,7 +89,7 @@ final class PostgresBackend: CounterBackend {
         }.nonisolated()
     }
 
-    private func run(_ operation: Operation, on connection: PostgresConnection) -> EventLoopFuture<Int> {
+    private func run(_ operation: Operation, on connection: PostgresConnection, marks: IncrementMarks?) -> EventLoopFuture<Int> {
         switch operation {
         case .read:
             return value("EXECUTE statelab_read", on: connection)
@@ -93,30 +98,37 @@ final class PostgresBackend: CounterBackend {
         case .increment:
             switch mode {
             case .naive:
-                return readThenWrite(read: "EXECUTE statelab_read", on: connection)
+                return readThenWrite(read: "EXECUTE statelab_read", on: connection, marks: marks)
             case .locked:
+                // Written once COMMIT is done: only then can another transaction see it.
                 return transaction("BEGIN", on: connection) {
-                    self.readThenWrite(read: "EXECUTE statelab_read_for_update", on: connection)
-                }
+                    self.readThenWrite(read: "EXECUTE statelab_read_for_update", on: connection, marks: marks)
+                }.map { marks?.wroteAt = MonotonicClock.now(); return $0 }
             case .atomic:
                 return value("EXECUTE statelab_increment", on: connection)
             case .serializable:
-                return serializable(on: connection, attempt: 0)
+                return serializable(on: connection, attempt: 0, marks: marks)
+                    .map { marks?.wroteAt = MonotonicClock.now(); return $0 }
             }
         }
     }
 
-    private func readThenWrite(read: String, on connection: PostgresConnection) -> EventLoopFuture<Int> {
+    private func readThenWrite(read: String, on connection: PostgresConnection, marks: IncrementMarks?) -> EventLoopFuture<Int> {
         value(read, on: connection).assumeIsolated().flatMap { current in
-            self.pause(self.window).assumeIsolated().flatMap {
-                self.write("EXECUTE statelab_write(\(current + 1))", on: connection).map { current + 1 }
+            marks?.readAt = MonotonicClock.now()
+            marks?.readValue = current
+            return self.pause(self.window).assumeIsolated().flatMap {
+                self.write("EXECUTE statelab_write(\(current + 1))", on: connection).map {
+                    marks?.wroteAt = MonotonicClock.now()
+                    return current + 1
+                }
             }.nonisolated()
         }.nonisolated()
     }
 
-    private func serializable(on connection: PostgresConnection, attempt: Int) -> EventLoopFuture<Int> {
+    private func serializable(on connection: PostgresConnection, attempt: Int, marks: IncrementMarks? = nil) -> EventLoopFuture<Int> {
         transaction("BEGIN ISOLATION LEVEL REPEATABLE READ", on: connection) {
-            self.readThenWrite(read: "EXECUTE statelab_read", on: connection)
+            self.readThenWrite(read: "EXECUTE statelab_read", on: connection, marks: marks)
         }.assumeIsolated().flatMapError { error in
             guard PostgresFailure.isRetryable(error) else { return self.loop.makeFailedFuture(error) }
             guard attempt < self.maxRetries else {
@@ -128,7 +140,7 @@ final class PostgresBackend: CounterBackend {
             // Full jitter, capped: the transactions that collided do not collide again in step.
             let cap = min(100 << min(attempt, 6), 5_000)
             return self.pause(.microseconds(Int64.random(in: 0...Int64(cap)))).assumeIsolated().flatMap {
-                self.serializable(on: connection, attempt: attempt + 1)
+                self.serializable(on: connection, attempt: attempt + 1, marks: marks)
             }.nonisolated()
         }.nonisolated()
     }

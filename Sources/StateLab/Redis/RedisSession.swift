@@ -60,16 +60,17 @@ public final class RedisSession: CounterSession {
         try counterValue(connection.command("GET", key))
     }
 
-    public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
+    public func increment(mode: Mode, window: RaceWindow) throws -> Int {
         switch mode {
         case .naive:
             let current = try counterValue(connection.command("GET", key))
-            raceWindow(raceWindowMicros)
+            window.afterRead(current)
             let next = try successor(of: current)
             try expectOK(connection.command("SET", key, String(next)), from: "SET")
+            window.afterWrite()
             return next
         case .locked:
-            return try lockedIncrement(raceWindowMicros: raceWindowMicros)
+            return try lockedIncrement(window: window)
         case .atomic:
             let reply = try connection.command("INCR", key)
             guard case .integer(let value) = reply else {
@@ -96,14 +97,14 @@ public final class RedisSession: CounterSession {
     /// not committed. The budget starts once the gate lets this increment
     /// through: time spent in line behind the process's other increments
     /// does not count, so none gives up without trying.
-    private func lockedIncrement(raceWindowMicros: Int) throws -> Int {
+    private func lockedIncrement(window: RaceWindow) throws -> Int {
         try gate.withLock {
             let started = MonotonicClock.now()
             let deadline = started + UInt64(lockedBudget * 1e9)
             var attempts = 0
             while true {
                 attempts += 1
-                if let next = try lockedAttempt(raceWindowMicros: raceWindowMicros) { return next }
+                if let next = try lockedAttempt(window: window) { return next }
                 conflictRetries += 1
                 Self.processConflictRetries.wrappingIncrement(ordering: .relaxed)
                 let pause = backoff.pause(afterConflicts: attempts)
@@ -120,12 +121,12 @@ public final class RedisSession: CounterSession {
 
     /// One optimistic transaction: the committed value, or nil when EXEC
     /// reports that the key changed after WATCH (nothing was written).
-    private func lockedAttempt(raceWindowMicros: Int) throws -> Int? {
+    private func lockedAttempt(window: RaceWindow) throws -> Int? {
         do {
             let watched = try connection.pipeline([["WATCH", key], ["GET", key]])
             try expectOK(connection.checked(watched[0], of: "WATCH"), from: "WATCH")
             let current = try counterValue(connection.checked(watched[1], of: "GET"))
-            raceWindow(raceWindowMicros)
+            window.afterRead(current)
             let next = try successor(of: current)
             // The pipeline returns once all three replies came: MULTI was
             // answered OK, so EXEC ended the transaction (committed, aborted, or
@@ -140,6 +141,7 @@ public final class RedisSession: CounterSession {
             case .array(nil):
                 return nil
             case .array(let results?) where results == [.simpleString("OK")] && replies[1] == .simpleString("QUEUED"):
+                window.afterWrite()
                 return next
             default:
                 throw StoreError("redis MULTI/SET/EXEC \(key): unexpected replies \(replies[1]), \(replies[2])")

@@ -102,6 +102,7 @@ public struct RunResult: Sendable, Codable, Equatable {
         diagnosis = outcome.diagnosis
         probe = outcome.probe
         retries = outcome.retries
+        evidence = outcome.evidence
     }
 
     /// This run with `expectations` checked against its fields.

@@ -40,7 +40,7 @@ public enum AppRun {
         let outcome = try await RunPipeline.run(
             target: target, plan: plan.loadPlan(port: target.port),
             steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds, faults: spec.faults),
-            sharing: spec.strategy.isShared ? .yes : .no, progress: report)
+            sharing: spec.strategy.isShared ? .yes : .no, recording: plan.recording, progress: report)
         let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
                             raceWindowMicros: spec.app.raceWindowMicros, concurrency: plan.load.concurrency,
                             outcome: outcome)
@@ -73,7 +73,7 @@ public enum AppRun {
                 target: target, plan: plan.loadPlan(host: target.host, port: target.port, fields: spec.answerFields),
                 steps: RunSteps(resetAfter: plan.load.resetAfter, resetWorker: nil, resetTimeout: plan.load.timeout.seconds,
                                 baseline: true, probe: true),
-                sharing: spec.sharing, progress: report)
+                sharing: spec.sharing, recording: plan.recording, progress: report)
             await stop()
             let run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,
                                 workers: outcome.check.perWorker.count, concurrency: plan.load.concurrency,

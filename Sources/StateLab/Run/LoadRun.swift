@@ -44,18 +44,20 @@ public enum LoadRun {
 
     /// The run and the title its report carries. `warn` gets lines for stderr.
     public static func run(_ target: Target, load: Load, redisURL: String?, postgresURL: String?,
+                           recording: RunRecording = RunRecording(),
                            progress: @escaping @Sendable (LoadProgress) -> Void,
                            warn: @escaping @Sendable (String) -> Void) async throws -> (RunResult, String) {
         switch target {
-        case .own(let config, let faults):
-            return try await runOwn(config, faults: faults, load: load, progress: progress)
+        case .own(var config, let faults):
+            config.trace = recording.traces(config.mode)
+            return try await runOwn(config, faults: faults, load: load, recording: recording, progress: progress)
         case .user(let spec, let resetFirst):
             return try await runUser(spec, resetFirst: resetFirst, load: load, redisURL: redisURL, postgresURL: postgresURL,
-                                     progress: progress, warn: warn)
+                                     recording: recording, progress: progress, warn: warn)
         }
     }
 
-    private static func runOwn(_ config: AppConfig, faults: [FaultStep], load: Load,
+    private static func runOwn(_ config: AppConfig, faults: [FaultStep], load: Load, recording: RunRecording,
                                progress: @escaping @Sendable (LoadProgress) -> Void) async throws -> (RunResult, String) {
         if let reason = config.unavailability() { throw StartError(description: reason) }
         let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
@@ -65,7 +67,7 @@ public enum LoadRun {
             let outcome = try await RunPipeline.run(
                 target: started.target, plan: load.plan(port: started.target.port),
                 steps: RunSteps(resetTimeout: load.timeout, faults: faults, pidSource: load.pidSource),
-                sharing: config.strategy.isShared ? .yes : .no
+                sharing: config.strategy.isShared ? .yes : .no, recording: recording
             ) { _, current in if let current { progress(current) } }
             await started.stop()
             let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
@@ -78,7 +80,7 @@ public enum LoadRun {
     }
 
     private static func runUser(_ spec: TargetSpec, resetFirst: Bool, load: Load, redisURL: String?, postgresURL: String?,
-                                progress: @escaping @Sendable (LoadProgress) -> Void,
+                                recording: RunRecording, progress: @escaping @Sendable (LoadProgress) -> Void,
                                 warn: @escaping @Sendable (String) -> Void) async throws -> (RunResult, String) {
         let started: (target: any RunTarget, stop: @Sendable () async -> Void)
         do {
@@ -94,7 +96,7 @@ public enum LoadRun {
                 target: target, plan: load.plan(host: target.host, port: target.port, fields: spec.answerFields),
                 steps: RunSteps(resetWorker: nil, resetTimeout: load.timeout, resetFirst: resetFirst, baseline: true, probe: true,
                                 pidSource: load.pidSource),
-                sharing: spec.sharing
+                sharing: spec.sharing, recording: recording
             ) { _, current in if let current { progress(current) } }
             let workers = await target.workers().count
             await stop()

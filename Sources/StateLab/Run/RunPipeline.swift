@@ -64,6 +64,8 @@ public struct RunOutcome: Sendable {
     public var diagnosis: [Diagnosis] = []
     /// Transactions the workers retried (postgres serializable, redis locked), from their final reads.
     public var retries: Int? = nil
+    /// What an HTML report draws, when the run kept it.
+    public var evidence: RunEvidence? = nil
 
     public init(load: LoadResult, check: CheckResult, notes: [String], probe: LatencyProbe.Result? = nil,
                 resetFirst: ResetAnswer? = nil, baselineByPid: [Int32: Int] = [:]) {
@@ -90,10 +92,10 @@ extension RunOutcome {
 /// dashboard drives a `RunSession` burst by burst.
 public enum RunPipeline {
     public static func run(
-        target: some RunTarget, plan: LoadPlan, steps: RunSteps, sharing: Sharing,
+        target: some RunTarget, plan: LoadPlan, steps: RunSteps, sharing: Sharing, recording: RunRecording = RunRecording(),
         progress: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void = { _, _ in }
     ) async throws -> RunOutcome {
-        let session = RunSession(target: target, sharing: sharing) { event in
+        let session = RunSession(target: target, sharing: sharing, recording: recording) { event in
             switch event {
             case .phase(let phase): if phase != .loading { progress(phase, nil) }
             case .load(let load): progress(.loading, load)
@@ -112,6 +114,7 @@ public enum RunPipeline {
         }
         let finals = await session.settle(expecting: Set(result.perPid.keys))
         var (check, notes) = session.check()
+        session.exportCheck(check)
         progress(.done, nil)
         for fault in check.faults {
             notes.append("fault \(fault.step) at \(String(format: "%.2f", fault.atSeconds)) s (\(ReportNumbers.grouped(fault.acknowledged)) acknowledged): \(fault.outcome)"
@@ -129,6 +132,7 @@ public enum RunPipeline {
         var outcome = RunOutcome(load: result, check: check, notes: notes, probe: prepared.probe,
                                  resetFirst: prepared.resetFirst, baselineByPid: session.baselineByPid)
         outcome.retries = retries
+        outcome.evidence = session.evidence(for: check)
         outcome.diagnosis = Diagnoser.diagnose(outcome: outcome, concurrency: plan.concurrency)
         return outcome
     }

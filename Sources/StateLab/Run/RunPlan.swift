@@ -6,9 +6,12 @@ public struct RunPlan: Sendable {
     /// The PostgreSQL server, pool and retries for postgres runs (and {postgres_url}).
     public var postgres: PostgresOptions
     public var executable: String
+    /// What the run keeps for a report or an exported history.
+    public var recording: RunRecording
 
     public init(spec: RunSpec, load: LoadSettings, redisURL: String? = nil, postgres: PostgresOptions = PostgresOptions(),
-                executable: String = ChildProcess.currentExecutable) {
+                executable: String = ChildProcess.currentExecutable, recording: RunRecording = RunRecording()) {
+        self.recording = recording
         self.spec = spec
         self.load = load
         self.redisURL = redisURL
@@ -21,6 +24,7 @@ public struct RunPlan: Sendable {
                                raceWindowMicros: spec.app.raceWindowMicros, storeThreads: spec.app.threads,
                                redisURL: redisURL, executable: executable, listen: spec.app.listen, postgres: postgres)
         config.redisAppendOnly = spec.app.redisAppendOnly
+        config.trace = recording.traces(spec.mode)
         return config
     }
 

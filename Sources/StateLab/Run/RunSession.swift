@@ -34,12 +34,19 @@ public final class RunSession: Sendable {
     /// Final reads are repeated until two rounds agree, at most this many times.
     static let settleRounds = 10
 
-    public init(target: any RunTarget, sharing: Sharing, events: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
+    public init(target: any RunTarget, sharing: Sharing, recording: RunRecording = RunRecording(),
+                events: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
         self.target = target
         self.sharing = sharing
         self.events = events
         let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
-        recorder = HistoryRecorder(views: views, limit: target.appRequests.limit, checksCounter: target.appRequests.checksCounter)
+        let origin = MonotonicClock.now()
+        let config = (target as? SupervisorTarget)?.supervisor.config
+        let export = recording.export?.beginRun(name: target.label, strategy: config?.strategy.rawValue, mode: config?.mode.rawValue,
+                                                step: target.appRequests.step, origin: origin)
+        recorder = HistoryRecorder(origin: origin, views: views, limit: target.appRequests.limit,
+                                   checksCounter: target.appRequests.checksCounter, evidence: recording.evidence,
+                                   export: export, step: target.appRequests.step)
         // A worker killed from outside: the supervisor restarts it, and the history has it.
         if let own = target as? SupervisorTarget {
             own.supervisor.observeExits { [recorder, events] exit in
@@ -260,6 +267,15 @@ public final class RunSession: Sendable {
         sentences += check.resets.map(RunPipeline.describe)
         return (check, sentences)
     }
+
+    /// What a report draws of the view `check` took; nil unless the session keeps evidence.
+    public func evidence(for check: CheckResult) -> RunEvidence? { recorder.evidence(shared: check.shared) }
+
+    /// The latest witnessed lost update of the view `check` took (the dashboard's race view).
+    public func latestRace(for check: CheckResult) -> RaceTrace? { recorder.latestRace(shared: check.shared) }
+
+    /// The run's last line in an exported history: statelab's own check.
+    public func exportCheck(_ check: CheckResult) { recorder.export?.check(check) }
 
     /// With sharing auto: how the last check took the counter (one shared, or one per worker) and why.
     public var sharingGuess: String? { lastGuess.withLockedValue { $0 } }

@@ -2,11 +2,11 @@
 /// Cancellation ends it early with the runs that finished, marked interrupted.
 public enum ScenarioRunner {
     public static func run(_ scenario: Scenario, redisURL: String? = nil, postgres: PostgresOptions = PostgresOptions(),
-                           executable: String = ChildProcess.currentExecutable,
+                           executable: String = ChildProcess.currentExecutable, recording: RunRecording = RunRecording(),
                            progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) async throws -> CompareReport {
         var results: [RunResult] = []
         let interrupted = try await forEachRun(scenario.runs, load: scenario.load, redisURL: redisURL, postgres: postgres,
-                                               executable: executable, progress: progress) { _, _, outcome in
+                                               executable: executable, recording: recording, progress: progress) { _, _, outcome in
             results.append(try outcome.get())
         }
         return CompareReport(scenarioName: scenario.name, scenarioPath: scenario.sourcePath, runs: results,
@@ -18,11 +18,13 @@ public enum ScenarioRunner {
     /// as it ends. Returns true when a cancellation ended it early; the run
     /// under way then has its app stopped and is not handed on.
     public static func forEachRun(_ runs: [RunSpec], load: LoadSettings, redisURL: String?, postgres: PostgresOptions,
-                                  executable: String, progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
+                                  executable: String, recording: RunRecording = RunRecording(),
+                                  progress: @escaping @Sendable (RunProgress) -> Void = { _ in },
                                   _ each: (Int, RunSpec, Result<RunResult, Error>) throws -> Void) async rethrows -> Bool {
         for (index, spec) in runs.enumerated() {
             if Task.isCancelled { return true }
-            let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, postgres: postgres, executable: executable)
+            let plan = RunPlan(spec: spec, load: load, redisURL: redisURL, postgres: postgres, executable: executable,
+                               recording: recording)
             let outcome: Result<RunResult, Error>
             do {
                 outcome = .success(try await AppRun.run(plan, index: index, count: runs.count, progress: progress))

@@ -11,11 +11,12 @@ public final class GlobalSession: CounterSession {
 
     public func read() throws -> Int { Self.counter.withLockedValue { $0 } }
 
-    public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
+    public func increment(mode: Mode, window: RaceWindow) throws -> Int {
         Self.counter.withLockedValue { count in
             let seen = count
-            raceWindow(raceWindowMicros)
+            window.afterRead(seen)
             count = seen + 1
+            window.afterWrite()
             return count
         }
     }

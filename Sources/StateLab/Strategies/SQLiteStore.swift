@@ -61,16 +61,17 @@ public final class SQLiteSession: CounterSession {
         try counterValue(run(Self.select))
     }
 
-    public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
+    public func increment(mode: Mode, window: RaceWindow) throws -> Int {
         switch mode {
         case .naive:
             let seen = try beforeAnyWrite { try counterValue(run(Self.select)) }
-            raceWindow(raceWindowMicros)
+            window.afterRead(seen)
             // An autocommit write that fails may or may not have committed: indeterminate.
             try runWrite(Self.store, binding: seen + 1)
+            window.afterWrite()
             return seen + 1
         case .locked:
-            return try lockedIncrement(raceWindowMicros: raceWindowMicros)
+            return try lockedIncrement(window: window)
         case .atomic:
             // Any failure is indeterminate: the row comes back before the statement
             // commits, and only SQLITE_DONE on its last step says it did.
@@ -100,12 +101,12 @@ public final class SQLiteSession: CounterSession {
     /// BEGIN IMMEDIATE ... COMMIT. Anything that fails before COMMIT is rolled
     /// back, so it certainly did not apply; a COMMIT that fails is rolled back
     /// too when the transaction is still open, and is indeterminate otherwise.
-    private func lockedIncrement(raceWindowMicros: Int) throws -> Int {
+    private func lockedIncrement(window: RaceWindow) throws -> Int {
         try beforeAnyWrite { try exec("BEGIN IMMEDIATE") }
         let next: Int
         do {
             let seen = try counterValue(run(Self.select))
-            raceWindow(raceWindowMicros)
+            window.afterRead(seen)
             next = seen + 1
             try runWrite(Self.store, binding: next)
         } catch let error as StoreError {
@@ -120,6 +121,7 @@ public final class SQLiteSession: CounterSession {
             rollBack()
             throw StoreError("\(error.message); rolled back, not committed", notCommitted: true)
         }
+        window.afterWrite()
         return next
     }
 

@@ -144,20 +144,22 @@ public final class SharedMemorySession: CounterSession {
 
     public func read() throws -> Int { segment.atomic.load(ordering: .acquiring) }
 
-    public func increment(mode: Mode, raceWindowMicros: Int) throws -> Int {
+    public func increment(mode: Mode, window: RaceWindow) throws -> Int {
         let counter = segment.atomic
         switch mode {
         case .naive:
             let seen = counter.load(ordering: .relaxed)
-            raceWindow(raceWindowMicros)
+            window.afterRead(seen)
             counter.store(seen + 1, ordering: .relaxed)
+            window.afterWrite()
             return seen + 1
         case .locked:
             try lock()
             defer { segment.unlock() }
             let seen = counter.load(ordering: .relaxed)
-            raceWindow(raceWindowMicros)
+            window.afterRead(seen)
             counter.store(seen + 1, ordering: .relaxed)
+            window.afterWrite()
             return seen + 1
         case .atomic:
             return counter.loadThenWrappingIncrement(ordering: .relaxed) + 1
