@@ -123,17 +123,20 @@ extension StateLabCommand {
             let scenario = try withFaults(loaded)
             let progress = ProgressLine(enabled: output.showProgress)
             let signals = SignalWatch()
+            let recording = try output.recording()
             let report: CompareReport
             do {
                 report = try await signals.cancelling { [redisURL, postgres = postgres.options] in
-                    try await ScenarioRunner.run(scenario, redisURL: redisURL, postgres: postgres) { progress.show($0) }
+                    try await ScenarioRunner.run(scenario, redisURL: redisURL, postgres: postgres, recording: recording) { progress.show($0) }
                 }
             } catch {
                 progress.clear()
+                output.finish(recording)
                 if signals.fired { throw ExitCode(signals.exitStatus) }
                 throw fail("\(error)")
             }
             progress.clear()
+            output.finish(recording)
             if signals.fired {
                 let finished = report.runs.count
                 FileHandle.standardError.write(Data("statelab: interrupted by \(signals.name) after \(finished) of \(loaded.runs.count) runs; every process statelab started is stopped\n".utf8))
@@ -183,6 +186,29 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "No progress line on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Stream every operation to this file as it happens, one JSON object a line, as a Jepsen history (see Tools/HISTORY.md).", valueName: "file.jsonl"))
+    var history: String?
+
+    /// What the runs keep for --html and --history; opens the history file.
+    func recording() throws -> RunRecording {
+        do {
+            return RunRecording(export: try history.map { try HistoryExport(path: $0) })
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    /// Closes the history file, saying on stderr if it could not be written whole.
+    func finish(_ recording: RunRecording) {
+        guard let export = recording.export else { return }
+        do {
+            try export.finish()
+        } catch {
+            FileHandle.standardError.write(Data("statelab: \(error)\n".utf8))
+        }
+    }
+
+
     var useColor: Bool {
         !noColor && output == nil && format == .table && isatty(1) == 1
             && ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
@@ -192,6 +218,13 @@ struct OutputOptions: ParsableArguments {
 
     func validate() throws {
         if let output, let problem = OutputPath.problem(output) { throw ValidationError(problem) }
+        if let history, let problem = OutputPath.problem(history, flag: "--history") { throw ValidationError(problem) }
+        let files = [("--output", output), ("--history", history)].compactMap { flag, path in path.map { (flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
+        for (index, file) in files.enumerated() {
+            if let other = files[..<index].first(where: { $0.1 == file.1 }) {
+                throw ValidationError("\(other.0) and \(file.0) both name \(file.1); give each its own file")
+            }
+        }
     }
 
     func emit(_ text: String) throws {

@@ -110,10 +110,12 @@ extension StateLabCommand {
                 ?? .own(app.config(port: 0), faults: try app.faults(faults, stop: stop, rate: rate))
             let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads,
                                     pidSource: pidFrom)
+            let recording = try output.recording()
             let run: (RunResult, String)
+            defer { output.finish(recording) }
             do {
                 run = try await signals.cancelling { [redisURL = app.redisURL, postgresURL = app.postgres.url] in
-                    try await LoadRun.run(target, load: load, redisURL: redisURL, postgresURL: postgresURL,
+                    try await LoadRun.run(target, load: load, redisURL: redisURL, postgresURL: postgresURL, recording: recording,
                                           progress: { progress.show(text: ProgressLine.describe($0)) },
                                           warn: { FileHandle.standardError.write(Data("statelab: \($0)\n".utf8)) })
                 }

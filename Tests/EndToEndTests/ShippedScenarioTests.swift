@@ -41,7 +41,11 @@ import Testing
         if launchesPython {
             _ = try #require(PythonApps.bin, "no venv with uvicorn at \(PythonApps.venv): run examples/python/setup-venv.sh")
         }
-        let result = try await StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet"],
+        // Every operation exported as it happens, then checked by an independent checker (Tools/history-check.py).
+        let work = try TempDirectory(prefix: "statelab-shipped")
+        defer { work.remove() }
+        let history = work.path + "/history.jsonl"
+        let result = try await StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet", "--history", history],
                                          environment: launchesPython ? PythonApps.environment : nil, timeout: 900)
         print("\(name) took \(String(format: "%.1f", result.seconds))s")
         #expect(result.status == 0, "\(name): \(result.stderr)\n\(result.stdout)")
@@ -78,6 +82,9 @@ import Testing
                 #expect(run["verdict"] is String, "\(run["label"] ?? "?")")
             }
         }
+        // Every run that checked a counter (a rate limit alone reads none) is checked again, and agrees.
+        let counters = runs.filter { $0["skipped"] is NSNull && $0["counter_checked"] as? Bool != false }.count
+        try HistoryCheck.expectAgreement(history, runs: counters, label: name)
         if name == "durability.yaml" {
             // Each row's claim, from exact counts: a durable store kept exactly what it had, the others came back at 0.
             for run in runs where run["skipped"] is NSNull {

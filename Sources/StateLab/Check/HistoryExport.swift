@@ -14,7 +14,8 @@ public final class HistoryExport: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var fd: Int32
     private var runs = 0
-    private var index = 0
+    /// The next operation's index in each run's history (Jepsen numbers a history's operations from 0).
+    private var indexes: [Int] = []
     private var failure: String?
     public let path: String
     static let flushAt = 1 << 18
@@ -36,6 +37,7 @@ public final class HistoryExport: @unchecked Sendable {
         lock.withLock {
             let run = runs
             runs += 1
+            indexes.append(0)
             var line = JSONLine(run: run)
             line.string("type", "run")
             line.string("name", name)
@@ -65,8 +67,8 @@ public final class HistoryExport: @unchecked Sendable {
         lock.withLock {
             var line = JSONLine(run: run)
             if indexed {
-                line.int("index", index)
-                index += 1
+                line.int("index", indexes[run])
+                indexes[run] += 1
             }
             build(&line)
             append(line)

@@ -332,7 +332,9 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     public func recordFault(_ fault: FaultRecord) {
         lock.withLock { state.faults.append(fault) }
-        export?.event(fault.step, pid: fault.pid, value: fault.outcome, time: MonotonicClock.now())
+        // f is the kind (kill_store); the value says the step as written and what it did.
+        let kind = String(fault.step.prefix { $0.isLetter || $0 == "_" })
+        export?.event(kind, pid: fault.pid, value: "\(fault.step): \(fault.outcome)", time: MonotonicClock.now())
     }
 
     /// Adds what was learnt after the step (a lock recovery) to the fault recorded at `index`.

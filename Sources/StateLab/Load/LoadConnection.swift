@@ -134,7 +134,7 @@ final class LoadConnection: @unchecked Sendable {
         }
         let sentAt = MonotonicClock.now()
         state = .inFlight(ticket, sentAt: sentAt)
-        shard.invoked(process: process, at: ticket.intendedTime ?? sentAt)
+        shard.invoked(process: process, at: Self.start(of: ticket, sentAt: sentAt))
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
         if let owners = plan.owners, !channelLookedUp, encodedRequest.readableBytes > 1 {
             // All but the last byte: the worker that accepts blocks reading it, so it holds the
@@ -260,7 +260,7 @@ final class LoadConnection: @unchecked Sendable {
                 outcome: outcome,
                 count: count,
                 pid: channelOwner ?? named,
-                start: ticket.intendedTime ?? sentAt,
+                start: Self.start(of: ticket, sentAt: sentAt),
                 end: end,
                 refused: outcome == .fail && plan.refused.contains(response.status)
             )
@@ -290,6 +290,14 @@ final class LoadConnection: @unchecked Sendable {
         }
     }
 
+    /// When an operation began, for its latency and for the check: the open model's intended
+    /// time (latency counts the wait for a late send), unless it went out a hair early (timers
+    /// fire up to 20 µs before it), when the send is: it may apply from then on, and the check
+    /// must never take it for later than it was.
+    static func start(of ticket: RequestTicket, sentAt: UInt64) -> UInt64 {
+        min(ticket.intendedTime ?? sentAt, sentAt)
+    }
+
     /// The monotonic time a window ends, from a Reset header: epoch seconds (as flask-limiter and
     /// slowapi send it) when it is that large, else seconds from now (RateLimit-Reset). Rounded down a
     /// second, as the header may be: a window is never taken to last longer than it does.
@@ -308,7 +316,7 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func recordIndeterminate(_ ticket: RequestTicket, sentAt: UInt64) {
-        var record = IncrementRecord(outcome: .indeterminate, start: ticket.intendedTime ?? sentAt, end: MonotonicClock.now())
+        var record = IncrementRecord(outcome: .indeterminate, start: Self.start(of: ticket, sentAt: sentAt), end: MonotonicClock.now())
         record.process = process
         shard.add(record, answered: false)
     }

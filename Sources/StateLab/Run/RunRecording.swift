@@ -13,6 +13,6 @@ public struct RunRecording: Sendable {
         self.export = export
     }
 
-    /// statelab's own workers answer with when they read and wrote: only where a mode reads then writes.
-    public func traces(_ mode: Mode) -> Bool { evidence && (mode == .naive || mode == .locked) }
+    /// statelab's own workers answer with when they read and wrote, for a report or an export: only where a mode reads then writes.
+    public func traces(_ mode: Mode) -> Bool { (evidence || export != nil) && (mode == .naive || mode == .locked) }
 }
