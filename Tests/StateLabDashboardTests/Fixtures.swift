@@ -43,6 +43,14 @@ enum Fixtures {
         return model
     }
 
+    /// `lostUpdates()` with the race the session kept: workers 1 and 2 (pids 41002
+    /// and 41003) both read 41, then each wrote 42, while a third increment overlapped.
+    static func racing(_ race: RaceTrace = Races.bothRead41()) -> DashboardModel {
+        var model = lostUpdates()
+        model.apply(.race(race))
+        return model
+    }
+
     /// shm atomic: nothing lost, every worker agrees.
     static func healthy() -> DashboardModel {
         var model = base(.shm, .atomic)
@@ -138,5 +146,37 @@ extension ScreenBuffer {
 
     func contains(_ text: String) -> Bool {
         line(containing: text) != nil
+    }
+}
+
+/// Witnessed races as `RunSession.latestRace` gives them: times in seconds since the run's origin.
+enum Races {
+    /// Inside view: pid 41002 sends at 2.000100 s and reads 41 at +50 µs; pid 41003 sends 20 µs
+    /// later and reads 41 too; then each writes 42 and answers 42. Pid 41001's 43 overlapped them.
+    static func bothRead41() -> RaceTrace {
+        RaceTrace(count: 42, ops: [
+            RaceOp(pid: 41002, start: 2.000100, end: 2.000450, outcome: .ok, count: 42,
+                   readAt: 2.000150, readValue: 41, wroteAt: 2.000400, colliding: true),
+            RaceOp(pid: 41003, start: 2.000120, end: 2.000480, outcome: .ok, count: 42,
+                   readAt: 2.000200, readValue: 41, wroteAt: 2.000420, colliding: true),
+            RaceOp(pid: 41001, start: 2.000300, end: 2.001600, outcome: .ok, count: 43, colliding: false),
+        ])
+    }
+
+    /// Outside view only (an app that does not say when it reads or writes): two requests that overlapped.
+    static func outsideView() -> RaceTrace {
+        RaceTrace(count: 42, ops: [
+            RaceOp(pid: 41002, start: 2.000100, end: 2.001900, outcome: .ok, count: 42, colliding: true),
+            RaceOp(pid: 41003, start: 2.000900, end: 2.002400, outcome: .ok, count: 42, colliding: true),
+        ])
+    }
+
+    /// `n` requests of `n` pids that all read 999,999 and all answered 1,000,000.
+    static func many(_ n: Int) -> RaceTrace {
+        RaceTrace(count: 1_000_000, ops: (0..<n).map { index in
+            let start = 5 + Double(index) * 0.000_010
+            return RaceOp(pid: Int32(52000 + index), start: start, end: start + 0.002, outcome: .ok, count: 1_000_000,
+                          readAt: start + 0.000_100, readValue: 999_999, wroteAt: start + 0.001, colliding: true)
+        })
     }
 }

@@ -17,8 +17,12 @@ func dumpScreens() throws {
     compare.apply(.compareRow(CompareRow(strategy: .shm, mode: .naive, acknowledged: 1000, lost: 300, requestsPerSecond: 12000)))
     compare.apply(.compareRow(CompareRow(strategy: .redis, mode: .naive, unavailableReason: "redis-server not found")))
     compare.overlay = .compare
+    var race = Fixtures.racing(); race.overlay = .race
+    var outside = Fixtures.racing(Races.outsideView()); outside.overlay = .race
+    var noRace = Fixtures.healthy(); noRace.overlay = .race
     let cases: [(String, DashboardModel)] = [("lost", Fixtures.lostUpdates()), ("divergence", Fixtures.divergence()), ("healthy", Fixtures.healthy()),
-                                             ("help", help), ("picker", picker), ("modes", modes), ("compare", compare)]
+                                             ("help", help), ("picker", picker), ("modes", modes), ("compare", compare),
+                                             ("race", race), ("race outside view", outside), ("no race", noRace)]
     for (name, model) in cases {
         for (w, h) in [(80, 24), (120, 40)] {
             out += "=== \(name) \(w)x\(h)\n" + Renderer.render(model, width: w, height: h).text.joined(separator: "|\n") + "|\n"

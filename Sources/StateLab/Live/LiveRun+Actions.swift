@@ -131,7 +131,7 @@ extension LiveRun {
         let (check, _) = session.check()
         guard generation == self.generation, !stopping else { return nil }
         await postRows(reads: finals)
-        emit(.checked(check, witnesses: witnessRows(check), afterBurst: false))
+        emit(.checked(check, witnesses: witnessRows(check), race: session.latestRace(for: check), afterBurst: false))
         return check
     }
 }

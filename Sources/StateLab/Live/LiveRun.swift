@@ -197,6 +197,8 @@ public actor LiveRun {
                                    redisURL: options.redisURL, executable: options.executable, listen: options.listen,
                                    postgres: options.postgres)
             config.redisAppendOnly = options.redisAppendOnly
+            // Naive and locked workers then say when each increment read and wrote: the race view's inside view.
+            config.trace = Self.recording.traces(next.mode)
             // No log callback: every step the supervisor would log comes back as an event here.
             let (target, stop) = try await TargetStarter.own(config)
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(target.supervisor.url)"
@@ -216,8 +218,11 @@ public actor LiveRun {
         }
     }
 
+    /// Every session keeps evidence: the race view draws the latest witnessed lost update.
+    static let recording = RunRecording(evidence: true)
+
     private func newSession(on target: any RunTarget, sharing: Sharing) -> RunSession {
-        RunSession(target: target, sharing: sharing) { [emit, live, liveTotal] event in
+        RunSession(target: target, sharing: sharing, recording: Self.recording) { [emit, live, liveTotal] event in
             Self.forward(event, emit: emit, live: live, total: liveTotal)
         }
     }
@@ -304,7 +309,7 @@ public actor LiveRun {
         // Fresh worker rows before the verdict, so the table never shows mid-burst reads next to it.
         await postRows(reads: finals)
         let paused = pausedNow.withLockedValue { $0 }
-        emit(.checked(check, witnesses: witnessRows(check), afterBurst: !paused))
+        emit(.checked(check, witnesses: witnessRows(check), race: session.latestRace(for: check), afterBurst: !paused))
         if paused {
             pausedRemaining = max(0, requested - result.attempted)
             emit(.note(.burst, "paused after \(result.attempted) of \(requested) increments"))

@@ -75,8 +75,9 @@ public enum LiveEvent: Sendable {
     /// The burst in flight's figures so far, unchecked (nil: none).
     case live(LiveFigures?)
     /// The history was checked: after a burst, a reset or a fault. Its
-    /// witnesses come with the pids turned into worker rows.
-    case checked(CheckResult, witnesses: [WorkerWitness], afterBurst: Bool)
+    /// witnesses come with the pids turned into worker rows, and the latest
+    /// witnessed lost update of the view it took (`RunSession.latestRace`), if any.
+    case checked(CheckResult, witnesses: [WorkerWitness], race: RaceTrace?, afterBurst: Bool)
     /// A new target: no check yet.
     case cleared
     case throughput(requestsPerSecond: Double)

@@ -46,10 +46,10 @@ struct LiveController: Sendable {
         case .burstStarted(let total): return [.burstStarted(total: total)]
         case .burstProgress(let done, let total): return [.burstProgress(done: done, total: total)]
         case .live(let figures): return [.live(figures)]
-        case .checked(let check, let witnesses, let afterBurst):
+        case .checked(let check, let witnesses, let race, let afterBurst):
             let totals = RunTotals(check: check, witnesses: witnesses)
-            return [afterBurst ? .burstFinished(totals) : .totals(totals)]
-        case .cleared: return [.totals(RunTotals()), .live(nil)]
+            return [afterBurst ? .burstFinished(totals) : .totals(totals), .race(race)]
+        case .cleared: return [.totals(RunTotals()), .live(nil), .race(nil)]
         case .throughput(let rate): return [.throughput(requestsPerSecond: rate)]
         case .latency(let p50, let p99): return [.latency(p50Milliseconds: p50, p99Milliseconds: p99)]
         case .fault(let record, let key):

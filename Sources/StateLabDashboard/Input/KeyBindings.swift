@@ -43,6 +43,8 @@ public enum KeyBindings {
         KeyBinding([.character("U")], footer: nil, "store up", help: "start the store again (up) after K", .restartStore),
         KeyBinding([.character("A")], footer: nil, "restart app", help: "restart the app: stop and start every worker", .restartApp),
         KeyBinding([.character("c")], footer: "c", "compare", help: "same burst on every strategy, side by side", .compare),
+        // Help only, as K, U and A; the verdict box names it once a race is witnessed.
+        KeyBinding([.character("v")], footer: nil, "race", help: "view the latest lost update: who read and wrote when", .showRace),
         KeyBinding([.character("p")], footer: "p", "pause", help: "pause or resume the load", .togglePause),
         KeyBinding([.character("?"), .function(1)], footer: "?", "help", help: "this help", .help),
         KeyBinding([.character("q"), .function(10)], footer: "q", "quit", help: "quit and restore the terminal", .quit),
@@ -51,6 +53,11 @@ public enum KeyBindings {
     /// The binding a key triggers on the main screen.
     public static func binding(for key: Key) -> KeyBinding? {
         table.first { $0.keys.contains(key) }
+    }
+
+    /// How the help overlay names the keys of `command` ("v"), for a hint elsewhere on screen.
+    public static func keyNames(of command: KeyCommand) -> String? {
+        table.first { $0.command == command }?.keyNames
     }
 
     /// Footer items, in table order: (keys as shown, label).
@@ -68,14 +75,14 @@ public enum KeyBindings {
     }
 
     /// Handles one key: overlays first (pickers take arrows, enter and escape;
-    /// help and compare close on any key), then the table. Returns what the engine must do.
+    /// help, compare and the race close on any key), then the table. Returns what the engine must do.
     public static func dispatch(_ key: Key, model: inout DashboardModel) -> [DashboardAction] {
         if key == .resize { return [] }
         switch model.overlay {
         case .none:
             guard let binding = binding(for: key) else { return [] }
             return binding.command.perform(on: &model).map { [$0] } ?? []
-        case .help, .compare:
+        case .help, .compare, .race:
             model.overlay = .none
             return []
         case .strategyPicker(let cursor):

@@ -14,6 +14,7 @@ public enum KeyCommand: Sendable, Equatable {
     case restartStore
     case restartApp
     case compare
+    case showRace
     case togglePause
     case help
     case quit
@@ -52,6 +53,9 @@ public enum KeyCommand: Sendable, Equatable {
             model.overlay = .compare
             // Reopening while a comparison runs only shows it again.
             return model.compare?.running == true ? nil : .compare
+        case .showRace:
+            model.overlay = .race
+            return nil
         case .togglePause:
             model.paused.toggle()
             return .setPaused(model.paused)

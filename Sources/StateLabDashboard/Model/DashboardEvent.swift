@@ -16,6 +16,8 @@ public enum DashboardEvent: Sendable, Equatable {
     case totals(RunTotals)
     /// A burst ended and was checked; the check to show (also logged).
     case burstFinished(RunTotals)
+    /// The latest witnessed lost update of the view the last check took (nil: none), for the race view.
+    case race(RaceTrace?)
     /// One throughput sample (requests per second over the last interval), appended to the sparkline.
     case throughput(requestsPerSecond: Double)
     case latency(p50Milliseconds: Double, p99Milliseconds: Double)
@@ -58,6 +60,8 @@ extension DashboardModel {
             burst = nil
             live = nil
             note(figures.verdict == .ok ? .burst : .error, Self.summary(of: figures))
+        case .race(let trace):
+            race = trace
         case .throughput(let rate):
             requestsPerSecond = rate
             throughput.append(rate)
@@ -82,6 +86,8 @@ extension DashboardModel {
             settings = new
             burst = nil
             diagnosis = []
+            // A race of the app that was stopped says nothing about this one.
+            race = nil
             note(.relaunch, "app relaunched: \(new.strategy.rawValue) \(new.mode.rawValue), \(new.workers) workers")
         case .paused(let isPaused):
             paused = isPaused

@@ -9,6 +9,8 @@ public enum Overlay: Sendable, Equatable {
     /// `cursor` indexes `pickableModes`.
     case modePicker(cursor: Int)
     case compare
+    /// The latest witnessed lost update, drawn as its interleaving.
+    case race
 }
 
 /// A burst under way.
@@ -53,6 +55,9 @@ public struct DashboardModel: Sendable, Equatable {
     public var quitRequested: Bool
     /// What the last burst's figures point to ("latency-floor: ..."), shown under the verdict.
     public var diagnosis: [String] = []
+    /// The latest witnessed lost update, as the run's session kept it after the last check
+    /// (nil before one is witnessed, and after a relaunch): what the race view draws.
+    public var race: RaceTrace?
 
     public init(settings: DashboardSettings,
                 unavailableStrategies: [Strategy: String] = [:],

@@ -26,6 +26,37 @@ enum Format {
         return value < 10 ? String(format: "%.2f ms", value) : String(format: "%.1f ms", value)
     }
 
+    /// A short span, at most 9 columns: "0 µs", "+85 µs", "+1.25 ms", "+125.0 ms", "+2.10 s".
+    static func offset(_ seconds: Double) -> String {
+        let micros = Int((seconds * 1e6).rounded())
+        if micros <= 0 { return "0 µs" }
+        if micros < 1_000 { return "+\(micros) µs" }
+        if micros < 100_000 { return String(format: "+%.2f ms", seconds * 1e3) }
+        if micros < 999_950 { return String(format: "+%.1f ms", seconds * 1e3) }
+        return String(format: "+%.2f s", seconds)
+    }
+
+    /// `text` in lines of at most `width` columns, broken at spaces (a word longer than a line is cut).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ") {
+            var word = Substring(word)
+            if !line.isEmpty, line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            while word.count > width {
+                lines.append(String(word.prefix(width)))
+                word = word.dropFirst(width)
+            }
+            line += line.isEmpty ? String(word) : " " + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
     /// 83 -> "01:23"; 3723 -> "1:02:03".
     static func elapsed(_ seconds: Double) -> String {
         let total = max(0, Int(seconds))

@@ -1,6 +1,6 @@
 import StateLab
 
-/// Boxes drawn over the panels: help, the pickers, the comparison.
+/// Boxes drawn over the panels: help, the pickers, the comparison, the race (`RacePanel`).
 enum OverlayPanels {
     static func draw(_ model: DashboardModel, into screen: inout ScreenBuffer) {
         switch model.overlay {
@@ -9,11 +9,12 @@ enum OverlayPanels {
         case .strategyPicker(let cursor): drawStrategyPicker(model, cursor: cursor, into: &screen)
         case .modePicker(let cursor): drawModePicker(model, cursor: cursor, into: &screen)
         case .compare: drawCompare(model, into: &screen)
+        case .race: RacePanel.draw(model, into: &screen)
         }
     }
 
     /// A cleared, bordered box centred on the screen.
-    private static func panel(width: Int, height: Int, title: String, on screen: inout ScreenBuffer) -> Rect {
+    static func panel(width: Int, height: Int, title: String, on screen: inout ScreenBuffer) -> Rect {
         let width = min(width, screen.width - 2)
         let height = min(height, screen.height - 2)
         let rect = Rect(row: (screen.height - height) / 2, column: (screen.width - width) / 2, width: width, height: height)
@@ -30,8 +31,11 @@ enum OverlayPanels {
             screen.put(Format.padRight(binding.keyNames, 12), row: row, column: inner.column, style: .role(.accent, bold: true))
             screen.put(binding.help, row: row, column: inner.column + 12, limit: inner.width - 12)
         }
-        screen.put("in pickers: ↑↓ move, enter choose, esc cancel · any key closes this",
-                   row: inner.row + inner.height - 1, column: inner.column, style: .dim, limit: inner.width)
+        // On a short screen every row is a binding's: the hint goes in the bottom border.
+        let hintRow = bindings.count < inner.height ? inner.row + inner.height - 1 : inner.row + inner.height
+        let hint = bindings.count < inner.height ? "in pickers: ↑↓ move, enter choose, esc cancel · any key closes this"
+            : " pickers: ↑↓ enter esc · any key closes this "
+        screen.put(hint, row: hintRow, column: inner.column, style: .dim, limit: inner.width)
     }
 
     private static func drawStrategyPicker(_ model: DashboardModel, cursor: Int, into screen: inout ScreenBuffer) {

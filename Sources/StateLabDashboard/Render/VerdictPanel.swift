@@ -95,7 +95,13 @@ enum VerdictPanel {
             let witnesses = t.witnesses.prefix(3).map { witness in
                 "\(witness.count) from workers " + witness.workers.map(String.init).joined(separator: ",")
             }
-            screen.put("witnesses: " + witnesses.joined(separator: " · "), row: row, column: inner.column, style: .dim, limit: inner.width)
+            // With a race kept, the key that draws it, after as many witnesses as leave it room.
+            let hint = model.race == nil ? "" : KeyBindings.keyNames(of: .showRace).map { "  (\($0) shows the race)" } ?? ""
+            var line = "witnesses: " + witnesses[0]
+            for witness in witnesses.dropFirst() where line.count + 3 + witness.count + hint.count <= inner.width {
+                line += " · " + witness
+            }
+            screen.put(line + hint, row: row, column: inner.column, style: .dim, limit: inner.width)
             row += 1
         }
         for line in model.diagnosis.prefix(2) where row < inner.row + inner.height {
