@@ -74,6 +74,24 @@ import Testing
         }
         #expect(history.check(shared: true).duplicates == 20)
         #expect(history.evidence(shared: true)?.races.map(\.count) == [1, 2, 3])
+        // The dashboard follows the run: its race is the latest.
+        #expect(history.latestRace(shared: true)?.count == 20)
+    }
+
+    @Test func theSentenceCountsTheRequestsAndTheIncrementsLost() throws {
+        func race(_ pids: [Int32], inside: Bool) -> RaceTrace {
+            RaceTrace(count: 42, ops: pids.enumerated().map { index, pid in
+                let at = Double(index) * 1e-5
+                return RaceOp(pid: pid, start: at, end: at + 1e-3, outcome: .ok, count: 42, readAt: inside ? at + 1e-4 : nil,
+                              readValue: inside ? 41 : nil, wroteAt: inside ? at + 5e-4 : nil, colliding: true)
+            })
+        }
+        #expect(race([1, 2, 2, 3], inside: true).sentence
+            == "pid 1, pid 2 (2 requests) and pid 3 all 4 read 41 before any wrote 42: each wrote 42, so 3 increments were lost.")
+        #expect(race([7, 7], inside: true).sentence
+            == "2 requests to pid 7 both read 41 before either wrote 42: each wrote 42, so one increment was lost.")
+        #expect(race([1, 2, 3], inside: false).sentence
+            == "pid 1, pid 2 and pid 3 all 3 answered 42: their requests overlapped, each was acknowledged, and the count went up by one for the 3.")
     }
 
     @Test func binsAddUpToTheRunAndCoarsenPastTheirBound() throws {

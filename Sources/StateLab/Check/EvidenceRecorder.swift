@@ -29,6 +29,15 @@ struct EvidenceRecorder: Sendable {
         var to: UInt64
         var budget: Int
 
+        /// Another operation returned the race's count.
+        mutating func join(_ increment: IncrementRecord) {
+            guard !colliding.contains(increment) else { return }
+            colliding.append(increment)
+            context.removeAll { $0 == increment }
+            from = min(from, increment.start)
+            to = max(to, increment.end)
+        }
+
         mutating func consider(_ increment: IncrementRecord) {
             budget -= 1
             guard context.count < EvidenceRecorder.contextCap, increment.start <= to, increment.end >= from,
@@ -44,7 +53,9 @@ struct EvidenceRecorder: Sendable {
     private var ringNext = 0
     /// The ring slot of the latest ok operation that returned each count.
     private var slotByCount: [Int: Int] = [:]
+    /// The first `raceCap` races of each view (a report's), and the latest one of each (the dashboard's).
     private(set) var races: [Race] = []
+    private var latest: [Bool: Race] = [:]
     private(set) var traced = false
 
     init(origin: UInt64) {
@@ -75,6 +86,8 @@ struct EvidenceRecorder: Sendable {
             bins[index].maxNanos = max(bins[index].maxNanos, nanos)
         }
         for index in races.indices where races[index].budget > 0 { races[index].consider(increment) }
+        if latest[true]?.budget ?? 0 > 0 { latest[true]!.consider(increment) }
+        if latest[false]?.budget ?? 0 > 0 { latest[false]!.consider(increment) }
         remember(increment)
     }
 
@@ -84,19 +97,22 @@ struct EvidenceRecorder: Sendable {
     mutating func duplicate(_ increment: IncrementRecord, shared: Bool) {
         guard let count = increment.count else { return }
         if let index = races.firstIndex(where: { $0.shared == shared && $0.count == count && $0.budget > 0 }) {
-            if !races[index].colliding.contains(increment) { races[index].colliding.append(increment) }
-            races[index].from = min(races[index].from, increment.start)
-            races[index].to = max(races[index].to, increment.end)
+            races[index].join(increment)
+            if latest[shared]?.count == count { latest[shared]!.join(increment) }
             return
         }
-        guard races.filter({ $0.shared == shared }).count < Self.raceCap,
-              let partner = earlier(count: count, pid: shared ? nil : increment.pid) else { return }
+        if latest[shared]?.count == count, latest[shared]!.budget > 0 {
+            latest[shared]!.join(increment)
+            return
+        }
+        guard let partner = earlier(count: count, pid: shared ? nil : increment.pid) else { return }
         let from = min(partner.start, increment.start), to = max(partner.end, increment.end)
         var race = Race(shared: shared, count: count, colliding: [partner, increment], context: [], from: from, to: to,
                         budget: Self.lateBudget)
         for slot in ring.indices where ring[slot] != partner { race.consider(ring[slot]) }
         race.budget = Self.lateBudget
-        races.append(race)
+        if races.filter({ $0.shared == shared }).count < Self.raceCap { races.append(race) }
+        latest[shared] = race
     }
 
     private mutating func remember(_ increment: IncrementRecord) {
@@ -177,18 +193,21 @@ struct EvidenceRecorder: Sendable {
                                                   end: seconds($0.end), final: false) }
             + finalReads.map { EvidenceRead(pid: $0.pid, worker: $0.worker, value: $0.value, start: seconds($0.start),
                                             end: seconds($0.end), final: true) }
-        let drawnRaces = races.filter { $0.shared == shared }.map { race in
-            RaceTrace(count: race.count, ops: (race.colliding.map { ($0, true) } + race.context.map { ($0, false) })
-                .map { record, colliding in RaceOp(record, colliding: colliding, seconds: seconds) }
-                .sorted { ($0.start, $0.end) < ($1.start, $1.end) })
-        }
+        let drawnRaces = races.filter { $0.shared == shared }.map(trace)
         return RunEvidence(binSeconds: binSeconds, bins: drawnBins, reads: drawnReads.sorted { $0.end < $1.end },
                            races: drawnRaces, insideView: traced)
     }
 
-    /// The latest race kept for a view, for the dashboard.
+    /// The latest race seen in a view, for the dashboard.
     func latestRace(shared: Bool) -> RaceTrace? {
-        evidence(shared: shared, reads: [], finalReads: []).races.last
+        latest[shared].map { trace($0) }
+    }
+
+    private func trace(_ race: Race) -> RaceTrace {
+        let seconds = { (time: UInt64) in Double(time &- origin) / 1e9 }
+        return RaceTrace(count: race.count, ops: (race.colliding.map { ($0, true) } + race.context.map { ($0, false) })
+            .map { record, colliding in RaceOp(record, colliding: colliding, seconds: seconds) }
+            .sorted { ($0.start, $0.end) < ($1.start, $1.end) })
     }
 }
 

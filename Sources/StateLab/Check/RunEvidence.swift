@@ -95,15 +95,30 @@ public struct RaceTrace: Sendable, Codable, Equatable {
     /// The race in one sentence, from what the operations said: both read the
     /// same value before either wrote, when the workers said when they did.
     public var sentence: String {
-        let pair = colliding
-        let pids = pair.map { $0.pid.map { "pid \($0)" } ?? "an unknown worker" }
-        let who = pids.count == 2 ? "\(pids[0]) and \(pids[1])" : pids.joined(separator: ", ")
-        if pair.count >= 2, let reads = Optional(pair.compactMap(\.readValue)), reads.count == pair.count,
-           Set(reads).count == 1, let lastRead = pair.compactMap(\.readAt).max(),
-           let firstWrite = pair.compactMap(\.wroteAt).min(), lastRead < firstWrite {
-            return "\(who) both read \(reads[0]) before either wrote \(count): each wrote \(count), so one increment was lost."
+        let ops = colliding
+        let lost = ops.count - 1
+        let (all, any) = ops.count == 2 ? ("both", "either") : ("all \(ops.count)", "any")
+        let reads = ops.compactMap(\.readValue)
+        if ops.count >= 2, reads.count == ops.count, Set(reads).count == 1, let lastRead = ops.compactMap(\.readAt).max(),
+           let firstWrite = ops.compactMap(\.wroteAt).min(), lastRead < firstWrite {
+            return "\(who) \(all) read \(reads[0]) before \(any) wrote \(count): each wrote \(count), so "
+                + (lost == 1 ? "one increment was lost." : "\(lost) increments were lost.")
         }
-        return "\(who) both answered \(count): their requests overlapped, each was acknowledged, and the count went up by one for the two."
+        return "\(who) \(all) answered \(count): their requests overlapped, each was acknowledged, and the count went up by one for the \(ops.count == 2 ? "two" : String(ops.count))."
+    }
+
+    /// The colliding requests' workers: "pid 1 and pid 2", "2 requests to pid 7", "pid 1 (2 requests), pid 2 and pid 3".
+    private var who: String {
+        var names: [String] = []
+        var requests: [String: Int] = [:]
+        for op in colliding {
+            let name = op.pid.map { "pid \($0)" } ?? "an unknown worker"
+            if requests[name] == nil { names.append(name) }
+            requests[name, default: 0] += 1
+        }
+        if names.count == 1 { return "\(colliding.count) requests to \(names[0])" }
+        let described = names.map { requests[$0]! > 1 ? "\($0) (\(requests[$0]!) requests)" : $0 }
+        return described.dropLast().joined(separator: ", ") + " and " + described.last!
     }
 }
 
