@@ -11,7 +11,8 @@ extension StateLabCommand {
             discussion: """
                 Workers are rows: each pid's acknowledged increments, its current read of the counter and \
                 its gap to the truth, while bursts of increments fly. Press ? for every key: space fires a \
-                burst, s and m pick strategy and mode, c compares every strategy, q quits. With --scenario, \
+                burst, s and m pick strategy and mode, v draws the latest lost update (who read and wrote \
+                when), c compares every strategy, q quits. With --scenario, \
                 the first run's settings and the scenario's load start the dashboard, and c compares the \
                 scenario's runs. With --url, the dashboard watches your own app instead: one row per pid seen, \
                 read through GET /report on fresh connections (best effort: the kernel picks the worker, and the \
