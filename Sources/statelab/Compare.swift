@@ -137,6 +137,7 @@ extension StateLabCommand {
             }
             progress.clear()
             output.finish(recording)
+            try output.writeHTML(HTMLReport.compare(report))
             if signals.fired {
                 let finished = report.runs.count
                 FileHandle.standardError.write(Data("statelab: interrupted by \(signals.name) after \(finished) of \(loaded.runs.count) runs; every process statelab started is stopped\n".utf8))
@@ -186,15 +187,28 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "No progress line on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Also write a self-contained HTML report here: every run over time, its reads, and the race drawn (one file, no network).", valueName: "file"))
+    var html: String?
+
     @Option(help: ArgumentHelp("Stream every operation to this file as it happens, one JSON object a line, as a Jepsen history (see Tools/HISTORY.md).", valueName: "file.jsonl"))
     var history: String?
 
     /// What the runs keep for --html and --history; opens the history file.
     func recording() throws -> RunRecording {
         do {
-            return RunRecording(export: try history.map { try HistoryExport(path: $0) })
+            return RunRecording(evidence: html != nil, export: try history.map { try HistoryExport(path: $0) })
         } catch {
             throw fail("\(error)")
+        }
+    }
+
+    /// Writes the HTML report, when asked for.
+    func writeHTML(_ page: @autoclosure () -> String) throws {
+        guard let html else { return }
+        do {
+            try page().write(toFile: html, atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("cannot write --html \(html): \(error.localizedDescription); choose a writable path")
         }
     }
 
@@ -218,8 +232,9 @@ struct OutputOptions: ParsableArguments {
 
     func validate() throws {
         if let output, let problem = OutputPath.problem(output) { throw ValidationError(problem) }
+        if let html, let problem = OutputPath.problem(html, flag: "--html") { throw ValidationError(problem) }
         if let history, let problem = OutputPath.problem(history, flag: "--history") { throw ValidationError(problem) }
-        let files = [("--output", output), ("--history", history)].compactMap { flag, path in path.map { (flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
+        let files = [("--output", output), ("--html", html), ("--history", history)].compactMap { flag, path in path.map { (flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
         for (index, file) in files.enumerated() {
             if let other = files[..<index].first(where: { $0.1 == file.1 }) {
                 throw ValidationError("\(other.0) and \(file.0) both name \(file.1); give each its own file")

@@ -142,6 +142,7 @@ extension StateLabCommand {
         }
 
         private func finish(_ run: RunResult, target: String) throws {
+            try output.writeHTML(HTMLReport.load(run, target: target))
             try output.emit(ReportWriter.renderLoad(run, target: target, as: output.format, color: output.useColor))
             if run.check.verdict != .ok || !run.failures.isEmpty { throw ExitCode(1) }
         }

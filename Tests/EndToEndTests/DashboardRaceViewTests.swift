@@ -89,8 +89,9 @@ struct RaceOnScreen {
     /// The box's words in one line, so a wrapped sentence reads whole.
     var words: String
 
+    /// "both read 41 before either wrote 42", or with more requests "all 3 read 41 before any wrote 42".
     var bothReadBeforeEitherWrote: Bool {
-        words.contains("both read \(count - 1) before either wrote \(count)")
+        words.contains("read \(count - 1) before either wrote \(count)") || words.contains("read \(count - 1) before any wrote \(count)")
     }
 
     /// Nil unless the pane shows a race's box ("┌─ race: 2 increments each returned 42 ─...┐").

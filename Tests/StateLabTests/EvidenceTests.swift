@@ -90,6 +90,9 @@ import Testing
             == "pid 1, pid 2 (2 requests) and pid 3 all 4 read 41 before any wrote 42: each wrote 42, so 3 increments were lost.")
         #expect(race([7, 7], inside: true).sentence
             == "2 requests to pid 7 both read 41 before either wrote 42: each wrote 42, so one increment was lost.")
+        var late = race([1, 2], inside: true)
+        late.ops[1].readAt = 0.01  // after the first one's write
+        #expect(late.sentence == "pid 1 and pid 2 both read 41 and each wrote 42, so one increment was lost; one read came after another's write of 42: a slower increment's late write had put the count back to 41 in between.")
         #expect(race([1, 2, 3], inside: false).sentence
             == "pid 1, pid 2 and pid 3 all 3 answered 42: their requests overlapped, each was acknowledged, and the count went up by one for the 3.")
     }

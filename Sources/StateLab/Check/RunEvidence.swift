@@ -99,10 +99,14 @@ public struct RaceTrace: Sendable, Codable, Equatable {
         let lost = ops.count - 1
         let (all, any) = ops.count == 2 ? ("both", "either") : ("all \(ops.count)", "any")
         let reads = ops.compactMap(\.readValue)
+        let lostWords = lost == 1 ? "one increment was lost" : "\(lost) increments were lost"
         if ops.count >= 2, reads.count == ops.count, Set(reads).count == 1, let lastRead = ops.compactMap(\.readAt).max(),
-           let firstWrite = ops.compactMap(\.wroteAt).min(), lastRead < firstWrite {
-            return "\(who) \(all) read \(reads[0]) before \(any) wrote \(count): each wrote \(count), so "
-                + (lost == 1 ? "one increment was lost." : "\(lost) increments were lost.")
+           let firstWrite = ops.compactMap(\.wroteAt).min() {
+            if lastRead < firstWrite {
+                return "\(who) \(all) read \(reads[0]) before \(any) wrote \(count): each wrote \(count), so \(lostWords)."
+            }
+            // One read came after another's write, and still saw the old value: a late write had put it back.
+            return "\(who) \(all) read \(reads[0]) and each wrote \(count), so \(lostWords); one read came after another's write of \(count): a slower increment's late write had put the count back to \(reads[0]) in between."
         }
         return "\(who) \(all) answered \(count): their requests overlapped, each was acknowledged, and the count went up by one for the \(ops.count == 2 ? "two" : String(ops.count))."
     }
