@@ -220,6 +220,8 @@ import Testing
         // For a look in a browser: STATELAB_HTML_SAMPLE=/tmp/report.html swift test --filter HTMLReport
         guard let path = ProcessInfo.processInfo.environment["STATELAB_HTML_SAMPLE"] else { return }
         try HTMLReport.compare(H.report()).write(toFile: path, atomically: true, encoding: .utf8)
+        try HTMLReport.load(H.naiveRaceRun(), target: "http://127.0.0.1:8000").write(toFile: path + ".load.html", atomically: true, encoding: .utf8)
+        try HTMLReport.compare(F.report((0..<10).map { H.bigRun(number: $0) })).write(toFile: path + ".big.html", atomically: true, encoding: .utf8)
     }
 }
 
@@ -269,10 +271,10 @@ enum HTMLFixtures {
         run.check.faults = [FaultRecord(step: "kill-worker:1", atSeconds: 1.2, acknowledged: 2_400, worker: 1, pid: 456,
                                         outcome: "killed pid 456", events: ["replaced by pid 789"])]
         run.check.restarts = [restart]
-        run.check.resets = [ResetSummary(pid: 123, worker: 0, outcome: .ok, atSeconds: 2.0, acknowledgedBefore: 4_000, acknowledgedSince: 1_800)]
+        run.check.resets = [ResetSummary(pid: 123, worker: 0, outcome: .ok, atSeconds: 2.05, acknowledgedBefore: 4_000, acknowledgedSince: 1_800)]
         run.notes = ["\(diagnosis.text)"]
         run.evidence = simulated(seconds: 3, perBin: 200, pids: [123, 456, 789], share: 1, insideView: true, races: [],
-                                 resetAt: 2.0, stall: 1.2...1.5)
+                                 resetAt: 2.05, stall: 1.2...1.5)
         return run
     }
 

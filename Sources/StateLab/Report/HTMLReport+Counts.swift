@@ -161,7 +161,7 @@ extension HTMLReport {
         let height = 250.0
         let left = ChartFrame.left
         let right = width - ChartFrame.right
-        let top = 24.0
+        let top = 30.0
         let bottom = height - 44
         let highest = Double(series.flatMap(\.values).max() ?? 0)
         let (upper, ticks) = countTicks(0, max(highest, line?.0 ?? 0, 1))
@@ -195,8 +195,7 @@ extension HTMLReport {
                 + SVG.text(text, x: right - 4, y: y(value) - 4, anchor: "end") + "</g>"
         }
         return svg + "<g class=\"tick\">\(labels)</g>"
-            + SVG.element("text", [("class", "axis-title"), ("transform", "translate(14 \(SVG.number((top + bottom) / 2))) rotate(-90)"),
-                                   ("text-anchor", "middle")], content: "count")
+            + SVG.text("count", x: 4, y: top - 10, className: "axis-title")
             + "</svg>"
     }
 }

@@ -115,7 +115,7 @@ public enum HTMLReport {
                 cells.enumerated().map { position, cell in
                     var text = escape(cell.text)
                     if cell.text == run.check.verdict.rawValue, cell.color == TerminalColor.of(run.check.verdict) {
-                        text = badge(run)
+                        text = "<span class=\"verdict v-\(verdictName(run))\">\(text)</span>"
                     } else if let color = cell.color {
                         text = "<span class=\"\(colorClass(color))\">\(text)</span>"
                     }
