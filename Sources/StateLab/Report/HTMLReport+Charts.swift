@@ -70,7 +70,7 @@ extension HTMLReport {
         let items = legend.map { "<li><span class=\"sw \($0.className)\"></span>\(escape($0.text))</li>" }.joined()
         return "<figure class=\"chart-box \(kind)\"><figcaption>\(escape(title))</figcaption>\(svg)"
             + (items.isEmpty ? "" : "<ul class=\"legend\">\(items)</ul>")
-            + (caption.map { "<p class=\"caption\">\(escape($0))</p>" } ?? "") + "</figure>"
+            + (caption.map { "<p class=\"caption\">\(escape($0))</p>" } ?? "") + "</figure>\n"
     }
 
     static func markerLegend(_ timeline: RunTimeline) -> [LegendItem] {

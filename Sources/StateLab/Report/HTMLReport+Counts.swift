@@ -176,11 +176,15 @@ extension HTMLReport {
         svg += "<path class=\"grid\" d=\"\(grid)\"/><path class=\"axis\" d=\"M\(SVG.number(left)) \(SVG.number(top))V\(SVG.number(bottom))H\(SVG.number(right))\"/>"
         let slot = (right - left) / Double(max(1, categories.count))
         let barWidth = min(56, slot * 0.8 / Double(max(1, series.count)))
+        // With many workers the names and values would run into each other: the tooltips and the caption still say them.
         let roomForValues = barWidth >= 34
+        let roomForNames = slot >= 60
         for (index, category) in categories.enumerated() {
             let center = left + slot * (Double(index) + 0.5)
-            labels += SVG.text(category.name, x: center, y: bottom + 15, anchor: "middle")
-            if let detail = category.detail { labels += SVG.text(detail, x: center, y: bottom + 29, anchor: "middle") }
+            if roomForNames {
+                labels += SVG.text(category.name, x: center, y: bottom + 15, anchor: "middle")
+                if let detail = category.detail { labels += SVG.text(detail, x: center, y: bottom + 29, anchor: "middle") }
+            }
             for (number, bars) in series.enumerated() {
                 let value = bars.values[index]
                 let x = center - barWidth * Double(series.count) / 2 + barWidth * Double(number)

@@ -8,6 +8,7 @@ extension HTMLReport {
     *{box-sizing:border-box}
     body{margin:0;background:#fff;color:var(--ink);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
     main{max-width:1180px;margin:0 auto;padding:28px 20px 64px}
+    header{margin-bottom:18px}
     h1{font-size:1.55rem;margin:0 0 .2em;overflow-wrap:anywhere}
     h2{font-size:1.25rem;margin:1.2em 0 .5em;display:flex;gap:.5em;align-items:center;flex-wrap:wrap;overflow-wrap:anywhere}
     h3{font-size:1rem;margin:1.6em 0 .4em}

@@ -98,7 +98,7 @@ public enum HTMLReport {
         if alwaysSummarize || !report.runs.allSatisfy(\.expectations.isEmpty) {
             html += "<p class=\"summary\">\(escape(ReportSections.summary(report)))</p>"
         }
-        return html + "</section>"
+        return html + "</section>\n"
     }
 
     /// RunColumns' columns and rows; each row's first cell links to its run's section.
@@ -152,7 +152,7 @@ public enum HTMLReport {
         html += "<h2>\(badge(run)) <span class=\"label\">\(escape(run.label))</span></h2>"
         if let reason = run.skipped {
             html += "<p class=\"skipped\">\(escape(RunColumns.skippedText(reason)))</p>"
-            return html + textSections(run) + "</section>"
+            return html + textSections(run) + "</section>\n"
         }
         html += "<p class=\"explanation\">\(escape(run.check.explanation))</p>"
         html += "<dl class=\"figures\">" + LoadSummary.values(run, color: false).map { name, value in
@@ -175,7 +175,7 @@ public enum HTMLReport {
             html += "<p class=\"no-evidence\">This run has no timeline: its evidence over time (bins, reads, races) was not collected.</p>"
             html += "<div class=\"charts\">\(shares)</div>"
         }
-        return html + textSections(run) + "</section>"
+        return html + textSections(run) + "</section>\n"
     }
 
     /// The terminal's sections for this run alone, under the terminal's names.
@@ -183,7 +183,7 @@ public enum HTMLReport {
         func section(_ kind: String, _ title: String, _ lines: [String]) -> String {
             guard !lines.isEmpty else { return "" }
             return "<h3>\(escape(title))</h3><ul class=\"\(kind)\">"
-                + lines.map { "<li>\(escape(unlabelled($0, run)))</li>" }.joined() + "</ul>"
+                + lines.map { "<li>\(escape(unlabelled($0, run)))</li>" }.joined() + "</ul>\n"
         }
         var html = section("limits", "Limits (operations accepted and refused, per pid)", ReportSections.limitLines([run]))
         html += section("witnesses", "Duplicate witnesses (two ok increments got the same count: an update was lost)",
@@ -200,7 +200,7 @@ public enum HTMLReport {
                 }
                 return "<li class=\"\(status)\"><span class=\"mark\">\(escape(line.status.mark)) \(escape(line.status.word))</span> "
                     + "<code>\(escape(line.text))</code> \(escape(line.detail))</li>"
-            }.joined() + "</ul>"
+            }.joined() + "</ul>\n"
         }
         return html
     }
