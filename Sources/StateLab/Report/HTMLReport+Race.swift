@@ -131,7 +131,8 @@ extension HTMLReport {
                 + SVG.text("wrote" + (op.count.map { " \($0)" } ?? ""), x: left + width - 4, y: at + 11,
                            anchor: "end", className: "mark-label write-label")
         }
-        let returned = op.count.map { "→ \($0)" } ?? op.outcome.rawValue
+        // An answer past the window's end is drawn at the end, and says so.
+        let returned = (op.count.map { "→ \($0)" } ?? op.outcome.rawValue) + (op.end > y.upper ? " (later)" : "")
         content += SVG.text(returned, x: left + width + 5, y: bottom, className: op.colliding ? "count colliding-count" : "count")
         return SVG.element("g", attributes, content: content)
     }
