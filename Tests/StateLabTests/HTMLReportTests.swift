@@ -37,6 +37,7 @@ import Testing
         #expect(!html.contains("<b>bold</b>"))
         #expect(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; &#39;quoted&#39;"))
         #expect(HTMLReport.escape("a<b>&\"c'\u{07}") == "a&lt;b&gt;&amp;&quot;c&#39;\u{FFFD}")
+        #expect(HTMLReport.escape("http://x:1/ a: b:/") == "http&#58;//x:1/ a: b:/")
     }
 
     @Test func titleTableAndVerdictsUseTheTerminalsWords() {
@@ -106,6 +107,22 @@ import Testing
         #expect(!html.contains(HTMLReport.outsideViewNote))
     }
 
+    @Test func aRaceZoomsToItsCollidingOps() {
+        let race = H.tightRace
+        let window = HTMLReport.raceWindow(race)
+        // The colliding ops span 2.000100 to 2.000210 s; a 5 ms op around them is cut, not drawn whole.
+        #expect(abs(window.start - 1.999990) < 1e-9)
+        #expect(abs(window.end - 2.000320) < 1e-9)
+        let figure = HTMLReport.raceFigure(race, colors: HTMLReport.PidColors(F.naiveRun()))
+        #expect(figure.contains("<rect class=\"box clipped\""))
+        #expect(figure.contains(">→ 903 (later)<"))
+        #expect(H.elements("g", class: "op colliding", in: figure).count == 2)
+        // Two ops of pid 123 overlapped: side by side in two lanes, not on top of each other.
+        let lefts = H.elements("g", class: "op", in: figure).filter { $0.contains("data-pid=\"123\"") }
+            + H.elements("g", class: "op colliding", in: figure).filter { $0.contains("data-pid=\"123\"") }
+        #expect(Set(lefts.compactMap { H.attributeValues("x", in: $0).first }).count == 2)
+    }
+
     @Test func outsideViewIsSaidOncePerRun() {
         let html = HTMLReport.compare(H.report())
         let global = H.sections(html)[1]
@@ -163,11 +180,16 @@ import Testing
 
     @Test func aLimitRunShowsAcceptedAndRefusedPerPid() {
         let html = HTMLReport.load(H.limitRun(), target: "http://127.0.0.1:9000")
+        // The target's URL is shown, yet the source holds no URL.
+        #expect(html.contains("<h1>statelab load: http&#58;//127.0.0.1:9000</h1>"))
+        #expect(!html.contains("http://"))
         let shares = H.elements("svg", class: "chart shares", in: html).first ?? ""
         #expect(shares.contains("pid 11: 60 accepted"))
         #expect(shares.contains("pid 12: 55 refused"))
         #expect(!html.contains("class=\"chart reads\""))
         #expect(html.contains("data-verdict=\"over-limit\""))
+        // A load with nothing expected has no summary line, as in the terminal.
+        #expect(!html.contains("<p class=\"summary\">"))
     }
 
     // MARK: drawing
@@ -220,6 +242,8 @@ import Testing
         // For a look in a browser: STATELAB_HTML_SAMPLE=/tmp/report.html swift test --filter HTMLReport
         guard let path = ProcessInfo.processInfo.environment["STATELAB_HTML_SAMPLE"] else { return }
         try HTMLReport.compare(H.report()).write(toFile: path, atomically: true, encoding: .utf8)
+        try HTMLReport.load(H.naiveRaceRun(), target: "http://127.0.0.1:8000").write(toFile: path + ".load.html", atomically: true, encoding: .utf8)
+        try HTMLReport.compare(F.report((0..<10).map { H.bigRun(number: $0) })).write(toFile: path + ".big.html", atomically: true, encoding: .utf8)
     }
 }
 
@@ -251,6 +275,16 @@ enum HTMLFixtures {
         return run
     }
 
+    /// A race as statelab's own naive app shows it: requests of about 0.1 ms, the read and
+    /// the write a few microseconds apart, and one slow request around them all.
+    static let tightRace = RaceTrace(count: 901, ops: [
+        RaceOp(pid: 123, start: 2.000020, end: 2.000110, outcome: .ok, count: 900, readAt: 2.000050, readValue: 899, wroteAt: 2.000053, colliding: false),
+        RaceOp(pid: 123, start: 2.000100, end: 2.000190, outcome: .ok, count: 901, readAt: 2.000130, readValue: 900, wroteAt: 2.000134, colliding: true),
+        RaceOp(pid: 456, start: 2.000105, end: 2.000210, outcome: .ok, count: 901, readAt: 2.000131, readValue: 900, wroteAt: 2.000136, colliding: true),
+        RaceOp(pid: 789, start: 1.999000, end: 2.004000, outcome: .ok, count: 903, readAt: 2.0035, readValue: 902, wroteAt: 2.0036, colliding: false),
+        RaceOp(pid: 456, start: 2.000215, end: 2.000300, outcome: .ok, count: 902, readAt: 2.000240, readValue: 901, wroteAt: 2.000244, colliding: false),
+    ])
+
     /// Each worker its own counter, seen from outside.
     static func globalRun() -> RunResult {
         var run = F.globalRun()
@@ -269,10 +303,10 @@ enum HTMLFixtures {
         run.check.faults = [FaultRecord(step: "kill-worker:1", atSeconds: 1.2, acknowledged: 2_400, worker: 1, pid: 456,
                                         outcome: "killed pid 456", events: ["replaced by pid 789"])]
         run.check.restarts = [restart]
-        run.check.resets = [ResetSummary(pid: 123, worker: 0, outcome: .ok, atSeconds: 2.0, acknowledgedBefore: 4_000, acknowledgedSince: 1_800)]
+        run.check.resets = [ResetSummary(pid: 123, worker: 0, outcome: .ok, atSeconds: 2.05, acknowledgedBefore: 4_000, acknowledgedSince: 1_800)]
         run.notes = ["\(diagnosis.text)"]
         run.evidence = simulated(seconds: 3, perBin: 200, pids: [123, 456, 789], share: 1, insideView: true, races: [],
-                                 resetAt: 2.0, stall: 1.2...1.5)
+                                 resetAt: 2.05, stall: 1.2...1.5)
         return run
     }
 

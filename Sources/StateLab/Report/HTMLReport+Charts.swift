@@ -70,7 +70,7 @@ extension HTMLReport {
         let items = legend.map { "<li><span class=\"sw \($0.className)\"></span>\(escape($0.text))</li>" }.joined()
         return "<figure class=\"chart-box \(kind)\"><figcaption>\(escape(title))</figcaption>\(svg)"
             + (items.isEmpty ? "" : "<ul class=\"legend\">\(items)</ul>")
-            + (caption.map { "<p class=\"caption\">\(escape($0))</p>" } ?? "") + "</figure>"
+            + (caption.map { "<p class=\"caption\">\(escape($0))</p>" } ?? "") + "</figure>\n"
     }
 
     static func markerLegend(_ timeline: RunTimeline) -> [LegendItem] {
@@ -100,7 +100,10 @@ extension HTMLReport {
             ("failed", { $0.ok + $0.indeterminate + $0.failed }), ("indeterminate", { $0.ok + $0.indeterminate }), ("ok", { $0.ok }),
         ]
         for (name, count) in layers where groups.contains(where: { count($0) > 0 }) {
-            let points = groups.map { SVG.Point(x: frame.x($0.middle), y: frame.y(rate(count($0), $0))) }
+            // Through each group's middle, held flat to the first group's start and the last one's end.
+            let middles = groups.map { SVG.Point(x: frame.x($0.middle), y: frame.y(rate(count($0), $0))) }
+            let points = [SVG.Point(x: frame.x(groups[0].start), y: middles[0].y)] + middles
+                + [SVG.Point(x: frame.x(groups[groups.count - 1].end), y: middles[middles.count - 1].y)]
             svg += "<path class=\"area k-\(name)\" d=\"\(SVG.area(points, baseline: frame.plotBottom))\">\(SVG.title("\(name) per second"))</path>"
         }
         svg += frame.markers(timeline.markers) + "</svg>"

@@ -161,7 +161,7 @@ extension HTMLReport {
         let height = 250.0
         let left = ChartFrame.left
         let right = width - ChartFrame.right
-        let top = 24.0
+        let top = 30.0
         let bottom = height - 44
         let highest = Double(series.flatMap(\.values).max() ?? 0)
         let (upper, ticks) = countTicks(0, max(highest, line?.0 ?? 0, 1))
@@ -176,11 +176,15 @@ extension HTMLReport {
         svg += "<path class=\"grid\" d=\"\(grid)\"/><path class=\"axis\" d=\"M\(SVG.number(left)) \(SVG.number(top))V\(SVG.number(bottom))H\(SVG.number(right))\"/>"
         let slot = (right - left) / Double(max(1, categories.count))
         let barWidth = min(56, slot * 0.8 / Double(max(1, series.count)))
+        // With many workers the names and values would run into each other: the tooltips and the caption still say them.
         let roomForValues = barWidth >= 34
+        let roomForNames = slot >= 60
         for (index, category) in categories.enumerated() {
             let center = left + slot * (Double(index) + 0.5)
-            labels += SVG.text(category.name, x: center, y: bottom + 15, anchor: "middle")
-            if let detail = category.detail { labels += SVG.text(detail, x: center, y: bottom + 29, anchor: "middle") }
+            if roomForNames {
+                labels += SVG.text(category.name, x: center, y: bottom + 15, anchor: "middle")
+                if let detail = category.detail { labels += SVG.text(detail, x: center, y: bottom + 29, anchor: "middle") }
+            }
             for (number, bars) in series.enumerated() {
                 let value = bars.values[index]
                 let x = center - barWidth * Double(series.count) / 2 + barWidth * Double(number)
@@ -195,8 +199,7 @@ extension HTMLReport {
                 + SVG.text(text, x: right - 4, y: y(value) - 4, anchor: "end") + "</g>"
         }
         return svg + "<g class=\"tick\">\(labels)</g>"
-            + SVG.element("text", [("class", "axis-title"), ("transform", "translate(14 \(SVG.number((top + bottom) / 2))) rotate(-90)"),
-                                   ("text-anchor", "middle")], content: "count")
+            + SVG.text("count", x: 4, y: top - 10, className: "axis-title")
             + "</svg>"
     }
 }

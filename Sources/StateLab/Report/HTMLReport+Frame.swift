@@ -56,18 +56,21 @@ extension HTMLReport {
             let lastBin = evidence.bins.last.map { $0.start + evidence.binSeconds } ?? 0
             let lastRead = evidence.reads.map(\.end).max() ?? 0
             let seen = max(lastBin, lastRead, elapsed, markers.map(\.at).max() ?? 0)
-            ticks = SVG.ticks(0, seen > 0 ? seen : 1, count: 10)
-            end = ticks.values.last ?? 1
+            // The axis ends where the run does (a little after), not at the next round tick.
+            let end = seen > 0 ? seen * 1.01 : 1
+            let all = SVG.ticks(0, end, count: 10)
+            self.end = end
+            ticks = (all.step, all.values.filter { $0 <= end })
         }
     }
 
     /// The frame of a chart over time: its size, margins, axes and markers.
     struct ChartFrame {
         static let width = 960.0
-        static let left = 64.0
+        static let left = 72.0
         static let right = 16.0
-        /// Room above the plot for two rows of marker labels.
-        static let top = 34.0
+        /// Room above the plot for two rows of marker labels, then the y axis's title.
+        static let top = 44.0
         static let bottom = 40.0
 
         var height: Double
@@ -106,8 +109,7 @@ extension HTMLReport {
             let frame = "M\(SVG.number(Self.left)) \(SVG.number(plotTop))V\(SVG.number(plotBottom))H\(SVG.number(Self.width - Self.right))"
             return "<path class=\"grid\" d=\"\(grid)\"/><path class=\"axis\" d=\"\(frame)\"/><g class=\"tick\">\(labels)</g>"
                 + SVG.text("seconds into the run", x: (Self.left + Self.width - Self.right) / 2, y: height - 6, anchor: "middle", className: "axis-title")
-                + SVG.element("text", [("class", "axis-title"), ("transform", "translate(14 \(SVG.number((plotTop + plotBottom) / 2))) rotate(-90)"),
-                                       ("text-anchor", "middle")], content: HTMLReport.escape(yTitle))
+                + SVG.text(yTitle, x: 4, y: plotTop - 8, className: "axis-title")
         }
 
         /// Each marker as a vertical line through the plot, its label above it
@@ -121,14 +123,17 @@ extension HTMLReport {
                 // Right of the line, or left of it near the chart's right edge.
                 let leftward = at + 3 + width > Self.width
                 let start = leftward ? at - 3 - width : at + 3
+                // Without room on either row the label is left out; the tooltip still says it all.
                 var label = ""
+                var lineTop = plotTop
                 if let row = rowEnds.firstIndex(where: { $0 + 4 < start }) {
                     rowEnds[row] = start + width
-                    label = SVG.text(marker.label, x: leftward ? at - 3 : at + 3, y: 12 + Double(row) * 13,
-                                     anchor: leftward ? "end" : nil)
+                    let baseline = 12 + Double(row) * 13
+                    label = SVG.text(marker.label, x: leftward ? at - 3 : at + 3, y: baseline, anchor: leftward ? "end" : nil)
+                    lineTop = baseline - 9
                 }
                 drawn += "<g class=\"marker \(marker.kind.rawValue) k-\(marker.kind.rawValue)\">\(SVG.title(marker.detail))"
-                    + "<path d=\"M\(SVG.number(at)) \(SVG.number(plotTop - (label.isEmpty ? 0 : 30)))V\(SVG.number(plotBottom))\"/>\(label)</g>"
+                    + "<path d=\"M\(SVG.number(at)) \(SVG.number(lineTop))V\(SVG.number(plotBottom))\"/>\(label)</g>"
             }
             return drawn
         }

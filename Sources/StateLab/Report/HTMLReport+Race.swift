@@ -60,8 +60,8 @@ extension HTMLReport {
         let shortest = race.colliding.map { max($0.end - $0.start, span / 1000) }.min() ?? span
         let plotHeight = min(900, max(320, 56 * span / shortest))
         let axisWidth = 84.0
-        let laneWidth = 210.0
-        let boxWidth = 144.0
+        let laneWidth = 184.0
+        let boxWidth = 130.0
         let top = 44.0
         let y = SVG.Scale(lower: window.start, upper: window.end, from: top, to: top + plotHeight)
 
@@ -104,11 +104,12 @@ extension HTMLReport {
             + "<g class=\"tick\">\(axis)</g>\(headers)\(boxes)</svg>"
         let when = "Time flows down, in milliseconds from \(String(format: "%.6f", window.start)) s into the run; each box is one increment, from its send to its answer, labelled with the count it returned."
         return "<figure class=\"race-box\" data-count=\"\(race.count)\"><div class=\"race-scroll\">\(svg)</div>"
-            + "<figcaption><p class=\"race-sentence\">\(escape(race.sentence))</p><p class=\"caption\">\(escape(when))</p></figcaption></figure>"
+            + "<figcaption><p class=\"race-sentence\">\(escape(race.sentence))</p><p class=\"caption\">\(escape(when))</p></figcaption></figure>\n"
     }
 
     /// One operation: its box (cut at the window's edges, then dashed), the
     /// count it returned at its answer, and the worker's read and write inside it.
+    /// Counts are written as the race's sentence writes them, without separators.
     static func opBox(_ op: RaceOp, left: Double, width: Double, y: SVG.Scale) -> String {
         let top = y(max(op.start, y.lower))
         let bottom = max(y(min(op.end, y.upper)), top + 2)
@@ -122,15 +123,16 @@ extension HTMLReport {
         if let readAt = op.readAt, y.contains(readAt) {
             let at = y(readAt)
             content += "<path class=\"read-mark\" d=\"M\(SVG.number(left)) \(SVG.number(at))h\(SVG.number(width))\"/>"
-                + SVG.text("read \(op.readValue.map(ReportNumbers.grouped) ?? "?")", x: left + 4, y: at - 3, className: "mark-label read-label")
+                + SVG.text("read \(op.readValue.map(String.init) ?? "?")", x: left + 4, y: at - 3, className: "mark-label read-label")
         }
         if let wroteAt = op.wroteAt, y.contains(wroteAt) {
             let at = y(wroteAt)
             content += "<path class=\"write-mark\" d=\"M\(SVG.number(left)) \(SVG.number(at))h\(SVG.number(width))\"/>"
-                + SVG.text("wrote" + (op.count.map { " " + ReportNumbers.grouped($0) } ?? ""), x: left + width - 4, y: at + 11,
+                + SVG.text("wrote" + (op.count.map { " \($0)" } ?? ""), x: left + width - 4, y: at + 11,
                            anchor: "end", className: "mark-label write-label")
         }
-        let returned = op.count.map { "→ " + ReportNumbers.grouped($0) } ?? op.outcome.rawValue
+        // An answer past the window's end is drawn at the end, and says so.
+        let returned = (op.count.map { "→ \($0)" } ?? op.outcome.rawValue) + (op.end > y.upper ? " (later)" : "")
         content += SVG.text(returned, x: left + width + 5, y: bottom, className: op.colliding ? "count colliding-count" : "count")
         return SVG.element("g", attributes, content: content)
     }
@@ -140,8 +142,8 @@ extension HTMLReport {
         let seconds = { (value: Double) in String(format: "%.6f s", value) }
         var text = "\(op.pid.map { "pid \($0)" } ?? "unknown pid"): sent at \(seconds(op.start)), answered at \(seconds(op.end)) "
             + "(\(ReportNumbers.millis((op.end - op.start) * 1000)) ms), \(op.outcome.rawValue)"
-        if let count = op.count { text += ", count \(ReportNumbers.grouped(count))" }
-        if let readAt = op.readAt { text += "; read \(op.readValue.map(ReportNumbers.grouped) ?? "?") at \(seconds(readAt))" }
+        if let count = op.count { text += ", count \(count)" }
+        if let readAt = op.readAt { text += "; read \(op.readValue.map(String.init) ?? "?") at \(seconds(readAt))" }
         if let wroteAt = op.wroteAt { text += "; wrote at \(seconds(wroteAt))" }
         return text
     }

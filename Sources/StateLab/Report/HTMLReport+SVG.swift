@@ -113,7 +113,7 @@ enum SVG {
         return stride(from: low, through: high, by: 1).map { pow(10, $0) }
     }
 
-    /// A tick's label with at most the decimals the step needs: "0", "2.5", "0.25".
+    /// A tick's label with at most the decimals the step needs: "0", "2.5", "0.05".
     static func tickLabel(_ value: Double, step: Double) -> String {
         let decimals = step >= 1 ? 0 : min(4, Int(ceil(-log10(step) - 1e-9)))
         if decimals == 0 {

@@ -7,7 +7,8 @@ extension HTMLReport {
     :root{color-scheme:light;--ok:#1a7f37;--red:#cf222e;--orange:#d1600a;--grey:#6e7781;--ink:#1f2328;--muted:#59636e;--line:#d0d7de;--soft:#f6f8fa}
     *{box-sizing:border-box}
     body{margin:0;background:#fff;color:var(--ink);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-    main{max-width:1080px;margin:0 auto;padding:28px 20px 64px}
+    main{max-width:1180px;margin:0 auto;padding:28px 20px 64px}
+    header{margin-bottom:18px}
     h1{font-size:1.55rem;margin:0 0 .2em;overflow-wrap:anywhere}
     h2{font-size:1.25rem;margin:1.2em 0 .5em;display:flex;gap:.5em;align-items:center;flex-wrap:wrap;overflow-wrap:anywhere}
     h3{font-size:1rem;margin:1.6em 0 .4em}
@@ -17,8 +18,8 @@ extension HTMLReport {
     .summary{font-weight:600}
     .caption{font-size:.85rem;margin:.35em 0 0;max-width:80ch}
     .table-wrap{overflow-x:auto}
-    table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:.88rem}
-    th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+    table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:.84rem}
+    th,td{padding:5px 6px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
     th{background:var(--soft);font-weight:600}
     .num{text-align:right}
     td.skip{white-space:normal;color:var(--muted);min-width:20em}
@@ -29,6 +30,7 @@ extension HTMLReport {
     section.run[data-verdict="divergent"]{--v:var(--orange)}
     section.run[data-verdict="errors"],section.run[data-verdict="unknown"],section.run[data-verdict="skipped"]{--v:var(--grey)}
     .badge{display:inline-block;padding:1px 10px;border-radius:999px;background:var(--v);color:#fff;font-size:.8rem;font-weight:600;line-height:1.6;white-space:nowrap}
+    .verdict{color:var(--v);font-weight:700}
     .verdicts{list-style:none;padding:0;margin:0}
     .verdicts li{border-left:4px solid var(--v);background:var(--soft);padding:5px 12px;margin:6px 0}
     .jump{font-size:.85rem;white-space:nowrap}
@@ -41,6 +43,7 @@ extension HTMLReport {
     .skipped,.no-evidence,.no-races,.outside-view{color:var(--muted);font-style:italic}
     figure{margin:26px 0}
     figure>figcaption{font-weight:600;font-size:.95rem;margin-bottom:6px}
+    figcaption .caption{font-weight:400}
     svg{display:block;width:100%;height:auto;overflow:visible;font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
     svg.race{width:auto;max-width:none}
     .race-scroll{overflow-x:auto;padding-bottom:4px}
@@ -58,7 +61,7 @@ extension HTMLReport {
     .tick text,.axis-title{fill:#59636e}
     .area{fill:color-mix(in srgb,var(--c) 45%,#fff);stroke:var(--c);stroke-width:1;stroke-linejoin:round}
     .line{fill:none;stroke:var(--c);stroke-width:1.6;stroke-linejoin:round;stroke-linecap:round}
-    .band{fill:color-mix(in srgb,var(--c) 20%,transparent);stroke:color-mix(in srgb,var(--c) 55%,#fff);stroke-width:1}
+    .band{fill:color-mix(in srgb,var(--c) 25%,transparent);stroke:var(--c);stroke-width:1.2;stroke-linejoin:round}
     .read-line{fill:none;stroke:var(--c);stroke-width:1;opacity:.5}
     .read-dots{fill:none;stroke:var(--c);stroke-width:4;stroke-linecap:round}
     .read-final{fill:none;stroke:var(--c);stroke-width:10;stroke-linecap:round}

@@ -49,11 +49,17 @@ public enum HTMLReport {
 
     /// Text made safe for HTML content and attribute values alike. Control
     /// characters an app may send (other than tab and newline) become U+FFFD.
+    /// The colon of "://" is written as a character reference: the page shows
+    /// the target's URL as typed, yet its source holds no URL, so a check that
+    /// the page refers to nothing outside it never mistakes text for a link.
     static func escape(_ text: String) -> String {
         var escaped = ""
         escaped.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
             switch scalar {
+            case ":" where scalars[index + 1..<min(index + 3, scalars.count)].elementsEqual(["/", "/"]):
+                escaped += "&#58;"
             case "&": escaped += "&amp;"
             case "<": escaped += "&lt;"
             case ">": escaped += "&gt;"
@@ -98,7 +104,7 @@ public enum HTMLReport {
         if alwaysSummarize || !report.runs.allSatisfy(\.expectations.isEmpty) {
             html += "<p class=\"summary\">\(escape(ReportSections.summary(report)))</p>"
         }
-        return html + "</section>"
+        return html + "</section>\n"
     }
 
     /// RunColumns' columns and rows; each row's first cell links to its run's section.
@@ -114,8 +120,9 @@ public enum HTMLReport {
             func cells(_ cells: [TextTable.Cell]) -> String {
                 cells.enumerated().map { position, cell in
                     var text = escape(cell.text)
+                    // The verdict's cell: its word in the verdict's colour, as the terminal paints it.
                     if cell.text == run.check.verdict.rawValue, cell.color == TerminalColor.of(run.check.verdict) {
-                        text = badge(run)
+                        text = "<span class=\"verdict v-\(verdictName(run))\">\(text)</span>"
                     } else if let color = cell.color {
                         text = "<span class=\"\(colorClass(color))\">\(text)</span>"
                     }
@@ -152,7 +159,7 @@ public enum HTMLReport {
         html += "<h2>\(badge(run)) <span class=\"label\">\(escape(run.label))</span></h2>"
         if let reason = run.skipped {
             html += "<p class=\"skipped\">\(escape(RunColumns.skippedText(reason)))</p>"
-            return html + textSections(run) + "</section>"
+            return html + textSections(run) + "</section>\n"
         }
         html += "<p class=\"explanation\">\(escape(run.check.explanation))</p>"
         html += "<dl class=\"figures\">" + LoadSummary.values(run, color: false).map { name, value in
@@ -175,7 +182,7 @@ public enum HTMLReport {
             html += "<p class=\"no-evidence\">This run has no timeline: its evidence over time (bins, reads, races) was not collected.</p>"
             html += "<div class=\"charts\">\(shares)</div>"
         }
-        return html + textSections(run) + "</section>"
+        return html + textSections(run) + "</section>\n"
     }
 
     /// The terminal's sections for this run alone, under the terminal's names.
@@ -183,7 +190,7 @@ public enum HTMLReport {
         func section(_ kind: String, _ title: String, _ lines: [String]) -> String {
             guard !lines.isEmpty else { return "" }
             return "<h3>\(escape(title))</h3><ul class=\"\(kind)\">"
-                + lines.map { "<li>\(escape(unlabelled($0, run)))</li>" }.joined() + "</ul>"
+                + lines.map { "<li>\(escape(unlabelled($0, run)))</li>" }.joined() + "</ul>\n"
         }
         var html = section("limits", "Limits (operations accepted and refused, per pid)", ReportSections.limitLines([run]))
         html += section("witnesses", "Duplicate witnesses (two ok increments got the same count: an update was lost)",
@@ -200,7 +207,7 @@ public enum HTMLReport {
                 }
                 return "<li class=\"\(status)\"><span class=\"mark\">\(escape(line.status.mark)) \(escape(line.status.word))</span> "
                     + "<code>\(escape(line.text))</code> \(escape(line.detail))</li>"
-            }.joined() + "</ul>"
+            }.joined() + "</ul>\n"
         }
         return html
     }
