@@ -39,22 +39,26 @@ extension HTMLReport {
         return (max(all.0, first - span), min(all.1, last + span))
     }
 
-    /// Operations placed side by side where one worker answered several at once: lane by lane, first free first.
+    /// Operations placed side by side where one worker answered several at once: each in the first
+    /// lane where it overlaps nothing already placed, in the order given (the colliding ones first,
+    /// so they take the leftmost lanes).
     static func lanes(_ ops: [RaceOp]) -> [Int] {
-        var laneEnds: [Double] = []
+        var placed: [[(start: Double, end: Double)]] = []
         return ops.map { op in
-            if let free = laneEnds.firstIndex(where: { $0 <= op.start }) {
-                laneEnds[free] = op.end
+            if let free = placed.firstIndex(where: { lane in lane.allSatisfy { $0.end <= op.start || $0.start >= op.end } }) {
+                placed[free].append((op.start, op.end))
                 return free
             }
-            laneEnds.append(op.end)
-            return laneEnds.count - 1
+            placed.append([(op.start, op.end)])
+            return placed.count - 1
         }
     }
 
     static func raceFigure(_ race: RaceTrace, colors: PidColors) -> String {
-        let ops = race.ops.sorted { $0.start < $1.start }
         let window = raceWindow(race)
+        // What the window shows, the colliding operations first: they get the leftmost columns and lanes.
+        let ops = race.ops.filter { $0.end >= window.start && $0.start <= window.end }
+            .sorted { ($0.colliding ? 0 : 1, $0.start) < ($1.colliding ? 0 : 1, $1.start) }
         let span = max(window.end - window.start, 1e-6)
         // Tall enough that the shortest colliding box is about 56 px, within 320 to 900 px.
         let shortest = race.colliding.map { max($0.end - $0.start, span / 1000) }.min() ?? span
@@ -65,8 +69,10 @@ extension HTMLReport {
         let top = 44.0
         let y = SVG.Scale(lower: window.start, upper: window.end, from: top, to: top + plotHeight)
 
-        // Columns: one per pid (unknown last), as wide as its most overlapping operations need.
-        let pids: [Int32?] = Set(ops.compactMap(\.pid)).sorted() + (ops.contains { $0.pid == nil } ? [nil] : [])
+        // Columns: one per pid, the colliding ones' first (unknown last), as wide as its most overlapping operations need.
+        var pids: [Int32?] = []
+        for op in ops where !pids.contains(op.pid) && (op.pid != nil || op.colliding) { pids.append(op.pid) }
+        if ops.contains(where: { $0.pid == nil }) && !pids.contains(nil) { pids.append(nil) }
         var columnX: [Int32?: Double] = [:]
         var lane: [Int] = Array(repeating: 0, count: ops.count)
         var x = axisWidth
