@@ -232,8 +232,8 @@ def read_add(obj, kind, line, run):
         raise HistoryError(line, f'an add with "type" {json.dumps(kind)}')
     start = _int(obj, "start", line)
     end = _int(obj, "time", line)
-    # `time` may be a little before `start`: a fixed-rate load's intended send time can be
-    # up to 20 µs ahead of the actual send, and a refused connection ends at once.
+    # statelab writes `start` no later than the send and `time` after it; an older file may
+    # have `time` a little before `start` (an intended send time up to 20 µs ahead): accepted.
     pid = _int(obj, "pid", line, nullable=True)
     pid = run.pids.setdefault(pid, pid)
     run.adds.append(Add(OUTCOMES[kind], start, end, pid, _int(obj, "count", line, nullable=True)))

@@ -18,7 +18,7 @@ struct HistoryExportTests {
 
     @Test("a naive load's history: one invoke and one completion per increment, each connection one at a time, the worker's read and write inside, and the independent check agrees")
     func naiveLoadHistory() throws {
-        let work = try TempDirectory(prefix: "statelab-history")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let path = work.path + "/h.jsonl"
         let result = try StatelabCLI.run(["load", "--strategy", "shm", "--mode", "naive", "--race-window-us", "200",
@@ -68,17 +68,9 @@ struct HistoryExportTests {
 
     @Test("the independent checker's own tests pass")
     func checkerTests() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "unittest", "discover", "-s", Repository.root.appendingPathComponent("Tools").path,
-                             "-p", "test_*.py"]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(String(decoding: output, as: UTF8.self))")
+        let result = try RunCommand.run("/usr/bin/env", ["python3", "-m", "unittest", "discover", "-s",
+                                                         Repository.root.appendingPathComponent("Tools").path, "-p", "test_*.py"])
+        #expect(result.status == 0, "\(result.stderr)")
     }
 
     @Test("a history file that cannot be written, or one file named twice: one line, exit 2, nothing started")
@@ -89,7 +81,7 @@ struct HistoryExportTests {
         #expect(missing.stderr.contains("--history /nonexistent-statelab-dir/h.jsonl: the directory /nonexistent-statelab-dir does not exist"),
                 "\(missing.stderr)")
         #expect(missing.stderr.split(separator: "\n").count <= 2, "\(missing.stderr)")
-        let work = try TempDirectory(prefix: "statelab-history")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let twice = try StatelabCLI.run(["compare", "--output", work.path + "/x", "--history", work.path + "/./x"])
         #expect(twice.status == 2)

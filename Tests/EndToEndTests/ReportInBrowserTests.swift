@@ -28,7 +28,7 @@ struct ReportInBrowserTests {
     @Test("compare --html (quickstart): one file under 2 MB, no request, no console error, every run's charts, a race per naive store with both reads of one value; the history exported beside it agrees",
           .enabled(if: Chromium.runs, Chromium.skipReason))
     func quickstartReport() throws {
-        let work = try TempDirectory(prefix: "statelab-report")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let page = work.path + "/report.html", history = work.path + "/history.jsonl"
         let result = try StatelabCLI.run(["compare", "--html", page, "--history", history, "--format", "json", "--quiet"], timeout: 600)
@@ -83,7 +83,7 @@ struct ReportInBrowserTests {
             server.stop()
             try? FileManager.default.removeItem(atPath: dir)
         }
-        let work = try TempDirectory(prefix: "statelab-report")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let page = work.path + "/load.html"
         let result = try StatelabCLI.run(["load", "--url", "http://127.0.0.1:\(ready.port)", "--increments", "1000",

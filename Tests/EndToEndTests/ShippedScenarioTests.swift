@@ -42,7 +42,7 @@ import Testing
             _ = try #require(PythonApps.bin, "no venv with uvicorn at \(PythonApps.venv): run examples/python/setup-venv.sh")
         }
         // Every operation exported as it happens, then checked by an independent checker (Tools/history-check.py).
-        let work = try TempDirectory(prefix: "statelab-shipped")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let history = work.path + "/history.jsonl"
         let result = try await StatelabCLI.run(["compare", "--scenario", path, "--format", "json", "--quiet", "--history", history],

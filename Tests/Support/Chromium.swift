@@ -46,7 +46,7 @@ public enum Chromium {
     public static func render(_ file: String, timeout: Double = 120, screenshot: String? = nil) throws -> Page {
         guard let chromium = path else { throw Failure(description: "chromium is not installed (apt-get install -y chromium)") }
         guard let unshare else { throw Failure(description: "unshare (util-linux) is missing") }
-        let work = try TempDirectory(prefix: "statelab-chromium")
+        let work = try ScratchDirectory()
         defer { work.remove() }
         let out = work.path + "/dom.html", err = work.path + "/stderr.txt", net = work.path + "/net.json"
         let outFD = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -92,17 +92,25 @@ public enum Chromium {
     }
 }
 
-/// A temporary directory, removed by `remove()`.
-public struct TempDirectory: Sendable {
+/// A fresh directory under the real temp dir, removed with `remove()`.
+public struct ScratchDirectory: Sendable {
     public let path: String
 
-    public init(prefix: String) throws {
-        var template = Array(((NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix).XXXXXX")).utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw Chromium.Failure(description: "mkdtemp failed: \(String(cString: strerror(errno)))")
-        }
-        path = String(cString: made)
+    public init() throws {
+        path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("statelab-cli-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
+
+    /// Writes `text` to `name` in this directory and returns its path.
+    @discardableResult
+    public func write(_ name: String, _ text: String) throws -> String {
+        let file = path + "/" + name
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    public var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }

@@ -169,32 +169,27 @@ public struct HistoryStream: Sendable {
         }, run: run, indexed: true)
     }
 
-    /// A reset sent, or how it ended (`outcome` nil: the invoke).
-    func reset(pid: Int32?, worker: Int?, outcome: Outcome?, start: UInt64, time: UInt64, error: String? = nil) {
+    /// A reset sent, or how it ended (`outcome` nil: the invoke); a store or app restart
+    /// the same way, as a reset to the count read once it was back (its `base`).
+    func reset(_ reset: HistoryRecorder.ResetOperation, outcome: Outcome?, time: UInt64) {
         export.write({ line in
             line.string("type", outcome?.jepsenType ?? "invoke")
-            line.string("f", "reset")
-            line.string("process", "reset")
-            if let pid { line.int("pid", Int(pid)) } else { line.null("pid") }
-            if let worker { line.int("worker", worker) } else { line.null("worker") }
-            if outcome != nil { line.int("start", since(start)) }
+            if let scope = reset.restart {
+                line.string("f", "restart")
+                line.string("process", "nemesis")
+                var value = "{\"scope\":\"\(scope.rawValue)\",\"before\":\(reset.before.map(String.init) ?? "null")"
+                if let outcome { value += ",\"after\":\(outcome == .ok ? String(reset.base) : "null")" }
+                value += ",\"exact\":\(reset.exact)}"
+                line.raw("value", value)
+            } else {
+                line.string("f", "reset")
+                line.string("process", "reset")
+                if let pid = reset.pid { line.int("pid", Int(pid)) } else { line.null("pid") }
+                if let worker = reset.worker { line.int("worker", worker) } else { line.null("worker") }
+            }
+            if outcome != nil { line.int("start", since(reset.start)) }
             line.int("time", since(time))
-            if let error { line.string("error", error) }
-        }, run: run, indexed: true)
-    }
-
-    /// A store or app restart begun (`after` and `outcome` nil) or ended: a reset to the count read once it was back.
-    func restart(scope: RestartSummary.Scope, before: Int?, after: Int?, exact: Bool, outcome: Outcome?, start: UInt64, time: UInt64) {
-        export.write({ line in
-            line.string("type", outcome?.jepsenType ?? "invoke")
-            line.string("f", "restart")
-            line.string("process", "nemesis")
-            var value = "{\"scope\":\"\(scope.rawValue)\",\"before\":\(before.map(String.init) ?? "null")"
-            if outcome != nil { value += ",\"after\":\(after.map(String.init) ?? "null")" }
-            value += ",\"exact\":\(exact)}"
-            line.raw("value", value)
-            if outcome != nil { line.int("start", since(start)) }
-            line.int("time", since(time))
+            if let error = reset.error { line.string("error", error) }
         }, run: run, indexed: true)
     }
 

@@ -233,12 +233,16 @@ public final class HistoryRecorder: @unchecked Sendable {
         lock.withLock { beginResetLocked(pid: pid, worker: worker) }
     }
 
-    private func beginResetLocked(pid: Int32?, worker: Int?, restart: Bool = false) -> ResetToken {
+    /// `restart`: a store or app restart rather than POST /reset, with the count read just before it.
+    private func beginResetLocked(pid: Int32?, worker: Int?, restart: RestartSummary.Scope? = nil,
+                                  before: Int? = nil, exact: Bool = true) -> ResetToken {
         let id = state.resets.count
-        let start = MonotonicClock.now()
-        state.resets.append(ResetOperation(id: id, pid: pid, worker: worker, start: start,
-                                           acknowledgedBefore: state.ok))
-        if !restart { export?.reset(pid: pid, worker: worker, outcome: nil, start: start, time: start) }
+        var reset = ResetOperation(id: id, pid: pid, worker: worker, start: MonotonicClock.now(), acknowledgedBefore: state.ok)
+        reset.restart = restart
+        reset.before = before
+        reset.exact = exact
+        state.resets.append(reset)
+        export?.reset(reset, outcome: nil, time: reset.start)
         state.resetsInFlight += 1
         return ResetToken(id: id, worker: worker)
     }
@@ -254,15 +258,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             state.resets[token.id].outcome = outcome
             state.resets[token.id].error = error
             if let pid { state.resets[token.id].pid = pid }
-            if let export {
-                let reset = state.resets[token.id]
-                if let scope = reset.restart {
-                    export.restart(scope: scope, before: reset.before, after: outcome == .ok ? reset.base : nil, exact: reset.exact,
-                                   outcome: outcome, start: reset.start, time: end)
-                } else {
-                    export.reset(pid: reset.pid, worker: reset.worker, outcome: outcome, start: reset.start, time: end, error: error)
-                }
-            }
+            export?.reset(state.resets[token.id], outcome: outcome, time: end)
             if outcome == .indeterminate {
                 state.resets[token.id].duplicatesBefore = state.tallies.mapValues(\.duplicates)
             }
@@ -291,15 +287,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// that overlap it may be on either side. `before` is the count read just
     /// before, with nothing in flight (nil if it could not be read so).
     public func beginRestart(_ scope: RestartSummary.Scope, before: Int?, exact: Bool) -> ResetToken {
-        lock.withLock {
-            let token = beginResetLocked(pid: nil, worker: nil, restart: true)
-            state.resets[token.id].restart = scope
-            state.resets[token.id].before = before
-            state.resets[token.id].exact = exact && before != nil
-            let start = state.resets[token.id].start
-            export?.restart(scope: scope, before: before, after: nil, exact: exact && before != nil, outcome: nil, start: start, time: start)
-            return token
-        }
+        lock.withLock { beginResetLocked(pid: nil, worker: nil, restart: scope, before: before, exact: exact && before != nil) }
     }
 
     /// The restart is over and the counter read `after` (nil: it could not be

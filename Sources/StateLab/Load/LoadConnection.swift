@@ -226,7 +226,7 @@ final class LoadConnection: @unchecked Sendable {
 
     private func connectFailed(_ ticket: RequestTicket, attemptStart: UInt64) {
         // Nothing was sent, so this increment certainly did not apply.
-        var record = IncrementRecord(outcome: .fail, start: ticket.intendedTime ?? attemptStart, end: MonotonicClock.now())
+        var record = IncrementRecord(outcome: .fail, start: Self.start(of: ticket, sentAt: attemptStart), end: MonotonicClock.now())
         record.process = process
         shard.add(record, answered: false)
         failedConnects += 1

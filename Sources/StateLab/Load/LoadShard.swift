@@ -53,7 +53,7 @@ final class LoadShard: @unchecked Sendable {
     /// A connection sent an operation (for an exported history).
     @inline(__always)
     func invoked(process: Int32, at time: UInt64) {
-        if let export = recorder?.export { export.invoke(process: process, step: recorder!.step, time: time) }
+        recorder?.invoked(process: process, at: time)
     }
 
     /// - Parameter answered: the server answered, so the latency is meaningful

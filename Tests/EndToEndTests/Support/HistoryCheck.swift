@@ -16,34 +16,19 @@ enum HistoryCheck {
 
     /// Runs the checker on `file`; one entry per run that had a counter to check.
     static func check(_ file: String) throws -> (runs: [Run], status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, file, "--json"]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        guard group.wait(timeout: .now() + 300) == .success else {
-            process.terminate()
-            throw Chromium.Failure(description: "history-check.py did not finish within 300 s")
-        }
-        process.waitUntilExit()
-        let text = String(decoding: outData, as: UTF8.self)
-        let runs = (try? JSONSerialization.jsonObject(with: outData) as? [[String: Any]]) ?? []
+        let result = try RunCommand.run("/usr/bin/env", ["python3", script, file, "--json"], timeout: 300)
+        let text = result.stdout
+        let runs = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]) ?? []
         return (runs.compactMap { run in
             // A rate limit with nothing read has no counter to check.
             guard run["counter_checked"] as? Bool != false else { return nil }
             return Run(name: "\(run["name"] ?? "?")", agrees: run["status"] as? String == "agree", line: "\(run)")
-        }, process.terminationStatus, text + String(decoding: errData, as: UTF8.self))
+        }, result.status, text + result.stderr)
     }
 
     /// Expects the checker to agree with statelab on every run of `file` (at least `runs` of them checked).
     static func expectAgreement(_ file: String, runs: Int, label: String,
-                                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+                                sourceLocation: SourceLocation = #_sourceLocation) throws {
         let (checked, status, output) = try check(file)
         #expect(status == 0, "\(label): the independent check disagrees or failed:\n\(output)", sourceLocation: sourceLocation)
         #expect(checked.count >= runs, "\(label): \(checked.count) runs checked, \(runs) ran:\n\(output)", sourceLocation: sourceLocation)

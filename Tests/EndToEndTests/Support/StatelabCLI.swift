@@ -75,28 +75,6 @@ enum StatelabCLI {
     }
 }
 
-/// A fresh directory under the real temp dir, removed with `remove()`.
-struct ScratchDirectory {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("statelab-cli-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    /// Writes `text` to `name` in this directory and returns its path.
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = path + "/" + name
-        try text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-
-    var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// The repository this test file lives in, for Scenarios/ and Tests/Fixtures/.
 enum Repository {
