@@ -127,7 +127,8 @@ extension StateLabCommand {
             let report: CompareReport
             do {
                 report = try await signals.cancelling { [redisURL, postgres = postgres.options] in
-                    try await ScenarioRunner.run(scenario, redisURL: redisURL, postgres: postgres, recording: recording) { progress.show($0) }
+                    try await ScenarioRunner.run(scenario, redisURL: redisURL, postgres: postgres, recording: recording,
+                                                 watching: output.progressDetail) { progress.show($0) }
                 }
             } catch {
                 progress.clear()
@@ -229,6 +230,9 @@ struct OutputOptions: ParsableArguments {
     }
 
     var showProgress: Bool { !quiet && isatty(2) == 1 }
+
+    /// The progress line shows counts and the rate; without one nothing is computed for it.
+    var progressDetail: ProgressDetail { showProgress ? .counts : .none }
 
     func validate() throws {
         if let output, let problem = OutputPath.problem(output) { throw ValidationError(problem) }

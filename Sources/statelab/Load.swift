@@ -109,7 +109,7 @@ extension StateLabCommand {
             let target: LoadRun.Target = try userApp().map { .user($0, resetFirst: resetFirst) }
                 ?? .own(app.config(port: 0), faults: try app.faults(faults, stop: stop, rate: rate))
             let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads,
-                                    pidSource: pidFrom)
+                                    pidSource: pidFrom, progress: output.progressDetail)
             let recording = try output.recording()
             let run: (RunResult, String)
             defer { output.finish(recording) }

@@ -395,6 +395,48 @@ import Testing
         }
     }
 
+    /// A progress line shows counts and the rate only: its snapshots come as
+    /// often, with the counts, but no window histogram is kept, so p50 and p99
+    /// stay 0 until the final figures, which have them (from the run's one histogram).
+    @Test(.timeLimit(.minutes(1)))
+    func countsOnlyProgressCarriesNoWindowLatency() async throws {
+        try await withServer { server in
+            let seen = ProgressLog()
+            var plan = LoadPlan(port: server.port, stop: .duration(600), concurrency: 4, rate: 1_000, timeout: Self.patientTimeout)
+            plan.progress = .counts
+            let generator = LoadGenerator(plan: plan)
+            let result = try await generator.run { snapshot in
+                let all = seen.append(snapshot)
+                if all.count >= 5, all.contains(where: { $0.currentRate > 0 }) { generator.stop() }
+            }
+            let snapshots = seen.all
+            let intermediate = snapshots.dropLast()
+            #expect(intermediate.count >= 5, "\(intermediate.count) snapshots before the final one")
+            #expect(intermediate.contains { $0.currentRate > 0 && $0.ok > 0 })
+            #expect(intermediate.allSatisfy { $0.p50 == 0 && $0.p99 == 0 })
+            let last = try #require(snapshots.last)
+            #expect(last.completed == result.increments.count)
+            #expect(last.p50 > 0, "the final figures carry the run's latency")
+        }
+    }
+
+    /// Nobody watches (--quiet, --format json): no snapshot is ever taken, and
+    /// the one delivery is the final figures. The load runs long enough for
+    /// ten or more snapshots to have been due.
+    @Test(.timeLimit(.minutes(1)))
+    func unwatchedProgressTakesNoSnapshots() async throws {
+        try await withServer { server in
+            let seen = ProgressLog()
+            var plan = LoadPlan(port: server.port, stop: .duration(1.2), concurrency: 4, rate: 1_000, timeout: Self.patientTimeout)
+            plan.progress = .none
+            let result = try await LoadGenerator(plan: plan).run { seen.append($0) }
+            let snapshots = seen.all
+            #expect(snapshots.count == 1, "\(snapshots.count) deliveries")
+            #expect(snapshots.first?.completed == result.increments.count)
+            #expect(result.okCount > 0 && result.latency.p50 > 0)
+        }
+    }
+
     // MARK: Reading every worker
 
     @Test func reportReaderReachesEveryWorkerOnASharedPort() async throws {

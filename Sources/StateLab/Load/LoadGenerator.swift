@@ -66,8 +66,9 @@ public final class LoadGenerator: @unchecked Sendable {
 
     /// Runs the plan to its stop condition (or until `stop()` or task
     /// cancellation) and returns every request's record. `progress` is called
-    /// from a background task at most every 100 ms and once more at the end
-    /// with the final totals; it should only hand the value on.
+    /// from a background task at most every 100 ms (never when the plan's
+    /// `progress` is `.none`) and once more at the end with the final totals;
+    /// it should only hand the value on.
     /// Throws only `LoadError.invalidPlan`: failed requests are records, not errors.
     public func run(progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
         try validate()
@@ -97,7 +98,10 @@ public final class LoadGenerator: @unchecked Sendable {
 
     private func run(on group: any EventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
         let loops = Array(group.makeIterator().prefix(plan.concurrency))
-        let shards = loops.map { LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder) }
+        let shards = loops.map {
+            LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder,
+                      windowLatency: plan.progress == .latency)
+        }
         let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now(), gate: gate)
 
         let allFinished = loops[0].makePromise(of: Void.self)
@@ -127,7 +131,7 @@ public final class LoadGenerator: @unchecked Sendable {
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try? await allFinished.futureResult.get() }
-                if let progress {
+                if let progress, plan.progress != .none {
                     tasks.addTask { await Self.reportProgress(of: shards, schedule: schedule, to: progress) }
                 }
                 await tasks.next()
@@ -224,7 +228,7 @@ public final class LoadGenerator: @unchecked Sendable {
                 return
             }
             var snapshot = LoadProgress()
-            var window = LatencyHistogram.make()
+            var window: Histogram<UInt64>?
             for shard in shards {
                 guard let part = try? await shard.eventLoop.submit({ shard.takeSnapshot() }).get() else { return }
                 snapshot.ok += part.ok
@@ -232,16 +236,20 @@ public final class LoadGenerator: @unchecked Sendable {
                 snapshot.indeterminate += part.indeterminate
                 snapshot.acknowledgedByPid.merge(part.acknowledgedByPid, uniquingKeysWith: +)
                 snapshot.refusedByPid.merge(part.refusedByPid, uniquingKeysWith: +)
-                window.add(part.windowLatency)
+                if let part = part.windowLatency {
+                    if window == nil { window = part } else { window!.add(part) }
+                }
             }
             let now = MonotonicClock.now()
             snapshot.completed = snapshot.ok + snapshot.fail + snapshot.indeterminate
             snapshot.elapsed = Double(now - schedule.startTime) / 1_000_000_000
             let seconds = Double(now - previousTime) / 1_000_000_000
             snapshot.currentRate = seconds > 0 ? Double(snapshot.completed - previousCompleted) / seconds : 0
-            let summary = LatencySummary(window)
-            snapshot.p50 = summary.p50
-            snapshot.p99 = summary.p99
+            if let window {
+                let summary = LatencySummary(window)
+                snapshot.p50 = summary.p50
+                snapshot.p99 = summary.p99
+            }
             previousCompleted = snapshot.completed
             previousTime = now
             guard !Task.isCancelled else { return }

@@ -39,6 +39,8 @@ public struct LoadPlan: Sendable, Equatable {
     public var owners: SocketOwners?
     /// Stop at once when every answer so far is 404 or 405: the operation's path is not the app's.
     public var stopWhenMisrouted = false
+    /// What of the progress someone shows while the load runs.
+    public var progress = ProgressDetail.latency
 
     public init(
         host: String = "127.0.0.1",

@@ -32,3 +32,17 @@ public struct LoadProgress: Sendable, Equatable {
         self.p99 = p99
     }
 }
+
+/// How much of a load's progress someone shows, so that nobody pays for what
+/// nobody sees: the counts and the rate are cheap; a window's p50 and p99 are
+/// a second latency histogram recorded per request and a copy of it, with
+/// percentiles, every 100 ms (3 to 8 million instructions a tick).
+public enum ProgressDetail: Sendable, Equatable {
+    /// Nobody watches (`--quiet`, `--format json`, not a terminal): no progress
+    /// ticks at all; the final figures are still delivered once.
+    case none
+    /// A progress line: counts and the rate every 100 ms; p50 and p99 stay 0.
+    case counts
+    /// The dashboard: the counts and the latency of each interval.
+    case latency
+}

@@ -13,7 +13,8 @@ final class LoadShard: @unchecked Sendable {
     private var fail = 0
     private var indeterminate = 0
     private var latency = LatencyHistogram.make()
-    private var windowLatency = LatencyHistogram.make()
+    /// The latencies since the last snapshot: only when someone shows them (`ProgressDetail.latency`).
+    private var windowLatency: Histogram<UInt64>?
     private var perPid: [Int32: PidTally] = [:]
     private var lastEnd: UInt64 = 0
     /// Answers that were not 404 or 405, and the first such status while there were none.
@@ -28,7 +29,8 @@ final class LoadShard: @unchecked Sendable {
         var indeterminate: Int
         var acknowledgedByPid: [Int32: Int]
         var refusedByPid: [Int32: Int]
-        var windowLatency: Histogram<UInt64>
+        /// Nil unless the plan's progress shows latency.
+        var windowLatency: Histogram<UInt64>?
     }
 
     struct Final: Sendable {
@@ -44,9 +46,10 @@ final class LoadShard: @unchecked Sendable {
         var firstDisagreement: String?
     }
 
-    init(eventLoop: EventLoop, expectedRecords: Int, recorder: HistoryRecorder?) {
+    init(eventLoop: EventLoop, expectedRecords: Int, recorder: HistoryRecorder?, windowLatency: Bool = true) {
         self.eventLoop = eventLoop
         self.recorder = recorder
+        if windowLatency { self.windowLatency = LatencyHistogram.make() }
         if recorder == nil { records.reserveCapacity(expectedRecords) }
     }
 
@@ -82,7 +85,7 @@ final class LoadShard: @unchecked Sendable {
         if answered {
             let elapsed = record.end &- record.start
             LatencyHistogram.record(nanoseconds: elapsed, into: &latency)
-            LatencyHistogram.record(nanoseconds: elapsed, into: &windowLatency)
+            if windowLatency != nil { LatencyHistogram.record(nanoseconds: elapsed, into: &windowLatency!) }
         }
         lastEnd = max(lastEnd, record.end)
     }
@@ -102,7 +105,7 @@ final class LoadShard: @unchecked Sendable {
             refusedByPid: perPid.mapValues(\.refused),
             windowLatency: windowLatency
         )
-        windowLatency.reset()
+        windowLatency?.reset()
         return snapshot
     }
 

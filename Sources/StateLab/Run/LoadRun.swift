@@ -21,9 +21,13 @@ public enum LoadRun {
         public var threads: Int
         /// Where the answers' worker pids come from; nil: the target's way.
         public var pidSource: PidSource?
+        /// What of the progress is shown (nothing with --quiet or --format json).
+        public var progress: ProgressDetail
 
-        public init(stop: StopCondition, concurrency: Int, rate: Double?, timeout: Double, threads: Int, pidSource: PidSource? = nil) {
+        public init(stop: StopCondition, concurrency: Int, rate: Double?, timeout: Double, threads: Int, pidSource: PidSource? = nil,
+                    progress: ProgressDetail = .latency) {
             self.pidSource = pidSource
+            self.progress = progress
             self.stop = stop
             self.concurrency = concurrency
             self.rate = rate
@@ -32,8 +36,10 @@ public enum LoadRun {
         }
 
         func plan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {
-            LoadPlan(host: host, port: port, stop: stop, concurrency: concurrency, rate: rate,
-                     timeout: timeout, threads: threads, answerFields: fields)
+            var plan = LoadPlan(host: host, port: port, stop: stop, concurrency: concurrency, rate: rate,
+                                timeout: timeout, threads: threads, answerFields: fields)
+            plan.progress = progress
+            return plan
         }
     }
 

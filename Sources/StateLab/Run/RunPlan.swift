@@ -8,6 +8,8 @@ public struct RunPlan: Sendable {
     public var executable: String
     /// What the run keeps for a report or an exported history.
     public var recording: RunRecording
+    /// What of the load's progress someone shows.
+    public var progress = ProgressDetail.latency
 
     public init(spec: RunSpec, load: LoadSettings, redisURL: String? = nil, postgres: PostgresOptions = PostgresOptions(),
                 executable: String = ChildProcess.currentExecutable, recording: RunRecording = RunRecording()) {
@@ -45,8 +47,10 @@ public struct RunPlan: Sendable {
         case .increments(let count): stop = .count(count)
         case .duration(let duration): stop = .duration(duration.seconds)
         }
-        return LoadPlan(host: host, port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
-                        timeout: load.timeout.seconds, answerFields: fields)
+        var plan = LoadPlan(host: host, port: port, stop: stop, concurrency: load.concurrency, rate: load.rate,
+                            timeout: load.timeout.seconds, answerFields: fields)
+        plan.progress = progress
+        return plan
     }
 }
 
