@@ -208,3 +208,106 @@ long long sl_tcp_socket_inode(int family, const uint8_t *src, uint16_t sport,
     close(fd);
     return result;
 }
+
+// MARK: The load generator's event loop
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+_Static_assert(SL_READABLE == EPOLLIN && SL_WRITABLE == EPOLLOUT && SL_ERROR == EPOLLERR && SL_HANGUP == EPOLLHUP,
+               "the readiness bits are epoll's");
+
+static int loop_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event = { .events = events, .data = { .u64 = token } };
+    return epoll_ctl(epfd, op, fd, &event) == 0 ? 0 : -errno;
+}
+
+int sl_loop_create(int *wake_fd, int *timer_fd) {
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) return -errno;
+    int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake < 0) { int e = errno; close(epfd); return -e; }
+    int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (timer < 0) { int e = errno; close(wake); close(epfd); return -e; }
+    int r = loop_ctl(epfd, EPOLL_CTL_ADD, wake, EPOLLIN, 0);
+    if (r == 0) r = loop_ctl(epfd, EPOLL_CTL_ADD, timer, EPOLLIN, 1);
+    if (r != 0) { close(timer); close(wake); close(epfd); return r; }
+    *wake_fd = wake;
+    *timer_fd = timer;
+    return epfd;
+}
+
+int sl_loop_add(int epfd, int fd, uint32_t events, uint64_t token) { return loop_ctl(epfd, EPOLL_CTL_ADD, fd, events, token); }
+int sl_loop_modify(int epfd, int fd, uint32_t events, uint64_t token) { return loop_ctl(epfd, EPOLL_CTL_MOD, fd, events, token); }
+int sl_loop_remove(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno; }
+
+int sl_loop_wait(int epfd, uint64_t *tokens, uint32_t *events, int max) {
+    struct epoll_event ready[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, ready, max, -1);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) {
+        tokens[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return n;
+}
+
+int sl_loop_arm(int timer_fd, uint64_t deadline) {
+    struct itimerspec spec = { 0 };
+    spec.it_value.tv_sec = (time_t)(deadline / 1000000000u);
+    spec.it_value.tv_nsec = (long)(deadline % 1000000000u);
+    // it_value 0 disarms; a deadline of 0 means that, and 1 ns is long past anyway.
+    return timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) == 0 ? 0 : -errno;
+}
+
+void sl_loop_wake(int fd) {
+    uint64_t one = 1;
+    ssize_t r;
+    do { r = write(fd, &one, sizeof one); } while (r < 0 && errno == EINTR);
+}
+
+void sl_loop_drain(int fd) {
+    uint64_t value;
+    ssize_t r;
+    do { r = read(fd, &value, sizeof value); } while (r < 0 && errno == EINTR);
+}
+
+int sl_tcp_connect(const void *address, uint32_t length, int *pending) {
+    const struct sockaddr *sa = address;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) { int e = errno; close(fd); return -e; }
+    int r;
+    do { r = connect(fd, sa, (socklen_t)length); } while (r < 0 && errno == EINTR);
+    if (r == 0) { *pending = 0; return fd; }
+    if (errno == EINPROGRESS) { *pending = 1; return fd; }
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int sl_socket_error(int fd) {
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+    return error;
+}
+
+long sl_read(int fd, void *buffer, unsigned long count) {
+    ssize_t r;
+    do { r = read(fd, buffer, count); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : (long)r;
+}
+
+long sl_write(int fd, const void *buffer, unsigned long count) {
+    ssize_t r;
+    do { r = send(fd, buffer, count, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : (long)r;
+}

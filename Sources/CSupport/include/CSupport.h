@@ -59,4 +59,42 @@ int sl_pidfd_open(pid_t pid);
 /// socket in this network namespace; another -errno on failure.
 long long sl_tcp_socket_inode(int family, const uint8_t *src, uint16_t sport,
                               const uint8_t *dst, uint16_t dport);
+
+// MARK: The load generator's event loop (Sources/StateLab/Load/LoadLoop.swift)
+
+/// Readiness bits, as epoll has them.
+enum {
+    SL_READABLE = 0x001,   /* EPOLLIN */
+    SL_WRITABLE = 0x004,   /* EPOLLOUT */
+    SL_ERROR = 0x008,      /* EPOLLERR */
+    SL_HANGUP = 0x010,     /* EPOLLHUP */
+};
+
+/// An epoll instance with an eventfd (token 0, for wake-ups from other threads)
+/// and a CLOCK_MONOTONIC timerfd (token 1) registered, all close-on-exec and
+/// non-blocking. Returns the epoll descriptor and sets the other two, or -errno.
+int sl_loop_create(int *wake_fd, int *timer_fd);
+/// epoll_ctl ADD / MOD (level-triggered) and DEL; 0 or -errno.
+int sl_loop_add(int epfd, int fd, uint32_t events, uint64_t token);
+int sl_loop_modify(int epfd, int fd, uint32_t events, uint64_t token);
+int sl_loop_remove(int epfd, int fd);
+/// Waits (no timeout: timers come through the timerfd) and fills up to `max`
+/// tokens and their readiness bits; returns how many, 0 after a signal, or -errno.
+int sl_loop_wait(int epfd, uint64_t *tokens, uint32_t *events, int max);
+/// Arms the timerfd for `deadline` (CLOCK_MONOTONIC nanoseconds, absolute); 0 disarms.
+int sl_loop_arm(int timer_fd, uint64_t deadline);
+/// Adds one to an eventfd / empties an eventfd or timerfd (never blocks).
+void sl_loop_wake(int fd);
+void sl_loop_drain(int fd);
+
+/// A non-blocking, close-on-exec TCP socket with TCP_NODELAY, connecting to
+/// `address`. Returns the descriptor (>= 0) and sets `*pending` to 1 while the
+/// connect is under way (wait until writable, then sl_socket_error), or -errno.
+int sl_tcp_connect(const void *address, uint32_t length, int *pending);
+/// The socket's pending error (SO_ERROR): 0 once a connect succeeded.
+int sl_socket_error(int fd);
+/// read(2) and write(2) that give -errno instead of -1 (EINTR retried).
+long sl_read(int fd, void *buffer, unsigned long count);
+long sl_write(int fd, const void *buffer, unsigned long count);
+
 #endif

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Splits bytes into lines at LF, without the LF and without a CR before it.
 struct LineCursor {
     let bytes: UnsafeRawBufferPointer
@@ -8,8 +12,7 @@ struct LineCursor {
     }
 
     mutating func next() -> Slice<UnsafeRawBufferPointer>? {
-        guard position < bytes.count,
-              let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        guard position < bytes.count, let newline = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes, from: position) else { return nil }
         var end = newline
         if end > position, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         defer { position = newline + 1 }
@@ -19,6 +22,14 @@ struct LineCursor {
 
 /// Small ASCII tests and comparisons for HTTP/1 parsing.
 enum HTTPBytes {
+    /// The index of the first `byte` in `bytes` at or after `start` (memchr: a word at a time).
+    @inline(__always)
+    static func index(of byte: UInt8, in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count, let base = bytes.baseAddress,
+              let found = memchr(base + start, Int32(byte), bytes.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
+
     @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
     @inline(__always) static func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }

@@ -1,27 +1,34 @@
+import CSupport
 import Foundation
 import NIOCore
-import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One keep-alive connection of a load run: it claims a request from the
 /// shared schedule, sends it, waits for its answer, and repeats until the
 /// schedule says the run is over. One request at a time, no pipelining.
 ///
-/// Everything here runs on `eventLoop`; other threads reach it only through
-/// `eventLoop.execute`, which is why it can be `@unchecked Sendable`.
-final class LoadConnection: @unchecked Sendable {
+/// Its socket is its own: a non-blocking TCP socket watched by its
+/// `LoadLoop`, written with one write(2) per request (the request encoded
+/// once) and read straight into its `ResponseStream`.
+///
+/// Everything here runs on `loop`; other threads reach it only through
+/// `loop.execute`, which is why it can be `@unchecked Sendable`.
+final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
     private enum State {
         case idle
-        case connecting(RequestTicket)
+        case connecting(RequestTicket, attemptStart: UInt64)
         /// Open model: holding a claimed request until its intended time.
-        case waiting(RequestTicket, Scheduled<Void>)
-        case backingOff(Scheduled<Void>)
+        case waiting(RequestTicket, LoadTimer)
+        case backingOff(LoadTimer)
         case inFlight(RequestTicket, sentAt: UInt64)
         /// Held by a closed `LoadGate` until it opens.
         case parked
         case finished
     }
 
-    let eventLoop: EventLoop
+    let loop: LoadLoop
     private let plan: LoadPlan
     private let schedule: RequestSchedule
     private let shard: LoadShard
@@ -36,8 +43,20 @@ final class LoadConnection: @unchecked Sendable {
     private let countPath: FieldPath?
     private let countIsFlat: Bool
     private var state = State.idle
-    private var channel: Channel?
-    /// The worker /proc named as holding this channel's server side; looked up once per connection.
+    /// The socket, -1 without one; `token` is its registration with the loop.
+    private var fd: Int32 = -1
+    private var token = -1
+    /// Connected (not still connecting), so a request may be written.
+    private var established = false
+    private var stream: ResponseStream?
+    /// Which socket an event of a stream is about: one more with every new socket.
+    private var generation = 0
+    /// Bytes a write could not take at once, written when the socket is writable again.
+    private var unsent: ByteBuffer?
+    private var connectTimer: LoadTimer?
+    /// The address connected to (for /proc's lookup of the server side).
+    private var serverAddress: SocketAddress?
+    /// The worker /proc named as holding this socket's server side; looked up once per connection.
     private var channelOwner: Int32?
     private var channelLookedUp = false
     private var failedConnects = 0
@@ -45,13 +64,13 @@ final class LoadConnection: @unchecked Sendable {
     /// timer per request cost about 6% of the generator's CPU, so one timer
     /// is kept instead: when it fires it times out the request in flight if
     /// that one is overdue, or re-arms for that request's own deadline.
-    private var timeoutTimer: Scheduled<Void>?
+    private var timeoutTimer: LoadTimer?
     /// This connection's number in the load, Jepsen's process in an exported history.
     private let process: Int32
 
-    init(eventLoop: EventLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, gate: LoadGate? = nil,
+    init(loop: LoadLoop, plan: LoadPlan, schedule: RequestSchedule, shard: LoadShard, gate: LoadGate? = nil,
          process: Int32 = -1, onFinished: @escaping @Sendable () -> Void) {
-        self.eventLoop = eventLoop
+        self.loop = loop
         self.process = process
         self.gate = gate
         self.plan = plan
@@ -67,13 +86,13 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     func start() {
-        eventLoop.execute { self.claimNext() }
+        loop.execute { self.claimNext() }
     }
 
     /// Stop promptly: drop a request still waiting for its time or a retry;
     /// a request in flight finishes (bounded by the timeout).
     func abandon() {
-        eventLoop.execute {
+        loop.execute {
             switch self.state {
             case .waiting(_, let task), .backingOff(let task):
                 task.cancel()
@@ -93,7 +112,7 @@ final class LoadConnection: @unchecked Sendable {
 
     /// The gate opened: go on where `claimNext` stopped.
     func unpark() {
-        eventLoop.execute {
+        loop.execute {
             guard case .parked = self.state else { return }
             self.claimNext()
         }
@@ -114,9 +133,7 @@ final class LoadConnection: @unchecked Sendable {
         // Timers are not precise below a few tens of microseconds; sending a
         // hair early costs nothing, as latency is measured from the intended time.
         if let intended = ticket.intendedTime, intended > now + 20_000 {
-            let task = eventLoop.scheduleTask(in: .nanoseconds(Int64(intended - now))) {
-                self.send(ticket)
-            }
+            let task = loop.schedule(in: intended - now) { self.send(ticket) }
             state = .waiting(ticket, task)
         } else {
             send(ticket)
@@ -128,7 +145,7 @@ final class LoadConnection: @unchecked Sendable {
             finish()  // never sent, so never recorded
             return
         }
-        guard let channel, channel.isActive else {
+        guard established else {
             connect(for: ticket)
             return
         }
@@ -136,31 +153,74 @@ final class LoadConnection: @unchecked Sendable {
         state = .inFlight(ticket, sentAt: sentAt)
         shard.invoked(process: process, at: Self.start(of: ticket, sentAt: sentAt))
         if timeoutTimer == nil { armTimeout(in: timeoutNanos) }
-        if let owners = plan.owners, !channelLookedUp, encodedRequest.readableBytes > 1 {
+        if let owners = plan.owners, let serverAddress, !channelLookedUp, encodedRequest.readableBytes > 1 {
             // All but the last byte: the worker that accepts blocks reading it, so it holds the
             // connection while /proc is asked (an app that closes after each answer would not),
             // for at most a second or half the timeout.
             channelLookedUp = true
-            channel.writeAndFlush(encodedRequest.getSlice(at: encodedRequest.readerIndex, length: encodedRequest.readableBytes - 1)!,
-                                  promise: nil)
-            owners.place(channel, bound: min(1_000_000_000, timeoutNanos / 2), stillWanted: {
-                guard channel === self.channel, case .inFlight = self.state else { return false }
+            write(encodedRequest.getSlice(at: encodedRequest.readerIndex, length: encodedRequest.readableBytes - 1)!)
+            let generation = self.generation
+            owners.place(server: serverAddress, client: Self.localAddress(of: fd), on: loop, bound: min(1_000_000_000, timeoutNanos / 2),
+                         stillWanted: {
+                guard generation == self.generation, self.established, case .inFlight = self.state else { return false }
                 return true
             }, done: { lookup in
                 // Named or not, the request goes out whole.
                 if case .pid(let pid) = lookup { self.channelOwner = pid }
-                channel.writeAndFlush(self.encodedRequest.getSlice(at: self.encodedRequest.writerIndex - 1, length: 1)!, promise: nil)
+                self.write(self.encodedRequest.getSlice(at: self.encodedRequest.writerIndex - 1, length: 1)!)
             })
             return
         }
-        // The whole request, encoded once; the pipeline has no outbound handler.
-        channel.writeAndFlush(encodedRequest, promise: nil)
+        // The whole request, encoded once.
+        write(encodedRequest)
+    }
+
+    /// Writes `bytes` after anything still unsent; what the socket cannot take now waits for it
+    /// to turn writable. A failed write ends the socket (soon, not from inside this call).
+    private func write(_ bytes: ByteBuffer) {
+        if unsent != nil {
+            var more = bytes
+            unsent!.writeBuffer(&more)
+            return
+        }
+        let written = bytes.withUnsafeReadableBytes { sl_write(fd, $0.baseAddress, UInt($0.count)) }
+        if written == bytes.readableBytes { return }
+        if written >= 0 || written == -Int(EAGAIN) {
+            unsent = bytes.getSlice(at: bytes.readerIndex + max(written, 0), length: bytes.readableBytes - max(written, 0))
+            loop.modify(fd, token: token, events: UInt32(SL_READABLE | SL_WRITABLE))
+            return
+        }
+        let generation = self.generation
+        loop.schedule(in: 0) { if generation == self.generation, self.fd >= 0 { self.socketEnded() } }
+    }
+
+    private func writeUnsent() {
+        guard let pending = unsent else { return }
+        unsent = nil
+        write(pending)
+        if unsent == nil, fd >= 0 { loop.modify(fd, token: token, events: UInt32(SL_READABLE)) }
+    }
+
+    /// This process's side of the socket, for /proc's lookup.
+    private static func localAddress(of fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { SocketAddress($0.load(as: sockaddr_in.self)) }
+        case AF_INET6:
+            return withUnsafeBytes(of: &storage) { SocketAddress($0.load(as: sockaddr_in6.self)) }
+        default:
+            return nil
+        }
     }
 
     private func armTimeout(in nanoseconds: UInt64) {
-        timeoutTimer = eventLoop.scheduleTask(in: .nanoseconds(Int64(nanoseconds))) {
-            self.timeoutTimerFired()
-        }
+        timeoutTimer = loop.schedule(in: nanoseconds) { self.timeoutTimerFired() }
     }
 
     private func timeoutTimerFired() {
@@ -188,8 +248,8 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func connect(for ticket: RequestTicket) {
-        state = .connecting(ticket)
         let attemptStart = MonotonicClock.now()
+        state = .connecting(ticket, attemptStart: attemptStart)
         let address: SocketAddress
         do {
             address = try LoopbackHost.address(host: plan.host, port: plan.port)
@@ -198,30 +258,82 @@ final class LoadConnection: @unchecked Sendable {
             connectFailed(ticket, attemptStart: attemptStart)
             return
         }
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(Int64(plan.timeout * 1_000_000_000)))
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        LoadResponseDecoder(bodyless: self.bodylessAnswers) { event in self.handle(event, on: channel) }
-                    )
-                }
+        var pending: Int32 = 0
+        let socket = address.withSockAddr { sl_tcp_connect($0, UInt32($1), &pending) }
+        guard socket >= 0 else {
+            connectFailed(ticket, attemptStart: attemptStart)
+            return
+        }
+        do {
+            token = try loop.add(socket, events: UInt32(pending != 0 ? SL_WRITABLE : SL_READABLE), for: self)
+        } catch {
+            close(socket)
+            connectFailed(ticket, attemptStart: attemptStart)
+            return
+        }
+        fd = socket
+        generation += 1
+        serverAddress = address
+        channelOwner = nil
+        channelLookedUp = false
+        let generation = self.generation
+        stream = ResponseStream(bodyless: bodylessAnswers) { event in self.handle(event, generation: generation) }
+        if pending == 0 {
+            connected(ticket)
+        } else {
+            connectTimer = loop.schedule(in: timeoutNanos) {
+                guard generation == self.generation, !self.established, self.fd >= 0 else { return }
+                self.closeSocket()
+                self.connectFailed(ticket, attemptStart: attemptStart)
             }
-            .connect(to: address)
-            .whenComplete { result in
-                self.eventLoop.assertInEventLoop()
-                switch result {
-                case .success(let channel):
-                    self.failedConnects = 0
-                    self.channel = channel
-                    self.channelOwner = nil
-                    self.channelLookedUp = false
-                    self.send(ticket)
-                case .failure:
-                    self.connectFailed(ticket, attemptStart: attemptStart)
-                }
+        }
+    }
+
+    private func connected(_ ticket: RequestTicket) {
+        established = true
+        failedConnects = 0
+        send(ticket)
+    }
+
+    /// The loop says the socket is ready.
+    func socketReady(_ events: UInt32) {
+        guard fd >= 0 else { return }
+        if !established {
+            // A connect under way: writable once it is done, with SO_ERROR saying how.
+            guard case .connecting(let ticket, let attemptStart) = state else { return }
+            connectTimer?.cancel()
+            connectTimer = nil
+            guard sl_socket_error(fd) == 0, events & UInt32(SL_ERROR | SL_HANGUP) == 0 else {
+                closeSocket()
+                connectFailed(ticket, attemptStart: attemptStart)
+                return
             }
+            loop.modify(fd, token: token, events: UInt32(SL_READABLE))
+            connected(ticket)
+            return
+        }
+        if unsent != nil, events & UInt32(SL_WRITABLE | SL_ERROR | SL_HANGUP) != 0 { writeUnsent() }
+        guard fd >= 0, events & UInt32(SL_READABLE | SL_ERROR | SL_HANGUP) != 0, let stream else { return }
+        let outcome: ResponseStream.ReadOutcome
+        do {
+            outcome = try stream.read(from: fd)
+        } catch {
+            // A malformed answer: the connection is no longer usable.
+            socketEnded()
+            return
+        }
+        switch outcome {
+        case .bytes, .wouldBlock: break
+        case .endOfStream, .error: socketEnded()
+        }
+    }
+
+    /// The socket is over (the server closed it, it broke, or its answer was malformed): it is
+    /// closed, then its stream says whether an answer ended with it and whether one was cut off.
+    private func socketEnded() {
+        let ended = stream
+        closeSocket()
+        ended?.ended()
     }
 
     private func connectFailed(_ ticket: RequestTicket, attemptStart: UInt64) {
@@ -235,14 +347,14 @@ final class LoadConnection: @unchecked Sendable {
             return
         }
         let backoffMillis = min(10 << (failedConnects - 1), 500)
-        let task = eventLoop.scheduleTask(in: .milliseconds(Int64(backoffMillis))) { self.claimNext() }
+        let task = loop.schedule(in: UInt64(backoffMillis) * 1_000_000) { self.claimNext() }
         state = .backingOff(task)
     }
 
     // MARK: Answers and failures
 
-    private func handle(_ event: LoadResponseDecoder.Event, on source: Channel) {
-        guard source === channel else { return }  // a connection we already gave up on
+    private func handle(_ event: ResponseStream.Event, generation: Int) {
+        guard generation == self.generation else { return }  // a connection we already gave up on
         switch event {
         case .response(let response):
             guard case .inFlight(let ticket, let sentAt) = state else { return }
@@ -280,9 +392,7 @@ final class LoadConnection: @unchecked Sendable {
             }
             claimNext()
         case .closed:
-            channel = nil
-            channelOwner = nil
-            channelLookedUp = false
+            closeSocket()
             guard case .inFlight(let ticket, let sentAt) = state else { return }
             // The request was sent; whether it applied is unknown.
             recordIndeterminate(ticket, sentAt: sentAt)
@@ -322,11 +432,23 @@ final class LoadConnection: @unchecked Sendable {
     }
 
     private func dropChannel() {
-        let old = channel
-        channel = nil
+        closeSocket()
+    }
+
+    /// Closes the socket, if there is one; its stream reports nothing more.
+    private func closeSocket() {
+        guard fd >= 0 else { return }
+        loop.remove(fd, token: token)
+        close(fd)
+        fd = -1
+        token = -1
+        established = false
+        stream = nil
+        unsent = nil
+        connectTimer?.cancel()
+        connectTimer = nil
         channelOwner = nil
         channelLookedUp = false
-        old?.close(promise: nil)
     }
 
     private func finish() {

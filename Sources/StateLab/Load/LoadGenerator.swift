@@ -1,8 +1,7 @@
 import Atomics
 import Histogram
 import Foundation
-import NIOCore
-import NIOPosix
+import NIOConcurrencyHelpers
 
 public enum LoadError: Error, Equatable, CustomStringConvertible {
     case invalidPlan(String)
@@ -17,12 +16,12 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
 /// Fires a `LoadPlan` at an HTTP counter app and records every request.
 /// A generator runs its plan once; make a new one for another run.
 ///
-/// Connections live on event loops and tally per loop (`LoadShard`); the
-/// caller's task only waits, samples progress every 100 ms and merges the
-/// tallies at the end, so the view never touches a connection.
+/// Connections live on the run's own loops (`LoadLoop`, one thread each) and
+/// tally per loop (`LoadShard`); the caller's task only waits, samples
+/// progress every 100 ms and merges the tallies at the end, so the view never
+/// touches a connection.
 public final class LoadGenerator: @unchecked Sendable {
     public let plan: LoadPlan
-    private let providedGroup: (any EventLoopGroup)?
     private let recorder: HistoryRecorder?
     /// Holds the connections between requests while a fault step acts on a quiet app.
     public let gate = LoadGate()
@@ -37,7 +36,8 @@ public final class LoadGenerator: @unchecked Sendable {
         var connections: [LoadConnection] = []
     }
 
-    public static let progressInterval: TimeAmount = .milliseconds(100)
+    /// Nanoseconds between progress snapshots.
+    public static let progressInterval: UInt64 = 100_000_000
 
     private func withControl<T>(_ body: (inout Control) -> T) -> T {
         controlLock.lock()
@@ -47,9 +47,8 @@ public final class LoadGenerator: @unchecked Sendable {
 
     /// - Parameter recorder: where each request's record streams as it ends;
     ///   without one, `LoadResult.increments` keeps them all.
-    public init(plan: LoadPlan, group: (any EventLoopGroup)? = nil, recorder: HistoryRecorder? = nil) {
+    public init(plan: LoadPlan, recorder: HistoryRecorder? = nil) {
         self.plan = plan
-        self.providedGroup = group
         self.recorder = recorder
     }
 
@@ -72,16 +71,15 @@ public final class LoadGenerator: @unchecked Sendable {
     /// Throws only `LoadError.invalidPlan`: failed requests are records, not errors.
     public func run(progress: (@Sendable (LoadProgress) -> Void)? = nil) async throws -> LoadResult {
         try validate()
-        let ownedGroup = providedGroup == nil ? MultiThreadedEventLoopGroup(numberOfThreads: max(1, plan.threads)) : nil
-        let group: any EventLoopGroup = providedGroup ?? ownedGroup!
+        var loops: [LoadLoop] = []
         do {
-            let result = try await run(on: group, progress: progress)
-            try await ownedGroup?.shutdownGracefully()
-            return result
+            for index in 0..<min(max(1, plan.threads), plan.concurrency) { loops.append(try LoadLoop(name: "statelab-load-\(index)")) }
         } catch {
-            try? await ownedGroup?.shutdownGracefully()
-            throw error
+            for loop in loops { loop.shutdown() }
+            throw LoadError.invalidPlan("no event loop for the load: \(error)")
         }
+        defer { for loop in loops { loop.shutdown() } }
+        return try await run(on: loops, progress: progress)
     }
 
     private func validate() throws {
@@ -96,25 +94,24 @@ public final class LoadGenerator: @unchecked Sendable {
         }
     }
 
-    private func run(on group: any EventLoopGroup, progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
-        let loops = Array(group.makeIterator().prefix(plan.concurrency))
+    private func run(on loops: [LoadLoop], progress: (@Sendable (LoadProgress) -> Void)?) async throws -> LoadResult {
         let shards = loops.map {
-            LoadShard(eventLoop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder,
+            LoadShard(loop: $0, expectedRecords: expectedRecords(perShardOf: loops.count), recorder: recorder,
                       windowLatency: plan.progress == .latency)
         }
         let schedule = RequestSchedule(stop: plan.stop, rate: plan.rate, startTime: MonotonicClock.now(), gate: gate)
 
-        let allFinished = loops[0].makePromise(of: Void.self)
+        let allFinished = Latch()
         let running = ManagedAtomic(plan.concurrency)
         let onFinished: @Sendable () -> Void = {
             if running.wrappingDecrementThenLoad(ordering: .acquiringAndReleasing) == 0 {
-                allFinished.succeed(())
+                allFinished.open()
             }
         }
         gate.setConnections(plan.concurrency)
         let connections = (0..<plan.concurrency).map { index in
             LoadConnection(
-                eventLoop: loops[index % loops.count], plan: plan, schedule: schedule,
+                loop: loops[index % loops.count], plan: plan, schedule: schedule,
                 shard: shards[index % shards.count], gate: gate, process: Int32(index), onFinished: onFinished
             )
         }
@@ -130,7 +127,7 @@ public final class LoadGenerator: @unchecked Sendable {
 
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try? await allFinished.futureResult.get() }
+                tasks.addTask { await allFinished.wait() }
                 if let progress, plan.progress != .none {
                     tasks.addTask { await Self.reportProgress(of: shards, schedule: schedule, to: progress) }
                 }
@@ -149,7 +146,7 @@ public final class LoadGenerator: @unchecked Sendable {
         var misrouted: [Int?] = []
         var disagreements = (count: 0, first: String?.none)
         for shard in shards {
-            let final = try await shard.eventLoop.submit { shard.takeFinal() }.get()
+            let final = await shard.loop.submit { shard.takeFinal() }
             increments.append(contentsOf: final.records)
             latency.add(final.latency)
             for (pid, tally) in final.perPid { perPid[pid, default: PidTally()].merge(tally) }
@@ -223,14 +220,14 @@ public final class LoadGenerator: @unchecked Sendable {
         var previousTime = schedule.startTime
         while !Task.isCancelled {
             do {
-                try await Task.sleep(nanoseconds: UInt64(progressInterval.nanoseconds))
+                try await Task.sleep(nanoseconds: progressInterval)
             } catch {
                 return
             }
             var snapshot = LoadProgress()
             var window: Histogram<UInt64>?
             for shard in shards {
-                guard let part = try? await shard.eventLoop.submit({ shard.takeSnapshot() }).get() else { return }
+                let part = await shard.loop.submit { shard.takeSnapshot() }
                 snapshot.ok += part.ok
                 snapshot.fail += part.fail
                 snapshot.indeterminate += part.indeterminate
@@ -254,6 +251,30 @@ public final class LoadGenerator: @unchecked Sendable {
             previousTime = now
             guard !Task.isCancelled else { return }
             deliver(snapshot)
+        }
+    }
+}
+
+/// Opens once; waiting on it returns once it is open (at once if it already is).
+private final class Latch: Sendable {
+    private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let isOpen = state.withLockedValue { state in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if isOpen { continuation.resume() }
         }
     }
 }

@@ -1,4 +1,8 @@
+import CSupport
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One complete answer, with what the load generator records of it.
 struct LoadResponse {
@@ -14,8 +18,10 @@ struct LoadResponse {
     var trace: IncrementTrace? = nil
 }
 
-/// Decodes HTTP/1.0 and 1.1 responses on a load connection straight from the
-/// socket's bytes, one event per complete answer.
+/// Decodes HTTP/1.0 and 1.1 responses on one connection straight from the
+/// socket's bytes, one event per complete answer: the load generator's
+/// sockets read into it (`read(from:)`), and `LoadResponseDecoder` feeds it
+/// from a NIO channel (reads, resets, one-off exchanges).
 ///
 /// It replaces NIO's HTTPResponseDecoder plus a collector: for a load
 /// generator that sends one request at a time and reads a few fields of each
@@ -24,14 +30,13 @@ struct LoadResponse {
 /// This decoder reads only the status, Content-Length, Transfer-Encoding,
 /// Connection and X-Worker-Pid, frames the body by Content-Length, chunks, or
 /// the end of the connection, and bounds the head and the body. Anything it
-/// cannot parse is a protocol error: the error goes down the pipeline, the
-/// connection is closed, and the request in flight ends as `.closed`.
+/// cannot parse is a protocol error: it throws, takes no more bytes, and the
+/// owner closes the connection and calls `ended()`, which reports the request
+/// in flight as `.closed`.
 ///
-/// The bytes may be split anywhere across reads. Lives on the channel's event
-/// loop; `onEvent` is called there and may close the channel.
-final class LoadResponseDecoder: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
+/// The bytes may be split anywhere across reads. `onEvent` may close the
+/// connection; one stream serves one connection.
+final class ResponseStream {
     enum Event {
         case response(LoadResponse)
         /// The connection ended; `midAnswer` when part of an answer had
@@ -68,6 +73,8 @@ final class LoadResponseDecoder: ChannelInboundHandler {
     /// Received bytes not yet consumed. Usually one whole answer arrives in
     /// one read and this is nil again when the read is done.
     private var pending: ByteBuffer?
+    /// `pending`'s storage while it is nil, read into again: no allocation per answer.
+    private var spare: ByteBuffer?
     /// How much of `pending` has been searched for the end of the head.
     private var headScanned = 0
     /// A chunked or close-delimited body being gathered.
@@ -80,12 +87,52 @@ final class LoadResponseDecoder: ChannelInboundHandler {
         self.onEvent = onEvent
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
+    /// Whether it takes more bytes: not after an answer without keep-alive,
+    /// a protocol error, or the end.
+    var isOpen: Bool {
         switch state {
-        case .finished, .failed, .closed: return
-        default: break
+        case .finished, .failed, .closed: return false
+        default: return true
         }
+    }
+
+    /// What one read of the socket gave.
+    enum ReadOutcome: Equatable {
+        case bytes(Int)
+        /// The peer closed its side: call `ended()`.
+        case endOfStream
+        /// Nothing to read yet.
+        case wouldBlock
+        /// A reset or another error (errno): the connection is over; call `ended()`.
+        case error(Int32)
+    }
+
+    /// Reads what the socket has (one read(2), non-blocking) straight into the
+    /// stream's buffer and decodes it. Throws a protocol error (the owner
+    /// closes the connection, then calls `ended()`).
+    func read(from fd: Int32) throws(ResponseDecoderError) -> ReadOutcome {
+        var buffer = pending ?? takeSpare()
+        pending = nil  // one owner while the kernel writes into it: no copy
+        if buffer.readerIndex >= 4096 { buffer.discardReadBytes() }  // keeps leftovers from growing
+        var result = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 4096) { space in
+            result = sl_read(fd, space.baseAddress, UInt(space.count))
+            return max(result, 0)
+        }
+        pending = buffer
+        guard result > 0 else {
+            settle()
+            if result == 0 { return .endOfStream }
+            return result == -Int(EAGAIN) ? .wouldBlock : .error(Int32(-result))
+        }
+        if isOpen { try decodeOrFail() } else { pending = nil }
+        settle()
+        return .bytes(result)
+    }
+
+    /// Bytes that arrived some other way (a NIO channel).
+    func received(_ incoming: inout ByteBuffer) throws(ResponseDecoderError) {
+        guard isOpen else { return }
         if pending == nil {
             pending = incoming
         } else {
@@ -93,23 +140,20 @@ final class LoadResponseDecoder: ChannelInboundHandler {
             if pending!.readerIndex >= 4096 { pending!.discardReadBytes() }
             pending!.writeBuffer(&incoming)
         }
-        do {
-            try decode(allocator: context.channel.allocator)
-        } catch {
-            fail(context: context, error: error)
-            return
-        }
+        try decodeOrFail()
         if let left = pending, left.readableBytes == 0 {
             pending = nil  // lets NIO reuse its receive buffer
             headScanned = 0
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The connection ended (the peer closed it, it broke, or its owner closed
+    /// it after a protocol error): an answer delimited by the close is
+    /// complete now, and a request in flight is reported `.closed`.
+    func ended() {
         let midAnswer: Bool
         switch state {
         case .closed:
-            context.fireChannelInactive()
             return
         case .untilClose(let head):
             // The end of the connection is the end of this body.
@@ -130,29 +174,41 @@ final class LoadResponseDecoder: ChannelInboundHandler {
         pending = nil
         body = nil
         onEvent(.closed(midAnswer: midAnswer))
-        context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A reset or a read error: the connection is no longer usable, and
-        // channelInactive reports the request that was in flight.
-        context.close(promise: nil)
-        context.fireErrorCaught(error)
+    private func decodeOrFail() throws(ResponseDecoderError) {
+        do {
+            try decode()
+        } catch {
+            state = .failed
+            pending = nil
+            body = nil
+            throw error
+        }
     }
 
-    private func fail(context: ChannelHandlerContext, error: ResponseDecoderError) {
-        state = .failed
+    /// Once everything read is consumed, keeps the storage for the next read.
+    private func settle() {
+        guard let left = pending, left.readableBytes == 0 else { return }
         pending = nil
-        body = nil
-        context.fireErrorCaught(error)
-        context.close(promise: nil)
+        headScanned = 0
+        spare = left
     }
+
+    private func takeSpare() -> ByteBuffer {
+        guard var buffer = spare else { return ResponseStream.allocator.buffer(capacity: 8192) }
+        spare = nil
+        buffer.clear()
+        return buffer
+    }
+
+    private static let allocator = ByteBufferAllocator()
 
     // MARK: Decoding
 
     /// Consumes as much of `pending` as makes progress; returns when it needs
     /// more bytes or stopped taking them.
-    private func decode(allocator: ByteBufferAllocator) throws(ResponseDecoderError) {
+    private func decode() throws(ResponseDecoderError) {
         while pending != nil {
             switch state {
             case .head:
@@ -165,10 +221,10 @@ final class LoadResponseDecoder: ChannelInboundHandler {
                 case .length(let length):
                     state = .fixedBody(head, length: length)
                 case .chunked:
-                    body = allocator.buffer(capacity: 256)
+                    body = ResponseStream.allocator.buffer(capacity: 256)
                     state = .chunkSize(head)
                 case .untilClose:
-                    body = allocator.buffer(capacity: 256)
+                    body = ResponseStream.allocator.buffer(capacity: 256)
                     state = .untilClose(head)
                 }
             case .fixedBody(let head, let length):
@@ -223,14 +279,14 @@ final class LoadResponseDecoder: ChannelInboundHandler {
     private func takeHead() throws(ResponseDecoderError) -> ResponseHead? {
         let searchFrom = headScanned
         let end: Int? = pending!.withUnsafeReadableBytes { bytes in
-            var i = searchFrom
-            while i < bytes.count {
-                if bytes[i] == UInt8(ascii: "\n"),
-                   (i >= 1 && bytes[i - 1] == UInt8(ascii: "\n"))
+            // Newline to newline (memchr): the head ends at one that closes an empty line.
+            var from = searchFrom
+            while let i = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes, from: from) {
+                if (i >= 1 && bytes[i - 1] == UInt8(ascii: "\n"))
                     || (i >= 2 && bytes[i - 1] == UInt8(ascii: "\r") && bytes[i - 2] == UInt8(ascii: "\n")) {
                     return i + 1
                 }
-                i += 1
+                from = i + 1
             }
             return nil
         }
@@ -313,5 +369,44 @@ final class LoadResponseDecoder: ChannelInboundHandler {
         }
         pending!.moveReaderIndex(forwardBy: line.total)
         return (line.content == 0, line.total)
+    }
+}
+
+/// `ResponseStream` as a NIO channel handler, for the exchanges that run on
+/// NIO channels (a worker's read, a reset, a one-off request): one event per
+/// complete answer; a protocol error goes down the pipeline and closes the
+/// channel, and the request in flight ends as `.closed`.
+final class LoadResponseDecoder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias Event = ResponseStream.Event
+    typealias Limits = ResponseStream.Limits
+
+    private let stream: ResponseStream
+
+    /// `bodyless`: the requests are HEAD requests, whose answers have no body.
+    init(limits: Limits = Limits(), bodyless: Bool = false, onEvent: @escaping (Event) -> Void) {
+        stream = ResponseStream(limits: limits, bodyless: bodyless, onEvent: onEvent)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        do {
+            try stream.received(&incoming)
+        } catch {
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stream.ended()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A reset or a read error: the connection is no longer usable, and
+        // channelInactive reports the request that was in flight.
+        context.close(promise: nil)
+        context.fireErrorCaught(error)
     }
 }

@@ -1,11 +1,10 @@
 import Histogram
-import NIOCore
 
-/// The tallies of every connection on one event loop. Only that loop touches
+/// The tallies of every connection on one loop. Only that loop touches
 /// it, so the per-request path takes no lock; the generator reads it by
 /// submitting work to the loop (a snapshot every 100 ms, a final merge).
 final class LoadShard: @unchecked Sendable {
-    let eventLoop: EventLoop
+    let loop: LoadLoop
     /// Where records stream to; without one they are kept (tests, the dashboard's bursts).
     private let recorder: HistoryRecorder?
     private var records: [IncrementRecord] = []
@@ -46,8 +45,8 @@ final class LoadShard: @unchecked Sendable {
         var firstDisagreement: String?
     }
 
-    init(eventLoop: EventLoop, expectedRecords: Int, recorder: HistoryRecorder?, windowLatency: Bool = true) {
-        self.eventLoop = eventLoop
+    init(loop: LoadLoop, expectedRecords: Int, recorder: HistoryRecorder?, windowLatency: Bool = true) {
+        self.loop = loop
         self.recorder = recorder
         if windowLatency { self.windowLatency = LatencyHistogram.make() }
         if recorder == nil { records.reserveCapacity(expectedRecords) }
@@ -62,7 +61,7 @@ final class LoadShard: @unchecked Sendable {
     /// - Parameter answered: the server answered, so the latency is meaningful
     ///   (connect failures and timeouts stay out of the histogram, as in wrk).
     func add(_ record: IncrementRecord, answered: Bool, status: Int? = nil) {
-        eventLoop.assertInEventLoop()
+        assert(loop.inLoop)
         if let status {
             if status == 404 || status == 405 {
                 if routedAnswers == 0 { misrouted = status }
@@ -98,7 +97,7 @@ final class LoadShard: @unchecked Sendable {
 
     /// Counts so far and the latencies since the previous snapshot.
     func takeSnapshot() -> Snapshot {
-        eventLoop.preconditionInEventLoop()
+        precondition(loop.inLoop)
         let snapshot = Snapshot(
             ok: ok, fail: fail, indeterminate: indeterminate,
             acknowledgedByPid: perPid.mapValues(\.acknowledged),
@@ -110,7 +109,7 @@ final class LoadShard: @unchecked Sendable {
     }
 
     func takeFinal() -> Final {
-        eventLoop.preconditionInEventLoop()
+        precondition(loop.inLoop)
         let final = Final(records: records, latency: latency, perPid: perPid, lastEnd: lastEnd,
                           ok: ok, fail: fail, indeterminate: indeterminate, misrouted: misrouted,
                           disagreements: disagreements, firstDisagreement: firstDisagreement)

@@ -48,7 +48,7 @@ public enum LatencyProbe {
         let before = CPUStat.read()
         // The worker that will answer is known only from its answers: note every process's ticks.
         let processesBefore = ProcessCPU.snapshot()
-        guard let load = try? await LoadGenerator(plan: plan, group: MultiThreadedEventLoopGroup.singleton).run()
+        guard let load = try? await LoadGenerator(plan: plan).run()
         else { return nil }
         let after = CPUStat.read()
         guard load.okCount > 0 else { return nil }

@@ -92,17 +92,31 @@ public final class SocketOwners: Sendable, Equatable {
     /// `stillWanted` says the caller has moved on meanwhile (then nothing is recorded).
     func place(_ channel: Channel, bound: UInt64, stillWanted: @escaping @Sendable () -> Bool,
                done: @escaping @Sendable (Lookup) -> Void) {
-        place(channel, since: MonotonicClock.now(), wait: 20_000, bound: bound, stillWanted: stillWanted, done: done)
+        let addresses = channel.remoteAddress.flatMap { server in channel.localAddress.map { (server, $0) } }
+        let eventLoop = channel.eventLoop
+        place(addresses, since: MonotonicClock.now(), wait: 20_000, bound: bound,
+              later: { wait, again in eventLoop.scheduleTask(in: .nanoseconds(wait)) { again() } },
+              stillWanted: stillWanted, done: done)
     }
 
-    private func place(_ channel: Channel, since start: UInt64, wait: Int64, bound: UInt64,
+    /// The same for a load connection's own socket, on its `LoadLoop`.
+    func place(server: SocketAddress, client: SocketAddress?, on loop: LoadLoop, bound: UInt64,
+               stillWanted: @escaping @Sendable () -> Bool, done: @escaping @Sendable (Lookup) -> Void) {
+        place(client.map { (server, $0) }, since: MonotonicClock.now(), wait: 20_000, bound: bound,
+              later: { wait, again in loop.schedule(in: UInt64(wait), again) },
+              stillWanted: stillWanted, done: done)
+    }
+
+    private func place(_ addresses: (server: SocketAddress, client: SocketAddress)?, since start: UInt64, wait: Int64, bound: UInt64,
+                       later: @escaping @Sendable (Int64, @escaping @Sendable () -> Void) -> Void,
                        stillWanted: @escaping @Sendable () -> Bool, done: @escaping @Sendable (Lookup) -> Void) {
         guard stillWanted() else { return }
         var lookup = Lookup.unknown("the connection has no addresses")
-        if let server = channel.remoteAddress, let client = channel.localAddress { lookup = poll(server: server, client: client) }
+        if let addresses { lookup = poll(server: addresses.server, client: addresses.client) }
         if lookup == .notYet, MonotonicClock.now() &- start < bound {
-            channel.eventLoop.scheduleTask(in: .nanoseconds(wait)) {
-                self.place(channel, since: start, wait: min(wait * 2, 1_000_000), bound: bound, stillWanted: stillWanted, done: done)
+            later(wait) {
+                self.place(addresses, since: start, wait: min(wait * 2, 1_000_000), bound: bound, later: later,
+                           stillWanted: stillWanted, done: done)
             }
             return
         }
