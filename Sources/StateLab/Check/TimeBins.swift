@@ -44,11 +44,11 @@ struct TimeBins: Sendable {
 
     mutating func add(bin: Int) {
         let missing = bin - counts.count + 1
-        // One new bin per increment is the common case: no temporary array for it.
+        // No temporary array: at 1 µs bins most increments open several new ones.
         if missing == 1 {
             counts.append(0)
         } else if missing > 1 {
-            counts += [UInt32](repeating: 0, count: missing)
+            counts.append(contentsOf: repeatElement(0, count: missing))
         }
         counts[bin] &+= 1
         total += 1

@@ -27,13 +27,34 @@ public struct CounterAnswer: Sendable, Equatable {
     }
 
     static func parse(buffer: UnsafeRawBufferPointer, keys: AnswerKeys) -> CounterAnswer {
+        // One pass over the quotes finds the first `"key":` of each of the five, as five searches would.
         let scanner = JSONFieldScanner(bytes: buffer)
-        let pid = scanner.integer(for: keys.pid) ?? scanner.integer(for: Keys.currentProcessID)
+        var pid = -1, count = -1, processID = -1, worker = -1, committed = -1
+        keys.pid.withUnsafeBufferPointer { pidKey in
+            keys.count.withUnsafeBufferPointer { countKey in
+                Keys.currentProcessID.withUnsafeBufferPointer { processIDKey in
+                    Keys.worker.withUnsafeBufferPointer { workerKey in
+                        Keys.committed.withUnsafeBufferPointer { committedKey in
+                            var from = 0
+                            while let quote = HTTPBytes.index(of: UInt8(ascii: "\""), in: buffer, from: from) {
+                                scanner.find(pidKey, at: quote, into: &pid)
+                                scanner.find(countKey, at: quote, into: &count)
+                                scanner.find(processIDKey, at: quote, into: &processID)
+                                scanner.find(workerKey, at: quote, into: &worker)
+                                scanner.find(committedKey, at: quote, into: &committed)
+                                from = quote + 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let named = scanner.integer(at: pid) ?? scanner.integer(at: processID)
         return CounterAnswer(
-            count: scanner.integer(for: keys.count),
-            pid: pid.flatMap { Int32(exactly: $0) },
-            worker: scanner.integer(for: Keys.worker),
-            notCommitted: scanner.boolean(for: Keys.committed) == false
+            count: scanner.integer(at: count),
+            pid: named.flatMap { Int32(exactly: $0) },
+            worker: scanner.integer(at: worker),
+            notCommitted: scanner.boolean(at: committed) == false
         )
     }
 
@@ -99,7 +120,13 @@ struct JSONFieldScanner {
     let bytes: UnsafeRawBufferPointer
 
     func integer(for quotedKey: [UInt8]) -> Int? {
-        guard var i = valueStart(for: quotedKey) else { return nil }
+        quotedKey.withUnsafeBufferPointer { integer(at: valueStart(for: $0) ?? -1) }
+    }
+
+    /// The integer whose first byte is at `start` (-1: none).
+    func integer(at start: Int) -> Int? {
+        guard start >= 0 else { return nil }
+        var i = start
         // Accept a number written as a string too ("pid": "123").
         let quoted = bytes[i] == UInt8(ascii: "\"")
         if quoted { i += 1 }
@@ -123,30 +150,50 @@ struct JSONFieldScanner {
     }
 
     func boolean(for quotedKey: [UInt8]) -> Bool? {
-        guard let i = valueStart(for: quotedKey) else { return nil }
-        if matches(Array("true".utf8), at: i) { return true }
-        if matches(Array("false".utf8), at: i) { return false }
+        quotedKey.withUnsafeBufferPointer { boolean(at: valueStart(for: $0) ?? -1) }
+    }
+
+    /// true or false when the value at `start` is one (-1: none).
+    func boolean(at start: Int) -> Bool? {
+        guard start >= 0 else { return nil }
+        if matches("true", at: start) { return true }
+        if matches("false", at: start) { return false }
         return nil
     }
 
-    /// The index of the first byte of the value after `"key"`, `:` and blanks.
-    private func valueStart(for quotedKey: [UInt8]) -> Int? {
+    /// Where the value after `"key"`, `:` and blanks starts, if `quotedKey` is at `position`
+    /// and `slot` has none yet (-1).
+    @inline(__always)
+    func find(_ quotedKey: UnsafeBufferPointer<UInt8>, at position: Int, into slot: inout Int) {
+        guard slot < 0, let start = valueStart(of: quotedKey, at: position) else { return }
+        slot = start
+    }
+
+    /// The index of the first byte of the value after the first `"key"`, `:` and blanks.
+    private func valueStart(for quotedKey: UnsafeBufferPointer<UInt8>) -> Int? {
         guard !quotedKey.isEmpty, bytes.count >= quotedKey.count else { return nil }
         var i = 0
         while i <= bytes.count - quotedKey.count {
-            if bytes[i] == quotedKey[0], matches(quotedKey, at: i) {
-                var j = skipBlanks(from: i + quotedKey.count)
-                if j < bytes.count, bytes[j] == UInt8(ascii: ":") {
-                    j = skipBlanks(from: j + 1)
-                    if j < bytes.count { return j }
-                }
-            }
+            if let start = valueStart(of: quotedKey, at: i) { return start }
             i += 1
         }
         return nil
     }
 
-    private func matches(_ pattern: [UInt8], at start: Int) -> Bool {
+    /// The value's first byte when `"key"`, `:` and blanks are at `i`.
+    private func valueStart(of quotedKey: UnsafeBufferPointer<UInt8>, at i: Int) -> Int? {
+        guard !quotedKey.isEmpty, bytes[i] == quotedKey[0], matches(quotedKey, at: i) else { return nil }
+        var j = skipBlanks(from: i + quotedKey.count)
+        guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else { return nil }
+        j = skipBlanks(from: j + 1)
+        return j < bytes.count ? j : nil
+    }
+
+    private func matches(_ literal: StaticString, at start: Int) -> Bool {
+        matches(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount), at: start)
+    }
+
+    private func matches(_ pattern: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
         guard start + pattern.count <= bytes.count else { return false }
         for k in 0..<pattern.count where bytes[start + k] != pattern[k] { return false }
         return true

@@ -56,33 +56,40 @@ struct ResponseHead: Equatable {
         var trace: IncrementTrace?
         while let line = lines.next(), !line.isEmpty {
             // Obsolete line folding and lines without a colon are refused, as llhttp does.
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+            guard let colon = HTTPBytes.index(of: UInt8(ascii: ":"), in: UnsafeRawBufferPointer(rebasing: line), from: 0)
+                .map({ line.startIndex + $0 }), colon > line.startIndex,
                   !HTTPBytes.isBlank(line[line.startIndex]) else { throw .malformedHeader }
             let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<colon])
             let value = HTTPBytes.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
             guard name.allSatisfy(HTTPBytes.isTokenByte) else { throw .malformedHeader }
-            if HTTPBytes.equalsIgnoringCase(name, "content-length") {
+            // One or two comparisons per header at most: the names statelab reads differ in length but for two.
+            switch name.count {
+            case 14 where HTTPBytes.equalsIgnoringCase(name, "content-length"):
                 let length = try parseContentLength(value, maxBody: maxBody)
                 if let earlier = contentLength, earlier != length { throw .badContentLength }
                 contentLength = length
-            } else if HTTPBytes.equalsIgnoringCase(name, "transfer-encoding") {
+            case 17 where HTTPBytes.equalsIgnoringCase(name, "transfer-encoding"):
                 // Only the last coding decides: chunked must come last when present.
                 var last: UnsafeRawBufferPointer?
                 forEachToken(value) { last = $0 }
                 transferEncoding = last.map { HTTPBytes.equalsIgnoringCase($0, "chunked") } == true ? .chunked : .other
-            } else if HTTPBytes.equalsIgnoringCase(name, "connection") {
+            case 10 where HTTPBytes.equalsIgnoringCase(name, "connection"):
                 forEachToken(value) { token in
                     if HTTPBytes.equalsIgnoringCase(token, "close") { connectionClose = true }
                     if HTTPBytes.equalsIgnoringCase(token, "keep-alive") { connectionKeepAlive = true }
                 }
-            } else if HTTPBytes.equalsIgnoringCase(name, "x-worker-pid") {
+            case 12 where HTTPBytes.equalsIgnoringCase(name, "x-worker-pid"):
                 workerPid = parseInt32(value)
-            } else if HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-remaining") || HTTPBytes.equalsIgnoringCase(name, "ratelimit-remaining") {
+            case 21 where HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-remaining"),
+                 19 where HTTPBytes.equalsIgnoringCase(name, "ratelimit-remaining"):
                 rateRemaining = parseInt32(value)
-            } else if HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-reset") || HTTPBytes.equalsIgnoringCase(name, "ratelimit-reset") {
+            case 17 where HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-reset"),
+                 15 where HTTPBytes.equalsIgnoringCase(name, "ratelimit-reset"):
                 rateReset = Double(String(decoding: value, as: UTF8.self)).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
-            } else if HTTPBytes.equalsIgnoringCase(name, "x-statelab-trace") {
+            case 16 where HTTPBytes.equalsIgnoringCase(name, "x-statelab-trace"):
                 trace = IncrementTrace(headerValue: String(decoding: value, as: UTF8.self))
+            default:
+                break
             }
         }
 
