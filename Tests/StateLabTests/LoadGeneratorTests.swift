@@ -495,6 +495,65 @@ import Testing
         #expect(CounterAnswer(notCommitted: true).outcome(status: 503) == .fail)
         #expect(CounterAnswer().outcome(status: 409) == .fail)
     }
+
+    /// The answer's fields are found in one pass over its quotes; that pass must
+    /// find what a search for each key on its own finds, on any bytes: here
+    /// 20,000 strings made of the keys' pieces, quotes, colons, blanks, digits
+    /// and JSON punctuation, from a fixed seed.
+    @Test func oneScanOfAnAnswerFindsWhatFiveSearchesFind() {
+        let pieces = [#"""#, ":", " ", "\t", ",", "{", "}", "-", "1", "23", "4567", "true", "false", "\\",
+                      "count", "pid", "current_process_id", "worker", "committed", "cou", "p", #""pid""#, #""count""#,
+                      #""worker":"#, #""committed":"#, #""current_process_id":"#, #""count": "#]
+        let keys = AnswerKeys(AnswerFields(pidField: "pid", countField: "count"))
+        let odd = AnswerKeys(AnswerFields(pidField: "p", countField: "cou"))
+        var seed: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        var mismatches: [String] = []
+        for _ in 0..<20_000 {
+            let text = (0..<next(14)).map { _ in pieces[next(pieces.count)] }.joined()
+            for keySet in [keys, odd] {
+                let one = Array(text.utf8).withUnsafeBytes { CounterAnswer.parse(buffer: $0, keys: keySet) }
+                let apart = Array(text.utf8).withUnsafeBytes { bytes in
+                    let scanner = JSONFieldScanner(bytes: bytes)
+                    let pid = scanner.integer(for: keySet.pid) ?? scanner.integer(for: Array(#""current_process_id""#.utf8))
+                    return CounterAnswer(count: scanner.integer(for: keySet.count), pid: pid.flatMap { Int32(exactly: $0) },
+                                         worker: scanner.integer(for: Array(#""worker""#.utf8)),
+                                         notCommitted: scanner.boolean(for: Array(#""committed""#.utf8)) == false)
+                }
+                if one != apart, mismatches.count < 5 { mismatches.append("\(text.debugDescription): \(one) vs \(apart)") }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
+
+    /// Tallies per pid are found by comparison up to 16 pids and hashed beyond:
+    /// with 40 pids seen in a shuffled order, each tally holds exactly its own answers.
+    @Test func pidTalliesStayApartBeyondSixteenPids() {
+        var tallies = PidTallies()
+        var table = PidTable()
+        var expected: [Int32: Int] = [:]
+        var seed: UInt64 = 7
+        for step in 0..<4_000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let pid = Int32(1_000 + (seed >> 33) % 40)
+            tallies.update(pid) { $0.acknowledge(count: step) }
+            expected[pid, default: 0] += 1
+            let index = table.index(of: pid)
+            #expect(table.pid(at: index) == pid)
+        }
+        #expect(tallies.dictionary.mapValues(\.acknowledged) == expected)
+    }
+
+    /// The header-name test is a bit table; it must say what RFC 9110's tchar list says.
+    @Test func tokenBytesAreRFC9110s() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPBytes.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
 }
 
 /// Progress snapshots gathered from the callback's thread.

@@ -51,7 +51,12 @@ struct PidTable: Sendable {
 
     mutating func index(of pid: Int32?) -> UInt8? {
         guard let pid else { return nil }
-        if let index = indexes[pid] { return index }
+        // A few workers are the rule: comparing them costs less than hashing.
+        if pids.count <= 16 {
+            if let index = pids.firstIndex(of: pid) { return UInt8(index) }
+        } else if let index = indexes[pid] {
+            return index
+        }
         guard pids.count < 0xFD else { return nil }
         let index = UInt8(pids.count)
         indexes[pid] = index

@@ -14,7 +14,8 @@ struct CounterTally: Sendable {
     var failed = 0
     var duplicates = 0
     var witnesses = WitnessList()
-    private var countsByEpoch: [Int: CountSet] = [:]
+    /// The counts seen, by epoch (epochs are 0, 1, 2 ...: an array, no hashing per increment).
+    private var countsByEpoch: [CountSet] = []
 
     /// Returns true when the increment's count was seen before in its epoch: a witness of a lost update.
     @discardableResult
@@ -39,7 +40,8 @@ struct CounterTally: Sendable {
             okEndsByEpoch[epoch].add(bin: clock.bin(increment.end))
             // An increment overlapping a reset may have counted on either side of it.
             guard !overlapsReset, let count = increment.count else { return false }
-            switch countsByEpoch[epoch, default: CountSet()].insert(count, pidIndex: pidIndex) {
+            while countsByEpoch.count <= epoch { countsByEpoch.append(CountSet()) }
+            switch countsByEpoch[epoch].insert(count, pidIndex: pidIndex) {
             case .first:
                 return false
             case .second(let first):

@@ -165,7 +165,9 @@ struct JSONFieldScanner {
     /// and `slot` has none yet (-1).
     @inline(__always)
     func find(_ quotedKey: UnsafeBufferPointer<UInt8>, at position: Int, into slot: inout Int) {
-        guard slot < 0, let start = valueStart(of: quotedKey, at: position) else { return }
+        // Most keys differ from the bytes at a quote in the next byte already.
+        guard slot < 0, quotedKey.count < 2 || (position + 1 < bytes.count && bytes[position + 1] == quotedKey[1]),
+              let start = valueStart(of: quotedKey, at: position) else { return }
         slot = start
     }
 

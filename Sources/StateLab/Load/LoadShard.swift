@@ -14,7 +14,9 @@ final class LoadShard: @unchecked Sendable {
     private var latency = LatencyHistogram.make()
     /// The latencies since the last snapshot: only when someone shows them (`ProgressDetail.latency`).
     private var windowLatency: Histogram<UInt64>?
-    private var perPid: [Int32: PidTally] = [:]
+    /// Tallies per worker, in the order first seen: a few workers are the rule,
+    /// and comparing them costs less than hashing each answer's pid.
+    private var pidTallies = PidTallies()
     private var lastEnd: UInt64 = 0
     /// Answers that were not 404 or 405, and the first such status while there were none.
     private var routedAnswers = 0
@@ -70,12 +72,12 @@ final class LoadShard: @unchecked Sendable {
                 misrouted = nil
             }
         }
-        if record.refused, let pid = record.pid { perPid[pid, default: PidTally()].refused += 1 }
+        if record.refused, let pid = record.pid { pidTallies.update(pid) { $0.refused += 1 } }
         if let recorder { recorder.add(record) } else { records.append(record) }
         switch record.outcome {
         case .ok:
             ok += 1
-            if let pid = record.pid { perPid[pid, default: PidTally()].acknowledge(count: record.count) }
+            if let pid = record.pid { pidTallies.update(pid) { $0.acknowledge(count: record.count) } }
         case .fail:
             fail += 1
         case .indeterminate:
@@ -100,8 +102,8 @@ final class LoadShard: @unchecked Sendable {
         precondition(loop.inLoop)
         let snapshot = Snapshot(
             ok: ok, fail: fail, indeterminate: indeterminate,
-            acknowledgedByPid: perPid.mapValues(\.acknowledged),
-            refusedByPid: perPid.mapValues(\.refused),
+            acknowledgedByPid: pidTallies.dictionary.mapValues(\.acknowledged),
+            refusedByPid: pidTallies.dictionary.mapValues(\.refused),
             windowLatency: windowLatency
         )
         windowLatency?.reset()
@@ -110,10 +112,40 @@ final class LoadShard: @unchecked Sendable {
 
     func takeFinal() -> Final {
         precondition(loop.inLoop)
-        let final = Final(records: records, latency: latency, perPid: perPid, lastEnd: lastEnd,
+        let final = Final(records: records, latency: latency, perPid: pidTallies.dictionary, lastEnd: lastEnd,
                           ok: ok, fail: fail, indeterminate: indeterminate, misrouted: misrouted,
                           disagreements: disagreements, firstDisagreement: firstDisagreement)
         records = []
         return final
     }
+}
+
+/// A `PidTally` per pid, found by comparing pids (a few workers) and hashed beyond 16.
+struct PidTallies {
+    private var pids: [Int32] = []
+    private var tallies: [PidTally] = []
+    private var indexes: [Int32: Int] = [:]
+
+    /// Changes `pid`'s tally (a new one at first).
+    mutating func update(_ pid: Int32, _ change: (inout PidTally) -> Void) {
+        change(&tallies[index(of: pid)])
+    }
+
+    private mutating func index(of pid: Int32) -> Int {
+        if pids.count <= 16 {
+            if let index = pids.firstIndex(of: pid) { return index }
+        } else if let index = indexes[pid] {
+            return index
+        }
+        pids.append(pid)
+        tallies.append(PidTally())
+        if pids.count == 17 {
+            indexes = Dictionary(uniqueKeysWithValues: pids.enumerated().map { ($1, $0) })
+        } else if pids.count > 17 {
+            indexes[pid] = pids.count - 1
+        }
+        return pids.count - 1
+    }
+
+    var dictionary: [Int32: PidTally] { Dictionary(uniqueKeysWithValues: zip(pids, tallies)) }
 }
