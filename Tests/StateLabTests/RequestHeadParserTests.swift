@@ -182,4 +182,23 @@ struct InlineBackendTests {
             #expect(!InlineBackend.serves(strategy, .atomic, raceWindowMicros: 0))
         }
     }
+
+    /// An increment's answer writes its count and its Content-Length digit by digit in place;
+    /// they must read as the numbers, with the length of the body that follows.
+    @Test func countAnswersCarryTheirNumbersAndTheirLength() {
+        let answers = WorkerAnswers(pid: 4242, worker: 3)
+        for count in [0, 7, 9, 10, 99, 100, 12_345, -1, -10, -987, Int.max, Int.min + 1, Int.min] {
+            for keepAlive in [true, false] {
+                var buffer = ByteBuffer()
+                answers.count(count, keepAlive: keepAlive, into: &buffer)
+                let text = String(buffer: buffer)
+                let parts = text.components(separatedBy: "\r\n\r\n")
+                #expect(parts.count == 2, "\(text.debugDescription)")
+                let body = parts.last ?? ""
+                #expect(body == "{\"count\":\(count),\"pid\":4242,\"worker\":3}")
+                #expect(parts.first?.contains("\r\nContent-Length: \(body.utf8.count)") == true, "\(text.debugDescription)")
+                #expect(parts.first?.contains(keepAlive ? "keep-alive" : "close") == true)
+            }
+        }
+    }
 }

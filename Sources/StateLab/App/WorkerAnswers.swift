@@ -30,12 +30,12 @@ struct WorkerAnswers: Sendable {
 
     /// `{"count":N,"pid":P,"worker":W}` with a 200: the answer to an increment or a reset.
     func count(_ count: Int, keepAlive: Bool, into buffer: inout ByteBuffer) {
-        let digits = String(count)
         let head = keepAlive ? okKeepAlive : okClose
-        let length = String(Self.countLead.count + digits.utf8.count + identityTail.count)
-        let total = head.count + length.utf8.count + Self.headEnd.count + Self.countLead.count + digits.utf8.count
-            + identityTail.count
-        // One write into the buffer: each separate write is a bounds and exclusivity check.
+        let digits = Self.decimalLength(count)
+        let length = Self.countLead.count + digits + identityTail.count
+        let total = head.count + Self.decimalLength(length) + Self.headEnd.count + length
+        // One write into the buffer: each separate write is a bounds check; the numbers are
+        // written digit by digit in place, without a String each.
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             var at = 0
             func put(_ bytes: UnsafeRawBufferPointer) {
@@ -43,15 +43,38 @@ struct WorkerAnswers: Sendable {
                 at += bytes.count
             }
             head.withUnsafeBytes(put)
-            var length = length
-            length.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+            at = Self.putDecimal(length, into: out, at: at)
             Self.headEnd.withUnsafeBytes(put)
             Self.countLead.withUnsafeBytes(put)
-            var digits = digits
-            digits.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+            at = Self.putDecimal(count, into: out, at: at)
             identityTail.withUnsafeBytes(put)
             return at
         }
+    }
+
+    /// How many bytes `value` takes in decimal, with its sign.
+    static func decimalLength(_ value: Int) -> Int {
+        var length = value < 0 ? 2 : 1
+        var rest = value.magnitude
+        while rest >= 10 {
+            rest /= 10
+            length += 1
+        }
+        return length
+    }
+
+    /// Writes `value` in decimal at `out[at...]` (room checked by the caller); returns where it ends.
+    static func putDecimal(_ value: Int, into out: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+        let end = start + decimalLength(value)
+        if value < 0 { out[start] = UInt8(ascii: "-") }
+        var rest = value.magnitude
+        var index = end - 1
+        repeat {
+            out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+            index -= 1
+        } while rest > 0
+        return end
     }
 
     /// Any other answer, built from strings (errors, /report).
