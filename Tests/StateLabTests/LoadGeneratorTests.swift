@@ -532,7 +532,7 @@ import Testing
     /// Tallies per pid are found by comparison up to 16 pids and hashed beyond:
     /// with 40 pids seen in a shuffled order, each tally holds exactly its own answers.
     @Test func pidTalliesStayApartBeyondSixteenPids() {
-        var tallies = PidTallies()
+        var tallies = PidMap<PidTally>()
         var table = PidTable()
         var expected: [Int32: Int] = [:]
         var seed: UInt64 = 7

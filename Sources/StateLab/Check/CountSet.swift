@@ -103,3 +103,40 @@ struct WitnessList: Sendable {
 
     private static func key(_ entry: Entry) -> (Int, Int) { (entry.epoch, entry.count) }
 }
+
+/// A value per pid, found by comparing pids while there are at most 16 (a
+/// few workers are the rule, and comparing them costs less than hashing each
+/// answer's pid) and through a dictionary beyond.
+struct PidMap<Value: Sendable>: Sendable {
+    private var pids: [Int32] = []
+    private var values: [Value] = []
+    private var indexes: [Int32: Int] = [:]
+
+    /// Changes `pid`'s value, made from `initial` at first.
+    @inline(__always)
+    mutating func update(_ pid: Int32, initial: @autoclosure () -> Value, _ change: (inout Value) -> Void) {
+        change(&values[index(of: pid, initial: initial)])
+    }
+
+    private mutating func index(of pid: Int32, initial: () -> Value) -> Int {
+        if pids.count <= 16 {
+            if let index = pids.firstIndex(of: pid) { return index }
+        } else if let index = indexes[pid] {
+            return index
+        }
+        pids.append(pid)
+        values.append(initial())
+        if pids.count == 17 {
+            indexes = Dictionary(uniqueKeysWithValues: pids.enumerated().map { ($1, $0) })
+        } else if pids.count > 17 {
+            indexes[pid] = pids.count - 1
+        }
+        return pids.count - 1
+    }
+
+    var dictionary: [Int32: Value] { Dictionary(uniqueKeysWithValues: zip(pids, values)) }
+}
+
+extension PidMap where Value == PidTally {
+    mutating func update(_ pid: Int32, _ change: (inout PidTally) -> Void) { update(pid, initial: PidTally(), change) }
+}

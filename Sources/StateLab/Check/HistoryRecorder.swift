@@ -85,7 +85,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         var tallies: [CounterKey: CounterTally] = [:]
         var pids = PidTable()
         var ok = 0, failed = 0, indeterminate = 0
-        var okByPid: [Int32: Int] = [:]
+        /// Ok increments per pid (compared, not hashed, for a few workers).
+        var okByPid = PidMap<Int>()
         var resets: [ResetOperation] = []
         var resetsInFlight = 0
         var waiting: [IncrementRecord] = []
@@ -172,7 +173,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             switch increment.outcome {
             case .ok:
                 state.ok += 1
-                if let pid = increment.pid { state.okByPid[pid, default: 0] += 1 }
+                if let pid = increment.pid { state.okByPid.update(pid, initial: 0) { $0 += 1 } }
                 if limit != nil { state.accepted.append(LimitChecker.Accepted(start: increment.start, end: increment.end)) }
                 for index in state.resets.indices {
                     if increment.end < state.resets[index].start { state.resets[index].acknowledgedBefore += 1 }
@@ -458,7 +459,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             state.waiting = []
             for key in Array(state.tallies.keys) { state.tallies[key]!.seal() }
             return Snapshot(origin: origin, clock: state.clock, tallies: state.tallies, ok: state.ok,
-                            failed: state.failed, indeterminate: state.indeterminate, okByPid: state.okByPid,
+                            failed: state.failed, indeterminate: state.indeterminate, okByPid: state.okByPid.dictionary,
                             resets: state.resets, reads: state.reads, finalReads: state.finalReads,
                             unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
                             missedSteps: missed, faults: state.faults, restarts: state.restarts,
@@ -472,7 +473,7 @@ public final class HistoryRecorder: @unchecked Sendable {
         let lastReset = state.resets.filter { $0.outcome == .ok && $0.restart == nil }.compactMap(\.end).max()
         let accepted = lastReset.map { end in state.accepted.filter { $0.start > end } } ?? state.accepted
         return LimitChecker.History(spec: limit, accepted: accepted, refused: state.refused, indeterminate: state.indeterminate,
-                                    acceptedByPid: state.okByPid, refusedByPid: state.refusedByPid,
+                                    acceptedByPid: state.okByPid.dictionary, refusedByPid: state.refusedByPid,
                                     remaining: state.remaining.filter { observed in lastReset.map { observed.start > $0 } ?? true })
     }
 

@@ -16,7 +16,7 @@ final class LoadShard: @unchecked Sendable {
     private var windowLatency: Histogram<UInt64>?
     /// Tallies per worker, in the order first seen: a few workers are the rule,
     /// and comparing them costs less than hashing each answer's pid.
-    private var pidTallies = PidTallies()
+    private var pidTallies = PidMap<PidTally>()
     private var lastEnd: UInt64 = 0
     /// Answers that were not 404 or 405, and the first such status while there were none.
     private var routedAnswers = 0
@@ -118,34 +118,4 @@ final class LoadShard: @unchecked Sendable {
         records = []
         return final
     }
-}
-
-/// A `PidTally` per pid, found by comparing pids (a few workers) and hashed beyond 16.
-struct PidTallies {
-    private var pids: [Int32] = []
-    private var tallies: [PidTally] = []
-    private var indexes: [Int32: Int] = [:]
-
-    /// Changes `pid`'s tally (a new one at first).
-    mutating func update(_ pid: Int32, _ change: (inout PidTally) -> Void) {
-        change(&tallies[index(of: pid)])
-    }
-
-    private mutating func index(of pid: Int32) -> Int {
-        if pids.count <= 16 {
-            if let index = pids.firstIndex(of: pid) { return index }
-        } else if let index = indexes[pid] {
-            return index
-        }
-        pids.append(pid)
-        tallies.append(PidTally())
-        if pids.count == 17 {
-            indexes = Dictionary(uniqueKeysWithValues: pids.enumerated().map { ($1, $0) })
-        } else if pids.count > 17 {
-            indexes[pid] = pids.count - 1
-        }
-        return pids.count - 1
-    }
-
-    var dictionary: [Int32: PidTally] { Dictionary(uniqueKeysWithValues: zip(pids, tallies)) }
 }

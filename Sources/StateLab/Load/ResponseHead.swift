@@ -54,14 +54,26 @@ struct ResponseHead: Equatable {
         var rateRemaining: Int32?
         var rateReset: Double?
         var trace: IncrementTrace?
-        while let line = lines.next(), !line.isEmpty {
+        // The header lines, as whole buffers (no slices: their range checks cost more than the bytes).
+        let base = bytes.baseAddress!  // the status line was there
+        var position = lines.position
+        while let newline = HTTPBytes.index(of: UInt8(ascii: "\n"), in: bytes, from: position) {
+            let start = position
+            var end = newline
+            if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            position = newline + 1
+            if end == start { break }  // the empty line
             // Obsolete line folding and lines without a colon are refused, as llhttp does.
-            guard let colon = HTTPBytes.index(of: UInt8(ascii: ":"), in: UnsafeRawBufferPointer(rebasing: line), from: 0)
-                .map({ line.startIndex + $0 }), colon > line.startIndex,
-                  !HTTPBytes.isBlank(line[line.startIndex]) else { throw .malformedHeader }
-            let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<colon])
-            let value = HTTPBytes.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
-            guard name.allSatisfy(HTTPBytes.isTokenByte) else { throw .malformedHeader }
+            let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
+            guard let colon = HTTPBytes.index(of: UInt8(ascii: ":"), in: line, from: 0), colon > 0,
+                  !HTTPBytes.isBlank(line[0]) else { throw .malformedHeader }
+            let name = UnsafeRawBufferPointer(start: line.baseAddress, count: colon)
+            let value = HTTPBytes.trimmed(UnsafeRawBufferPointer(start: line.baseAddress! + colon + 1, count: line.count - colon - 1))
+            var index = 0
+            while index < name.count {
+                guard HTTPBytes.isTokenByte(name[index]) else { throw .malformedHeader }
+                index += 1
+            }
             // One or two comparisons per header at most: the names statelab reads differ in length but for two.
             switch name.count {
             case 14 where HTTPBytes.equalsIgnoringCase(name, "content-length"):
