@@ -9,10 +9,13 @@
 # duration, so both see the same machine noise:
 #   1. statelab's own app (shm/atomic, 4 workers) through --url: keep-alive
 #      connections, so one lookup per connection;
-#   2. when examples/python/.venv has gunicorn: Flask-Limiter's app under
+#   2. the same app, plain (--pid-from answer, the built-in requests) against
+#      everything an app of one's own adds: --pid-from proc with --op
+#      'POST /increment count' and --read 'GET /report count';
+#   3. when examples/python/.venv has gunicorn: Flask-Limiter's app under
 #      gunicorn's sync workers, which close every connection, so one lookup
 #      per request (the worst case).
-# Prints every round and the medians, and the ratio proc / answer.
+# Prints every round and the medians, and the ratios proc / answer and own-app / plain.
 #
 # Settings (environment): ROUNDS=5 DURATION=5 CONNECTIONS=32 WORKERS=4
 # SKIP_BUILD=0 (1 reuses .build/release/statelab).
@@ -41,42 +44,56 @@ bench_build_statelab "run without SKIP_BUILD=1"
 LIMIT=$((DURATION + 120))
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# Prints "requests/s connections-placed" for one load; $1 the pid source, the rest statelab's arguments.
+# Prints "requests/s connections-placed" for one load; the arguments are statelab load's.
 run_load() {
-    local source=$1 out status=0
-    shift
-    out=$(timeout "$LIMIT" "$BIN" load "$@" --pid-from "$source" --duration "${DURATION}s" \
+    local out status=0
+    out=$(timeout "$LIMIT" "$BIN" load "$@" --duration "${DURATION}s" \
         --concurrency "$CONNECTIONS" --format json --quiet 2>"$WORK/load.err") || status=$?
-    [[ $status -le 1 ]] || { cat "$WORK/load.err" >&2; die "statelab load --pid-from $source exited with $status"; }
+    [[ $status -le 1 ]] || { cat "$WORK/load.err" >&2; die "statelab load $* exited with $status"; }
     local rps placed
     rps=$(jq -r .throughput_rps <<<"$out")
     placed=$(jq -r '[.notes[] | select(startswith("workers named from /proc")) | capture("each of the (?<n>[0-9,]+) connections").n] | first // "0"' <<<"$out" | tr -d ,)
     echo "$rps $placed"
 }
 
-# Alternates answer and proc for ROUNDS rounds; $1 a title, the rest the load's target arguments.
-compare() {
-    local title=$1 round answer_rps proc_rps placed
-    shift
-    local answers=() procs=()
+# compare_pair TITLE NAME_A NAME_B: alternates two loads, the arguments of the
+# first in the array A, of the second in B, for ROUNDS rounds after a warm-up.
+compare_pair() {
+    local title=$1 name_a=$2 name_b=$3 round a_rps b_rps placed
+    local as=() bs=()
     say "== $title"
-    run_load answer "$@" >/dev/null  # warm-up
+    run_load "${A[@]}" >/dev/null  # warm-up
     for round in $(seq 1 "$ROUNDS"); do
-        read -r answer_rps _ < <(run_load answer "$@")
-        read -r proc_rps placed < <(run_load proc "$@")
-        say "   round $round  answer $answer_rps req/s   proc $proc_rps req/s ($placed connections placed)"
-        answers+=("$answer_rps")
-        procs+=("$proc_rps")
+        read -r a_rps _ < <(run_load "${A[@]}")
+        read -r b_rps placed < <(run_load "${B[@]}")
+        say "   round $round  $name_a $a_rps req/s   $name_b $b_rps req/s ($placed connections placed)"
+        as+=("$a_rps")
+        bs+=("$b_rps")
     done
-    local a p
-    a=$(printf '%s\n' "${answers[@]}" | median)
-    p=$(printf '%s\n' "${procs[@]}" | median)
-    say "   median: answer $a req/s, proc $p req/s, proc/answer $(awk -v p="$p" -v a="$a" 'BEGIN { printf "%.3f", p / a }')"
+    local a b
+    a=$(printf '%s\n' "${as[@]}" | median)
+    b=$(printf '%s\n' "${bs[@]}" | median)
+    say "   median: $name_a $a req/s, $name_b $b req/s, $name_b/$name_a $(awk -v b="$b" -v a="$a" 'BEGIN { printf "%.3f", b / a }')"
+}
+
+# Alternates --pid-from answer and --pid-from proc; $1 a title, the rest the load's target arguments.
+compare() {
+    local title=$1
+    shift
+    A=(--pid-from answer "$@")
+    B=(--pid-from proc "$@")
+    compare_pair "$title" answer proc
 }
 
 bench_start_server "$WORKERS" 30
 compare "statelab's own app (shm/atomic, $WORKERS workers), keep-alive: one lookup per connection" \
     --url "http://127.0.0.1:$PORT"
+# Everything "any app as it is" adds at once, against the plain load: the workers
+# named from /proc, and the operation, its count field and the read given as
+# for an app of one's own (the answer scanned for the app's field names).
+A=(--url "http://127.0.0.1:$PORT" --pid-from answer)
+B=(--url "http://127.0.0.1:$PORT" --pid-from proc --op 'POST /increment count' --read 'GET /report count')
+compare_pair "statelab's own app: plain against /proc attribution with the app's own op, field and read" plain own-app
 bench_stop_pid "$SERVER_PID" server
 SERVER_PID=""
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks/callgrind.sh: instructions per request, counted by valgrind's
-# callgrind, for the worker processes of `statelab serve` and for the load
-# generators (statelab load, wrk). Instruction counts do not depend on how
-# busy the machine is, so unlike req/s or CPU time they compare two builds on
-# a shared machine. Kernel work (syscalls, TCP) is not counted: callgrind
-# sees user space only.
+# callgrind, for the worker processes of `statelab serve`, for nginx serving
+# the same request (a yardstick), and for the load generators (statelab load,
+# wrk). Instruction counts do not depend on how busy the machine is, so
+# unlike req/s or CPU time they compare two builds on a shared machine.
+# Kernel work (syscalls, TCP) is not counted: callgrind sees user space only.
 #
 # 1. The app worker, for each binary (BASE, NEW) and each CONFIGS entry
 #    (default shm/atomic, global/naive, sqlite/atomic):
@@ -19,7 +19,24 @@
 #    must grow by exactly INCREMENTS. The window also holds the load's own
 #    GET /report requests (a 30-request latency probe and the final reads:
 #    about 0.2% of 20,000) and its CONCURRENCY connections' accepts and closes.
-# 2. The load generators as clients of one native NEW server (shm atomic,
+# 2. nginx (NGINX_BIN) serving the same POST /increment, under callgrind
+#    (NGINX=0 skips it): a private nginx.conf in the temp dir (daemon off,
+#    master_process off, worker_processes 1, so the one process valgrind
+#    runs is the one that serves; access_log off, keepalive_requests 1000000,
+#    127.0.0.1 on a free port, `location / { return 200 BODY; }` with a JSON
+#    BODY of the worker's answer's size and no count or pid), run as
+#      valgrind --tool=callgrind NGINX_BIN -p DIR -e DIR/error.log -c DIR/nginx.conf
+#    then as for a worker: WARMUP increments, `callgrind_control -z`, the
+#    same load, `-d`; Ir / INCREMENTS is nginx's figure, shown beside the
+#    workers' with each worker's ratio to it. Its window holds the load's GET
+#    /report reads too, more of them than a worker's (no answer names a
+#    worker pid, so the final reads go on to their limit of fresh
+#    connections): the requests nginx parsed are counted from the call graph
+#    and shown. nginx's figure moves more between runs than a worker's (7,921
+#    to 8,215 in four runs on one machine, the worker's within 1%): nearly
+#    all of it is glibc's _int_malloc and unlink_chunk, whose search for each
+#    request's pool depends on the heap that earlier connections left.
+# 3. The load generators as clients of one native NEW server (shm atomic,
 #    CLIENT_WORKERS workers), each whole process under callgrind:
 #      valgrind --tool=callgrind BIN load --url URL --increments N
 #        --concurrency CLIENT_CONCURRENCY --load-threads 1 --format json
@@ -29,17 +46,19 @@
 #    (POST /increment, Content-Length: 0) for D = WRK_DURATION, WRK_SHORT
 #    and WRK_LONG: Ir / wrk's "N requests in", and the marginal between the
 #    short and the long run. statelab load's progress reporter (every 100 ms,
-#    also with --quiet) is driven by time, and valgrind slows the load about
+#    with --quiet too before issue 22; not at all since, with --quiet) is driven by time, and valgrind slows the load about
 #    50-fold, so its share under valgrind is far above the native one: its
 #    inclusive Ir is taken from the call graph and shown apart.
-# 3. Where NEW's instructions go: `callgrind_annotate --inclusive=no` of the
+# 4. Where NEW's instructions go: `callgrind_annotate --inclusive=no` of the
 #    NEW shm/atomic worker's dump and of NEW's load (the LOAD_BIG run minus
 #    the LOAD_SMALL run, so start-up cancels out), the top TOP functions and
-#    rough groups (Swift runtime, SwiftNIO, statelab's parsing, recording...).
+#    rough groups (Swift runtime, SwiftNIO, statelab's parsing, recording...);
+#    the same for nginx's dump.
 #
 # Output: Markdown on stdout (the tables), progress on stderr. 7 to 12 minutes
-# with the defaults on a busy 2-core machine; instruction counts do not depend
-# on other work running, only the wall time does.
+# with the defaults on a busy 2-core machine (nginx adds about half of one
+# worker config's time); instruction counts do not depend on other work
+# running, only the wall time does.
 #
 # Settings (environment):
 #   NEW    the statelab binary to measure (default .build/release/statelab;
@@ -51,6 +70,7 @@
 #   CLIENT_WORKERS=4 CLIENT_CONCURRENCY=32 LOAD_BIG=50000 LOAD_SMALL=10000
 #   CLIENT_BASE=1 (0: run only NEW's load generator under valgrind)
 #   WRK_DURATION=5 WRK_SHORT=2 WRK_LONG=8 (seconds; WRK=0 skips wrk)
+#   NGINX=1 (0 skips nginx), NGINX_BIN=/usr/sbin/nginx
 #   TOP=15
 #   VALGRIND (default valgrind; must be 3.20 or newer, see below),
 #   VALGRIND_LIB (its tool directory; when unset and VALGRIND is not in
@@ -73,7 +93,8 @@
 #
 # Needs: valgrind >= 3.20 (callgrind), callgrind_control, callgrind_annotate,
 # jq, curl, python3, cc (a 10-line preload shim, see below), wrk (unless
-# WRK=0). KEEP=DIR copies the callgrind outputs and annotations to DIR.
+# WRK=0), nginx (unless NGINX=0). KEEP=DIR copies the callgrind outputs and
+# annotations to DIR.
 # Every wait is bounded; every process started here is stopped by its pid
 # (SIGTERM, then SIGKILL), a server's workers are checked gone, and the temp
 # dir is removed on any exit. Only loopback addresses are used.
@@ -97,6 +118,8 @@ WRK=${WRK:-1}
 WRK_DURATION=${WRK_DURATION:-5}
 WRK_SHORT=${WRK_SHORT:-2}
 WRK_LONG=${WRK_LONG:-8}
+NGINX=${NGINX:-1}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 TOP=${TOP:-15}
 VALGRIND=${VALGRIND:-valgrind}
 CALLGRIND_CONTROL=${CALLGRIND_CONTROL:-callgrind_control}
@@ -114,6 +137,11 @@ bench_require_tools jq curl python3 cc "$CALLGRIND_CONTROL" "$CALLGRIND_ANNOTATE
 command -v "$VALGRIND" >/dev/null || die "$VALGRIND is missing (apt-get install valgrind; 3.20 or newer)"
 [[ -x "$NEW" ]] || die "$NEW not found: build it (swift build -c release) or set NEW"
 [[ -z "$BASE" || -x "$BASE" ]] || die "BASE=$BASE is not an executable"
+if [[ "$NGINX" != 0 ]]; then
+    [[ -x "$NGINX_BIN" ]] || die "$NGINX_BIN is missing (apt-get install nginx, set NGINX_BIN, or NGINX=0)"
+    NGINX_VERSION=$("$NGINX_BIN" -v 2>&1)  # nginx version: nginx/1.22.1
+    NGINX_VERSION=${NGINX_VERSION##*/}
+fi
 
 # A valgrind unpacked elsewhere needs its own tool directory.
 VALGRIND_PATH=$(command -v "$VALGRIND")
@@ -247,6 +275,10 @@ measure_worker() {  # LABEL BIN STRATEGY MODE
     n=$((after - before))
     [[ $n == "$INCREMENTS" ]] || die "$tag: the worker handled $n increments during the load, not $INCREMENTS"
     [[ $(jq -r .acknowledged "$WORK/load-$tag.json") == "$INCREMENTS" ]] || die "$tag: not every increment was acknowledged"
+    if [[ ! -e "$WORK/answer-worker.txt" ]]; then  # one answer, to set beside nginx's (after the window)
+        curl -si -m 30 -X POST "$URL/increment" >"$WORK/answer-worker.txt" || die "$tag: no answer to the sample request"
+        WORKER_ANSWER_OF="$label $strategy/$mode"
+    fi
     # The newest dump of this worker: cg-TAG.PID.out.N, highest N; written by
     # the time callgrind_control returns, but wait for its last line anyway.
     dump=""
@@ -274,7 +306,131 @@ for config in $CONFIGS; do
     done
 done
 
-# MARK: 2. The load generators under callgrind, against a native server
+# MARK: 2. nginx under callgrind, serving the same request
+
+# nginx's user-space instructions for the same POST /increment, the same
+# load and the same window as the worker's: a yardstick for the figures above.
+# master_process off runs the one process that serves in the foreground, so
+# valgrind's pid is the serving pid. Debian's nginx is stripped but keeps its
+# exported ngx_* symbols; its static functions show up as addresses.
+#
+# The answer: statelab load counts any 200 as acknowledged, with or without a
+# body (an empty `return 200;` gives acknowledged == INCREMENTS; the load
+# exits 1 because its final GET /report finds no worker pid to read). A body
+# with "count" and "pid" would make its check see the same count in every
+# answer (lost updates, duplicates): counted too, but a check about nothing.
+# So nginx answers a JSON body of about the worker's size without those
+# fields, as application/json: the worker's body is 33 to 39 bytes as the
+# count's and the pid's digits go ({"count":20501,"pid":18184,"worker":0} is
+# 38), nginx's 37. nginx's headers add Server and Date (the worker's add
+# X-Worker-Pid): its whole answer is about 30 bytes longer. The output shows
+# both answers.
+NGINX_BODY='{"ok":1,"server":"nginx","n":1000000}'
+free_port() {  # the kernel's pick; whoever binds it first gets it, so retry
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# calls.py CALLGRIND_FILE NAME...: how often each NAME was called (all callers).
+cat >"$WORK/calls.py" <<'PY'
+import re, sys
+from collections import defaultdict
+SPEC = re.compile(r'^(c?fn)=(.*)$')
+NAMED = re.compile(r'^\((\d+)\)(?: (.*))?$')
+names, cfn, calls = {}, None, defaultdict(int)
+for line in open(sys.argv[1], errors='replace'):
+    m = SPEC.match(line.rstrip('\n'))
+    if m:
+        value = m.group(2)
+        n = NAMED.match(value)
+        if n:
+            if n.group(2) is not None:
+                names[n.group(1)] = n.group(2)
+            value = names.get(n.group(1), '?')
+        if m.group(1) == 'cfn':
+            cfn = value
+    elif line.startswith('calls='):
+        calls[cfn] += int(line[6:].split()[0])
+print(' '.join(str(calls.get(name, 0)) for name in sys.argv[2:]))
+PY
+
+measure_nginx() {
+    local attempt port started=0 deadline dump ir conf="$WORK/nginx/nginx.conf"
+    say "== nginx $NGINX_VERSION (return 200, master_process off) under callgrind"
+    mkdir -p "$WORK/nginx"
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        bench_nginx_conf "$conf" "$WORK/nginx" "$port" off 1 "default_type application/json; return 200 '$NGINX_BODY';"
+        : >"$WORK/nginx/error.log"
+        "$VALGRIND" --tool=callgrind --vgdb-prefix="$VGDB_PREFIX" --callgrind-out-file="$WORK/cg-nginx.%p.out" \
+            "$NGINX_BIN" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$conf" \
+            >"$WORK/nginx/out.log" 2>&1 &
+        SERVER_PID=$!
+        deadline=$((SECONDS + READY_TIMEOUT))
+        while ((SECONDS < deadline)); do  # every 0.2 s
+            if [[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/increment")" == 200 ]]; then
+                started=1
+                break
+            fi
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        [[ $started == 1 ]] && break
+        stop_valgrind_nginx
+        grep -q 'Address already in use' "$WORK/nginx/error.log" "$WORK/nginx/out.log" || break
+        say "   port $port was taken; trying another (attempt $attempt)"
+    done
+    if [[ $started != 1 ]]; then
+        tail -30 "$WORK/nginx/out.log" "$WORK/nginx/error.log" >&2
+        die "nginx under valgrind did not answer 200 within $READY_TIMEOUT s"
+    fi
+    curl -si -m 30 -X POST "http://127.0.0.1:$port/increment" >"$WORK/answer-nginx.txt" \
+        || die "nginx: no answer to the sample request"
+    native_load "http://127.0.0.1:$port" "$WARMUP" "$WORK/warmup.json"
+    control -z "$SERVER_PID"
+    native_load "http://127.0.0.1:$port" "$INCREMENTS" "$WORK/load-nginx.json"
+    control -d "$SERVER_PID"
+    [[ $(jq -r .acknowledged "$WORK/load-nginx.json") == "$INCREMENTS" ]] || die "nginx: not every increment was acknowledged"
+    dump=""
+    for f in "$WORK/cg-nginx.$SERVER_PID.out".*; do
+        [[ -e "$f" ]] || continue
+        if [[ -z "$dump" ]] || ((${f##*.} > ${dump##*.})); then dump=$f; fi
+    done
+    [[ -n "$dump" ]] || die "nginx: no dump of $SERVER_PID"
+    for _ in $(seq 1 300); do grep -q '^totals:' "$dump" && break; sleep 0.1; done
+    ir=$(ir_of "$dump")
+    NGINX_IR=$(per "$ir" "$INCREMENTS")
+    NGINX_DUMP=$dump
+    # What the window held: requests nginx parsed (the load's POSTs plus its
+    # GET /report probe and final reads) and connections it accepted.
+    read -r NGINX_REQUESTS NGINX_CONNECTIONS < <(python3 "$WORK/calls.py" "$dump" ngx_http_process_request ngx_http_init_connection) || true
+    if [[ ! "${NGINX_REQUESTS:-}" =~ ^[1-9][0-9]*$ ]]; then  # a build without these symbols
+        say "   warning: no calls of ngx_http_process_request in $dump; the requests in the window are not shown"
+        NGINX_REQUESTS=""
+    fi
+    say "   $ir Ir for $INCREMENTS increments: $NGINX_IR a request; $NGINX_REQUESTS requests on $NGINX_CONNECTIONS new connections in the window (load at $(jq -r .throughput_rps "$WORK/load-nginx.json") req/s)"
+    stop_valgrind_nginx
+    grep -q '\[\(emerg\|alert\|crit\)\]' "$WORK/nginx/error.log" && { grep '\[\(emerg\|alert\|crit\)\]' "$WORK/nginx/error.log" >&2; say "   warning: nginx logged the errors above"; }
+    return 0
+}
+
+stop_valgrind_nginx() {  # SIGTERM (nginx's fast shutdown), SIGKILL after 60 s
+    [[ -n "$SERVER_PID" ]] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    if ! bench_wait_gone "$SERVER_PID" 60; then
+        say "$BENCH_NAME: nginx $SERVER_PID (under valgrind) ignored SIGTERM for 60 s; sending SIGKILL"
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        bench_wait_gone "$SERVER_PID" 10 || die "nginx $SERVER_PID is still there after SIGKILL"
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+NGINX_IR=""
+NGINX_DUMP=""
+NGINX_REQUESTS=""
+[[ "$NGINX" == 0 ]] || measure_nginx
+
+# MARK: 3. The load generators under callgrind, against a native server
 
 # statelab load parks its main thread in libdispatch's dispatchMain, which
 # calls sigsuspend() on a `static const` sigset_t; valgrind (3.24 too) writes
@@ -344,7 +500,7 @@ WORKER_PIDS=""
 [[ ! -e "$RUN_DIR" ]] || die "the server left its run directory $RUN_DIR behind"
 RUN_DIR=""
 
-# MARK: 3. Where the instructions go
+# MARK: 4. Where the instructions go
 
 cat >"$WORK/profile.py" <<'PY'
 # profile.py DIVISOR TOP ANNOTATE [MINUS_ANNOTATE] [--groups-only]
@@ -441,6 +597,14 @@ def group(fn, obj, files, demangled):
         return 'dynamic linker (ld.so)'
     if o.startswith('libluajit'):
         return 'LuaJIT (wrk)'
+    if o == 'nginx':
+        if fn.startswith('ngx_http_'):
+            return 'nginx: HTTP (request parsing, headers, output filters, keep-alive)'
+        if fn.startswith(('ngx_event', 'ngx_epoll', 'ngx_process_events', 'ngx_unix_', 'ngx_linux_', 'ngx_writev', 'ngx_os_', 'ngx_recv', 'ngx_send', 'ngx_close_connection', 'ngx_get_connection', 'ngx_free_connection', 'ngx_reusable_connection')):
+            return 'nginx: event loop, connections, socket I/O wrappers'
+        if fn.startswith('0x'):
+            return 'nginx: functions without a symbol (static functions of the stripped binary)'
+        return 'nginx: core (pools, buffers, strings, time, the rest)'
     if mod:
         return 'other Swift (' + mod + ')'
     if o == 'wrk' or (obj or '').endswith('/wrk'):
@@ -571,7 +735,7 @@ main()
 PY
 # progress DUMP: "IR ENTRIES" of statelab load's progress reporter
 # (LoadGenerator.reportProgress: a snapshot and four percentiles every 100 ms,
-# also with --quiet). It is driven by time, not by requests, and valgrind
+# with --quiet too in builds before issue 22). It is driven by time, not by requests, and valgrind
 # slows the load about 50-fold, so under valgrind it weighs far more per
 # request than natively; the table shows the load with and without it.
 progress() { python3 "$WORK/cluster.py" "$1" reportProgress; }
@@ -597,6 +761,9 @@ for config in $CONFIGS; do
     n=${WORKER_IR[NEW/$key]}
     echo "| worker, ${config%%:*} ${config##*:} (1 worker, $INCREMENTS increments, concurrency $CONCURRENCY) | $(group3 "$b") | $(group3 "$n") | $(ratio "$b" "$n") |"
 done
+if [[ -n "$NGINX_IR" ]]; then
+    echo "| nginx $NGINX_VERSION \`return 200\` (1 worker process, master_process off, $INCREMENTS increments, concurrency $CONCURRENCY) | - | $(group3 "$NGINX_IR") | - |"
+fi
 load_whole() { if [[ -n "${LOAD_IR[$1/$LOAD_BIG]:-}" ]]; then per "${LOAD_IR[$1/$LOAD_BIG]}" "$LOAD_BIG"; else echo -; fi; }
 load_marginal() {
     if [[ -n "${LOAD_IR[$1/$LOAD_BIG]:-}" ]]; then
@@ -622,6 +789,18 @@ if [[ "$WRK" != 0 ]]; then
     echo "| wrk, marginal (${WRK_LONG}s - ${WRK_SHORT}s runs: $dreq requests) | - | $(group3 "$w") | - |"
 fi
 echo
+if [[ -n "$NGINX_IR" ]]; then
+    for config in $CONFIGS; do
+        for label in "${LABELS[@]}"; do
+            w=${WORKER_IR[$label/${config%%:*}/${config##*:}]}
+            echo "- $label worker ${config%%:*}/${config##*:}: $(group3 "$w") instructions a request, $(ratio "$NGINX_IR" "$w") times nginx's"
+        done
+    done
+    body_of() { awk 'body { printf "%s", $0 } /^\r?$/ { body = 1 }' "$1"; }
+    echo "- nginx answered \`return 200 '$NGINX_BODY'\` (default_type application/json): $(wc -c <"$WORK/answer-nginx.txt") bytes with its headers (Server, Date, Content-Type, Content-Length, Connection: keep-alive), its body $(body_of "$WORK/answer-nginx.txt" | wc -c) bytes; the $WORKER_ANSWER_OF worker's answer: $(wc -c <"$WORK/answer-worker.txt") bytes (Content-Type, X-Worker-Pid, Connection, Content-Length), body \`$(body_of "$WORK/answer-worker.txt")\` ($(body_of "$WORK/answer-worker.txt" | wc -c) bytes)."
+    [[ -z "$NGINX_REQUESTS" ]] || echo "- nginx's window held $(group3 "$NGINX_REQUESTS") requests on $NGINX_CONNECTIONS new connections (calls of ngx_http_process_request and ngx_http_init_connection): the $INCREMENTS POST /increment, statelab load's 30-request latency probe, and its final GET /report reads, which against nginx try up to their limit of fresh connections, since no answer names a worker pid; per request parsed, $(group3 "$(per "$(ir_of "$NGINX_DUMP")" "$NGINX_REQUESTS")") instructions."
+    echo
+fi
 for label in "${CLIENT_LABELS[@]}"; do
     for n in "$LOAD_SMALL" "$LOAD_BIG"; do
         k=$label/$n
@@ -629,9 +808,13 @@ for label in "${CLIENT_LABELS[@]}"; do
     done
 done
 echo
-echo "The progress reporter (\`LoadGenerator.reportProgress\`, every 100 ms even with \`--quiet\`) is driven by time, not by requests: under valgrind the load runs about 50 times slower, so it gets far more ticks per request than natively. Natively it ticks 10 times a second, so it costs about 10 x the Ir a tick above every second, whatever the request rate (a tick grows with the latency range recorded, and latencies under valgrind are longer). Its cost is the inclusive cost of that function's call tree, computed from the call graph."
+echo "The progress reporter (\`LoadGenerator.reportProgress\`: every 100 ms even with \`--quiet\` before issue 22; since then not at all when nobody shows progress, as here) is driven by time, not by requests: under valgrind the load runs about 50 times slower, so it gets far more ticks per request than natively. Natively it ticks 10 times a second, so it costs about 10 x the Ir a tick above every second, whatever the request rate (a tick grows with the latency range recorded, and latencies under valgrind are longer). Its cost is the inclusive cost of that function's call tree, computed from the call graph."
 echo
 echo "Workers: \`valgrind --tool=callgrind --trace-children=yes BIN serve --strategy S --mode M --workers 1 --port 0 --json\`, \`callgrind_control -z\` after $WARMUP warm-up increments, \`-d\` after the load (NEW's \`statelab load\`, native). Load generators: each whole process under callgrind against a native NEW server (shm atomic, $CLIENT_WORKERS workers); marginal = difference of Ir / difference of requests, which cancels start-up and fixed costs. wrk is the same program in both columns (the server is NEW)."
+if [[ -n "$NGINX_IR" ]]; then
+    echo
+    echo "nginx: \`valgrind --tool=callgrind nginx -p DIR -e DIR/error.log -c DIR/nginx.conf\` with \`daemon off; master_process off; worker_processes 1;\`, \`access_log off; keepalive_requests 1000000;\` and \`location / { default_type application/json; return 200 '$NGINX_BODY'; }\` on 127.0.0.1 (the one process valgrind runs is the one that serves), then as for a worker: $WARMUP warm-up increments, \`callgrind_control -z\`, NEW's \`statelab load\` (native, $INCREMENTS increments, concurrency $CONCURRENCY), \`-d\`. Debian's nginx binary is stripped: its exported \`ngx_*\` functions are named, its static ones show up as addresses."
+fi
 echo
 
 first_key="${CONFIGS%% *}"; first_key="${first_key%%:*}/${first_key##*:}"
@@ -648,6 +831,13 @@ if [[ -n "${WORKER_DUMP[NEW/$first_key]:-}" ]]; then
         python3 "$WORK/profile.py" "$INCREMENTS" "$TOP" "$WORK/annot-worker-base.txt" --groups-only
         echo
     fi
+fi
+if [[ -n "$NGINX_DUMP" ]]; then
+    annotate "$NGINX_DUMP" "$WORK/annot-nginx.txt"
+    echo "### nginx: where the instructions go (self cost, $INCREMENTS requests)"
+    echo
+    python3 "$WORK/profile.py" "$INCREMENTS" "$TOP" "$WORK/annot-nginx.txt"
+    echo
 fi
 annotate "${LOAD_DUMP[NEW/$LOAD_BIG]}" "$WORK/annot-load-big.txt"
 annotate "${LOAD_DUMP[NEW/$LOAD_SMALL]}" "$WORK/annot-load-small.txt"

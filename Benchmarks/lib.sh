@@ -176,3 +176,33 @@ bench_write_block() {
         { echo; cat "$appendix"; } >>"$readme"
     fi
 }
+
+# bench_nginx_conf OUT DIR PORT MASTER WORKERS LOCATION: writes a private
+# nginx.conf to OUT: in the foreground (daemon off), master_process MASTER
+# (on/off), WORKERS worker processes, its pid, logs and temp files under DIR,
+# listening on 127.0.0.1:PORT only, no access log, keep-alive with no request
+# limit worth the name; LOCATION is the body of `location / { ... }`.
+bench_nginx_conf() {
+    local out=$1 dir=$2 port=$3 master=$4 workers=$5 location=$6
+    cat >"$out" <<NGINX
+daemon off;
+master_process $master;
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port;
+        location / { $location }
+    }
+}
+NGINX
+}

@@ -423,27 +423,7 @@ run_nginx() {
     mkdir -p "$WORK/nginx"
     for attempt in 1 2 3; do
         port=$(free_port)
-        cat >"$WORK/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process on;
-worker_processes $NGINX_WORKERS;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/client_body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$port;
-        location / { return 200; }
-    }
-}
-NGINX
+        bench_nginx_conf "$WORK/nginx/nginx.conf" "$WORK/nginx" "$port" on "$NGINX_WORKERS" "return 200;"
         : >"$WORK/nginx/error.log"
         "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/out.log" 2>&1 &
         NGINX_PID=$!
