@@ -274,6 +274,58 @@ import Testing
         #expect(result.okCount <= server.count && server.count <= result.okCount + result.indeterminateCount)
     }
 
+    /// The load's own loops leave nothing open: after loads that end every way
+    /// (a count, a stop mid-run, a server that cuts every answer off, a port
+    /// that refuses), this process holds no more descriptors than
+    /// before (each loop's epoll, eventfd and timerfd, and every socket, are
+    /// closed) and no thread of theirs is left. Polled: a loop's last reference
+    /// goes with its thread, just after the run returns.
+    @Test(.timeLimit(.minutes(2)))
+    func loadsLeaveNoDescriptorOrThreadBehind() async throws {
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        func openDescriptors() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).sorted().map {
+                "\($0): " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) ?? "?")
+            }
+        }
+        func loadThreads() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.filter { (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?.hasPrefix("statelab-load") == true }.count
+        }
+        let server = try TestCounterServer(workers: 2)
+        var cutting = TestCounterServer.Behavior()
+        cutting.faultForAll = .closeMidAnswer
+        let closer = try TestCounterServer(behavior: cutting)
+        let refusing = try RefusingPort()
+        defer { server.shutdown(); closer.shutdown() }
+        // One load first, so what the test servers and the runtime open once is open before counting.
+        _ = try await LoadGenerator(plan: LoadPlan(port: server.port, stop: .count(100), concurrency: 4, timeout: Self.patientTimeout)).run()
+        // libdispatch opens a timerfd the first time a task sleeps (the polls below): before counting too.
+        try await Task.sleep(nanoseconds: 1_000_000)
+        let before = descriptors()
+
+        var plan = LoadPlan(port: server.port, stop: .count(2_000), concurrency: 16, timeout: Self.patientTimeout)
+        plan.threads = 2
+        #expect(try await LoadGenerator(plan: plan).run().okCount == 2_000)
+        let stopped = LoadGenerator(plan: LoadPlan(port: server.port, stop: .duration(600), concurrency: 8, timeout: Self.patientTimeout))
+        let running = Task { try await stopped.run() }
+        #expect(try await server.waitForCount(atLeast: 3_000))
+        stopped.stop()
+        _ = try await running.value
+        let cut = try await LoadGenerator(plan: LoadPlan(port: closer.port, stop: .count(300), concurrency: 4, timeout: Self.patientTimeout)).run()
+        #expect(cut.indeterminateCount == 300)
+        let refused = try await LoadGenerator(plan: LoadPlan(port: refusing.port, stop: .count(50), concurrency: 4, timeout: 1)).run()
+        withExtendedLifetime(refusing) {}
+        #expect(refused.failCount == 50)
+
+        let deadline = MonotonicClock.now() + 10_000_000_000
+        while (descriptors() > before || loadThreads() > 0), MonotonicClock.now() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        #expect(descriptors() <= before, "\(descriptors()) descriptors open, \(before) before the loads: \(openDescriptors())")
+        #expect(loadThreads() == 0)
+    }
+
     @Test(arguments: [
         (TestCounterServer.Fault.status500, Outcome.indeterminate, true),
         (.closeMidAnswer, .indeterminate, true),
