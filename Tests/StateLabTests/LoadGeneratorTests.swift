@@ -599,6 +599,26 @@ import Testing
         #expect(tallies.dictionary.mapValues(\.acknowledged) == expected)
     }
 
+    /// Bins opened one by one (a gap of up to 64) and in bulk (a longer gap) count alike:
+    /// every event is found below the time just after it and not below its own time.
+    @Test func timeBinsCountTheSameWhateverTheGap() {
+        let clock = BinClock(origin: 1_000, shift: 0)
+        var bins = TimeBins()
+        var times: [UInt64] = []
+        var t: UInt64 = 1_000
+        for gap: UInt64 in [0, 1, 2, 63, 64, 65, 200, 300_000, 1, 5] {
+            t += gap
+            bins.add(bin: clock.bin(t))
+            times.append(t)
+        }
+        bins.seal()
+        #expect(bins.total == times.count)
+        for (index, time) in times.enumerated() {
+            #expect(bins.countBelow(time + 1, clock: clock) == times.prefix(index + 1).count { $0 <= time })
+            #expect(bins.countBelow(time, clock: clock) == times.count { $0 < time })
+        }
+    }
+
     /// The header-name test is a bit table; it must say what RFC 9110's tchar list says.
     @Test func tokenBytesAreRFC9110s() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
