@@ -326,6 +326,43 @@ import Testing
         #expect(loadThreads() == 0)
     }
 
+    /// A body that ends with the close is complete only when the server closed
+    /// its side; a reset in the middle of it cuts it short, so the increment is
+    /// indeterminate, never ok with the count it was cut to ("count": 12 of what
+    /// may have been 123, which would read as a duplicate of another 12).
+    @Test(.timeLimit(.minutes(1)))
+    func aResetInABodyThatEndsWithTheCloseIsNoAnswer() async throws {
+        let server = try RudeServer(.resetMidCloseDelimitedBody)
+        defer { server.shutdown() }
+        let result = try await LoadGenerator(plan: LoadPlan(port: server.port, stop: .count(10), concurrency: 1, timeout: 5)).run()
+        #expect(result.indeterminateCount == 10 && result.okCount == 0,
+                "\(result.increments.map { "\($0.outcome) \($0.count.map(String.init) ?? "-")" })")
+    }
+
+    /// A /proc lookup still retrying when the load ends (the server accepted late and
+    /// closed unanswered) must not keep its loop alive: after 30 such loads, no more
+    /// descriptors are open than before (each kept loop would hold an epoll, an eventfd
+    /// and a timerfd).
+    @Test(.timeLimit(.minutes(2)))
+    func aLookupStillRetryingAtTheEndKeepsNoLoopAlive() async throws {
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        let server = try RudeServer(.acceptLateThenClose(delay: 0.002))
+        defer { server.shutdown() }
+        var plan = LoadPlan(port: server.port, stop: .count(3), concurrency: 1, timeout: 2)
+        plan.owners = SocketOwners(scope: .anyProcess)
+        _ = try await LoadGenerator(plan: plan).run()
+        try await Task.sleep(nanoseconds: 1_000_000)
+        let before = descriptors()
+        for _ in 0..<30 {
+            plan.owners = SocketOwners(scope: .anyProcess)
+            let result = try await LoadGenerator(plan: plan).run()
+            #expect(result.okCount == 0 && result.increments.count == 3)
+        }
+        let deadline = MonotonicClock.now() + 10_000_000_000
+        while descriptors() > before, MonotonicClock.now() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(descriptors() <= before, "\(descriptors()) descriptors open, \(before) before the loads")
+    }
+
     @Test(arguments: [
         (TestCounterServer.Fault.status500, Outcome.indeterminate, true),
         (.closeMidAnswer, .indeterminate, true),

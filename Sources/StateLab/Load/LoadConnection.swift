@@ -191,7 +191,7 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
             return
         }
         let generation = self.generation
-        loop.schedule(in: 0) { if generation == self.generation, self.fd >= 0 { self.socketEnded() } }
+        loop.schedule(in: 0) { if generation == self.generation, self.fd >= 0 { self.socketEnded(cleanly: false) } }
     }
 
     private func writeUnsent() {
@@ -324,16 +324,19 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
         }
         switch outcome {
         case .bytes, .wouldBlock: break
-        case .endOfStream, .error: socketEnded()
+        case .endOfStream: socketEnded()
+        case .error: socketEnded(cleanly: false)
         }
     }
 
     /// The socket is over (the server closed it, it broke, or its answer was malformed): it is
     /// closed, then its stream says whether an answer ended with it and whether one was cut off.
-    private func socketEnded() {
+    /// `cleanly`: the server closed its side; after a reset a body that ends with the close
+    /// may be cut short, so it is no answer.
+    private func socketEnded(cleanly: Bool = true) {
         let ended = stream
         closeSocket()
-        ended?.ended()
+        ended?.ended(cleanly: cleanly)
     }
 
     private func connectFailed(_ ticket: RequestTicket, attemptStart: UInt64) {

@@ -161,6 +161,9 @@ final class LoadLoop: @unchecked Sendable {
         }
         while running {
             let count = Int(sl_loop_wait(epfd, tokens, events, Int32(capacity)))
+            // Only a descriptor this loop does not own any more fails here (EBADF, EINVAL):
+            // a bug, and going on would spin at full CPU.
+            precondition(count >= 0, "epoll_wait failed: \(String(cString: strerror(Int32(-count))))")
             var index = 0
             while index < count {
                 let token = Int(tokens[index])
@@ -183,6 +186,11 @@ final class LoadLoop: @unchecked Sendable {
                 releasedTokens.removeAll(keepingCapacity: true)
             }
         }
+        // What is left holds connections, and they hold this loop: a /proc lookup's retry
+        // still pending at the end would keep it (and its three descriptors) alive for good.
+        timers = TimerHeap()
+        sockets = []
+        inboxLock.withLock { inbox = [] }
     }
 
     private func runTimers() {

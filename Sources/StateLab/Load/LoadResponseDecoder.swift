@@ -150,11 +150,16 @@ final class ResponseStream {
     /// The connection ended (the peer closed it, it broke, or its owner closed
     /// it after a protocol error): an answer delimited by the close is
     /// complete now, and a request in flight is reported `.closed`.
-    func ended() {
+    /// `cleanly`: the peer closed its side (end of stream). After a reset or
+    /// another error a body delimited by the close may be cut short, so it is
+    /// no answer: the request is reported `.closed(midAnswer: true)`.
+    func ended(cleanly: Bool = true) {
         let midAnswer: Bool
         switch state {
         case .closed:
             return
+        case .untilClose where !cleanly:
+            midAnswer = true
         case .untilClose(let head):
             // The end of the connection is the end of this body.
             let finished = body ?? ByteBuffer()
@@ -399,13 +404,17 @@ final class LoadResponseDecoder: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        stream.ended()
+        stream.ended(cleanly: !broken)
         context.fireChannelInactive()
     }
+
+    /// A reset or a read error came before the end: a close-delimited body is cut short.
+    private var broken = false
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A reset or a read error: the connection is no longer usable, and
         // channelInactive reports the request that was in flight.
+        broken = true
         context.close(promise: nil)
         context.fireErrorCaught(error)
     }

@@ -273,3 +273,97 @@ private final class TestCounterHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 }
+
+/// A rude server on 127.0.0.1, on raw sockets (its own thread), for what a
+/// polite NIO server will not do: answer with a body delimited by the close
+/// and then reset the connection mid-body, or accept late and close without
+/// answering. Stopped (and its port closed) by `shutdown()`.
+final class RudeServer: @unchecked Sendable {
+    enum Manner {
+        /// Reads the request, sends `200` with `Connection: close`, no length and
+        /// `{"count": 12` (the body ends with the close), then resets (SO_LINGER 0).
+        case resetMidCloseDelimitedBody
+        /// Accepts each connection `delay` seconds late, then closes it unread and unanswered.
+        case acceptLateThenClose(delay: Double)
+    }
+
+    let port: Int
+    private let listener: Int32
+    private let stopped = NSLock()
+    private var isStopped = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ manner: Manner) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StoreError("test: socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0 && listen(fd, 64) == 0
+            }
+        }
+        guard bound else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw StoreError("test: bind/listen 127.0.0.1:0: \(reason)")
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in
+            serve(manner)
+            done.signal()
+        }
+        thread.start()
+    }
+
+    private var stopping: Bool { stopped.withLock { isStopped } }
+
+    private func serve(_ manner: Manner) {
+        while !stopping {
+            // Wait at most 50 ms for a connection, so a stop is seen soon.
+            var ready = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&ready, 1, 50) > 0 else { continue }
+            if case .acceptLateThenClose(let delay) = manner { usleep(UInt32(delay * 1_000_000)) }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            switch manner {
+            case .acceptLateThenClose:
+                Glibc.close(client)
+            case .resetMidCloseDelimitedBody:
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                var request: [UInt8] = []
+                var tries = 0
+                // The request head, read with a bound: at most 200 reads of 10 ms.
+                while tries < 200, !request.suffix(4).elementsEqual("\r\n\r\n".utf8) {
+                    var wait = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                    tries += 1
+                    guard poll(&wait, 1, 10) > 0 else { continue }
+                    let n = read(client, &buffer, buffer.count)
+                    if n <= 0 { break }
+                    request += buffer[0..<n]
+                }
+                let answer = Array("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{\"count\": 12".utf8)
+                _ = answer.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                usleep(20_000)  // the partial body reaches the client before the reset
+                var abort = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(client, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+                Glibc.close(client)
+            }
+        }
+    }
+
+    func shutdown() {
+        let first = stopped.withLock { () -> Bool in
+            defer { isStopped = true }
+            return !isStopped
+        }
+        guard first else { return }
+        done.wait()
+        Glibc.close(listener)
+    }
+
+    deinit { shutdown() }
+}
