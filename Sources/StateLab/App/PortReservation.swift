@@ -25,11 +25,16 @@ struct PortReservation {
     init(port requested: Int, listen: ListenMode = .reuseport) throws {
         switch listen {
         case .reuseport:
-            if requested != 0 {
-                let probe = try Self.bound(port: requested, reusePort: false)
-                close(probe.fd)
-            }
-            (fd, port) = try Self.bound(port: requested, reusePort: true)
+            // A bind without SO_REUSEPORT first: a port another program listens on is refused.
+            // For port 0 it is strict too (no SO_REUSEADDR): the kernel then picks a port no
+            // socket holds, TIME_WAIT ones included. With SO_REUSEADDR, bind(0) could pick a
+            // port a closed client connection still held in TIME_WAIT, and the workers' own bind
+            // then failed with "Address already in use" (seen once in a full run among many
+            // short-lived test connections). A port asked for keeps SO_REUSEADDR, so a server
+            // restarted on it does not wait out its old connections' TIME_WAIT.
+            let probe = try Self.bound(port: requested, reusePort: false, reuseAddress: requested != 0)
+            close(probe.fd)
+            (fd, port) = try Self.bound(port: probe.port, reusePort: true)
         case .shared:
             let (bound, port) = try Self.bound(port: requested, reusePort: false)
             let moved = fcntl(bound, F_DUPFD_CLOEXEC, 10)
@@ -52,11 +57,11 @@ struct PortReservation {
 
     func release() { close(fd) }
 
-    private static func bound(port: Int, reusePort: Bool) throws -> (fd: Int32, port: Int) {
+    private static func bound(port: Int, reusePort: Bool, reuseAddress: Bool = true) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StoreError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if reuseAddress { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }
         if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
