@@ -84,8 +84,10 @@ struct TrustTests {
     func readViolationsShown(_ format: String) throws {
         let app = try PythonApp.start("lying_report.py")
         defer { app.stop() }
+        // At most 1,000 a second, so the load lasts 0.2 s or more and the reads taken while it
+        // runs (every 50 ms) see the lie: a closed-model load of 200 can end in 36 ms, before any.
         var arguments = ["load", "--url", "http://127.0.0.1:\(app.port)", "--increments", "200", "--concurrency", "4",
-                         "--timeout", "30", "--format", format]
+                         "--rate", "1000", "--timeout", "30", "--format", format]
         if format == "table" { arguments.append("--no-color") }
         let result = try StatelabCLI.run(arguments)
         #expect(result.status == 1, "\(result.stderr)\n\(result.stdout)")
