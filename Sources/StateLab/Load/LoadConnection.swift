@@ -391,7 +391,7 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
                 schedule.stopIssuing()
             }
             if !response.keepAlive {
-                dropChannel()
+                closeSocket()
             }
             claimNext()
         case .closed:
@@ -424,7 +424,7 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
         guard case .inFlight(let ticket, let sentAt) = state else { return }
         recordIndeterminate(ticket, sentAt: sentAt)
         // A late answer would be taken for the next request's: start afresh.
-        dropChannel()
+        closeSocket()
         claimNext()
     }
 
@@ -432,10 +432,6 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
         var record = IncrementRecord(outcome: .indeterminate, start: Self.start(of: ticket, sentAt: sentAt), end: MonotonicClock.now())
         record.process = process
         shard.add(record, answered: false)
-    }
-
-    private func dropChannel() {
-        closeSocket()
     }
 
     /// Closes the socket, if there is one; its stream reports nothing more.
@@ -460,7 +456,7 @@ final class LoadConnection: @unchecked Sendable, LoadLoopSocket {
         gate?.finished()
         timeoutTimer?.cancel()
         timeoutTimer = nil
-        dropChannel()
+        closeSocket()
         onFinished()
     }
 }
