@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <grp.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -17,7 +18,8 @@
 
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
-               int new_group, int death_signal, long uid, long gid, const char *cwd) {
+               int new_group, int death_signal, long uid, long gid, const char *cwd,
+               int net_ns_fd, int mount_ns_fd) {
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return -errno;
@@ -26,6 +28,10 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    // Into a host's namespaces first (the child is single-threaded, as
+    // setns(CLONE_NEWNS) needs; it needs root, so before any change of user).
+    if (net_ns_fd >= 0 && setns(net_ns_fd, CLONE_NEWNET) != 0) _exit(124);
+    if (mount_ns_fd >= 0 && setns(mount_ns_fd, CLONE_NEWNS) != 0) _exit(124);
     // Ignored signals stay ignored across exec (statelab ignores SIGINT/SIGTERM
     // to handle them itself, NIO ignores SIGPIPE): give the child the defaults.
     struct sigaction dfl;

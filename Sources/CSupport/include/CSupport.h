@@ -14,10 +14,14 @@
 /// child first becomes that user and group (supplementary groups: just `gid`),
 /// then asks for the death signal, since a change of credentials clears it; it
 /// exits with 125 when it cannot switch or cannot enter `cwd` (when not NULL).
+/// With `net_ns_fd` / `mount_ns_fd` >= 0 (open /proc/PID/ns/net and ns/mnt
+/// files) the child first joins that network and mount namespace: a process
+/// of one of statelab's namespaced hosts; it exits with 124 when it cannot.
 /// Returns the child's pid, or -errno.
 pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
                const int *fd_from, const int *fd_to, int fd_count,
-               int new_group, int death_signal, long uid, long gid, const char *cwd);
+               int new_group, int death_signal, long uid, long gid, const char *cwd,
+               int net_ns_fd, int mount_ns_fd);
 
 /// Asks for SIGKILL when the parent dies; returns 0, or -1 when the parent is already gone.
 int sl_die_with_parent(pid_t expected_parent);

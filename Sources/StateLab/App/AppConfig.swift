@@ -28,6 +28,8 @@ public struct AppConfig: Sendable, Equatable {
     public var redisAppendOnly = false
     /// The workers answer each increment with when it read and wrote, for a report that draws the race.
     public var trace = false
+    /// The namespaced host this app runs on (`--hosts`); nil: this machine, on loopback.
+    public var placement: HostPlacement?
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,

@@ -10,10 +10,13 @@ public struct RunDirectory: Sendable {
     public static let prefix = "statelab-"
     public let path: String
 
-    public static func create() throws -> RunDirectory {
-        sweepStale()
-        var template = Array((NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/") .utf8CString.dropLast())
-        template += Array("\(prefix)XXXXXX".utf8CString)
+    /// A new run directory in the temp dir, or in `parent` (a `--hosts`
+    /// control directory, swept with it) named `name-XXXXXX`.
+    public static func create(in parent: String? = nil, name: String? = nil) throws -> RunDirectory {
+        if parent == nil { sweepStale() }
+        let base = parent.map { $0 + "/" } ?? (NSTemporaryDirectory().hasSuffix("/") ? NSTemporaryDirectory() : NSTemporaryDirectory() + "/")
+        var template = Array(base.utf8CString.dropLast())
+        template += Array("\(name.map { $0 + "-" } ?? prefix)XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw StoreError("cannot create a run directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
         }

@@ -29,7 +29,7 @@ final class StrategyResources: @unchecked Sendable {
             case .shm:
                 sharedMemory = try SharedMemoryCounter.create()
             case .sqlite:
-                try SQLiteSession.createDatabase(at: spec.sqlitePath)
+                try SQLiteSession.createDatabase(at: outside(spec.sqlitePath))
             case .manager:
                 try startManager(config: config, spec: spec)
             case .redis:
@@ -43,9 +43,12 @@ final class StrategyResources: @unchecked Sendable {
         }
     }
 
+    /// A path of the workers' as statelab sees it (through /proc/PID/root on a namespaced host).
+    func outside(_ path: String) -> String { config.placement.map { $0.namespaces.outside(path) } ?? path }
+
     private func startManager(config: AppConfig, spec: WorkerSpec) throws {
         let key = ManagerKey.generate()
-        try ManagerKey.write(key, to: spec.managerKeyPath)
+        try ManagerKey.write(key, to: outside(spec.managerKeyPath))
         try launchManager(key: key, config: config, spec: spec)
     }
 
@@ -54,13 +57,14 @@ final class StrategyResources: @unchecked Sendable {
         let process = try ChildProcess.spawn(
             executable: config.executable,
             arguments: ["manager", "--socket", spec.managerSocketPath, "--key-file", spec.managerKeyPath],
-            outputFile: spec.runDirectory + "/manager.log")
+            outputFile: spec.runDirectory + "/manager.log",
+            options: SpawnOptions(namespaces: config.placement?.namespaces))
         manager = process
         // Ready once it authenticates a client.
         // Generous: a saturated machine can take seconds to start a debug process.
         let deadline = MonotonicClock.now() + 30_000_000_000
         while true {
-            if let session = try? ManagerSession(socketPath: spec.managerSocketPath, key: key, timeout: 2) {
+            if let session = try? ManagerSession(socketPath: outside(spec.managerSocketPath), key: key, timeout: 2) {
                 session.close()
                 return
             }
@@ -148,7 +152,7 @@ final class StrategyResources: @unchecked Sendable {
         if let problem = storeProcessProblem { throw StoreError(problem) }
         if let old = manager {
             guard !old.isRunning else { throw StoreError("the manager (pid \(old.pid)) is running; kill it first") }
-            try launchManager(key: ManagerKey.read(from: spec.managerKeyPath), config: config, spec: spec)
+            try launchManager(key: ManagerKey.read(from: outside(spec.managerKeyPath)), config: config, spec: spec)
             return manager!.pid
         }
         if let old = redis {

@@ -91,7 +91,7 @@ extension Supervisor {
     }
 
     private func openManagerSession() throws -> ManagerSession {
-        try ManagerSession(socketPath: spec.managerSocketPath, key: ManagerKey.read(from: spec.managerKeyPath),
+        try ManagerSession(socketPath: resources.outside(spec.managerSocketPath), key: ManagerKey.read(from: resources.outside(spec.managerKeyPath)),
                            timeout: Self.lockQueryTimeout)
     }
 }

@@ -23,17 +23,19 @@ public final class Supervisor: @unchecked Sendable {
     public let port: Int
     public let runDirectory: RunDirectory
     public let spec: WorkerSpec
-    private let resources: StrategyResources
+    let resources: StrategyResources
     /// The listening socket every worker inherits (listen: shared); nil with reuseport.
     private let listener: PortReservation?
     private let state: NIOLockedValueBox<[WorkerHandle]>
     private let log: @Sendable (String) -> Void
     private let stopped = NIOLockedValueBox(false)
+    /// Every worker was killed as a host going down (`killAll`): none is restarted until `restartApp`.
+    private let held = NIOLockedValueBox(false)
     /// Restarts one at a time: the exit watch's, a fault's, `restart`'s and `restartApp`'s.
     private let restarting = NIOLock()
     private let exits = ExitWatch()
 
-    public var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://\(config.placement?.address ?? "127.0.0.1"):\(port)" }
     public var workers: [WorkerHandle] { state.withLockedValue { $0 } }
     /// The redis-server statelab started, if any.
     public var redisPID: Int32? { resources.redis?.pid }
@@ -49,19 +51,26 @@ public final class Supervisor: @unchecked Sendable {
     public static func start(_ config: AppConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws -> Supervisor {
         if let problem = config.problems().first { throw StoreError(problem) }
         if let reason = config.unavailability() { throw StoreError(reason) }
-        let runDirectory = try RunDirectory.create()
+        let runDirectory = try config.placement.map { try RunDirectory.create(in: $0.control, name: "host-\($0.index + 1)") }
+            ?? RunDirectory.create()
         do {
-            let holder = try PortReservation(port: config.port, listen: config.listen)
+            // A namespaced host's port is free on its own stack: its workers bind it themselves.
+            let holder = config.placement == nil ? try PortReservation(port: config.port, listen: config.listen) : nil
             // With reuseport the workers hold the port once they run; a shared
             // listener is the supervisor's until it stops.
             let sharedListener = config.listen == .shared ? holder : nil
             var handedOver = false
-            defer { if !handedOver { holder.release() } }
-            var spec = WorkerSpec(strategy: config.strategy, mode: config.mode, port: holder.port,
+            defer { if !handedOver { holder?.release() } }
+            let port = holder?.port ?? config.port
+            var spec = WorkerSpec(strategy: config.strategy, mode: config.mode, port: port,
                                   raceWindowMicros: config.raceWindowMicros, storeThreads: config.storeThreads,
                                   runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
                                   requestHeadTimeoutMillis: config.requestHeadTimeoutMillis, listen: config.listen)
             if config.trace { spec.trace = true }
+            if config.placement != nil {
+                spec.bindHost = "0.0.0.0"
+                spec.stateDirectory = HostPlacement.stateDirectory
+            }
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec, log: log)
             do {
                 try spec.write()
@@ -69,7 +78,7 @@ public final class Supervisor: @unchecked Sendable {
                 resources.stop()
                 throw error
             }
-            let supervisor = Supervisor(config: config, port: holder.port, runDirectory: runDirectory,
+            let supervisor = Supervisor(config: config, port: port, runDirectory: runDirectory,
                                         spec: spec, resources: resources, listener: sharedListener, log: log)
             handedOver = sharedListener != nil
             do {
@@ -112,7 +121,8 @@ public final class Supervisor: @unchecked Sendable {
             executable: config.executable,
             arguments: ["worker", "--spec", spec.specPath, "--index", String(index), "--parent-pid", String(getpid())],
             inherit: resources.inheritedDescriptors + (listener.map { [($0.fd, ListenMode.inheritedFD)] } ?? []),
-            outputFile: spec.logPath(worker: index))
+            outputFile: spec.logPath(worker: index),
+            options: SpawnOptions(namespaces: config.placement?.namespaces))
         return WorkerHandle(index: index, pid: process.pid, status: .restarting,
                             socketPath: spec.controlSocketPath(worker: index), process: process)
     }
@@ -152,7 +162,7 @@ public final class Supervisor: @unchecked Sendable {
     @discardableResult
     public func monitor() -> [String] {
         restarting.withLock {
-            guard !isStopped else { return [] }
+            guard !isStopped, !held.withLockedValue({ $0 }) else { return [] }
             var events: [String] = []
             for worker in workers where worker.status != .restarting && !worker.process.isRunning && !isStopped {
                 let how = worker.process.exitCode.map { "exited with code \($0)" } ?? "was killed"
@@ -219,7 +229,31 @@ public final class Supervisor: @unchecked Sendable {
         try restarting.withLock { try restartAppLocked() }
     }
 
+    /// SIGKILL to every worker at once, as when their host goes down. They
+    /// stay down (the exit watch leaves them) until `restartApp()`. Returns their pids.
+    @discardableResult
+    public func killAll() -> [Int32] {
+        restarting.withLock {
+            held.withLockedValue { $0 = true }
+            let all = workers
+            for worker in all {
+                exits.expect(worker.pid)
+                worker.process.send(SIGKILL)
+            }
+            for worker in all {
+                worker.process.wait(timeout: 5)
+                setStatus(worker.index, .dead)
+            }
+            log("killed every worker (\(all.map { "pid \($0.pid)" }.joined(separator: ", "))) with SIGKILL; they stay down")
+            return all.map(\.pid)
+        }
+    }
+
+    /// Whether `killAll` took the workers down and nothing has started them since.
+    public var isHeldDown: Bool { held.withLockedValue { $0 } }
+
     private func restartAppLocked() throws -> [(index: Int, old: Int32, new: Int32)] {
+        held.withLockedValue { $0 = false }
         let old = workers
         for worker in old {
             setStatus(worker.index, .restarting)

@@ -33,7 +33,7 @@ public enum WorkerServer {
         case .reuseport:
             tcp = try bootstrap(group: group, app: app)
                 .serverChannelOption(reusePort, value: 1)
-                .bind(host: "127.0.0.1", port: spec.port).wait()
+                .bind(host: spec.bindHost ?? "127.0.0.1", port: spec.port).wait()
         case .shared:
             try SharedSocketAcceptor.start(listeningFD: ListenMode.inheritedFD, group: group, app: app)
             tcp = nil

@@ -31,13 +31,18 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var postgres: PostgresWorkerSettings?
     /// Increments answer with when they read, what and when they wrote (a report draws the race); nil: off.
     public var trace: Bool?
+    /// The address the workers listen on: 127.0.0.1 unless set (a namespaced host's 0.0.0.0).
+    public var bindHost: String?
+    /// Where the store's files go (SQLite, the manager's socket and key), as
+    /// the workers see it: the run directory unless set (a host's own /tmp).
+    public var stateDirectory: String?
 
     public static let defaultIdleTimeoutMillis = 120_000
     public static let defaultRequestHeadTimeoutMillis = 10_000
 
-    public var sqlitePath: String { runDirectory + "/counter.db" }
-    public var managerSocketPath: String { runDirectory + "/manager.sock" }
-    public var managerKeyPath: String { runDirectory + "/manager.key" }
+    public var sqlitePath: String { (stateDirectory ?? runDirectory) + "/counter.db" }
+    public var managerSocketPath: String { (stateDirectory ?? runDirectory) + "/manager.sock" }
+    public var managerKeyPath: String { (stateDirectory ?? runDirectory) + "/manager.key" }
     public var specPath: String { runDirectory + "/spec.json" }
     public func controlSocketPath(worker: Int) -> String { runDirectory + "/worker-\(worker).sock" }
     public func logPath(worker: Int) -> String { runDirectory + "/worker-\(worker).log" }

@@ -26,6 +26,7 @@ extension CheckResult {
             guard let witness = witnesses.first else { return missing }
             return "\(missing); \(Self.describe(witness, step: step))"
         case .divergent:
+            if let hosts, hosts.count > 1 { return hostsExplanation(hosts) }
             let how = shared
                 ? "the workers read different counts of one shared store at the end"
                 : "each worker keeps its own counter"
@@ -44,6 +45,30 @@ extension CheckResult {
             let uncertain = final - acknowledgedSinceReset
             return uncertain > 0 ? "\(all); \(ReportNumbers.grouped(uncertain)) uncertain ones applied too" : all
         }
+    }
+
+    /// "the 3 hosts hold 3 separate counts (host 1 1,012, host 2 998, host 3 990)
+    /// of 3,000 acknowledged; within each host its 2 workers agree".
+    private func hostsExplanation(_ hosts: [HostTally]) -> String {
+        let counts = hosts.map { "host \($0.host + 1) \($0.agree ? ReportNumbers.grouped($0.high) : "\(ReportNumbers.grouped($0.low))-\(ReportNumbers.grouped($0.high))")" }
+        let what: String
+        if !shared {
+            what = "each worker on each of the \(hosts.count) hosts keeps its own counter (\(counts.joined(separator: ", ")))"
+        } else if perWorker.allSatisfy({ $0.host != nil }) && hosts.allSatisfy(\.agree) && Set(hosts.map(\.high)).count == 1 && hosts.count > 1 {
+            what = "the \(hosts.count) hosts hold \(hosts.count) separate counts that happen to be equal (\(counts.joined(separator: ", "))), so a read sees one host's part"
+        } else {
+            what = "the \(hosts.count) hosts hold \(hosts.count) separate counts (\(counts.joined(separator: ", ")))"
+        }
+        let within: String
+        if !shared {
+            within = ""
+        } else if hosts.allSatisfy(\.agree) {
+            let sizes = Set(hosts.map(\.workers))
+            within = "; within each host \(sizes.count == 1 && sizes.first! > 1 ? "its \(sizes.first!) workers agree" : "its workers agree")"
+        } else {
+            within = "; " + hosts.filter { !$0.agree }.map { "host \($0.host + 1)'s workers read \(ReportNumbers.grouped($0.low)) to \(ReportNumbers.grouped($0.high))" }.joined(separator: ", ")
+        }
+        return "\(what) of \(ReportNumbers.grouped(acknowledgedSinceReset)) acknowledged\(within)"
     }
 
     /// "count 5 returned 4 times, by pids 11865 (x2), 11866, 11868".

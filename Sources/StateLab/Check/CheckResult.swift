@@ -64,11 +64,40 @@ public struct WorkerTally: Sendable, Codable, Equatable {
     /// The ok increments it answered (over the whole run, resets included).
     public var acknowledged: Int
 
-    public init(pid: Int32, worker: Int?, count: Int, acknowledged: Int) {
+    /// Its host (`--hosts`, 0-based).
+    public var host: Int?
+
+    public init(pid: Int32, worker: Int?, count: Int, acknowledged: Int, host: Int? = nil) {
+        self.host = host
         self.pid = pid
         self.worker = worker
         self.count = count
         self.acknowledged = acknowledged
+    }
+}
+
+/// One host of a `--hosts` run at the end: its workers' reads and what they answered.
+public struct HostTally: Sendable, Codable, Equatable {
+    /// 0-based; "host 1" in words.
+    public var host: Int
+    public var workers: Int
+    /// Its workers' lowest and highest final read: equal when they agree.
+    public var low: Int
+    public var high: Int
+    /// Ok increments its (final) workers answered.
+    public var acknowledged: Int
+
+    public var agree: Bool { low == high }
+
+    /// Per host, from per-worker tallies that name their host; nil when none does.
+    static func of(_ workers: [WorkerTally]) -> [HostTally]? {
+        let grouped = Dictionary(grouping: workers.filter { $0.host != nil }, by: { $0.host! })
+        guard !grouped.isEmpty else { return nil }
+        return grouped.keys.sorted().map { host in
+            let tallies = grouped[host]!
+            return HostTally(host: host, workers: tallies.count, low: tallies.map(\.count).min()!,
+                             high: tallies.map(\.count).max()!, acknowledged: tallies.map(\.acknowledged).reduce(0, +))
+        }
     }
 }
 
@@ -106,6 +135,8 @@ public struct CheckResult: Sendable, Codable, Equatable {
     public var readViolationCount: Int
     /// One entry per final read, by worker index then pid.
     public var perWorker: [WorkerTally]
+    /// With `--hosts`: each host's workers, their reads and increments.
+    public var hosts: [HostTally]?
     public var verdict: Verdict
     /// Workers that could not be read at the end, left out of `final`.
     public var unread: [UnreadWorker] = []

@@ -31,14 +31,21 @@ public enum Checker {
         }
 
         let finals = history.finalReads.map(\.value)
-        let divergent = Set(finals).count > 1 && (history.settled || !shared)
+        var divergent = Set(finals).count > 1 && (history.settled || !shared)
+        // A counter per host: split even when the hosts' counts happen to be
+        // equal, since a read sees only its own host's part of the total.
+        if shared, history.byHost, history.settled, let total = StoreCount.perHost(history.finalReads),
+           Set(history.finalReads.compactMap(\.host)).count > 1, total > (finals.max() ?? 0) {
+            divergent = true
+        }
         let noRead = history.finalReads.isEmpty
         let verdict = CheckResult.verdict(
             unknown: noRead, lost: figures.lost, duplicates: figures.duplicates, divergent: divergent,
             unexpected: figures.unexpected, readViolations: figures.violationCount, inconclusive: inconclusive)
         let perWorker = history.finalReads
-            .sorted { ($0.worker ?? .max, $0.pid) < ($1.worker ?? .max, $1.pid) }
-            .map { WorkerTally(pid: $0.pid, worker: $0.worker, count: $0.value, acknowledged: history.okByPid[$0.pid] ?? 0) }
+            .sorted { ($0.host ?? .max, $0.worker ?? .max, $0.pid) < ($1.host ?? .max, $1.worker ?? .max, $1.pid) }
+            .map { WorkerTally(pid: $0.pid, worker: $0.worker, count: $0.value, acknowledged: history.okByPid[$0.pid] ?? 0,
+                               host: $0.host) }
 
         var result = CheckResult(
             shared: shared, acknowledged: history.ok, failed: history.failed, indeterminate: history.indeterminate,
@@ -47,6 +54,7 @@ public enum Checker {
             witnesses: figures.witnesses, divergent: divergent, readViolations: figures.violations,
             readViolationCount: figures.violationCount, perWorker: perWorker, verdict: verdict)
         result.unread = view.unread
+        result.hosts = HostTally.of(perWorker)
         result.unsettled = !history.settled
         result.inconclusive = inconclusive
         result.origin = history.origin
@@ -136,7 +144,9 @@ struct View {
         self.history = history
         self.shared = shared
         var unread = history.unread
-        if shared {
+        if shared && history.byHost {
+            counted = Set(history.finalReads.compactMap(\.host)).sorted().map { .host($0) }
+        } else if shared {
             counted = [.shared]
         } else {
             let read = Set(history.finalReads.map(\.pid))
@@ -183,8 +193,8 @@ struct View {
                 witnesses += tally.witnesses.entries
             }
         }
-        // Increments whose answer named no worker may belong to any counter.
-        if !shared, let unknown = history.tallies[.unknownPid] {
+        // Increments whose answer named no worker (or host) may belong to any counter.
+        if !shared || history.byHost, let unknown = history.tallies[.unknownPid] {
             let (certain, possible) = standing(unknown, key: .unknownPid)
             let pending = assumeApplied && indeterminateReset(touching: .unknownPid) != nil
             if unread.isEmpty && !pending {
@@ -197,12 +207,12 @@ struct View {
         let finals = history.finalReads.map(\.value)
         // Shared: every final read sees the same counter; take the highest so
         // "lost" is a lower bound. Unshared: each worker holds part of the total.
-        figures.final = StoreCount.of(finals, shared: shared) ?? 0
+        figures.final = (history.byHost && shared ? StoreCount.perHost(history.finalReads) : StoreCount.of(finals, shared: shared)) ?? 0
         if !history.finalReads.isEmpty {
             figures.lost = max(0, figures.certain - figures.final)
             figures.unexpected = max(0, figures.final - (figures.certain + figures.possible))
         }
-        if shared, history.resets.contains(where: { $0.restart != nil }) {
+        if shared, !history.byHost, history.resets.contains(where: { $0.restart != nil }) {
             let before = lostBeforeRestarts(assumeApplied: assumeApplied)
             figures.lost += before.lost
             // Every epoch's own acknowledged increments: what restarts carried over is not counted twice.
@@ -264,7 +274,7 @@ struct View {
         var total = 0
         let reads = (history.reads + history.finalReads).sorted { ($0.start, $0.end) < ($1.start, $1.end) }
         for read in reads {
-            let key: Key = shared ? .shared : .pid(read.pid)
+            let key: Key = !shared ? .pid(read.pid) : !history.byHost ? .shared : read.host.map { .host($0) } ?? .unknownPid
             if assumeApplied, let pending = indeterminateReset(touching: key), read.end >= pending.start { continue }
             let resets = applied(to: key)
             if resets.contains(where: { $0.start <= read.end && $0.end! >= read.start }) { continue }
@@ -279,7 +289,7 @@ struct View {
                 return (lower, upper)
             }
             var (lower, upper) = bounds(history.tallies[key])
-            if !shared { upper += bounds(history.tallies[.unknownPid]).1 - base }
+            if !shared || history.byHost { upper += bounds(history.tallies[.unknownPid]).1 - base }
             guard read.value < lower || read.value > upper else { continue }
             total += 1
             if violations.count < Checker.readViolationCap {

@@ -51,6 +51,8 @@ public struct ReadRecord: Sendable, Equatable, Codable {
     /// Transactions this worker retried since it started, when its /report
     /// says (postgres serializable and redis locked: `"retries"`).
     public var retries: Int?
+    /// The worker's host (`--hosts`, 0-based), when the run has several.
+    public var host: Int?
 
     public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64, retries: Int? = nil) {
         self.pid = pid

@@ -57,11 +57,14 @@ public final class HistoryRecorder: @unchecked Sendable {
         var before: Int?
         /// Both reads were taken with nothing in flight, so `before` and `base` are exact.
         var exact = true
+        /// The host of `pid` (`--hosts`, a counter per host), when known.
+        var host: Int?
 
         func touches(_ key: CounterKey) -> Bool {
             switch key {
             case .shared, .unknownPid: return true
             case .pid(let counter): return pid == nil || pid == counter
+            case .host(let counter): return pid == nil || host == nil || host == counter
             }
         }
     }
@@ -70,8 +73,12 @@ public final class HistoryRecorder: @unchecked Sendable {
     enum CounterKey: Hashable, Sendable {
         case shared
         case pid(Int32)
-        /// Increments whose answer named no pid (unshared view only).
+        /// Increments whose answer named no pid (unshared view only), or no
+        /// pid of a known host (per host).
         case unknownPid
+        /// One host's counter (`--hosts` with a store each host has its own of:
+        /// shared by its workers, not across hosts), folded in place of `.shared`.
+        case host(Int)
     }
 
     struct Step: Sendable {
@@ -133,6 +140,9 @@ public final class HistoryRecorder: @unchecked Sendable {
     public let export: HistoryStream?
     /// What one applied operation adds (for the export).
     public let step: Int
+    /// With `--hosts` and a store per host: each pid's host. The shared view
+    /// then folds one counter per host (`.host`), as its workers share it.
+    public let hostOf: (@Sendable (Int32) -> Int?)?
 
     /// - Parameters:
     ///   - resolution: the starting bin width, `1 << resolution` ns; 10 (about
@@ -143,7 +153,9 @@ public final class HistoryRecorder: @unchecked Sendable {
     ///   - export: the run's stream in a `--history` file.
     public init(origin: UInt64 = MonotonicClock.now(), resolution: Int = 10, maxBins: Int = 1 << 18,
                 views: Views = .both, limit: LimitSpec? = nil, checksCounter: Bool = true,
-                evidence: Bool = false, export: HistoryStream? = nil, step: Int = 1) {
+                evidence: Bool = false, export: HistoryStream? = nil, step: Int = 1,
+                hostOf: (@Sendable (Int32) -> Int?)? = nil) {
+        self.hostOf = hostOf
         self.origin = origin
         self.views = views
         self.limit = limit
@@ -239,6 +251,7 @@ public final class HistoryRecorder: @unchecked Sendable {
                                   before: Int? = nil, exact: Bool = true) -> ResetToken {
         let id = state.resets.count
         var reset = ResetOperation(id: id, pid: pid, worker: worker, start: MonotonicClock.now(), acknowledgedBefore: state.ok)
+        reset.host = pid.flatMap { hostOf?($0) }
         reset.restart = restart
         reset.before = before
         reset.exact = exact
@@ -258,7 +271,10 @@ public final class HistoryRecorder: @unchecked Sendable {
             state.resets[token.id].end = end
             state.resets[token.id].outcome = outcome
             state.resets[token.id].error = error
-            if let pid { state.resets[token.id].pid = pid }
+            if let pid {
+                state.resets[token.id].pid = pid
+                state.resets[token.id].host = hostOf?(pid)
+            }
             export?.reset(state.resets[token.id], outcome: outcome, time: end)
             if outcome == .indeterminate {
                 state.resets[token.id].duplicatesBefore = state.tallies.mapValues(\.duplicates)
@@ -277,6 +293,7 @@ public final class HistoryRecorder: @unchecked Sendable {
             var operation = ResetOperation(id: state.resets.count, pid: reset.pid, worker: reset.worker,
                                            start: reset.start, end: reset.end, outcome: reset.outcome)
             if reset.outcome == .indeterminate { operation.duplicatesBefore = [:] }
+            operation.host = reset.pid.flatMap { hostOf?($0) }
             state.resets.append(operation)
         }
     }
@@ -394,7 +411,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
         // No array of keys: this runs once per increment, under the lock.
-        if views.contains(.shared), fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) {
+        let sharedKey: CounterKey = hostOf.map { hostOf in increment.pid.flatMap(hostOf).map { .host($0) } ?? .unknownPid } ?? .shared
+        if views.contains(.shared), fold(increment, into: sharedKey, clock: clock, pidIndex: pidIndex, pids: pids) {
             state.evidence?.duplicate(increment, shared: true)
         }
         if views.contains(.perWorker), fold(increment, into: unsharedKey, clock: clock, pidIndex: pidIndex, pids: pids),
@@ -438,6 +456,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         /// With a limit: the operations it is judged over.
         var limit: LimitChecker.History?
         var checksCounter: Bool
+        /// The shared view holds one counter per host (`.host`), not `.shared`.
+        var byHost = false
     }
 
     func snapshot() -> Snapshot {
@@ -463,7 +483,8 @@ public final class HistoryRecorder: @unchecked Sendable {
                             resets: state.resets, reads: state.reads, finalReads: state.finalReads,
                             unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
                             missedSteps: missed, faults: state.faults, restarts: state.restarts,
-                            departed: state.departed, limit: limitHistory(), checksCounter: checksCounter)
+                            departed: state.departed, limit: limitHistory(), checksCounter: checksCounter,
+                            byHost: hostOf != nil)
         }
     }
 

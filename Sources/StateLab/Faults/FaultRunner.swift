@@ -24,6 +24,20 @@ public protocol FaultTarget: RunTarget {
     func lockRecovery() async -> LockRecoveries?
     /// The worker index of a pid.
     func workerIndex(of pid: Int32) async -> Int?
+    /// SIGKILL to every worker of one host (0-based), left down; their pids.
+    func killHost(_ host: Int) async throws -> [Int32]
+    /// One host's workers started again; each one's old and new pid.
+    func restartHost(_ host: Int) async throws -> [(index: Int, old: Int32, new: Int32)]
+}
+
+extension FaultTarget {
+    public func killHost(_ host: Int) async throws -> [Int32] {
+        throw FaultError("kill_host needs several hosts: set app: {hosts: 3} (or --hosts 3)")
+    }
+
+    public func restartHost(_ host: Int) async throws -> [(index: Int, old: Int32, new: Int32)] {
+        throw FaultError("restart_host needs several hosts: set app: {hosts: 3} (or --hosts 3)")
+    }
 }
 
 /// Fires a run's fault steps in order while its load runs, and records each
@@ -44,6 +58,8 @@ final class FaultRunner: Sendable {
     private struct State {
         var pendingStoreRestart: ResetToken?
         var paused: Set<Int> = []
+        /// Hosts (0-based) a kill_host took down and no restart_host brought back yet.
+        var hostsDown: Set<Int> = []
     }
 
     /// How long a worker may take to read again after a restart.
@@ -127,6 +143,7 @@ final class FaultRunner: Sendable {
             case .restartStore: try await restartStore(&record)
             case .restartApp: try await restartApp(&record)
             case .killWorker, .restartWorker: try await replaceWorker(step, &record)
+            case .killHost, .restartHost: try await hostStep(step, &record)
             case .pauseWorker, .resumeWorker:
                 guard case .index(let index) = step.worker else { throw FaultError("pause and resume take a worker number") }
                 let paused = step.kind == .pauseWorker
@@ -248,6 +265,30 @@ final class FaultRunner: Sendable {
         }
     }
 
+    /// kill_host and restart_host: every worker of one host at once. The load
+    /// goes on through nginx, which sends it to the other hosts: requests in
+    /// flight on the host when it goes fail or end indeterminate, as they would.
+    private func hostStep(_ step: FaultStep, _ record: inout FaultRecord) async throws {
+        guard case .index(let number) = step.worker ?? .index(1) else { throw FaultError("a host step takes a host number") }
+        let host = number - 1
+        if step.kind == .killHost {
+            let pids = try await target.killHost(host)
+            state.withLockedValue { _ = $0.hostsDown.insert(host) }
+            for pid in pids {
+                recorder.departed(pid: pid, reason: shared ? "killed by kill_host \(number)"
+                                  : "killed by kill_host \(number): its own counter went with it (lost_to_restart)")
+            }
+            record.outcome = "killed every worker of host \(number) (\(pids.map { "pid \($0)" }.joined(separator: ", "))) with SIGKILL; they stay down until restart_host"
+            return
+        }
+        let pids = try await target.restartHost(host)
+        let wasDown = state.withLockedValue { $0.hostsDown.remove(host) != nil }
+        if !wasDown {
+            for (_, old, _) in pids { recorder.departed(pid: old, reason: "stopped by restart_host \(number)") }
+        }
+        record.outcome = "\(wasDown ? "started" : "restarted") every worker of host \(number) (\(pids.map { "pid \($0.old) -> \($0.new)" }.joined(separator: ", ")))"
+    }
+
     /// Finds the worker holding the lock and stops it (SIGSTOP) while it still
     /// holds it: a holder read and then killed a moment later may have let go
     /// in between, and its kill would prove nothing. A stopped process cannot
@@ -336,6 +377,9 @@ final class FaultRunner: Sendable {
         }
         for index in state.withLockedValue({ $0.paused }).sorted() {
             _ = try? await target.pauseWorker(index, false)
+        }
+        for host in state.withLockedValue({ $0.hostsDown }).sorted() {
+            _ = try? await target.restartHost(host)
         }
     }
 }

@@ -19,14 +19,21 @@ public struct FaultStep: Sendable, Equatable, CustomStringConvertible {
         case pauseWorker = "pause_worker"
         /// SIGCONT a paused worker.
         case resumeWorker = "resume_worker"
+        /// SIGKILL every worker of one host (`--hosts`) at once; they stay down until restart_host.
+        case killHost = "kill_host"
+        /// Start one host's workers again (stopping any still running first).
+        case restartHost = "restart_host"
 
         /// Steps that act on one worker (and take `worker:`).
         public var takesWorker: Bool {
             switch self {
             case .killWorker, .restartWorker, .pauseWorker, .resumeWorker: return true
-            case .killStore, .restartStore, .restartApp: return false
+            case .killStore, .restartStore, .restartApp, .killHost, .restartHost: return false
             }
         }
+
+        /// Steps that act on one host (and take `host:`, 1-based as the report says "host 1").
+        public var takesHost: Bool { self == .killHost || self == .restartHost }
     }
 
     /// Which worker a worker step acts on.
@@ -65,13 +72,14 @@ public struct FaultStep: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var kind: Kind
-    /// The worker of a worker step (worker 0 when not given); nil for the others.
+    /// The worker of a worker step (worker 0 when not given), the host of a
+    /// host step (`.index`, 1-based: host 1 when not given); nil for the others.
     public var worker: Worker?
     public var trigger: Trigger
 
     public init(_ kind: Kind, worker: Worker? = nil, trigger: Trigger = .next) {
         self.kind = kind
-        self.worker = kind.takesWorker ? (worker ?? .index(0)) : nil
+        self.worker = kind.takesWorker ? (worker ?? .index(0)) : kind.takesHost ? (worker ?? .index(1)) : nil
         self.trigger = trigger
     }
 
@@ -99,7 +107,12 @@ public enum FaultSyntax {
             throw FaultError("unknown fault '\(name)' in '\(text)'; use one of \(FaultStep.Kind.allCases.map(\.rawValue).joined(separator: ", ")), e.g. \(example)")
         }
         var worker: FaultStep.Worker?
-        if let workerText {
+        if let workerText, kind.takesHost {
+            guard let host = Int(workerText), host >= 1 else {
+                throw FaultError("host '\(workerText)' in '\(text)' is not a host number (1, 2, ...)")
+            }
+            worker = .index(host)
+        } else if let workerText {
             guard kind.takesWorker else {
                 throw FaultError("\(kind.rawValue) takes no worker ('\(text)'); only \(FaultStep.Kind.allCases.filter(\.takesWorker).map(\.rawValue).joined(separator: ", ")) do")
             }
@@ -183,11 +196,35 @@ public enum FaultPlan {
     /// Problems with `steps` for statelab's own app with this strategy and
     /// mode; empty when it can run them.
     public static func problems(_ steps: [FaultStep], strategy: Strategy, mode: Mode, workers: Int,
-                                externalStore: Bool = false, load: FaultLoad = FaultLoad()) -> [String] {
+                                externalStore: Bool = false, load: FaultLoad = FaultLoad(), hosts: Int? = nil) -> [String] {
         var problems: [String] = []
         var storeDown = false
         var paused: Set<Int> = []
+        var hostsDown: Set<Int> = []
         for step in steps {
+            if step.kind.takesHost {
+                guard let hosts else {
+                    problems.append("\(step.kind.rawValue) needs several hosts: set app: {hosts: 3} (or --hosts 3)")
+                    continue
+                }
+                guard case .index(let host) = step.worker, (1...hosts).contains(host) else {
+                    problems.append("\(step.kind.rawValue): host \(step.worker?.description ?? "?") does not exist; this app has hosts 1 to \(hosts)")
+                    continue
+                }
+                if step.kind == .killHost {
+                    if !hostsDown.insert(host).inserted { problems.append("kill_host \(host) twice without a restart_host \(host) between them") }
+                    if hostsDown.count == hosts { problems.append("kill_host \(host) takes down the last host: nothing would answer; keep one up") }
+                } else {
+                    hostsDown.remove(host)
+                }
+                continue
+            }
+            if hosts != nil, strategy.isPerHost {
+                if step.kind == .killStore || step.kind == .restartStore || step.kind == .restartApp {
+                    problems.append("\(step.kind.rawValue) with hosts: \(strategy.rawValue) is on each host, not one store; use kill_host and restart_host")
+                    continue
+                }
+            }
             let restarts = step.kind != .pauseWorker && step.kind != .resumeWorker
             if restarts, let index = paused.min() {
                 problems.append("\(step.kind.rawValue) while worker \(index) is paused; resume_worker \(index) first (its reads would hang the restart's count)")
@@ -212,6 +249,8 @@ public enum FaultPlan {
                     }
                     storeDown = false
                 }
+            case .killHost, .restartHost:
+                break  // handled above
             case .restartApp:
                 if storeDown { problems.append("restart_app while the store is down; restart_store first (the workers would not start)") }
             case .killWorker, .restartWorker, .pauseWorker, .resumeWorker:
@@ -237,6 +276,9 @@ public enum FaultPlan {
                     break
                 }
             }
+        }
+        for host in hostsDown.sorted() {
+            problems.append("kill_host \(host) has no restart_host \(host) after it: its workers could not be read at the end; add restart_host (e.g. restart_host:\(host)@delay=1s)")
         }
         if storeDown {
             problems.append("kill_store has no restart_store after it: the final count could not be read; add restart_store (e.g. --fault restart_store@delay=500ms)")

@@ -35,7 +35,9 @@ public struct PostgresServerSettings: Sendable, Equatable, Codable {
 /// directory goes with `stop()`, or with the next run's sweep of the run
 /// directory it lives in.
 public final class PostgresServerProcess: @unchecked Sendable {
-    public let host = "127.0.0.1"
+    public var host: String { placement.host }
+    /// Where it runs: loopback, or the store host of `--hosts` (which then lets that network's hosts in).
+    public let placement: ServerPlacement
     public let port: Int
     public let directory: String
     public let url: PostgresURL
@@ -64,7 +66,9 @@ public final class PostgresServerProcess: @unchecked Sendable {
     /// How to start it again on the same cluster (`restarted()`).
     private var relaunch: (postgres: String, account: (name: String, uid: uid_t, gid: gid_t)?, settings: PostgresServerSettings)?
 
-    private init(port: Int, directory: String, url: PostgresURL, systemUser: String?, child: ChildProcess) {
+    private init(port: Int, directory: String, url: PostgresURL, systemUser: String?, placement: ServerPlacement,
+                 child: ChildProcess) {
+        self.placement = placement
         self.port = port
         self.directory = directory
         self.url = url
@@ -118,6 +122,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
     /// `parent` (a run directory, so a sweep after `kill -9` removes it too),
     /// or the temp dir. `log` gets one line when the server runs as another user.
     public static func launch(in parent: String? = nil, settings: PostgresServerSettings = PostgresServerSettings(),
+                              placement: ServerPlacement = .loopback,
                               log: (String) -> Void = { _ in }) throws -> PostgresServerProcess {
         if let reason = availability() { throw StoreError(reason) }
         guard let (initdb, postgres) = binaries() else { throw StoreError("PostgreSQL not found") }
@@ -126,6 +131,14 @@ public final class PostgresServerProcess: @unchecked Sendable {
         do {
             let password = randomPassword()
             try initCluster(initdb: initdb, directory: directory, password: password, account: account)
+            if let clients = placement.clients {
+                // The hosts of statelab's own network connect from their addresses, not from loopback.
+                let hba = directory + "/data/pg_hba.conf"
+                guard let handle = FileHandle(forWritingAtPath: hba) else { throw StoreError("cannot open \(hba)") }
+                handle.seekToEndOfFile()
+                handle.write(Data("host all all \(clients) scram-sha-256\n".utf8))
+                handle.closeFile()
+            }
             if let account {
                 log("PostgreSQL refuses to run as root: statelab runs initdb and postgres as the \(account.name) user (\(directory) is theirs)")
             }
@@ -134,7 +147,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
                 let port = try RedisServerProcess.freeLoopbackPort()
                 do {
                     let server = try start(postgres: postgres, directory: directory, port: port, password: password,
-                                           account: account, settings: settings)
+                                           account: account, settings: settings, placement: placement)
                     do {
                         try PostgresCounterTable.prepare(url: server.url, timeout: 10)
                     } catch {
@@ -248,12 +261,12 @@ public final class PostgresServerProcess: @unchecked Sendable {
 
     private static func start(postgres: String, directory: String, port: Int, password: String,
                               account: (name: String, uid: uid_t, gid: gid_t)?,
-                              settings: PostgresServerSettings) throws -> PostgresServerProcess {
+                              settings: PostgresServerSettings, placement: ServerPlacement) throws -> PostgresServerProcess {
         let logFile = directory + "/postgres.log"
         let child = try ChildProcess.spawn(
             executable: postgres,
             arguments: [
-                "-D", directory + "/data", "-h", "127.0.0.1", "-p", String(port),
+                "-D", directory + "/data", "-h", placement.host, "-p", String(port),
                 // TCP only: a Unix socket path under a long TMPDIR could pass the 107-byte limit.
                 "-c", "unix_socket_directories=",
                 "-c", "fsync=\(settings.fsync ? "on" : "off")",
@@ -263,9 +276,11 @@ public final class PostgresServerProcess: @unchecked Sendable {
             ],
             environment: serverEnvironment(),
             outputFile: logFile,
-            options: SpawnOptions(deathSignal: SIGINT, user: account.map { ($0.uid, $0.gid) }, directory: directory))
-        let url = PostgresURL(host: "127.0.0.1", port: port, user: superuser, password: password, database: "postgres")
-        let server = PostgresServerProcess(port: port, directory: directory, url: url, systemUser: account?.name, child: child)
+            options: SpawnOptions(deathSignal: SIGINT, user: account.map { ($0.uid, $0.gid) }, directory: directory,
+                                  namespaces: placement.namespaces))
+        let url = PostgresURL(host: placement.host, port: port, user: superuser, password: password, database: "postgres")
+        let server = PostgresServerProcess(port: port, directory: directory, url: url, systemUser: account?.name,
+                                           placement: placement, child: child)
         server.relaunch = (postgres, account, settings)
         if let problem = waitReady(server) {
             let log = LogTail.read(logFile, lines: 3)
@@ -276,7 +291,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
             truncate(logFile, 0)
             let taken = whole.contains("could not bind") || whole.contains("Address already in use")
                 || whole.contains("could not create any TCP/IP sockets")
-            throw StartFailure(message: "postgres on 127.0.0.1:\(port) \(problem)\(log.isEmpty ? "" : "; its log ends with: \(log)")",
+            throw StartFailure(message: "postgres on \(placement.host):\(port) \(problem)\(log.isEmpty ? "" : "; its log ends with: \(log)")",
                                portTaken: taken)
         }
         return server
@@ -328,7 +343,7 @@ public final class PostgresServerProcess: @unchecked Sendable {
         truncate(logFile, 0)
         do {
             return try Self.start(postgres: relaunch.postgres, directory: directory, port: port, password: password,
-                                  account: relaunch.account, settings: relaunch.settings)
+                                  account: relaunch.account, settings: relaunch.settings, placement: placement)
         } catch let failure as StartFailure {
             throw StoreError("postgres did not start again: \(failure.message)")
         }

@@ -237,7 +237,7 @@ public final class RedisConnection: @unchecked Sendable {
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
             candidate = info.pointee.ai_next
-            guard LoopbackHost.isLoopback(info.pointee.ai_addr) else { lastError = "not a loopback address"; continue }
+            guard LoopbackHost.isPermitted(info.pointee.ai_addr) else { lastError = "not a loopback address"; continue }
             let socketFD = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             guard socketFD >= 0 else { lastError = Self.describe(errno); continue }
             if Self.connect(socketFD, info.pointee.ai_addr, info.pointee.ai_addrlen, deadline: deadline, error: &lastError) {

@@ -7,7 +7,9 @@ import Glibc
 /// free port, a 0700 temp dir, no persistence. It is a ChildProcess, so it dies
 /// with statelab even under `kill -9`; `stop()` ends it by pid and removes the dir.
 public final class RedisServerProcess: @unchecked Sendable {
-    public let host = "127.0.0.1"
+    public var host: String { placement.host }
+    /// Where it runs: loopback, or the store host of `--hosts`.
+    public let placement: ServerPlacement
     public let port: Int
     public let directory: String
     /// Set with `--requirepass` when given to `launch` (tests of AUTH); statelab's own runs use none.
@@ -31,7 +33,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// take the port in between: start again on a new port this many times.
     public static let startAttempts = 3
 
-    private init(port: Int, directory: String, password: String?, appendOnly: Bool, child: ChildProcess) {
+    private init(port: Int, directory: String, password: String?, appendOnly: Bool, placement: ServerPlacement,
+                 child: ChildProcess) {
+        self.placement = placement
         self.port = port
         self.directory = directory
         self.password = password
@@ -52,7 +56,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// `kill -9` removes it too), or the temp dir. With `password`, the server
     /// requires it (`--requirepass`).
     public static func launch(in parent: String? = nil, password: String? = nil,
-                              appendOnly: Bool = false) throws -> RedisServerProcess {
+                              appendOnly: Bool = false, placement: ServerPlacement = .loopback) throws -> RedisServerProcess {
         guard let executable = ChildProcess.which("redis-server") else {
             throw StoreError(availability() ?? "redis-server not found")
         }
@@ -60,7 +64,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         for _ in 0..<startAttempts {
             do {
                 return try start(executable: executable, port: freeLoopbackPort(), parent: parent, password: password,
-                                 appendOnly: appendOnly)
+                                 appendOnly: appendOnly, placement: placement)
             } catch let error as StoreError {
                 failures.append(error.message)
             }
@@ -94,7 +98,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         lock.unlock()
         child.stop(signal: SIGKILL, grace: 0)
         return try Self.start(executable: executable, port: port, password: password, appendOnly: appendOnly,
-                              reusing: directory)
+                              placement: placement, reusing: directory)
     }
 
     // MARK: - Starting
@@ -102,7 +106,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// One attempt on `port`; on failure the process is stopped, its dir removed,
     /// and the error carries the end of its log.
     static func start(executable: String, port: Int, parent: String? = nil, password: String? = nil,
-                      appendOnly: Bool = false, reusing existing: String? = nil) throws -> RedisServerProcess {
+                      appendOnly: Bool = false, placement: ServerPlacement = .loopback,
+                      reusing existing: String? = nil) throws -> RedisServerProcess {
         let directory = try existing ?? makePrivateDirectory(in: parent)
         let outputFile = directory + "/redis.out"
         let child: ChildProcess
@@ -110,24 +115,26 @@ public final class RedisServerProcess: @unchecked Sendable {
             child = try ChildProcess.spawn(
                 executable: executable,
                 arguments: [
-                    "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
+                    "--port", String(port), "--bind", placement.host, "--dir", directory,
                     "--save", "", "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec",
-                    "--protected-mode", "yes",
+                    // On a store host it binds an address only statelab's own bridge reaches.
+                    "--protected-mode", placement.namespaces == nil ? "yes" : "no",
                     "--daemonize", "no", "--logfile", directory + "/redis.log",
                 ] + (password.map { ["--requirepass", $0] } ?? []),
-                outputFile: outputFile)
+                outputFile: outputFile,
+                options: SpawnOptions(namespaces: placement.namespaces))
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
         let server = RedisServerProcess(port: port, directory: directory, password: password, appendOnly: appendOnly,
-                                        child: child)
+                                        placement: placement, child: child)
         if let problem = waitForPong(server) {
             // Read the logs before stop() removes them.
             let logs = tail(of: server.logFile) + tail(of: outputFile)
             server.stop()
             let detail = logs.isEmpty ? "" : "; its log ends with:\n" + logs.joined(separator: "\n")
-            throw StoreError("redis-server on 127.0.0.1:\(port) \(problem)\(detail)")
+            throw StoreError("redis-server on \(placement.host):\(port) \(problem)\(detail)")
         }
         return server
     }

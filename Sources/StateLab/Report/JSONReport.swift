@@ -83,6 +83,7 @@ enum JSONReport {
                 ("p999", .double(latency.p999)), ("max", .double(latency.max)),
             ]) : .null),
             ("per_worker", .array(happened ? check.perWorker.map(worker) : [])),
+            ("hosts", happened ? check.hosts.map { .array($0.map(host)) } ?? .null : .null),
             ("unreached_pids", .array(run.unreachedPids.map { .int(Int($0)) })),
             ("witnesses", .array(happened ? check.witnesses.map(witness) : [])),
             ("expectations", .array(run.expectations.map { expectation($0, evaluated: happened) })),
@@ -209,6 +210,19 @@ enum JSONReport {
             ("pid", .int(Int(tally.pid))),
             ("worker", tally.worker.map(JSONValue.int) ?? .null),
             ("count", .int(tally.count)),
+            ("acknowledged", .int(tally.acknowledged)),
+            ("host", tally.host.map { .int($0 + 1) } ?? .null),
+        ])
+    }
+
+    /// One host of a `--hosts` run: its number (1-based, as the report says it), workers and reads.
+    static func host(_ tally: HostTally) -> JSONValue {
+        .object([
+            ("host", .int(tally.host + 1)),
+            ("workers", .int(tally.workers)),
+            ("count_low", .int(tally.low)),
+            ("count_high", .int(tally.high)),
+            ("workers_agree", .bool(tally.agree)),
             ("acknowledged", .int(tally.acknowledged)),
         ])
     }

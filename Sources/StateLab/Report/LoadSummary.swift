@@ -62,12 +62,13 @@ enum LoadSummary {
 
     static func perWorker(_ run: RunResult, color: Bool) -> [String] {
         guard !run.check.perWorker.isEmpty else { return [] }
-        var table = TextTable(columns: [
+        let hosts = run.check.perWorker.contains { $0.host != nil }
+        var table = TextTable(columns: (hosts ? [.init(title: "host", alignment: .right)] : []) + [
             .init(title: "worker", alignment: .right), .init(title: "pid", alignment: .right),
             .init(title: "final count", alignment: .right), .init(title: "acked", alignment: .right),
         ])
         for tally in run.check.perWorker {
-            table.append(.cells([
+            table.append(.cells((hosts ? [.init(tally.host.map { String($0 + 1) } ?? "-")] : []) + [
                 .init(tally.worker.map(String.init) ?? "-"), .init(String(tally.pid)),
                 .init(ReportNumbers.grouped(tally.count)), .init(ReportNumbers.grouped(tally.acknowledged)),
             ]))

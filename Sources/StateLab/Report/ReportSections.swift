@@ -28,11 +28,19 @@ enum ReportSections {
     static func workerLines(_ runs: [RunResult]) -> [String] {
         runs.filter { !$0.isSkipped && !$0.check.perWorker.isEmpty }.map { run in
             let total = max(1, run.check.acknowledged)
-            let workers = run.check.perWorker.map { worker -> String in
+            func line(_ worker: WorkerTally) -> String {
                 let share = Int((Double(worker.acknowledged) * 100 / Double(total)).rounded())
                 return "pid \(worker.pid) answered \(ReportNumbers.grouped(worker.acknowledged)) (\(share)%), read \(ReportNumbers.grouped(worker.count))"
             }
-            return "\(run.label): \(workers.joined(separator: "; "))"
+            // With hosts, grouped by host: "host 1: pid 11 ...; pid 12 ... | host 2: ...".
+            if run.check.perWorker.contains(where: { $0.host != nil }) {
+                let hosts = Dictionary(grouping: run.check.perWorker, by: { $0.host ?? -1 })
+                let groups = hosts.keys.sorted().map { host in
+                    "host \(host + 1): " + hosts[host]!.map(line).joined(separator: "; ")
+                }
+                return "\(run.label): \(groups.joined(separator: " | "))"
+            }
+            return "\(run.label): \(run.check.perWorker.map(line).joined(separator: "; "))"
         }
     }
 

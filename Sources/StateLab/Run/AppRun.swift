@@ -12,6 +12,9 @@ public enum AppRun {
         if let target = spec.target {
             return try await runUserApp(plan, target: target, report: report)
         }
+        if let hosts = spec.app.hosts {
+            return try await runOnHosts(plan, hosts: hosts, report: report)
+        }
         if let reason = StrategyAvailability.reason(spec.strategy, redisURL: plan.redisURL, postgresURL: plan.postgres.url) {
             report(.skipped, nil)
             return RunResult.skipped(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
@@ -34,14 +37,42 @@ public enum AppRun {
         }
     }
 
-    private static func load(_ plan: RunPlan, on target: SupervisorTarget,
+    /// statelab's own app on `hosts` namespaced hosts behind nginx; skipped,
+    /// with the reason, where that cannot run (no root, no ip, no nginx).
+    private static func runOnHosts(_ plan: RunPlan, hosts: Int,
+                                   report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
+        let spec = plan.spec
+        if let reason = HostCluster.availability(plan.appConfig) {
+            report(.skipped, nil)
+            return RunResult.skipped(strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers * hosts,
+                                     reason: reason, expectations: spec.expectations)
+        }
+        report(.starting, nil)
+        let started: (target: HostsTarget, stop: @Sendable () async -> Void)
+        do {
+            started = try await TargetStarter.hosts(plan.appConfig, hosts: hosts)
+        } catch {
+            throw RunError(label: spec.label, reason: "\(error)")
+        }
+        do {
+            var run = try await load(plan, on: started.target, report: report)
+            run.notes += started.target.cluster.balancerEvents()
+            await started.stop()
+            return run
+        } catch {
+            await started.stop()
+            throw error
+        }
+    }
+
+    private static func load(_ plan: RunPlan, on target: some RunTarget,
                              report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
         let spec = plan.spec
         let outcome = try await RunPipeline.run(
             target: target, plan: plan.loadPlan(port: target.port),
             steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds, faults: spec.faults),
             sharing: spec.strategy.isShared ? .yes : .no, recording: plan.recording, progress: report)
-        let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
+        let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: target.workerCount,
                             raceWindowMicros: spec.app.raceWindowMicros, concurrency: plan.load.concurrency,
                             outcome: outcome)
         return run.evaluating(spec.expectations)
@@ -97,6 +128,13 @@ public enum TargetStarter {
         async throws -> (target: SupervisorTarget, stop: @Sendable () async -> Void) {
         let supervisor = try await OffThread.run { try Supervisor.start(config, log: log) }
         return (SupervisorTarget(supervisor: supervisor), { await OffThread.run { supervisor.stop() } })
+    }
+
+    /// statelab's own app on `hosts` namespaced hosts behind nginx (`HostCluster`).
+    public static func hosts(_ config: AppConfig, hosts: Int, log: @escaping @Sendable (String) -> Void = { _ in })
+        async throws -> (target: HostsTarget, stop: @Sendable () async -> Void) {
+        let cluster = try await OffThread.run { try HostCluster.start(config, hosts: hosts, log: log) }
+        return (HostsTarget(cluster: cluster), { await OffThread.run { cluster.stop() } })
     }
 
     /// The target, and how to stop what was started (nothing for a URL).

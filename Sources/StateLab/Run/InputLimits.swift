@@ -5,6 +5,8 @@
 /// trapping later in an integer conversion or a report's arithmetic.
 public enum InputLimits {
     public static let workers = 1...64
+    /// Namespaced hosts of `--hosts` (a /27 holds them, with the bridge and the store host).
+    public static let hosts = 1...16
     public static let raceWindowMicros = 0...1_000_000
     public static let storeThreads = 1...64
     public static let increments = 1...100_000_000

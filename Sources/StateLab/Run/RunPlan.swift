@@ -38,7 +38,7 @@ public struct RunPlan: Sendable {
         }
         let external = (spec.strategy == .redis && redisURL != nil) || (spec.strategy == .postgres && postgres.url != nil)
         return FaultPlan.problems(spec.faults, strategy: spec.strategy, mode: spec.mode, workers: spec.app.workers,
-                                  externalStore: external, load: load.faultLoad)
+                                  externalStore: external, load: load.faultLoad, hosts: spec.app.hosts)
     }
 
     func loadPlan(host: String = "127.0.0.1", port: Int, fields: AnswerFields = .standard) -> LoadPlan {

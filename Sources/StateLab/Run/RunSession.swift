@@ -41,15 +41,17 @@ public final class RunSession: Sendable {
         self.events = events
         let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
         let origin = MonotonicClock.now()
-        let config = (target as? SupervisorTarget)?.supervisor.config
+        let config = (target as? SupervisorTarget)?.supervisor.config ?? (target as? HostsTarget)?.cluster.config
         let export = recording.export?.beginRun(name: target.label, strategy: config?.strategy.rawValue, mode: config?.mode.rawValue,
                                                 step: target.appRequests.step, origin: origin)
         recorder = HistoryRecorder(origin: origin, views: views, limit: target.appRequests.limit,
                                    checksCounter: target.appRequests.checksCounter, evidence: recording.evidence,
-                                   export: export, step: target.appRequests.step)
+                                   export: export, step: target.appRequests.step,
+                                   hostOf: sharing == .yes ? target.hostOf : nil)
         // A worker killed from outside: the supervisor restarts it, and the history has it.
-        if let own = target as? SupervisorTarget {
-            own.supervisor.observeExits { [recorder, events] exit in
+        let supervisors = (target as? SupervisorTarget).map { [$0.supervisor] } ?? (target as? HostsTarget)?.cluster.supervisors ?? []
+        for supervisor in supervisors {
+            supervisor.observeExits { [recorder, events] exit in
                 recorder.departed(pid: exit.pid, reason: "exited without statelab's doing; the supervisor replaced it")
                 recorder.recordFault(FaultRecord(step: "worker_exit", atSeconds: recorder.secondsSinceOrigin(),
                                                  acknowledged: recorder.acknowledged, worker: exit.index, pid: exit.pid,
@@ -187,7 +189,7 @@ public final class RunSession: Sendable {
             if step.kind == .restartStore, !runner.storeDown { throw FaultError("the store is running: K kills it first") }
         case .killWorker, .restartWorker, .restartApp:
             if runner.storeDown { throw FaultError("the store is down and a new worker is ready only once it reads the store: press U first") }
-        case .pauseWorker, .resumeWorker:
+        case .pauseWorker, .resumeWorker, .killHost, .restartHost:
             break
         }
         return await runner.fire(step)

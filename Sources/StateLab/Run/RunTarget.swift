@@ -37,6 +37,9 @@ public protocol RunTarget: Sendable {
     var appRequests: AppRequests { get }
     /// Names each connection's worker from /proc; nil when the answers name it (statelab's own app).
     var socketOwners: SocketOwners? { get }
+    /// With `--hosts` and a store each host has its own of: each pid's host,
+    /// so the check takes one counter per host. Nil otherwise.
+    var hostOf: (@Sendable (Int32) -> Int?)? { get }
 }
 
 /// One worker as its target sees it.
@@ -46,6 +49,8 @@ public struct TargetWorker: Sendable, Equatable {
     public var index: Int
     public var pid: Int32
     public var status: Status
+    /// Its host (`--hosts`, 0-based).
+    public var host: Int?
 
     public init(index: Int, pid: Int32, status: Status) {
         self.index = index
@@ -66,6 +71,7 @@ extension RunTarget {
     public var label: String { "http://\(host):\(port)" }
     public var appRequests: AppRequests { .counterAPI }
     public var socketOwners: SocketOwners? { nil }
+    public var hostOf: (@Sendable (Int32) -> Int?)? { nil }
 }
 
 /// How a reset ended, as the history records it.

@@ -143,6 +143,53 @@ runs:
     expect: {durable: true, lost_to_restart: 0, lost: 0, verdict: ok}
 
 """#),
+        ("hosts", #"""
+# Hosts: the same app on three machines behind a load balancer.
+#
+# What it teaches: a store the workers of one machine share (a manager on
+# localhost, a shared-memory segment, a SQLite file) is shared by that
+# machine only. Run the app on three hosts behind nginx and each host keeps
+# its own count: nothing is lost (each host's count is what its workers
+# acknowledged), but /report answers one of three different numbers. Only a
+# store every host reaches over the network (redis, PostgreSQL) is one
+# counter. Each host here is a Linux network and mount namespace with its own
+# address, /tmp and /dev/shm; nginx spreads the load over them, and redis and
+# PostgreSQL run on a store host of their own. Needs root, ip and nginx (runs
+# are skipped, with the reason, without them).
+name: hosts
+description: "Three hosts behind nginx: local stores diverge across hosts, network stores hold"
+
+app: {hosts: 3, workers: 2}
+
+load:
+  increments: 3000
+  concurrency: 32
+
+expect:
+  lost: 0
+  unexpected: 0
+
+runs:
+  - strategy: global
+    mode: naive
+    expect: {divergent: true, verdict: divergent}
+  - strategy: manager
+    mode: atomic
+    expect: {divergent: true, verdict: divergent}
+  - strategy: shm
+    mode: atomic
+    expect: {divergent: true, verdict: divergent}
+  - strategy: sqlite
+    mode: atomic
+    expect: {divergent: true, verdict: divergent}
+  - strategy: redis
+    mode: atomic
+    expect: {divergent: false, verdict: ok}
+  - strategy: postgres
+    mode: atomic
+    expect: {divergent: false, verdict: ok}
+
+"""#),
         ("lost-updates", #"""
 # Lost updates, and the two ways to stop them.
 #

@@ -9,6 +9,8 @@ public struct AppSettings: Sendable, Equatable, Codable {
     public var listen: ListenMode
     /// redis-server keeps an append-only file (appendfsync everysec) for the redis strategy.
     public var redisAppendOnly = false
+    /// The app on this many namespaced hosts behind nginx (`HostCluster`); nil: one host, this machine.
+    public var hosts: Int?
 
     public init(workers: Int = 4, raceWindowMicros: Int = 0, threads: Int = 4, listen: ListenMode = .reuseport,
                 redisAppendOnly: Bool = false) {

@@ -8,10 +8,10 @@ struct ScenarioDecoder {
     let path: String
 
     static let topKeys = ["name", "description", "app", "load", "runs", "expect", "faults"]
-    static let appKeys = ["workers", "race_window_us", "threads", "listen", "redis_appendonly"]
+    static let appKeys = ["workers", "race_window_us", "threads", "listen", "redis_appendonly", "hosts"]
     static let loadKeys = ["increments", "duration", "concurrency", "rate", "reset_after", "timeout"]
     static let runKeys = ["name", "strategy", "mode", "target", "app", "expect", "faults"]
-    static let faultTriggerKeys = ["after", "at", "delay", "worker"]
+    static let faultTriggerKeys = ["after", "at", "delay", "worker", "host"]
     static let targetKeys = ["command", "url", "cwd", "env", "ready", "shared", "pid_field", "count_field"] + requestKeys
     static let readyKeys = ["path", "timeout"]
     static let longestReady = Duration.seconds(600)
@@ -44,6 +44,7 @@ struct ScenarioDecoder {
         let fields = try reader.mapping(node, context, allowed: Self.appKeys, example: "\(context): {workers: 4}")
         var app = base
         if let node = fields["workers"] { app.workers = try reader.integer(node, "workers", in: InputLimits.workers) }
+        if let node = fields["hosts"] { app.hosts = try reader.integer(node, "hosts", in: InputLimits.hosts) }
         if let node = fields["race_window_us"] {
             app.raceWindowMicros = try reader.integer(node, "race_window_us", in: InputLimits.raceWindowMicros)
         }
@@ -189,7 +190,7 @@ struct ScenarioDecoder {
     /// A run's faults must fit its strategy, mode, workers and load: exit 2 at load, not a failed run.
     private func validate(_ run: RunSpec, faultsAt node: Node, load: LoadSettings) throws {
         if let problem = FaultPlan.problems(run.faults, strategy: run.strategy, mode: run.mode, workers: run.app.workers,
-                                            load: load.faultLoad).first {
+                                            load: load.faultLoad, hosts: run.app.hosts).first {
             let parts = problem.split(separator: ";", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             throw reader.error(at: node, "\(parts[0]) (run \(run.label) at line \(run.line))",
                                parts.count > 1 ? parts[1] : "change the faults, or the run's strategy and mode")
@@ -232,6 +233,13 @@ struct ScenarioDecoder {
                 } else {
                     worker = .index(try reader.integer(node, "worker", in: 0...(InputLimits.workers.upperBound - 1)))
                 }
+            }
+            if let node = fields["host"] {
+                guard kind.takesHost else {
+                    throw reader.error(at: fields.key("host"), "\(name) takes no host",
+                                       "only kill_host and restart_host act on one host")
+                }
+                worker = .index(try reader.integer(node, "host", in: InputLimits.hosts))
             }
             let triggers = ["after", "at", "delay"].filter { fields[$0] != nil }
             if triggers.count > 1 {

@@ -27,6 +27,10 @@ public enum Strategy: String, CaseIterable, Sendable, Codable {
     /// True when every worker sees the same counter.
     public var isShared: Bool { self != .global }
 
+    /// Shared by the workers of one host only: a file, a segment or a
+    /// manager on localhost. Across `--hosts`, each host has its own.
+    public var isPerHost: Bool { self == .manager || self == .shm || self == .sqlite }
+
     public var summary: String {
         switch self {
         case .global: return "a module-level variable in each worker process"

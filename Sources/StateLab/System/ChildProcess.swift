@@ -128,8 +128,12 @@ public struct SpawnOptions: Sendable {
     public var user: (uid: uid_t, gid: gid_t)?
     /// The child's working directory; statelab's own otherwise.
     public var directory: String?
+    /// The host whose network and mount namespaces the child joins (`--hosts`); statelab's own otherwise.
+    public var namespaces: HostNamespaces?
 
-    public init(deathSignal: Int32 = SIGKILL, user: (uid: uid_t, gid: gid_t)? = nil, directory: String? = nil) {
+    public init(deathSignal: Int32 = SIGKILL, user: (uid: uid_t, gid: gid_t)? = nil, directory: String? = nil,
+                namespaces: HostNamespaces? = nil) {
+        self.namespaces = namespaces
         self.deathSignal = deathSignal
         self.user = user
         self.directory = directory
@@ -204,7 +208,8 @@ final class Spawner: @unchecked Sendable {
             r.from.withUnsafeBufferPointer { from in
                 r.to.withUnsafeBufferPointer { to in
                     sl_spawn(path, &cArgs, &cEnv, from.baseAddress, to.baseAddress, Int32(r.from.count), r.newGroup ? 1 : 0,
-                             r.options.deathSignal, uid, gid, cwd)
+                             r.options.deathSignal, uid, gid, cwd,
+                             r.options.namespaces?.network ?? -1, r.options.namespaces?.mount ?? -1)
                 }
             }
         }

@@ -17,7 +17,7 @@ public enum LoopbackHost {
     public struct Refusal: Error, Equatable, CustomStringConvertible {
         public let host: String
         public var description: String {
-            "host '\(host)' is not a loopback address; statelab connects only to 127.0.0.0/8, ::1 or localhost, written as such (names are not resolved)"
+            "host '\(host)' is not a loopback address; statelab connects only to 127.0.0.0/8, ::1 or localhost, written as such (names are not resolved), or to a host of its own --hosts network while it exists"
         }
     }
 
@@ -27,16 +27,25 @@ public enum LoopbackHost {
         var bare = Substring(host)
         if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
         if bare.lowercased() == "localhost" { return "127.0.0.1" }
-        guard let address = numeric(String(bare), port: 0), isLoopback(address) else { return nil }
+        guard let address = numeric(String(bare), port: 0), isPermitted(address) else { return nil }
         return String(bare)
     }
 
     /// The socket address to connect to, checked as loopback right before use.
     public static func address(host: String, port: Int) throws(Refusal) -> SocketAddress {
-        guard let text = literal(host), (0...65_535).contains(port), let address = numeric(text, port: port), isLoopback(address) else {
+        guard let text = literal(host), (0...65_535).contains(port), let address = numeric(text, port: port), isPermitted(address) else {
             throw Refusal(host: host)
         }
         return address
+    }
+
+    /// Loopback, or an IPv4 address on the subnet of one of statelab's own
+    /// host-network links in this network namespace (`HostNetwork`): a host
+    /// statelab made, which only its own bridge and veths reach.
+    public static func isPermitted(_ address: SocketAddress) -> Bool {
+        if isLoopback(address) { return true }
+        guard case .v4(let v4) = address else { return false }
+        return InterfaceAddresses.isStatelabHost(UInt32(bigEndian: v4.address.sin_addr.s_addr))
     }
 
     /// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.
@@ -53,16 +62,16 @@ public enum LoopbackHost {
         }
     }
 
-    /// The same check on a raw address from the C library.
-    static func isLoopback(_ address: UnsafePointer<sockaddr>) -> Bool {
+    /// The same check (`isPermitted`) on a raw address from the C library.
+    static func isPermitted(_ address: UnsafePointer<sockaddr>) -> Bool {
         switch Int32(address.pointee.sa_family) {
         case AF_INET:
             return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                isLoopback(SocketAddress($0.pointee, host: ""))
+                isPermitted(SocketAddress($0.pointee, host: ""))
             }
         case AF_INET6:
             return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
-                isLoopback(SocketAddress($0.pointee, host: ""))
+                isPermitted(SocketAddress($0.pointee, host: ""))
             }
         default:
             return false
