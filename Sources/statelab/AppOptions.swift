@@ -9,8 +9,11 @@ struct AppOptions: ParsableArguments {
     @Option(help: "How the app increments: naive reads then writes; locked and atomic do not lose updates; serializable (postgres) retries what isolation refuses. `statelab strategies` lists each strategy's modes.")
     var mode: Mode = .naive
 
-    @Option(help: "Worker processes sharing the port (1-64).")
+    @Option(help: "Worker processes sharing the port (1-64); with --hosts, on each host.")
     var workers: Int = 4
+
+    @Option(help: "Run the app on this many hosts (1-16), each a network and mount namespace with its own address, /tmp and /dev/shm, behind a real nginx; redis and postgres on a store host of their own. Needs root, ip and nginx.")
+    var hosts: Int?
 
     @Option(name: .customLong("race-window-us"), help: "Microseconds slept between read and write, to widen the race (teaching demos).")
     var raceWindowMicros: Int = 0
@@ -35,11 +38,16 @@ struct AppOptions: ParsableArguments {
                                raceWindowMicros: raceWindowMicros, storeThreads: threads, redisURL: redisURL, listen: listen,
                                postgres: postgres.options)
         config.redisAppendOnly = redisAppendOnly
+        config.hosts = hosts
         return config
     }
 
     func validate() throws {
         if let problem = config(port: 0).problems().first { throw ValidationError(problem) }
+        if let hosts {
+            if let problem = InputLimits.problem("--hosts", hosts, in: InputLimits.hosts) { throw ValidationError(problem) }
+            if listen != .reuseport { throw ValidationError("--listen shared does not apply with --hosts: each host's workers bind the port on their own stack (reuseport)") }
+        }
         if redisAppendOnly && (strategy != .redis || redisURL != nil) {
             throw ValidationError("--redis-appendonly applies to the redis-server statelab starts (--strategy redis, without --redis-url)")
         }
@@ -57,7 +65,7 @@ struct AppOptions: ParsableArguments {
         case .duration(let seconds): load.duration = seconds
         }
         if let problem = FaultPlan.problems(steps, strategy: strategy, mode: mode, workers: workers, externalStore: external,
-                                            load: load).first {
+                                            load: load, hosts: hosts).first {
             throw ValidationError("--fault \(problem)")
         }
         return steps

@@ -50,6 +50,9 @@ extension StateLabCommand {
         @Option(name: .customLong("redis-url"), help: "Use this Redis server (redis://127.0.0.1:6379) instead of starting one.")
         var redisURL: String?
 
+        @Option(help: "Run every run of statelab's own app on this many namespaced hosts behind nginx (1-16), as a scenario's app: {hosts: N} does. Needs root, ip and nginx; without them the runs are skipped with the reason.")
+        var hosts: Int?
+
         @OptionGroup(title: "PostgreSQL")
         var postgres: PostgresCLIOptions
 
@@ -72,6 +75,10 @@ extension StateLabCommand {
             for text in faults {
                 do { _ = try FaultSyntax.parse(text) } catch let error as FaultError { throw ValidationError("--fault \(error.description)") }
             }
+            if let hosts {
+                try InputCheck.whole("--hosts", hosts, in: InputLimits.hosts)
+                if !ownApp { throw ValidationError("--hosts runs statelab's own app on several hosts; it does not apply to --url or --app-command") }
+            }
             try InputCheck.whole("--increments", increments, in: InputLimits.increments)
             try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
         }
@@ -80,6 +87,9 @@ extension StateLabCommand {
         /// faults checked against its strategy, mode and the servers given.
         private func withFaults(_ loaded: Scenario) throws -> Scenario {
             var scenario = loaded
+            if let hosts {
+                for index in scenario.runs.indices where scenario.runs[index].target == nil { scenario.runs[index].app.hosts = hosts }
+            }
             if !faults.isEmpty {
                 let steps = faults.compactMap { try? FaultSyntax.parse($0) }
                 for index in scenario.runs.indices where scenario.runs[index].target == nil { scenario.runs[index].faults = steps }

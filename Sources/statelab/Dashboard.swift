@@ -77,6 +77,11 @@ extension StateLabCommand {
             var options = try engineOptions()
             options.postgres = app.postgres.options
             options.redisAppendOnly = options.redisAppendOnly || app.redisAppendOnly
+            if let hosts = app.hosts {
+                guard options.target == .ownApp else { throw fail("--hosts runs statelab's own app on several hosts; it does not apply to --url or --app-command") }
+                if let reason = HostCluster.availability(app.config(port: 0)) { throw fail(reason) }
+                options.hosts = hosts
+            }
             if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL,
                                                                                    postgresURL: app.postgres.url) {
                 throw fail(reason)

@@ -29,6 +29,10 @@ extension StateLabCommand {
 
         func run() throws {
             let stopRequested = SignalWatch(signals: [SIGINT, SIGTERM])
+            if let hosts = app.hosts {
+                try serveHosts(hosts, stopRequested: stopRequested)
+                return
+            }
             let supervisor: Supervisor
             do {
                 supervisor = try Supervisor.start(app.config(port: port)) { line in
@@ -46,6 +50,45 @@ extension StateLabCommand {
             FileHandle.standardError.write(Data("statelab serve: stopping \(supervisor.workers.count) workers\n".utf8))
             supervisor.stop()
             // Like a shell: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+            throw ExitCode(128 + (stopRequested.received ?? SIGTERM))
+        }
+
+        /// The app on `hosts` namespaced hosts behind nginx on `--port`, until a signal.
+        private func serveHosts(_ hosts: Int, stopRequested: SignalWatch) throws {
+            let say: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("statelab serve: \($0)\n".utf8)) }
+            let cluster: HostCluster
+            do {
+                cluster = try HostCluster.start(app.config(port: port), hosts: hosts, log: say)
+            } catch {
+                throw fail("\(error)")
+            }
+            defer { cluster.stop() }
+            if json {
+                let entries = cluster.supervisors.enumerated().map { index, supervisor in
+                    "{\"host\":\(index + 1),\"address\":\"\(cluster.addresses[index])\",\"url\":\"\(supervisor.url)\",\"pids\":[\(supervisor.workers.map { String($0.pid) }.joined(separator: ","))]}"
+                }
+                var line = "{\"url\":\"\(cluster.url)\",\"port\":\(cluster.nginx.port),\"strategy\":\"\(app.strategy.rawValue)\","
+                line += "\"mode\":\"\(app.mode.rawValue)\",\"nginx_pid\":\(cluster.nginx.pid),\"bridge\":\"\(cluster.network.bridge)\","
+                line += "\"control_dir\":\"\(cluster.control.path)\",\"store_address\":\(cluster.storeAddress.map(JSONText.quoted) ?? "null"),"
+                line += "\"store_pid\":\(cluster.storePID.map(String.init) ?? "null"),\"hosts\":[\(entries.joined(separator: ","))]}"
+                print(line)
+            } else {
+                print("statelab serve: \(app.strategy.rawValue) / \(app.mode.rawValue) on \(hosts) hosts behind nginx at \(cluster.url)")
+                print("  \(app.strategy.describe(app.mode))")
+                for (index, supervisor) in cluster.supervisors.enumerated() {
+                    print("  host \(index + 1)  \(supervisor.url)  workers \(supervisor.workers.map { "pid \($0.pid)" }.joined(separator: ", "))")
+                }
+                if let address = cluster.storeAddress { print("  store host  \(address)  \(app.strategy.rawValue) pid \(cluster.storePID.map(String.init) ?? "?")") }
+                print("  nginx  pid \(cluster.nginx.pid)  bridge \(cluster.network.bridge)")
+                print("Try: curl -X POST \(cluster.url)/increment; curl \(cluster.url)/report (each host answers its own). Ctrl-C stops.")
+            }
+            fflush(nil)
+            // Each host's supervisor restarts a worker that dies (and logs it); wait for a signal.
+            while !stopRequested.fired {
+                stopRequested.wait(seconds: 0.25)
+            }
+            say("stopping \(hosts) hosts")
+            cluster.stop()
             throw ExitCode(128 + (stopRequested.received ?? SIGTERM))
         }
 

@@ -51,6 +51,15 @@ public enum PostgresRequirement {
     }
 }
 
+/// `--hosts` tests (namespaces, veths, nginx) skip where that cannot run (not
+/// root, no ip or nginx) but fail in CI, where .ci/run sets STATELAB_REQUIRE_HOSTS=1.
+public enum HostsRequirement {
+    public static var required: Bool { ProcessInfo.processInfo.environment["STATELAB_REQUIRE_HOSTS"] == "1" }
+    public static var available: Bool { HostNetwork.availability() == nil && NginxProcess.availability() == nil }
+    public static var runs: Bool { available || required }
+    public static let skipReason: Comment = "--hosts needs root, ip (iproute2) and nginx"
+}
+
 /// Processes by /proc: whether one still runs, who its children are, its arguments.
 public enum ProcessTable {
     /// A process's user + system CPU time in seconds, from /proc/PID/stat.

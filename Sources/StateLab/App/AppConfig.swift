@@ -30,6 +30,8 @@ public struct AppConfig: Sendable, Equatable {
     public var trace = false
     /// The namespaced host this app runs on (`--hosts`); nil: this machine, on loopback.
     public var placement: HostPlacement?
+    /// `--hosts N` for `load` and the dashboard: run it as a `HostCluster`; nil: one host.
+    public var hosts: Int?
 
     public init(strategy: Strategy, mode: Mode = .naive, workers: Int = 4, port: Int = 0,
                 raceWindowMicros: Int = 0, storeThreads: Int = 4, redisURL: String? = nil,

@@ -33,6 +33,7 @@ public final class HostCluster: @unchecked Sendable {
 
     /// Starts the network, the store host's server, every host's app and nginx;
     /// on failure, stops whatever it had started.
+    /// nginx listens on `config.port` on loopback (0: a free port).
     public static func start(_ config: AppConfig, hosts count: Int,
                              log: @escaping @Sendable (String) -> Void = { _ in }) throws -> HostCluster {
         if let problem = config.problems().first { throw StoreError(problem) }
@@ -48,6 +49,7 @@ public final class HostCluster: @unchecked Sendable {
             let made = try HostNetwork.create(hosts: count, storeHost: needsStoreHost, control: control.path)
             network = made
             var hostConfig = config
+            hostConfig.hosts = nil
             hostConfig.port = HostPlacement.appPort
             hostConfig.listen = .reuseport
             if let storeHost = made.store {
@@ -78,7 +80,7 @@ public final class HostCluster: @unchecked Sendable {
             let nginxDirectory = control.path + "/nginx"
             try FileManager.default.createDirectory(atPath: nginxDirectory, withIntermediateDirectories: false)
             let nginx = try NginxProcess.launch(upstreams: made.hosts.map { "\($0.address):\(HostPlacement.appPort)" },
-                                                in: nginxDirectory)
+                                                in: nginxDirectory, port: config.port)
             let cluster = HostCluster(config: config, control: control, network: made, supervisors: supervisors,
                                       nginx: nginx, store: store)
             for (index, supervisor) in supervisors.enumerated() { cluster.remember(supervisor, host: index) }
@@ -129,6 +131,16 @@ public final class HostCluster: @unchecked Sendable {
     public var hostCount: Int { supervisors.count }
     public var addresses: [String] { network.hosts.map(\.address) }
     public var storeAddress: String? { network.store?.address }
+    public var url: String { "http://127.0.0.1:\(nginx.port)" }
+
+    /// The store host's server pid (redis-server, postgres), if statelab started one.
+    public var storePID: Int32? {
+        switch store.withLockedValue({ $0 }) {
+        case .redis(let server)?: return server.pid
+        case .postgres(let server)?: return server.pid
+        case nil: return nil
+        }
+    }
 
     // MARK: Faults
 

@@ -217,7 +217,7 @@ public final class HostNetwork: @unchecked Sendable {
     }
 
     /// The pid in a link name of statelab's (`slb123n4`, `slv123x5`), or nil for any other name.
-    static func ownerPID(ofLink name: String) -> Int32? {
+    public static func ownerPID(ofLink name: String) -> Int32? {
         let bytes = Array(name.utf8)
         guard bytes.count > 4, bytes[0] == UInt8(ascii: "s"), bytes[1] == UInt8(ascii: "l"),
               bytes[2] == UInt8(ascii: "b") || bytes[2] == UInt8(ascii: "v") else { return nil }

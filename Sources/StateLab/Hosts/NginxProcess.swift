@@ -40,12 +40,13 @@ public final class NginxProcess: @unchecked Sendable {
     }
 
     /// Starts nginx balancing over `upstreams` ("address:port"), its files in
-    /// `directory` (which must exist); returns once it accepts connections.
-    public static func launch(upstreams: [String], in directory: String) throws -> NginxProcess {
+    /// `directory` (which must exist), on loopback `port` (0: a free one);
+    /// returns once it accepts connections.
+    public static func launch(upstreams: [String], in directory: String, port asked: Int = 0) throws -> NginxProcess {
         guard let executable = ChildProcess.which("nginx") else { throw StoreError(availability() ?? "nginx not found") }
         var failures: [String] = []
-        for _ in 0..<startAttempts {
-            let port = try RedisServerProcess.freeLoopbackPort()
+        for _ in 0..<(asked == 0 ? startAttempts : 1) {
+            let port = asked == 0 ? try RedisServerProcess.freeLoopbackPort() : asked
             try config(port: port, upstreams: upstreams, directory: directory)
                 .write(toFile: directory + "/nginx.conf", atomically: true, encoding: .utf8)
             let child = try ChildProcess.spawn(
@@ -57,6 +58,9 @@ public final class NginxProcess: @unchecked Sendable {
                 let log = LogTail.read(server.errorLog, lines: 2)
                 server.stop()
                 failures.append("nginx on 127.0.0.1:\(port) \(problem)\(log.isEmpty ? "" : ": \(log)")")
+                if asked != 0 {
+                    throw StoreError("\(failures.last!); choose another port with --port, or --port 0 for a free one")
+                }
                 continue
             }
             return server
@@ -148,14 +152,14 @@ public final class NginxProcess: @unchecked Sendable {
 
 /// Whether something accepts TCP connections on a loopback port.
 enum TCPProbe {
-    static func accepts(port: Int, host: String = "127.0.0.1") -> Bool {
+    static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0

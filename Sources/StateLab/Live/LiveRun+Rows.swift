@@ -49,9 +49,11 @@ extension LiveRun {
                 case .alive where session?.storeDown == true || phase == .faulting(.restartStore): .storeDown
                 case .alive: read == nil ? .dead : .alive
                 }
-                rows.append(WorkerRow(index: worker.index, pid: worker.pid, status: status,
-                                      acknowledged: (acknowledgedByPid[worker.pid] ?? 0) + (liveAcks[worker.pid] ?? 0),
-                                      currentRead: read))
+                var row = WorkerRow(index: worker.index, pid: worker.pid, status: status,
+                                    acknowledged: (acknowledgedByPid[worker.pid] ?? 0) + (liveAcks[worker.pid] ?? 0),
+                                    currentRead: read)
+                row.host = worker.host
+                rows.append(row)
             }
         } else {
             // A launched command's workers come from /proc: a pid no longer there is dead, and

@@ -23,6 +23,8 @@ public actor LiveRun {
         public var postgres = PostgresOptions()
         /// The redis-server statelab starts keeps an append-only file, so a restart finds its count again.
         public var redisAppendOnly = false
+        /// statelab's own app on this many namespaced hosts behind nginx (`--hosts`); nil: one.
+        public var hosts: Int?
 
         public init(settings: LiveSettings, burstSize: Int = 2_000, storeThreads: Int = 4,
                     redisURL: String? = nil, executable: String = ChildProcess.currentExecutable,
@@ -199,6 +201,11 @@ public actor LiveRun {
             config.redisAppendOnly = options.redisAppendOnly
             // Naive and locked workers then say when each increment read and wrote: the race view's inside view.
             config.trace = Self.recording.traces(next.mode)
+            if let hosts = options.hosts {
+                let (target, stop) = try await TargetStarter.hosts(config, hosts: hosts)
+                let line = "\(next.strategy.rawValue)/\(next.mode.rawValue) on \(hosts) hosts behind nginx (127.0.0.1:\(target.port); hosts \(target.cluster.addresses.joined(separator: ", "))), \(next.workers) workers each"
+                return (target, stop, next.strategy.isShared ? .yes : .no, line)
+            }
             // No log callback: every step the supervisor would log comes back as an event here.
             let (target, stop) = try await TargetStarter.own(config)
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(target.supervisor.url)"

@@ -17,6 +17,8 @@ public struct WorkerRow: Sendable, Equatable {
     public var currentRead: Int?
     /// With a limit and nothing read: the operations this worker refused (nil when the run reads a counter).
     public var refused: Int?
+    /// Its host (`--hosts`, 0-based); nil on one host.
+    public var host: Int?
 
     public init(index: Int, pid: Int32, status: WorkerStatus = .alive, acknowledged: Int = 0, currentRead: Int? = nil,
                 refused: Int? = nil) {

@@ -65,6 +65,9 @@ public enum LoadRun {
 
     private static func runOwn(_ config: AppConfig, faults: [FaultStep], load: Load, recording: RunRecording,
                                progress: @escaping @Sendable (LoadProgress) -> Void) async throws -> (RunResult, String) {
+        if let hosts = config.hosts {
+            return try await runOnHosts(config, hosts: hosts, faults: faults, load: load, recording: recording, progress: progress)
+        }
         if let reason = config.unavailability() { throw StartError(description: reason) }
         let started: (target: SupervisorTarget, stop: @Sendable () async -> Void)
         do { started = try await TargetStarter.own(config) } catch { throw StartError(description: "\(error)") }
@@ -79,6 +82,29 @@ public enum LoadRun {
             let run = RunResult(strategy: config.strategy, mode: config.mode, workers: config.workers,
                                 raceWindowMicros: config.raceWindowMicros, concurrency: load.concurrency, outcome: outcome)
             return (run, "statelab \(config.strategy.rawValue)/\(config.mode.rawValue) at \(url)")
+        } catch {
+            await started.stop()
+            throw error
+        }
+    }
+
+    private static func runOnHosts(_ config: AppConfig, hosts: Int, faults: [FaultStep], load: Load, recording: RunRecording,
+                                   progress: @escaping @Sendable (LoadProgress) -> Void) async throws -> (RunResult, String) {
+        if let reason = HostCluster.availability(config) { throw StartError(description: reason) }
+        let started: (target: HostsTarget, stop: @Sendable () async -> Void)
+        do { started = try await TargetStarter.hosts(config, hosts: hosts) } catch { throw StartError(description: "\(error)") }
+        let cluster = started.target.cluster
+        do {
+            let outcome = try await RunPipeline.run(
+                target: started.target, plan: load.plan(port: started.target.port),
+                steps: RunSteps(resetTimeout: load.timeout, faults: faults, pidSource: load.pidSource),
+                sharing: config.strategy.isShared ? .yes : .no, recording: recording
+            ) { _, current in if let current { progress(current) } }
+            var run = RunResult(strategy: config.strategy, mode: config.mode, workers: started.target.workerCount,
+                                raceWindowMicros: config.raceWindowMicros, concurrency: load.concurrency, outcome: outcome)
+            run.notes += cluster.balancerEvents()
+            await started.stop()
+            return (run, "\(started.target.label) at http://127.0.0.1:\(cluster.nginx.port) (hosts \(cluster.addresses.joined(separator: ", ")))")
         } catch {
             await started.stop()
             throw error

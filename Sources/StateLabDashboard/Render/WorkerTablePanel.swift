@@ -78,7 +78,7 @@ enum WorkerTablePanel {
         default: .warn
         }
         let cells: [(String, CellStyle)] = [
-            ("w\(worker.index)", .bold),
+            (worker.host.map { "h\($0 + 1) w\(worker.index)" } ?? "w\(worker.index)", .bold),
             (String(worker.pid), .plain),
             (worker.status.rawValue, .role(statusRole)),
             (Format.count(worker.acknowledged), .plain),
@@ -107,7 +107,7 @@ enum WorkerTablePanel {
                                      row: Int, inner: Rect, barColumn: Int, barWidth: Int, scale: Double,
                                      screen: inout ScreenBuffer) {
         let cells: [(String, CellStyle)] = [
-            ("w\(worker.index)", .bold), (String(worker.pid), .plain), (worker.status.rawValue, .role(statusRole)),
+            (worker.host.map { "h\($0 + 1) w\(worker.index)" } ?? "w\(worker.index)", .bold), (String(worker.pid), .plain), (worker.status.rawValue, .role(statusRole)),
             (Format.count(worker.acknowledged), .plain), (Format.count(refused), .plain), ("", .plain),
         ]
         drawCells(cells, under: limitColumns, style: style, row: row, from: inner.column, screen: &screen)

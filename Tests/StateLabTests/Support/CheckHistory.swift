@@ -4,10 +4,11 @@ extension Checker {
     /// Checks a history given whole, as the hand-made checker tests write them.
     /// Only tests build histories this way: outside them, a history becomes a
     /// check in one place, `RunSession.check()` (see OneCheckSiteTests).
-    static func check(_ history: History, shared: Bool) -> CheckResult {
+    /// `hostOf`: each pid's host, for a store each host has its own of (`--hosts`).
+    static func check(_ history: History, shared: Bool, hostOf: (@Sendable (Int32) -> Int?)? = nil) -> CheckResult {
         let times = history.increments.flatMap { [$0.start, $0.end] } + history.reads.map(\.start)
             + history.finalReads.map(\.start) + history.resets.map(\.start)
-        let recorder = HistoryRecorder(origin: times.min() ?? 0, resolution: 0)
+        let recorder = HistoryRecorder(origin: times.min() ?? 0, resolution: 0, hostOf: hostOf)
         for reset in history.resets { recorder.addFinishedReset(reset) }
         for increment in history.increments { recorder.add(increment) }
         let finals = Set(history.finalReads.map(ReadKey.init))
