@@ -57,6 +57,7 @@ extension StateLabCommand {
         var postgres: PostgresCLIOptions
 
         func validate() throws {
+            try requestOptions.permitRemote()
             if listScenarios && scenario != nil { throw ValidationError("--list-scenarios takes no --scenario; it lists them all") }
             let targets = [("--scenario", scenario != nil), ("--url", url != nil), ("--app-command", command.appCommand != nil)]
                 .filter(\.1).map(\.0)

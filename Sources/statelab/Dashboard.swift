@@ -51,6 +51,7 @@ extension StateLabCommand {
         var noColor = false
 
         func validate() throws {
+            try requestOptions.permitRemote()
             try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
             try InputCheck.whole("--burst", burst, in: InputLimits.burst)
             try InputCheck.whole("--fps", fps, in: InputLimits.fps)

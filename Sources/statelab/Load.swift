@@ -66,6 +66,7 @@ extension StateLabCommand {
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
+            try requestOptions.permitRemote()
             if !faults.isEmpty && (url != nil || command.appCommand != nil) {
                 throw ValidationError("--fault applies to statelab's own app only (no --url or --app-command)")
             }
@@ -165,7 +166,7 @@ struct LoadTarget: CustomStringConvertible {
         case .failure(.notHTTP):
             throw ValidationError("--url '\(text)' is not an http URL with a port from 1 to 65535; write it like http://127.0.0.1:8000")
         case .failure(.notLoopback(let host)):
-            throw ValidationError("--url host '\(host)' is not a loopback address; write 127.0.0.1, [::1] or localhost (names are never resolved)")
+            throw ValidationError("--url host '\(host)' is not a loopback address; write 127.0.0.1, [::1] or localhost (names are never resolved), or name a host off this machine with --allow-remote \(host)")
         }
     }
 }

@@ -32,6 +32,16 @@ struct RequestOptions: ParsableArguments {
     @Option(name: .customLong("limit-algorithm"), help: ArgumentHelp("How the limiter's window works, so a correct one is never blamed: fixed (default; may accept 2N across a window boundary), moving (N in any window), token-bucket[:BURST] (GCRA).", valueName: "algorithm"))
     var limitAlgorithm: String?
 
+    @Option(name: .customLong("allow-remote"), help: ArgumentHelp("Let --url name this one host off this machine (a numeric address; names are never resolved), e.g. a staging server. Off by default: a load tester that can be pointed anywhere is a weapon. Its workers are named by their answers (X-Worker-Pid, X-Worker-Host), as /proc cannot see them.", valueName: "address"))
+    var allowRemote: [String] = []
+
+    /// Permits the --allow-remote addresses; call before parsing --url.
+    func permitRemote() throws {
+        for host in allowRemote {
+            do { try LoopbackHost.allowRemote(host) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
     /// Whether any request flag was given.
     var given: Bool {
         op != nil || body != nil || !headers.isEmpty || read != nil || reset != nil || refused != "409,429" || step != 1

@@ -20,6 +20,24 @@ struct HostsTests {
 
     static func links(of pid: Int32) -> [String] { statelabLinks().filter { HostNetwork.ownerPID(ofLink: $0) == pid } }
 
+    /// `statelab serve --hosts 2` (sqlite atomic, 2 workers each) and its ready line (`--json`).
+    static func serveTwoHosts(in directory: ScratchDirectory) throws -> (ChildProcess, [String: Any]) {
+        let output = directory.path + "/serve.json"
+        let serve = try ChildProcess.spawn(executable: Binary.path,
+                                           arguments: ["serve", "--hosts", "2", "--workers", "2", "--strategy", "sqlite",
+                                                       "--mode", "atomic", "--port", "0", "--json"],
+                                           outputFile: output)
+        guard let ready = Poll.value(timeout: 120, { () -> [String: Any]? in
+            guard let text = try? String(contentsOfFile: output, encoding: .utf8), let line = text.split(separator: "\n").first,
+                  let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return json
+        }) else {
+            serve.stop(signal: SIGKILL, grace: 0)
+            throw StoreError("serve --hosts never said it was ready: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
+        }
+        return (serve, ready)
+    }
+
     static func runs(_ result: StatelabCLI.Result) throws -> [[String: Any]] {
         try #require(result.json?["runs"] as? [[String: Any]], "no JSON runs: \(result.stdout.prefix(400)) \(result.stderr.prefix(600))")
     }
@@ -94,17 +112,8 @@ struct HostsTests {
     @Test func killNineLeavesNothingRunningAndTheNextRunSweeps() throws {
         let directory = try ScratchDirectory()
         defer { directory.remove() }
-        let output = directory.path + "/serve.json"
-        let serve = try ChildProcess.spawn(executable: Binary.path,
-                                           arguments: ["serve", "--hosts", "2", "--workers", "2", "--strategy", "sqlite",
-                                                       "--mode", "atomic", "--port", "0", "--json"],
-                                           outputFile: output)
+        let (serve, ready) = try Self.serveTwoHosts(in: directory)
         defer { serve.stop(signal: SIGKILL, grace: 0) }
-        let ready = try #require(Poll.value(timeout: 120) { () -> [String: Any]? in
-            guard let text = try? String(contentsOfFile: output, encoding: .utf8), let line = text.split(separator: "\n").first,
-                  let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-            return json
-        }, "serve --hosts never said it was ready: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
         let hosts = try #require(ready["hosts"] as? [[String: Any]])
         let workers = hosts.flatMap { ($0["pids"] as? [Int]) ?? [] }.map(Int32.init)
         let nginx = try #require((ready["nginx_pid"] as? Int).map(Int32.init))
@@ -135,6 +144,40 @@ struct HostsTests {
         // Its control directory goes with the next run directory's sweep.
         try RunDirectory.create().remove()
         #expect(!FileManager.default.fileExists(atPath: control), "\(control) is still there")
+    }
+}
+
+extension HostsTests {
+    /// Another statelab's hosts are other machines to this one: a URL at one
+    /// is refused until --allow-remote names it; then the workers come from
+    /// the answers (X-Worker-Pid, X-Worker-Host), since /proc cannot see them.
+    @Test func anotherStatelabsHostIsRemoteUntilAllowed() async throws {
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
+        let (serve, ready) = try Self.serveTwoHosts(in: directory)
+        defer { serve.stop(grace: 10) }
+        let first = try #require((ready["hosts"] as? [[String: Any]])?.first)
+        let address = try #require(first["address"] as? String)
+        let pids = Set(((first["pids"] as? [Int]) ?? []).map(Int32.init))
+        let url = "http://\(address):8000"
+
+        let refused = try await StatelabCLI.run(["load", "--url", url, "--increments", "100"])
+        #expect(refused.status == 2, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stderr.contains("--allow-remote \(address)"), "\(refused.stderr)")
+        let badName = try await StatelabCLI.run(["load", "--url", url, "--allow-remote", "staging.example", "--increments", "100"])
+        #expect(badName.status == 2 && badName.stderr.contains("names are not resolved"), "\(badName.stderr)")
+
+        let allowed = try await StatelabCLI.run(["load", "--url", url, "--allow-remote", address, "--increments", "300",
+                                                  "--format", "json"], timeout: 120)
+        #expect(allowed.status == 0, "\(allowed.stdout.prefix(1500)) \(allowed.stderr)")
+        let run = try #require(allowed.json, "not JSON: \(allowed.stdout)")
+        #expect(run["verdict"] as? String == "ok", "\(run["explanation"] ?? "")")
+        #expect(run["acknowledged"] as? Int == 300)
+        let workers = try #require(run["per_worker"] as? [[String: Any]])
+        #expect(!workers.isEmpty && workers.allSatisfy { $0["host_name"] as? String == address }, "\(workers)")
+        #expect(workers.allSatisfy { ($0["pid"] as? Int).map { pids.contains(Int32($0)) } == true }, "\(workers) vs \(pids)")
+        let notes = run["notes"] as? [String] ?? []
+        #expect(!notes.contains { $0.contains("/proc") }, "/proc was asked about a remote host: \(notes)")
     }
 }
 

@@ -150,3 +150,19 @@ import Testing
         #expect(LoopbackHost.literal("127.0.0.1") == "127.0.0.1")
     }
 }
+
+/// --allow-remote takes one numeric address, never a name or a range.
+@Suite struct AllowRemoteTests {
+    @Test func onlyOneNumericAddressIsAllowed() throws {
+        for bad in ["staging.example", "", "0.0.0.0", "255.255.255.255", "224.0.0.1", "10.0.0.0/8", "::", "ff02::1"] {
+            #expect(throws: LoopbackHost.Refusal.self, "\(bad)") { try LoopbackHost.allowRemote(bad) }
+        }
+        // An address from the documentation range (RFC 5737): allowed only once named, and only it.
+        #expect(LoopbackHost.literal("192.0.2.77") == nil)
+        try LoopbackHost.allowRemote("192.0.2.77")
+        #expect(LoopbackHost.literal("192.0.2.77") == "192.0.2.77")
+        #expect(LoopbackHost.isRemote("192.0.2.77"))
+        #expect(LoopbackHost.literal("192.0.2.78") == nil)
+        #expect(!LoopbackHost.isRemote("127.0.0.1"))
+    }
+}

@@ -21,7 +21,7 @@ public final class CounterApp: Sendable {
         self.traces = spec.trace == true
         self.worker = worker
         self.pid = getpid()
-        self.answers = WorkerAnswers(pid: pid, worker: worker)
+        self.answers = WorkerAnswers(pid: pid, worker: worker, host: spec.hostAddress)
         self.backend = backend
     }
 

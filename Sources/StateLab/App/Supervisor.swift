@@ -67,8 +67,9 @@ public final class Supervisor: @unchecked Sendable {
                                   runDirectory: runDirectory.path, idleTimeoutMillis: config.idleTimeoutMillis,
                                   requestHeadTimeoutMillis: config.requestHeadTimeoutMillis, listen: config.listen)
             if config.trace { spec.trace = true }
-            if config.placement != nil {
+            if let placement = config.placement {
                 spec.bindHost = "0.0.0.0"
+                spec.hostAddress = placement.address
                 spec.stateDirectory = HostPlacement.stateDirectory
             }
             let resources = try StrategyResources(config: config, runDirectory: runDirectory, spec: &spec, log: log)

@@ -15,16 +15,19 @@ struct WorkerAnswers: Sendable {
     private let okClose: [UInt8]
     /// `,"pid":P,"worker":W}`: the end of an increment's or a reset's body.
     private let identityTail: [UInt8]
+    /// `X-Worker-Host`: the worker's host address on a `--hosts` network (nil on one host).
+    let host: String?
 
     static let `continue`: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     private static let countLead: [UInt8] = Array("{\"count\":".utf8)
     private static let headEnd: [UInt8] = Array("\r\n\r\n".utf8)
 
-    init(pid: Int32, worker: Int) {
+    init(pid: Int32, worker: Int, host: String? = nil) {
         self.pid = pid
+        self.host = host
         identity = "\"pid\":\(pid),\"worker\":\(worker)"
-        okKeepAlive = Array(Self.head(.ok, pid: pid, keepAlive: true, extra: []).utf8)
-        okClose = Array(Self.head(.ok, pid: pid, keepAlive: false, extra: []).utf8)
+        okKeepAlive = Array(Self.head(.ok, pid: pid, host: host, keepAlive: true, extra: []).utf8)
+        okClose = Array(Self.head(.ok, pid: pid, host: host, keepAlive: false, extra: []).utf8)
         identityTail = Array(",\(identity)}".utf8)
     }
 
@@ -82,7 +85,7 @@ struct WorkerAnswers: Sendable {
     /// included) without the body.
     func write(_ status: HTTPResponseStatus, body: String, keepAlive: Bool, extra: [(String, String)] = [],
                headOnly: Bool = false, into buffer: inout ByteBuffer) {
-        buffer.writeString(Self.head(status, pid: pid, keepAlive: keepAlive, extra: extra))
+        buffer.writeString(Self.head(status, pid: pid, host: host, keepAlive: keepAlive, extra: extra))
         buffer.writeString(String(body.utf8.count))
         buffer.writeBytes(Self.headEnd)
         if !headOnly { buffer.writeString(body) }
@@ -94,8 +97,10 @@ struct WorkerAnswers: Sendable {
     }
 
     /// The head of an answer up to the Content-Length value.
-    private static func head(_ status: HTTPResponseStatus, pid: Int32, keepAlive: Bool, extra: [(String, String)]) -> String {
+    private static func head(_ status: HTTPResponseStatus, pid: Int32, host: String?, keepAlive: Bool,
+                             extra: [(String, String)]) -> String {
         var head = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\nContent-Type: application/json\r\nX-Worker-Pid: \(pid)\r\n"
+        if let host { head += "X-Worker-Host: \(host)\r\n" }
         head += keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n"
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         return head + "Content-Length: "

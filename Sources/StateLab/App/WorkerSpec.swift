@@ -33,6 +33,8 @@ public struct WorkerSpec: Sendable, Codable, Equatable {
     public var trace: Bool?
     /// The address the workers listen on: 127.0.0.1 unless set (a namespaced host's 0.0.0.0).
     public var bindHost: String?
+    /// A namespaced host's address, sent as X-Worker-Host with every answer (`--hosts`).
+    public var hostAddress: String?
     /// Where the store's files go (SQLite, the manager's socket and key), as
     /// the workers see it: the run directory unless set (a host's own /tmp).
     public var stateDirectory: String?

@@ -50,7 +50,7 @@ extension CheckResult {
     /// "the 3 hosts hold 3 separate counts (host 1 1,012, host 2 998, host 3 990)
     /// of 3,000 acknowledged; within each host its 2 workers agree".
     private func hostsExplanation(_ hosts: [HostTally]) -> String {
-        let counts = hosts.map { "host \($0.host + 1) \($0.agree ? ReportNumbers.grouped($0.high) : "\(ReportNumbers.grouped($0.low))-\(ReportNumbers.grouped($0.high))")" }
+        let counts = hosts.map { "\($0.name.map { "host \($0)" } ?? "host \($0.host + 1)") \($0.agree ? ReportNumbers.grouped($0.high) : "\(ReportNumbers.grouped($0.low))-\(ReportNumbers.grouped($0.high))")" }
         let what: String
         if !shared {
             what = "each worker on each of the \(hosts.count) hosts keeps its own counter (\(counts.joined(separator: ", ")))"

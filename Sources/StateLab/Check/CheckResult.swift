@@ -64,8 +64,10 @@ public struct WorkerTally: Sendable, Codable, Equatable {
     /// The ok increments it answered (over the whole run, resets included).
     public var acknowledged: Int
 
-    /// Its host (`--hosts`, 0-based).
+    /// Its host (`--hosts`, 0-based; for an app statelab did not start, by the name it gave, in name order).
     public var host: Int?
+    /// The host's name as the answer gave it (X-Worker-Host), when it did.
+    public var hostName: String?
 
     public init(pid: Int32, worker: Int?, count: Int, acknowledged: Int, host: Int? = nil) {
         self.host = host
@@ -80,6 +82,8 @@ public struct WorkerTally: Sendable, Codable, Equatable {
 public struct HostTally: Sendable, Codable, Equatable {
     /// 0-based; "host 1" in words.
     public var host: Int
+    /// The name its answers gave (X-Worker-Host), when they did.
+    public var name: String?
     public var workers: Int
     /// Its workers' lowest and highest final read: equal when they agree.
     public var low: Int
@@ -95,7 +99,7 @@ public struct HostTally: Sendable, Codable, Equatable {
         guard !grouped.isEmpty else { return nil }
         return grouped.keys.sorted().map { host in
             let tallies = grouped[host]!
-            return HostTally(host: host, workers: tallies.count, low: tallies.map(\.count).min()!,
+            return HostTally(host: host, name: tallies.first?.hostName, workers: tallies.count, low: tallies.map(\.count).min()!,
                              high: tallies.map(\.count).max()!, acknowledged: tallies.map(\.acknowledged).reduce(0, +))
         }
     }

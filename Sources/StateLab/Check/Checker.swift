@@ -38,14 +38,32 @@ public enum Checker {
            Set(history.finalReads.compactMap(\.host)).count > 1, total > (finals.max() ?? 0) {
             divergent = true
         }
+        // The check tells workers apart by pid: one pid on two hosts is two workers it cannot separate.
+        if inconclusive == nil, let pid = Dictionary(grouping: history.finalReads.filter { $0.hostName != nil }, by: \.pid)
+            .first(where: { Set($0.value.compactMap(\.hostName)).count > 1 }) {
+            let hosts = Set(pid.value.compactMap(\.hostName)).sorted().joined(separator: " and ")
+            inconclusive = "pid \(pid.key) answered from \(hosts): the check tells workers apart by pid, so it cannot tell these two apart"
+        }
         let noRead = history.finalReads.isEmpty
         let verdict = CheckResult.verdict(
             unknown: noRead, lost: figures.lost, duplicates: figures.duplicates, divergent: divergent,
             unexpected: figures.unexpected, readViolations: figures.violationCount, inconclusive: inconclusive)
+        // Hosts an app statelab did not start named in its answers (X-Worker-Host), numbered in name order.
+        let names = Set(history.finalReads.compactMap(\.hostName)).sorted()
+        let named = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         let perWorker = history.finalReads
+            .map { read -> ReadRecord in
+                var read = read
+                if read.host == nil, let name = read.hostName { read.host = named[name] }
+                return read
+            }
             .sorted { ($0.host ?? .max, $0.worker ?? .max, $0.pid) < ($1.host ?? .max, $1.worker ?? .max, $1.pid) }
-            .map { WorkerTally(pid: $0.pid, worker: $0.worker, count: $0.value, acknowledged: history.okByPid[$0.pid] ?? 0,
-                               host: $0.host) }
+            .map { read -> WorkerTally in
+                var tally = WorkerTally(pid: read.pid, worker: read.worker, count: read.value,
+                                        acknowledged: history.okByPid[read.pid] ?? 0, host: read.host)
+                tally.hostName = read.hostName
+                return tally
+            }
 
         var result = CheckResult(
             shared: shared, acknowledged: history.ok, failed: history.failed, indeterminate: history.indeterminate,

@@ -53,6 +53,8 @@ public struct ReadRecord: Sendable, Equatable, Codable {
     public var retries: Int?
     /// The worker's host (`--hosts`, 0-based), when the run has several.
     public var host: Int?
+    /// The host the answer named (X-Worker-Host), for an app statelab did not start.
+    public var hostName: String?
 
     public init(pid: Int32, worker: Int? = nil, value: Int, start: UInt64, end: UInt64, retries: Int? = nil) {
         self.pid = pid

@@ -345,12 +345,14 @@ enum InterfaceAddresses {
         return links
     }
 
-    /// True when `address` is on the subnet of one of statelab's own links
-    /// here (its bridge outside, a host's veth inside a host): a namespaced
-    /// host statelab made, reachable only over links statelab made.
+    /// True when `address` is on the subnet of one of this statelab's own
+    /// links here (its own bridge, named after its pid; a host's veth inside
+    /// one of its hosts): a namespaced host it made, reachable only over links
+    /// it made. Another statelab's hosts are other machines to it (`--allow-remote`).
     static func isStatelabHost(_ address: UInt32) -> Bool {
-        all().contains { link in
-            link.up && (link.name.hasPrefix("slb") || link.name == HostSubnet.innerLink)
+        let ownBridge = "slb\(getpid())n"
+        return all().contains { link in
+            link.up && (link.name.hasPrefix(ownBridge) || link.name == HostSubnet.innerLink)
                 && link.mask != 0 && link.address & link.mask == address & link.mask
                 && address & link.mask != address  // not the network address itself
         }

@@ -211,7 +211,8 @@ public actor LiveRun {
             let line = "\(next.strategy.rawValue)/\(next.mode.rawValue): \(next.strategy.describe(next.mode)); \(next.workers) workers on \(target.supervisor.url)"
             return (target, stop, next.strategy.isShared ? .yes : .no, line)
         case .url(let host, let port, let sharing, let requests):
-            let target = URLTarget(host: host, port: port, requests: requests, owners: SocketOwners(scope: .anyProcess))
+            let target = URLTarget(host: host, port: port, requests: requests,
+                                   owners: LoopbackHost.isRemote(host) ? nil : SocketOwners(scope: .anyProcess))
             let read = requests.read.map { "reads go through \($0) on fresh connections" } ?? "nothing is read (a limit only)"
             return (target, {}, sharing,
                     "watching \(target.label): \(read); /proc names the worker of each connection, and the kernel picks it, so some pids may not be reached")

@@ -19,6 +19,8 @@ public enum AppExchange {
         /// The X-Worker-Pid header.
         public var headerPid: Int32?
         public var body: [UInt8]
+        /// The X-Worker-Host header.
+        public var headerHost: String? = nil
         /// What /proc said about the worker, when it was asked.
         public var owner: SocketOwners.Lookup?
 
@@ -47,7 +49,7 @@ public enum AppExchange {
                         switch event {
                         case .response(let response):
                             exchange.succeed(status: response.status, headerPid: response.workerPid,
-                                             body: Array(response.body.readableBytesView))
+                                             body: Array(response.body.readableBytesView), headerHost: response.workerHost)
                         case .closed:
                             exchange.fail(HTTPOneShotError.closedBeforeAnswer)
                         }
@@ -99,10 +101,10 @@ private final class Exchange: @unchecked Sendable {
         })
     }
 
-    func succeed(status: Int, headerPid: Int32?, body: [UInt8]) {
+    func succeed(status: Int, headerPid: Int32?, body: [UInt8], headerHost: String? = nil) {
         guard !isDone else { return }
         isDone = true
-        promise.succeed(AppExchange.Answer(status: status, headerPid: headerPid, body: body, owner: owner))
+        promise.succeed(AppExchange.Answer(status: status, headerPid: headerPid, body: body, headerHost: headerHost, owner: owner))
         channel?.close(promise: nil)
     }
 

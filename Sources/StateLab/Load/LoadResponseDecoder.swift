@@ -12,6 +12,8 @@ struct LoadResponse {
     /// The X-Worker-Pid header, when present and a valid pid.
     var workerPid: Int32?
     var body: ByteBuffer
+    /// X-Worker-Host, when the app sends it.
+    var workerHost: String? = nil
     /// X-RateLimit-Remaining and -Reset, when the app sends them.
     var rateRemaining: Int32? = nil
     var rateReset: Double? = nil
@@ -166,7 +168,7 @@ final class ResponseStream {
             body = nil
             state = .finished
             onEvent(.response(LoadResponse(status: head.status, keepAlive: false, workerPid: head.workerPid, body: finished,
-                                           rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
+                                           workerHost: head.workerHost, rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
             midAnswer = false
         case .head:
             midAnswer = (pending?.readableBytes ?? 0) > 0
@@ -277,7 +279,7 @@ final class ResponseStream {
             pending = nil
         }
         onEvent(.response(LoadResponse(status: head.status, keepAlive: head.keepAlive, workerPid: head.workerPid, body: body,
-                                       rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
+                                       workerHost: head.workerHost, rateRemaining: head.rateRemaining, rateReset: head.rateReset, trace: head.trace)))
     }
 
     /// The head, consumed from `pending`, once its empty line has arrived.

@@ -54,6 +54,8 @@ public enum ReportReader {
               let value = requests.readField.integer(in: answer.body) else { return nil }
         let body = CounterAnswer.parse(answer.body, fields: requests.answerFields)
         let retries = answer.body.withUnsafeBytes { JSONFieldScanner(bytes: $0).integer(for: retriesKey) }
-        return ReadRecord(pid: pid, worker: body.worker, value: requests.normalized(value), start: start, end: end, retries: retries)
+        var read = ReadRecord(pid: pid, worker: body.worker, value: requests.normalized(value), start: start, end: end, retries: retries)
+        read.hostName = answer.headerHost
+        return read
     }
 }

@@ -28,6 +28,8 @@ struct ResponseHead: Equatable {
     var keepAlive: Bool
     var workerPid: Int32?
     var framing: Framing
+    /// X-Worker-Host: the host the worker runs on, when the app says (several hosts, or remote ones).
+    var workerHost: String? = nil
     /// A rate limiter's X-RateLimit-Remaining (or RateLimit-Remaining) and -Reset, when sent.
     var rateRemaining: Int32? = nil
     var rateReset: Double? = nil
@@ -51,6 +53,7 @@ struct ResponseHead: Equatable {
         var connectionClose = false
         var connectionKeepAlive = false
         var workerPid: Int32?
+        var workerHost: String?
         var rateRemaining: Int32?
         var rateReset: Double?
         var trace: IncrementTrace?
@@ -92,6 +95,11 @@ struct ResponseHead: Equatable {
                 }
             case 12 where HTTPBytes.equalsIgnoringCase(name, "x-worker-pid"):
                 workerPid = parseInt32(value)
+            case 13 where HTTPBytes.equalsIgnoringCase(name, "x-worker-host"):
+                // A name for grouping, not an address to use: printable ASCII, at most 253 bytes.
+                if (1...253).contains(value.count), value.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
+                    workerHost = String(decoding: value, as: UTF8.self)
+                }
             case 21 where HTTPBytes.equalsIgnoringCase(name, "x-ratelimit-remaining"),
                  19 where HTTPBytes.equalsIgnoringCase(name, "ratelimit-remaining"):
                 rateRemaining = parseInt32(value)
@@ -119,7 +127,7 @@ struct ResponseHead: Equatable {
         }
         if framing == .untilClose { keepAlive = false }
         return ResponseHead(status: status, keepAlive: keepAlive, workerPid: workerPid, framing: framing,
-                            rateRemaining: rateRemaining, rateReset: rateReset, trace: trace)
+                            workerHost: workerHost, rateRemaining: rateRemaining, rateReset: rateReset, trace: trace)
     }
 
     private enum TransferEncoding { case absent, chunked, other }

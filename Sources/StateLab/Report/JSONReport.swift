@@ -212,6 +212,7 @@ enum JSONReport {
             ("count", .int(tally.count)),
             ("acknowledged", .int(tally.acknowledged)),
             ("host", tally.host.map { .int($0 + 1) } ?? .null),
+            ("host_name", tally.hostName.map(JSONValue.string) ?? .null),
         ])
     }
 
@@ -219,6 +220,7 @@ enum JSONReport {
     static func host(_ tally: HostTally) -> JSONValue {
         .object([
             ("host", .int(tally.host + 1)),
+            ("name", tally.name.map(JSONValue.string) ?? .null),
             ("workers", .int(tally.workers)),
             ("count_low", .int(tally.low)),
             ("count_high", .int(tally.high)),

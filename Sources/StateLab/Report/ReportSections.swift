@@ -36,7 +36,8 @@ enum ReportSections {
             if run.check.perWorker.contains(where: { $0.host != nil }) {
                 let hosts = Dictionary(grouping: run.check.perWorker, by: { $0.host ?? -1 })
                 let groups = hosts.keys.sorted().map { host in
-                    "host \(host + 1): " + hosts[host]!.map(line).joined(separator: "; ")
+                    let name = hosts[host]!.first?.hostName.map { "host \($0)" } ?? "host \(host + 1)"
+                    return "\(name): " + hosts[host]!.map(line).joined(separator: "; ")
                 }
                 return "\(run.label): \(groups.joined(separator: " | "))"
             }

@@ -145,7 +145,9 @@ public enum TargetStarter {
         -> (any RunTarget, @Sendable () async -> Void) {
         switch spec {
         case .url(let host, let port, _, let requests):
-            return (URLTarget(host: host, port: port, requests: requests, owners: SocketOwners(scope: .anyProcess)), {})
+            // /proc sees only this machine's sockets: a remote host's workers are named by their answers.
+            let owners = LoopbackHost.isRemote(host) ? nil : SocketOwners(scope: .anyProcess)
+            return (URLTarget(host: host, port: port, requests: requests, owners: owners), {})
         case .command(let command, _, _):
             let cancelled = NIOLockedValueBox(false)
             let app: LaunchedApp

@@ -142,7 +142,9 @@ public enum RunPipeline {
         var notes: [String] = []
         if let owners {
             let (found, lookups) = owners.counts
-            if lookups > 0 && found == lookups {
+            if let proxy = owners.proxy {
+                notes.append("a reverse proxy, \(proxy), accepted the connections: /proc cannot see past it, so each answer's own pid (X-Worker-Pid or its pid field) names the worker behind it")
+            } else if lookups > 0 && found == lookups {
                 notes.append("workers named from /proc: the worker holding each of the \(ReportNumbers.grouped(lookups)) connections was found by its socket")
             } else if lookups > 0 {
                 notes.append("/proc named the worker of \(ReportNumbers.grouped(found)) of \(ReportNumbers.grouped(lookups)) connections; the rest are unknown (\(owners.problem ?? "no reason given")): their operations count in the totals, not per pid")

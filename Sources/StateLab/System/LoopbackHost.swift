@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -12,12 +13,26 @@ import Glibc
 ///
 /// Parsing a URL checks this once; every connect checks it again on the exact
 /// address it is about to use (`address(host:port:)`), so no path from a
-/// string to a socket can skip it.
+/// string to a socket can skip it. Two exceptions, both made by statelab or
+/// the user and never by input: a host of this statelab's own `--hosts`
+/// network while its link exists, and one address the user named with
+/// `--allow-remote`.
 public enum LoopbackHost {
     public struct Refusal: Error, Equatable, CustomStringConvertible {
         public let host: String
+        /// `--allow-remote` was given something that is not one numeric address.
+        public var remote = false
+
+        public init(host: String, remote: Bool = false) {
+            self.host = host
+            self.remote = remote
+        }
+
         public var description: String {
-            "host '\(host)' is not a loopback address; statelab connects only to 127.0.0.0/8, ::1 or localhost, written as such (names are not resolved), or to a host of its own --hosts network while it exists"
+            if remote {
+                return "--allow-remote '\(host)' is not one host's numeric address; name the host as an IPv4 or IPv6 address (names are not resolved: statelab never asks a resolver)"
+            }
+            return "host '\(host)' is not a loopback address; statelab connects only to 127.0.0.0/8, ::1 or localhost, written as such (names are not resolved), or to a host of its own --hosts network while it exists; to load a host off this machine, name it with --allow-remote \(host)"
         }
     }
 
@@ -44,8 +59,41 @@ public enum LoopbackHost {
     /// statelab made, which only its own bridge and veths reach.
     public static func isPermitted(_ address: SocketAddress) -> Bool {
         if isLoopback(address) { return true }
+        if let text = address.ipAddress, remote.withLockedValue({ $0.contains(text) }) { return true }
         guard case .v4(let v4) = address else { return false }
         return InterfaceAddresses.isStatelabHost(UInt32(bigEndian: v4.address.sin_addr.s_addr))
+    }
+
+    /// Addresses the user named with `--allow-remote`, as inet_ntop writes them.
+    private static let remote = NIOLockedValueBox<Set<String>>([])
+
+    /// Lets statelab connect to one address off this machine, named by the
+    /// user (`--allow-remote HOST`): a numeric address only (no resolver is
+    /// asked), and not a range. Throws with the fix for anything else.
+    public static func allowRemote(_ host: String) throws(Refusal) {
+        var bare = Substring(host)
+        if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
+        guard let address = numeric(String(bare), port: 0), let text = address.ipAddress,
+              !isUnspecifiedOrBroadcast(address) else {
+            throw Refusal(host: host, remote: true)
+        }
+        _ = remote.withLockedValue { $0.insert(text) }
+    }
+
+    /// Whether `host` is an address the user allowed (`--allow-remote`), not this machine's.
+    public static func isRemote(_ host: String) -> Bool {
+        var bare = Substring(host)
+        if bare.hasPrefix("["), bare.hasSuffix("]") { bare = bare.dropFirst().dropLast() }
+        guard let address = numeric(String(bare), port: 0), !isLoopback(address), let text = address.ipAddress else { return false }
+        return remote.withLockedValue { $0.contains(text) }
+    }
+
+    /// 0.0.0.0, ::, 255.255.255.255 and multicast: never one host.
+    private static func isUnspecifiedOrBroadcast(_ address: SocketAddress) -> Bool {
+        guard let text = address.ipAddress else { return true }
+        if text == "0.0.0.0" || text == "::" || text == "255.255.255.255" { return true }
+        if case .v4(let v4) = address { return UInt32(bigEndian: v4.address.sin_addr.s_addr) >> 28 == 0xE }
+        return text.lowercased().hasPrefix("ff")
     }
 
     /// True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.

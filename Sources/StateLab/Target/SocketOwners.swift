@@ -52,6 +52,31 @@ public final class SocketOwners: Sendable, Equatable {
         var firstProblem: String?
         var lookups = 0
         var found = 0
+        /// Pids found holding a connection that are reverse proxies, with their names.
+        var proxies: [Int32: String] = [:]
+    }
+
+    /// Programs that accept a connection only to pass it on to a worker
+    /// behind them: /proc names them, not the worker, so their connections
+    /// are left to the answers (X-Worker-Pid, a pid field).
+    static let proxyPrograms: Set<String> = ["nginx", "haproxy", "envoy", "caddy", "traefik", "varnishd", "h2o"]
+
+    /// The first reverse proxy found holding a connection, as "nginx (pid 123)".
+    public var proxy: String? {
+        state.withLockedValue { state in state.proxies.min { $0.key < $1.key }.map { "\($0.value) (pid \($0.key))" } }
+    }
+
+    /// `pid` as a lookup's answer: the worker, or unknown when it is a reverse proxy.
+    private func named(_ pid: Int32) -> Lookup {
+        if let proxy = state.withLockedValue({ $0.proxies[pid] }) { return Self.proxied(proxy, pid) }
+        let program = ProcFile.read("/proc/\(pid)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard Self.proxyPrograms.contains(program) else { return .pid(pid) }
+        state.withLockedValue { $0.proxies[pid] = program }
+        return Self.proxied(program, pid)
+    }
+
+    private static func proxied(_ program: String, _ pid: Int32) -> Lookup {
+        .unknown("a reverse proxy (\(program), pid \(pid)) holds the connection; the worker behind it is the one its answer names")
     }
 
     public init(scope: Scope) { self.scope = scope }
@@ -148,13 +173,13 @@ public final class SocketOwners: Sendable, Equatable {
         let wanted = Array("socket:[\(inode)]".utf8)
         // One readlink per known worker first, at the descriptor it last used.
         for pid in known {
-            if let fd = hints[pid], Self.link("/proc/\(pid)/fd/\(fd)") == wanted { return .pid(pid) }
+            if let fd = hints[pid], Self.link("/proc/\(pid)/fd/\(fd)") == wanted { return named(pid) }
         }
         var unreadable = 0
         for pid in known {
             if let fd = Self.descriptor(of: pid, holding: wanted, unreadable: &unreadable) {
                 state.withLockedValue { $0.hints[pid] = fd }
-                return .pid(pid)
+                return named(pid)
             }
         }
         let candidates: [Int32]
@@ -168,7 +193,7 @@ public final class SocketOwners: Sendable, Equatable {
                 state.owners.append(pid)
                 state.hints[pid] = fd
             }
-            return .pid(pid)
+            return named(pid)
         }
         // Accepted, then closed in between (its inode gone with it), or held where we cannot look.
         if unreadable > 0 {
