@@ -26,7 +26,9 @@ from collections import Counter
 
 # ---------------------------------------------------------------------------
 # Counters. In the shared view there is one counter; in the per-worker view
-# one per worker pid, plus a pool for increments whose answer named no pid.
+# one per worker pid, plus a pool for increments whose answer named no pid;
+# in the per-host view (--hosts with a store each host has its own of) one
+# per host, plus a pool for increments of no known host.
 
 SHARED = ("shared",)
 UNKNOWN = ("unknown pid",)
@@ -34,6 +36,10 @@ UNKNOWN = ("unknown pid",)
 
 def pid_key(pid):
     return ("pid", pid)
+
+
+def host_key(host):
+    return ("host", host)
 
 
 INFINITY = float("inf")
@@ -55,14 +61,15 @@ class Add:
     """One increment that ended (a completion line). A history may hold
     millions, hence the slots."""
 
-    __slots__ = ("outcome", "start", "end", "pid", "count", "epoch", "overlaps")
+    __slots__ = ("outcome", "start", "end", "pid", "count", "epoch", "overlaps", "host")
 
-    def __init__(self, outcome, start, end, pid, count):
+    def __init__(self, outcome, start, end, pid, count, host=None):
         self.outcome = outcome  # "ok", "fail" or "info"
         self.start = start
         self.end = end
         self.pid = pid
         self.count = count
+        self.host = host  # the host whose counter it is (per-host view), when known
         # Set by Tally, for the counter the add belongs to in the view checked:
         self.epoch = 0  # how many of its applied resets ended before it started
         self.overlaps = False  # whether an applied reset of it overlapped it
@@ -77,6 +84,7 @@ class Reset:
         self.end = None  # None: no completion line (statelab took it as indeterminate)
         self.outcome = "info"
         self.pid = pid
+        self.host = None  # the host of `pid`, when the run has a counter per host
         self.base = 0  # what the counter held once it ended: 0, or a restart's `after`
         self.before = None  # restarts: the count read just before
         self.exact = True  # restarts: both reads taken with nothing in flight
@@ -94,6 +102,8 @@ class Reset:
         shared counter and the unknown pool are reached by every reset."""
         if key in (SHARED, UNKNOWN):
             return True
+        if key[0] == "host":
+            return self.pid is None or self.host is None or key == host_key(self.host)
         return self.pid is None or key == pid_key(self.pid)
 
 
@@ -106,6 +116,8 @@ class Run:
         self.resets = []
         self.pids = {}  # each pid once, so a long history does not hold millions of copies
         self.final_reads = []  # (pid, value): the final state
+        self.final_hosts = []  # the host of each final read (None without one), in the same order
+        self.hosts_since_final = []
         self.reads_since_final = []  # final reads not yet closed by a final line
         self.unread = []  # pids the final line names
         self.check = None
@@ -186,8 +198,8 @@ def read_line(obj, line, runs):
         if run.check is not None:
             raise HistoryError(line, f"a second check line for run {index}")
         view = obj.get("view")
-        if view not in ("shared", "per-worker"):
-            raise HistoryError(line, f'"view" is {json.dumps(view)}, not "shared" or "per-worker"')
+        if view not in ("shared", "per-worker", "per-host"):
+            raise HistoryError(line, f'"view" is {json.dumps(view)}, not "shared", "per-worker" or "per-host"')
         run.check = {
             "view": view,
             "counter_checked": _bool(obj, "counter_checked", line),
@@ -202,6 +214,7 @@ def read_line(obj, line, runs):
             raise HistoryError(line, '"unread" is not a list of objects')
         # The final reads are the ones written just before it (statelab writes them together).
         run.final_reads, run.reads_since_final = run.reads_since_final, []
+        run.final_hosts, run.hosts_since_final = run.hosts_since_final, []
         run.unread = [_int(u, "pid", line) for u in unread]
     elif f == "add":
         read_add(obj, kind, line, run)
@@ -214,6 +227,7 @@ def read_line(obj, line, runs):
             _int(obj, "time", line)
             if final:
                 run.reads_since_final.append((pid, value))
+                run.hosts_since_final.append(_int(obj, "host", line, nullable=True) if "host" in obj else None)
         elif kind != "invoke":
             raise HistoryError(line, f'a read with "type" {json.dumps(kind)}')
     elif f in ("reset", "restart"):
@@ -236,7 +250,8 @@ def read_add(obj, kind, line, run):
     # have `time` a little before `start` (an intended send time up to 20 µs ahead): accepted.
     pid = _int(obj, "pid", line, nullable=True)
     pid = run.pids.setdefault(pid, pid)
-    run.adds.append(Add(OUTCOMES[kind], start, end, pid, _int(obj, "count", line, nullable=True)))
+    host = _int(obj, "host", line, nullable=True) if "host" in obj else None
+    run.adds.append(Add(OUTCOMES[kind], start, end, pid, _int(obj, "count", line, nullable=True), host))
 
 
 OUTCOMES = {"ok": "ok", "fail": "fail", "info": "info"}  # one string each, shared by every add
@@ -246,6 +261,8 @@ def read_reset(obj, kind, f, line, run):
     if kind == "invoke":
         time = _int(obj, "time", line)
         reset = Reset(f, time, pid=_int(obj, "pid", line, nullable=True) if f == "reset" else None)
+        if f == "reset" and "host" in obj:
+            reset.host = _int(obj, "host", line, nullable=True)
         if f == "restart":
             value = _object(obj, "value", line)
             reset.before = _int(value, "before", line, nullable=True)
@@ -265,6 +282,8 @@ def read_reset(obj, kind, f, line, run):
     reset.outcome = kind
     if f == "reset":
         reset.pid = _int(obj, "pid", line, nullable=True)  # the answer's pid is authoritative
+        if "host" in obj:
+            reset.host = _int(obj, "host", line, nullable=True)
     else:
         value = _object(obj, "value", line)
         after = _int(value, "after", line, nullable=True)
@@ -343,19 +362,31 @@ def busy_start(resets, reset):
 class RunCheck:
     """The counter check of one run, in the view statelab checked."""
 
-    def __init__(self, run, shared):
+    def __init__(self, run, shared, per_host=False):
         self.run = run
         self.shared = shared
+        self.per_host = per_host  # one counter per host: `shared` within a host, summed across hosts
         # statelab numbers resets as they begin: in start order.
         self.resets = sorted(run.resets, key=lambda r: r.start)
         self.final_values = [value for _, value in run.final_reads]
         read_pids = {pid for pid, _ in run.final_reads}
         by_key = {}
         for add in run.adds:
-            key = SHARED if shared else (UNKNOWN if add.pid is None else pid_key(add.pid))
+            if per_host:
+                key = UNKNOWN if add.host is None else host_key(add.host)
+            else:
+                key = SHARED if shared else (UNKNOWN if add.pid is None else pid_key(add.pid))
             by_key.setdefault(key, []).append(add)
         self.tallies = {key: Tally(key, adds, self.applied(key)) for key, adds in by_key.items()}
-        if shared:
+        if per_host:
+            self.counted = [host_key(host) for host in sorted({h for h in run.final_hosts if h is not None})]
+            self.unread = list(run.unread)
+            # Each host's counter is its highest final read; the hosts' counters add up.
+            highest = {}
+            for (_, value), host in zip(run.final_reads, run.final_hosts):
+                highest[host] = max(highest.get(host, value), value)
+            self.per_host_final = sum(highest.values())
+        elif shared:
             self.counted = [SHARED]
             self.unread = list(run.unread)
         else:
@@ -424,7 +455,7 @@ class RunCheck:
                 certain += c
                 possible += p
                 dups += tally.duplicates
-        if not self.shared and UNKNOWN in self.tallies:
+        if (not self.shared or self.per_host) and UNKNOWN in self.tallies:
             c, p = self.standing(self.tallies[UNKNOWN], shift)
             pending = assume_indeterminate_applied and self.earliest_indeterminate(UNKNOWN) is not None
             if not self.unread and not pending:
@@ -435,10 +466,13 @@ class RunCheck:
         final = 0
         lost = unexpected = 0
         if self.final_values:
-            final = max(self.final_values) if self.shared else sum(self.final_values)
+            if self.per_host:
+                final = self.per_host_final
+            else:
+                final = max(self.final_values) if self.shared else sum(self.final_values)
             lost = max(0, certain - final)
             unexpected = max(0, final - (certain + possible))
-        if self.shared and any(r.kind == "restart" for r in self.resets):
+        if self.shared and not self.per_host and any(r.kind == "restart" for r in self.resets):
             lost += self.lost_before_restarts(assume_indeterminate_applied, shift)
         return {"lost": lost, "unexpected": unexpected, "duplicates": dups,
                 "certain": certain, "possible": possible, "final": final}
@@ -495,7 +529,8 @@ def judge(run):
         return entry
     statelab = {name: run.check[name] for name in NAMES}
     entry["statelab"] = statelab
-    check = RunCheck(run, shared=run.check["view"] == "shared")
+    view = run.check["view"]
+    check = RunCheck(run, shared=view in ("shared", "per-host"), per_host=view == "per-host")
     figures, which, other = check.result()
     entry["checker"] = {name: figures[name] for name in NAMES}
     entry["pass"] = which

@@ -127,7 +127,8 @@ class Files:
             history.final()
         history.check(view)
         runs = hc.read_history(self.write(history.text()))
-        figures, which, _ = hc.RunCheck(runs[0], shared=view == "shared").result()
+        figures, which, _ = hc.RunCheck(runs[0], shared=view in ("shared", "per-host"),
+                                        per_host=view == "per-host").result()
         return (figures["lost"], figures["unexpected"], figures["duplicates"]), which
 
 
@@ -635,6 +636,45 @@ class CommandLine(Files, unittest.TestCase):
         with open(SCRIPT, encoding="utf-8") as handle:
             self.assertEqual(handle.readline().strip(), "#!/usr/bin/env python3")
 
+
+
+class PerHostTests(Files, unittest.TestCase):
+    """--hosts with a store each host has its own of: one counter per host."""
+
+    def hosted(self, lines):
+        """Puts a host on every add and final read, as statelab writes them (pid A, B on host 1; C, D on host 2)."""
+        hosts = {101: 1, 202: 1, 303: 2, 404: 2}
+        for line in lines:
+            if line.get("f") in ("add", "read") and line.get("type") != "invoke" and line.get("pid") in hosts:
+                line["host"] = hosts[line["pid"]]
+        return lines
+
+    def test_equal_counts_on_two_hosts_are_not_duplicates(self):
+        h = History().ok(1, 0, 5, pid=101).ok(2, 10, 15, pid=202).ok(1, 20, 25, pid=303).ok(2, 30, 35, pid=404)
+        for pid in (101, 202, 303, 404):
+            h.read(2, 100, 105, pid=pid)
+        self.hosted(h.lines)
+        self.assertEqual(self.checked(h, view="per-host"), ((0, 0, 0), "first"))
+        # As one counter shared by every host, the same history loses two and repeats two counts.
+        h2 = History().ok(1, 0, 5, pid=101).ok(2, 10, 15, pid=202).ok(1, 20, 25, pid=303).ok(2, 30, 35, pid=404)
+        for pid in (101, 202, 303, 404):
+            h2.read(2, 100, 105, pid=pid)
+        self.assertEqual(self.checked(h2, view="shared"), ((2, 0, 2), "first"))
+
+    def test_a_lost_update_within_a_host_is_lost(self):
+        h = History().ok(1, 0, 5, pid=101).ok(1, 2, 7, pid=202).ok(1, 20, 25, pid=303)
+        for pid in (101, 202, 303, 404):
+            h.read(1, 100, 105, pid=pid)
+        self.hosted(h.lines)
+        self.assertEqual(self.checked(h, view="per-host"), ((1, 0, 1), "first"))
+
+    def test_the_per_host_view_is_read(self):
+        h = History().ok(1, 0, 5, pid=101).read(1, 100, 105, pid=101)
+        self.hosted(h.lines)
+        h.final().check(view="per-host")
+        code, out, _ = self.run_main(h.text())
+        self.assertEqual(code, 0, out)
+        self.assertIn("per-host", out)
 
 if __name__ == "__main__":
     unittest.main()

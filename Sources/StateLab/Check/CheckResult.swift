@@ -141,6 +141,8 @@ public struct CheckResult: Sendable, Codable, Equatable {
     public var perWorker: [WorkerTally]
     /// With `--hosts`: each host's workers, their reads and increments.
     public var hosts: [HostTally]?
+    /// Checked as one counter per host (a store each host has its own of), not one shared by all.
+    public var perHost = false
     public var verdict: Verdict
     /// Workers that could not be read at the end, left out of `final`.
     public var unread: [UnreadWorker] = []

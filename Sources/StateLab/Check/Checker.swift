@@ -73,6 +73,7 @@ public enum Checker {
             readViolationCount: figures.violationCount, perWorker: perWorker, verdict: verdict)
         result.unread = view.unread
         result.hosts = HostTally.of(perWorker)
+        result.perHost = shared && history.byHost
         result.unsettled = !history.settled
         result.inconclusive = inconclusive
         result.origin = history.origin

@@ -128,7 +128,8 @@ public struct HistoryStream: Sendable {
     }
 
     /// How an operation ended.
-    func complete(_ increment: IncrementRecord, step: Int) {
+    /// `host`: the host whose counter it is, when the run has one per host (1-based, as the report says it).
+    func complete(_ increment: IncrementRecord, step: Int, host: Int? = nil) {
         export.write({ line in
             line.string("type", increment.outcome.jepsenType)
             line.string("f", "add")
@@ -137,6 +138,7 @@ public struct HistoryStream: Sendable {
             line.int("start", since(increment.start))
             line.int("time", since(increment.end == .max ? increment.start : increment.end))
             if let pid = increment.pid { line.int("pid", Int(pid)) } else { line.null("pid") }
+            if let host { line.int("host", host + 1) }
             if let count = increment.count { line.int("count", count) } else { line.null("count") }
             if increment.refused { line.raw("refused", "true") }
             if let trace = increment.trace {
@@ -161,6 +163,7 @@ public struct HistoryStream: Sendable {
             line.string("f", "read")
             line.string("process", process)
             line.int("pid", Int(read.pid))
+            if let host = read.host { line.int("host", host + 1) }
             if let worker = read.worker { line.int("worker", worker) } else { line.null("worker") }
             line.int("value", read.value)
             line.raw("final", final ? "true" : "false")
@@ -185,6 +188,7 @@ public struct HistoryStream: Sendable {
                 line.string("f", "reset")
                 line.string("process", "reset")
                 if let pid = reset.pid { line.int("pid", Int(pid)) } else { line.null("pid") }
+                if let host = reset.host { line.int("host", host + 1) }
                 if let worker = reset.worker { line.int("worker", worker) } else { line.null("worker") }
             }
             if outcome != nil { line.int("start", since(reset.start)) }
@@ -219,7 +223,7 @@ public struct HistoryStream: Sendable {
     public func check(_ result: CheckResult) {
         export.write({ line in
             line.string("type", "check")
-            line.string("view", result.shared ? "shared" : "per-worker")
+            line.string("view", result.perHost ? "per-host" : result.shared ? "shared" : "per-worker")
             line.raw("counter_checked", result.counterChecked ? "true" : "false")
             line.int("lost", result.lost)
             line.int("unexpected", result.unexpected)

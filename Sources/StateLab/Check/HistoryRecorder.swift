@@ -180,7 +180,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// the load's event loops; steps due at this count start here, in the same
     /// critical section, so a reset after N acknowledged starts after exactly N.
     public func add(_ increment: IncrementRecord) {
-        export?.complete(increment, step: step)
+        export?.complete(increment, step: step, host: export == nil ? nil : increment.pid.flatMap { hostOf?($0) })
         let due: [(Step, ResetToken)] = lock.withLock {
             switch increment.outcome {
             case .ok:
