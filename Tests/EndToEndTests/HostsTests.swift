@@ -192,3 +192,46 @@ enum StatelabIP {
         return status
     }
 }
+
+/// The dashboard on `--hosts`: each row says its host, the verdict says the
+/// split, and q leaves no worker, run directory or link behind.
+@Suite(.serialized, .enabled(if: DashboardPane.tmuxAvailable && HostsRequirement.runs, "needs tmux, root, ip and nginx"))
+struct DashboardHostsTests {
+    /// (host, pid) of each alive row ("h2 w3  12345  alive ...").
+    static func hostRows(_ screen: String) -> [(host: Int, pid: Int32)] {
+        screen.split(separator: "\n").compactMap { line in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "│" || $0 == "▸" })
+            guard words.count >= 4, words[0].hasPrefix("h"), let host = Int(words[0].dropFirst()), words[1].hasPrefix("w"),
+                  Int(words[1].dropFirst()) != nil, words[3] == "alive", let pid = Int32(words[2]) else { return nil }
+            return (host, pid)
+        }
+    }
+
+    @Test func rowsSayTheirHostAndTheVerdictSaysTheSplit() throws {
+        let pane = try DashboardPane(arguments: ["--hosts", "2", "--strategy", "sqlite", "--mode", "atomic", "--workers", "2",
+                                                 "--burst", "1000"])
+        defer { pane.stop() }
+        var rows: [(host: Int, pid: Int32)] = []
+        try pane.waitForScreen("4 alive rows on 2 hosts", seconds: 120) { screen in
+            rows = Self.hostRows(screen)
+            return rows.count == 4
+        }
+        #expect(rows.map(\.host) == [1, 1, 2, 2], "\(rows)")
+        let dashboard = try pane.dashboardPID()
+        #expect(HostsTests.links(of: dashboard).count == 3, "\(HostsTests.statelabLinks())")
+
+        pane.press("Space")
+        let screen = try pane.waitForScreen("the burst's verdict", seconds: 120) { $0.contains("burst checked") }
+        #expect(screen.contains("2 hosts hold 2 separate counts"), "\(DashboardPane.compact(screen))")
+        #expect(DashboardPane.verdictLost(screen) == 0, "\(DashboardPane.compact(screen))")
+
+        pane.press("q")
+        let ending = try pane.waitForEnding(seconds: 60)
+        #expect(ending.exitStatus == 0)
+        #expect(ending.terminalIsSane, "terminal left in raw mode: \(ending.stty)")
+        let left = ProcessTable.waitGone(rows.map(\.pid))
+        #expect(left.isEmpty, "workers left after quitting: \(left)")
+        #expect(pane.leftoverRunDirectories.isEmpty, "run directories left: \(pane.leftoverRunDirectories)")
+        #expect(Poll.until(timeout: 30) { HostsTests.links(of: dashboard).isEmpty }, "\(HostsTests.statelabLinks())")
+    }
+}
