@@ -235,3 +235,26 @@ struct DashboardHostsTests {
         #expect(Poll.until(timeout: 30) { HostsTests.links(of: dashboard).isEmpty }, "\(HostsTests.statelabLinks())")
     }
 }
+
+/// `--hosts` given where it cannot apply, or out of range: exit 2 with one
+/// line that names the problem and the fix; nothing starts. No root needed.
+@Suite struct HostsFlagTests {
+    @Test(arguments: [
+        (["compare", "--hosts", "0"], "--hosts"),
+        (["compare", "--hosts", "17"], "--hosts"),
+        (["compare", "--hosts", "2", "--url", "http://127.0.0.1:9"], "does not apply to --url"),
+        (["serve", "--hosts", "2", "--listen", "shared"], "--listen shared does not apply with --hosts"),
+        (["load", "--hosts", "0"], "--hosts"),
+        (["load", "--fault", "kill_host:2"], "needs several hosts"),
+        (["load", "--hosts", "2", "--fault", "kill_host:3", "--fault", "restart_host:3"], "host 3 does not exist"),
+        (["load", "--hosts", "2", "--strategy", "sqlite", "--mode", "atomic", "--duration", "2s",
+          "--fault", "kill_store", "--fault", "restart_store@delay=1s"], "use kill_host and restart_host"),
+    ])
+    func refusedWithOneLine(arguments: [String], says: String) async throws {
+        let result = try await StatelabCLI.run(arguments, timeout: 60)
+        #expect(result.status == 2, "\(arguments): \(result.stdout) \(result.stderr)")
+        let lines = result.stderrLines.filter { !$0.hasPrefix("Usage:") && !$0.hasPrefix("  See ") && !$0.isEmpty }
+        #expect(lines.count == 1 && lines.first?.contains(says) == true, "\(arguments): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(arguments): \(result.stdout)")
+    }
+}

@@ -147,7 +147,12 @@ extension HTMLReport {
         guard !check.perWorker.isEmpty else { return nil }
         let series = [BarSeries(name: "acknowledged (increments it answered)", className: "k-acked", values: check.perWorker.map(\.acknowledged)),
                       BarSeries(name: "final read", className: "k-final", values: check.perWorker.map(\.count))]
-        let svg = barChart(categories: check.perWorker.map { ("pid \($0.pid)", $0.worker.map { "worker \($0)" }) }, series: series,
+        // With hosts, the second label line says the host too: "host 2 · worker 3".
+        let svg = barChart(categories: check.perWorker.map { tally in
+            let worker = tally.worker.map { "worker \($0)" }
+            let host = tally.hostName.map { "host \($0)" } ?? tally.host.map { "host \($0 + 1)" }
+            return ("pid \(tally.pid)", host.map { [$0, worker].compactMap { $0 }.joined(separator: " · ") } ?? worker)
+        }, series: series,
                            line: nil, label: "Increments each pid acknowledged, and its final read")
         return figure("shares", title: "Shares: the increments each pid answered, and what it read at the end", svg: svg,
                       legend: series.map { LegendItem(className: $0.className, text: $0.name) },
