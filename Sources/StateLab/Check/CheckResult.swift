@@ -143,6 +143,9 @@ public struct CheckResult: Sendable, Codable, Equatable {
     public var hosts: [HostTally]?
     /// Checked as one counter per host (a store each host has its own of), not one shared by all.
     public var perHost = false
+
+    /// Lost, unexpected and repeated counts together: what `--shared auto` weighs two views by.
+    var anomalies: Int { lost + unexpected + duplicates + readViolationCount }
     public var verdict: Verdict
     /// Workers that could not be read at the end, left out of `final`.
     public var unread: [UnreadWorker] = []

@@ -213,9 +213,10 @@ struct View {
             }
         }
         // Increments whose answer named no worker (or host) may belong to any counter.
-        if !shared || history.byHost, let unknown = history.tallies[.unknownPid] {
-            let (certain, possible) = standing(unknown, key: .unknownPid)
-            let pending = assumeApplied && indeterminateReset(touching: .unknownPid) != nil
+        let unknownKey: Key = history.byHost ? .unknownHost : .unknownPid
+        if !shared || history.byHost, let unknown = history.tallies[unknownKey] {
+            let (certain, possible) = standing(unknown, key: unknownKey)
+            let pending = assumeApplied && indeterminateReset(touching: unknownKey) != nil
             if unread.isEmpty && !pending {
                 figures.certain += certain
                 figures.possible += possible
@@ -253,7 +254,7 @@ struct View {
         guard let latest = resets.max(by: { $0.start < $1.start }) else { return (tally.ok, tally.indeterminate) }
         let inEpoch = tally.ok(inEpoch: resets.count)
         // An unknown worker's increment may not be on the reset worker's counter at all.
-        let wiped = key == .unknownPid ? 0 : tally.okEndedBefore(latest.start, clock: history.clock)
+        let wiped = key == .unknownPid || key == .unknownHost ? 0 : tally.okEndedBefore(latest.start, clock: history.clock)
         // A restart leaves the counter at what was read once it was back; a reset at 0.
         return (inEpoch + latest.base, tally.ok - inEpoch - wiped + tally.indeterminate)
     }
@@ -293,7 +294,7 @@ struct View {
         var total = 0
         let reads = (history.reads + history.finalReads).sorted { ($0.start, $0.end) < ($1.start, $1.end) }
         for read in reads {
-            let key: Key = !shared ? .pid(read.pid) : !history.byHost ? .shared : read.host.map { .host($0) } ?? .unknownPid
+            let key: Key = !shared ? .pid(read.pid) : !history.byHost ? .shared : read.host.map { .host($0) } ?? .unknownHost
             if assumeApplied, let pending = indeterminateReset(touching: key), read.end >= pending.start { continue }
             let resets = applied(to: key)
             if resets.contains(where: { $0.start <= read.end && $0.end! >= read.start }) { continue }
@@ -308,7 +309,7 @@ struct View {
                 return (lower, upper)
             }
             var (lower, upper) = bounds(history.tallies[key])
-            if !shared || history.byHost { upper += bounds(history.tallies[.unknownPid]).1 - base }
+            if !shared || history.byHost { upper += bounds(history.tallies[history.byHost ? .unknownHost : .unknownPid]).1 - base }
             guard read.value < lower || read.value > upper else { continue }
             total += 1
             if violations.count < Checker.readViolationCap {

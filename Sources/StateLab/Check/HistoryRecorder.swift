@@ -62,7 +62,7 @@ public final class HistoryRecorder: @unchecked Sendable {
 
         func touches(_ key: CounterKey) -> Bool {
             switch key {
-            case .shared, .unknownPid: return true
+            case .shared, .unknownPid, .unknownHost: return true
             case .pid(let counter): return pid == nil || pid == counter
             case .host(let counter): return pid == nil || host == nil || host == counter
             }
@@ -73,12 +73,13 @@ public final class HistoryRecorder: @unchecked Sendable {
     enum CounterKey: Hashable, Sendable {
         case shared
         case pid(Int32)
-        /// Increments whose answer named no pid (unshared view only), or no
-        /// pid of a known host (per host).
+        /// Increments whose answer named no pid (unshared view only).
         case unknownPid
         /// One host's counter (`--hosts` with a store each host has its own of:
-        /// shared by its workers, not across hosts), folded in place of `.shared`.
+        /// shared by its workers, not across hosts): the per-host view.
         case host(Int)
+        /// Increments of the per-host view whose pid is of no known host.
+        case unknownHost
     }
 
     struct Step: Sendable {
@@ -125,6 +126,8 @@ public final class HistoryRecorder: @unchecked Sendable {
         public init(rawValue: Int) { self.rawValue = rawValue }
         public static let shared = Views(rawValue: 1)
         public static let perWorker = Views(rawValue: 2)
+        /// One counter per host (`--hosts`, a store each host has its own of); needs `hostOf`.
+        public static let perHost = Views(rawValue: 4)
         public static let both: Views = [.shared, .perWorker]
     }
 
@@ -140,8 +143,8 @@ public final class HistoryRecorder: @unchecked Sendable {
     public let export: HistoryStream?
     /// What one applied operation adds (for the export).
     public let step: Int
-    /// With `--hosts` and a store per host: each pid's host. The shared view
-    /// then folds one counter per host (`.host`), as its workers share it.
+    /// With `--hosts`: each pid's host, for the per-host view (one counter
+    /// per host, shared by its workers: `.host`).
     public let hostOf: (@Sendable (Int32) -> Int?)?
 
     /// - Parameters:
@@ -180,7 +183,7 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// the load's event loops; steps due at this count start here, in the same
     /// critical section, so a reset after N acknowledged starts after exactly N.
     public func add(_ increment: IncrementRecord) {
-        export?.complete(increment, step: step, host: export == nil ? nil : increment.pid.flatMap { hostOf?($0) })
+        export?.complete(increment, step: step, host: export == nil || !views.contains(.perHost) ? nil : increment.pid.flatMap { hostOf?($0) })
         let due: [(Step, ResetToken)] = lock.withLock {
             switch increment.outcome {
             case .ok:
@@ -411,8 +414,13 @@ public final class HistoryRecorder: @unchecked Sendable {
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
         // No array of keys: this runs once per increment, under the lock.
-        let sharedKey: CounterKey = hostOf.map { hostOf in increment.pid.flatMap(hostOf).map { .host($0) } ?? .unknownPid } ?? .shared
-        if views.contains(.shared), fold(increment, into: sharedKey, clock: clock, pidIndex: pidIndex, pids: pids) {
+        if views.contains(.perHost), let hostOf {
+            let key: CounterKey = increment.pid.flatMap(hostOf).map { .host($0) } ?? .unknownHost
+            if fold(increment, into: key, clock: clock, pidIndex: pidIndex, pids: pids), key != .unknownHost {
+                state.evidence?.duplicate(increment, shared: true)
+            }
+        }
+        if views.contains(.shared), fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) {
             state.evidence?.duplicate(increment, shared: true)
         }
         if views.contains(.perWorker), fold(increment, into: unsharedKey, clock: clock, pidIndex: pidIndex, pids: pids),
@@ -460,7 +468,7 @@ public final class HistoryRecorder: @unchecked Sendable {
         var byHost = false
     }
 
-    func snapshot() -> Snapshot {
+    func snapshot(perHost: Bool = false) -> Snapshot {
         let missed = missedSteps
         return lock.withLock {
             // The recorder goes on after a check (the dashboard checks after every burst):
@@ -484,7 +492,7 @@ public final class HistoryRecorder: @unchecked Sendable {
                             unread: state.unread, settled: state.settled, finalTaken: state.finalTaken,
                             missedSteps: missed, faults: state.faults, restarts: state.restarts,
                             departed: state.departed, limit: limitHistory(), checksCounter: checksCounter,
-                            byHost: hostOf != nil)
+                            byHost: perHost)
         }
     }
 
@@ -500,8 +508,10 @@ public final class HistoryRecorder: @unchecked Sendable {
 
     /// Checks everything recorded so far, as one shared counter or one per
     /// worker; that view must have been folded (`views`).
-    public func check(shared: Bool) -> CheckResult {
-        precondition(views.contains(shared ? .shared : .perWorker), "checking a view the recorder did not fold")
-        return Checker.check(snapshot(), shared: shared)
+    /// `perHost`: one counter per host (`shared` must be true), folded with `.perHost`.
+    public func check(shared: Bool, perHost: Bool = false) -> CheckResult {
+        precondition(views.contains(perHost ? .perHost : shared ? .shared : .perWorker), "checking a view the recorder did not fold")
+        precondition(!perHost || shared, "a counter per host is shared by its workers")
+        return Checker.check(snapshot(perHost: perHost), shared: shared)
     }
 }

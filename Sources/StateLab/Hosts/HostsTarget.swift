@@ -118,12 +118,17 @@ public struct HostsTarget: RunTarget, FaultTarget {
     }
 
     /// Each pid's host, for the check of a store each host has its own of
-    /// (manager, shm, SQLite); nil for one every host shares (redis,
-    /// postgres) and for a counter per worker (global).
+    /// (manager, shm, SQLite: `sharing` per-host).
     public var hostOf: (@Sendable (Int32) -> Int?)? {
         let cluster = self.cluster
-        guard cluster.config.strategy.isPerHost else { return nil }
         return { cluster.host(of: $0) }
+    }
+
+    /// How the check takes this app's counter: one per host for a store on
+    /// each host, one for a store every host reaches, one per worker for global.
+    public var sharing: Sharing {
+        let strategy = cluster.config.strategy
+        return strategy.isPerHost ? .perHost : strategy.isShared ? .yes : .no
     }
 
     // MARK: Faults

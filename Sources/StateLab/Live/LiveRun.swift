@@ -204,7 +204,7 @@ public actor LiveRun {
             if let hosts = options.hosts {
                 let (target, stop) = try await TargetStarter.hosts(config, hosts: hosts)
                 let line = "\(next.strategy.rawValue)/\(next.mode.rawValue) on \(hosts) hosts behind nginx (127.0.0.1:\(target.port); hosts \(target.cluster.addresses.joined(separator: ", "))), \(next.workers) workers each"
-                return (target, stop, next.strategy.isShared ? .yes : .no, line)
+                return (target, stop, target.sharing, line)
             }
             // No log callback: every step the supervisor would log comes back as an event here.
             let (target, stop) = try await TargetStarter.own(config)

@@ -68,10 +68,11 @@ public enum AppRun {
     private static func load(_ plan: RunPlan, on target: some RunTarget,
                              report: @escaping @Sendable (RunProgress.Phase, LoadProgress?) -> Void) async throws -> RunResult {
         let spec = plan.spec
+        let sharing = (target as? HostsTarget)?.sharing ?? (spec.strategy.isShared ? .yes : .no)
         let outcome = try await RunPipeline.run(
             target: target, plan: plan.loadPlan(port: target.port),
             steps: RunSteps(resetAfter: plan.load.resetAfter, resetTimeout: plan.load.timeout.seconds, faults: spec.faults),
-            sharing: spec.strategy.isShared ? .yes : .no, recording: plan.recording, progress: report)
+            sharing: sharing, recording: plan.recording, progress: report)
         let run = RunResult(label: spec.name, strategy: spec.strategy, mode: spec.mode, workers: target.workerCount,
                             raceWindowMicros: spec.app.raceWindowMicros, concurrency: plan.load.concurrency,
                             outcome: outcome)

@@ -98,7 +98,7 @@ public enum LoadRun {
             let outcome = try await RunPipeline.run(
                 target: started.target, plan: load.plan(port: started.target.port),
                 steps: RunSteps(resetTimeout: load.timeout, faults: faults, pidSource: load.pidSource),
-                sharing: config.strategy.isShared ? .yes : .no, recording: recording
+                sharing: started.target.sharing, recording: recording
             ) { _, current in if let current { progress(current) } }
             var run = RunResult(strategy: config.strategy, mode: config.mode, workers: started.target.workerCount,
                                 raceWindowMicros: config.raceWindowMicros, concurrency: load.concurrency, outcome: outcome)

@@ -5,6 +5,9 @@ import NIOConcurrencyHelpers
 /// worker, or decided from the reads (an app statelab did not launch).
 public enum Sharing: String, Sendable, CaseIterable {
     case yes, no, auto
+    /// One counter per host, shared by that host's workers (`--hosts`: a
+    /// SQLite file, a segment, a manager on localhost on each host).
+    case perHost = "per-host"
 }
 
 /// What a run does besides the load.
@@ -169,6 +172,15 @@ public enum RunPipeline {
         }
         let listed = reads.sorted { $0.pid < $1.pid }.map { "pid \($0.pid): \(ReportNumbers.grouped($0.value))" }.joined(separator: ", ")
         return (false, "checked as one counter per worker: the workers read different values at the end (\(listed)); pass --shared yes if they share one store")
+    }
+
+    /// With reads from two or more hosts whose workers agree within each
+    /// host: how many hosts. Nil otherwise (one host, or a host's workers disagree).
+    static func perHostCandidate(final reads: [ReadRecord]) -> Int? {
+        let byHost = Dictionary(grouping: reads.filter { $0.host != nil }, by: { $0.host! })
+        guard byHost.count >= 2, byHost.count == Set(reads.map { $0.host ?? -1 }).count,
+              byHost.values.allSatisfy({ Set($0.map(\.value)).count == 1 }) else { return nil }
+        return byHost.count
     }
 
     static func describe(_ reset: ResetSummary) -> String {

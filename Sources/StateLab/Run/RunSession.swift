@@ -39,7 +39,14 @@ public final class RunSession: Sendable {
         self.target = target
         self.sharing = sharing
         self.events = events
-        let views: HistoryRecorder.Views = sharing == .yes ? .shared : sharing == .no ? .perWorker : .both
+        // The per-host view needs each pid's host (`--hosts`); auto keeps it too, to choose at the end.
+        let hostOf = target.hostOf
+        let views: HistoryRecorder.Views = switch sharing {
+        case .yes: .shared
+        case .no: .perWorker
+        case .perHost: .perHost
+        case .auto: hostOf == nil ? .both : [.shared, .perWorker, .perHost]
+        }
         let origin = MonotonicClock.now()
         let config = (target as? SupervisorTarget)?.supervisor.config ?? (target as? HostsTarget)?.cluster.config
         let export = recording.export?.beginRun(name: target.label, strategy: config?.strategy.rawValue, mode: config?.mode.rawValue,
@@ -47,7 +54,7 @@ public final class RunSession: Sendable {
         recorder = HistoryRecorder(origin: origin, views: views, limit: target.appRequests.limit,
                                    checksCounter: target.appRequests.checksCounter, evidence: recording.evidence,
                                    export: export, step: target.appRequests.step,
-                                   hostOf: sharing == .yes ? target.hostOf : nil)
+                                   hostOf: hostOf)
         // A worker killed from outside: the supervisor restarts it, and the history has it.
         let supervisors = (target as? SupervisorTarget).map { [$0.supervisor] } ?? (target as? HostsTarget)?.cluster.supervisors ?? []
         for supervisor in supervisors {
@@ -171,7 +178,7 @@ public final class RunSession: Sendable {
             recorder.missedFault("faults run against statelab's own app only, not \(target.label)")
             return nil
         }
-        return FaultRunner(steps: steps, target: target, recorder: recorder, gate: gate, shared: sharing == .yes,
+        return FaultRunner(steps: steps, target: target, recorder: recorder, gate: gate, shared: sharing == .yes || sharing == .perHost,
                            drainTimeout: timeout + 1) { [self] in adjusted($0) }
     }
 
@@ -216,7 +223,7 @@ public final class RunSession: Sendable {
                 throw FaultError("faults run against statelab's own app only, not \(target.label)")
             }
             // No load runs meanwhile: a gate of its own, with nothing in flight.
-            let made = FaultRunner(steps: [], target: target, recorder: recorder, gate: LoadGate(), shared: sharing == .yes,
+            let made = FaultRunner(steps: [], target: target, recorder: recorder, gate: LoadGate(), shared: sharing == .yes || sharing == .perHost,
                                    drainTimeout: 5) { [self] in adjusted($0) }
             runner = made
             return made
@@ -252,19 +259,34 @@ public final class RunSession: Sendable {
     /// here from the final reads, and the report says why.
     public func check() -> (check: CheckResult, notes: [String]) {
         var sentences = notes.withLockedValue { $0 }
-        let shared: Bool
+        var shared: Bool
+        var perHost = false
         switch sharing {
         case .yes: shared = true
         case .no: shared = false
+        case .perHost: (shared, perHost) = (true, true)
         case .auto where !recorder.checksCounter:
             shared = true  // nothing is read: no counter to take either way
         case .auto:
-            let (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
+            var (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
             shared = guess
+            if recorder.views.contains(.perHost), let hosts = RunPipeline.perHostCandidate(final: recorder.finalReads) {
+                // Each host's workers agree: one counter per host, or one for every host. The
+                // view that explains the history with fewer anomalies is taken, and said.
+                let asOne = recorder.check(shared: true)
+                let perHosts = recorder.check(shared: true, perHost: true)
+                if perHosts.anomalies < asOne.anomalies {
+                    (shared, perHost) = (true, true)
+                    reason = "checked as one counter per host: the workers of each of the \(hosts) hosts agree, and that explains the history with fewer anomalies than one shared counter (\(ReportNumbers.grouped(perHosts.anomalies)) vs \(ReportNumbers.grouped(asOne.anomalies)) lost, unexpected or repeated); pass --shared yes or per-host to choose"
+                } else {
+                    (shared, perHost) = (true, false)
+                    reason = "checked as one shared counter: the workers of each of the \(hosts) hosts agree, and one counter for every host explains the history with no more anomalies than one per host; pass --shared per-host to choose"
+                }
+            }
             lastGuess.withLockedValue { $0 = reason }
             sentences.append("--shared auto: " + reason)
         }
-        var check = recorder.check(shared: shared)
+        var check = recorder.check(shared: shared, perHost: perHost)
         check.step = target.appRequests.step
         sentences += check.resets.map(RunPipeline.describe)
         return (check, sentences)

@@ -31,7 +31,7 @@ public struct CommandSpec: Sendable, Equatable {
     public var answerFields: AnswerFields { AnswerFields(pidField: pidField, countField: countField) }
 
     /// The placeholders a command may use.
-    public static let placeholders = ["port", "redis_url", "postgres_url", "run_dir"]
+    public static let placeholders = ["port", "redis_url", "postgres_url", "run_dir", "host"]
 
     /// The names between braces in `command` and `env`'s values, in order of appearance. A brace
     /// after `$` is the shell's own (`${HOME}`) and left alone.
@@ -45,18 +45,20 @@ public struct CommandSpec: Sendable, Equatable {
 
     /// `env` with the placeholders in its values replaced (REDIS_URL: "{redis_url}").
     public func environment(port: Int, redisURL: String?, runDirectory: String? = nil,
-                            postgresURL: String? = nil) -> [String: String] {
+                            postgresURL: String? = nil, host: String = "127.0.0.1") -> [String: String] {
         env.mapValues { value in
             Self.rewritten(value) {
-                Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory)
+                Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory, host: host)
             }
         }
     }
 
     private static func value(of name: String, port: Int, redisURL: String?, postgresURL: String?,
-                              runDirectory: String?) -> String? {
+                              runDirectory: String?, host: String) -> String? {
         switch name {
         case "port": return String(port)
+        // The address the app listens on: 127.0.0.1, or its host's own on a --hosts network.
+        case "host": return host
         case "redis_url": return redisURL
         case "postgres_url": return postgresURL
         case "run_dir": return runDirectory
@@ -66,13 +68,13 @@ public struct CommandSpec: Sendable, Equatable {
 
     /// The command with its placeholders replaced; an unknown one is an error naming it.
     public func substituted(port: Int, redisURL: String?, runDirectory: String? = nil,
-                            postgresURL: String? = nil) throws -> String {
+                            postgresURL: String? = nil, host: String = "127.0.0.1") throws -> String {
         if let unknown = placeholdersUsed.first(where: { !Self.placeholders.contains($0) }) {
             throw StoreError("unknown placeholder {\(unknown)} in the app command or its env; the known ones are "
                 + Self.placeholders.map { "{\($0)}" }.joined(separator: ", "))
         }
         return Self.rewritten(command) {
-            Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory)
+            Self.value(of: $0, port: port, redisURL: redisURL, postgresURL: postgresURL, runDirectory: runDirectory, host: host)
         }
     }
 

@@ -7,18 +7,19 @@
 /// gone is told apart from one that never got a connection.
 public struct CommandTarget: RunTarget {
     public let app: LaunchedApp
-    public var host: String { "127.0.0.1" }
+    public var host: String { app.address }
     public var port: Int { app.port }
     public var workerCount: Int { app.workerPids().count }
     public let requests: AppRequests
-    /// Names the worker of each connection among the command's process group.
-    public let owners: SocketOwners
+    /// Names the worker of each connection among the command's process group;
+    /// nil on a --hosts host, whose sockets this namespace's table does not list (the answers name the workers).
+    public let owners: SocketOwners?
 
     /// `requests`: the app's own; nil, the counter API with the command's field names.
     public init(app: LaunchedApp, requests: AppRequests? = nil) {
         self.app = app
         self.requests = requests ?? TargetSpec.command(app.spec, sharing: .auto).requests
-        owners = SocketOwners(scope: .group(app.groupID))
+        owners = app.placement == nil ? SocketOwners(scope: .group(app.groupID)) : nil
     }
 
     public var appRequests: AppRequests { requests }

@@ -17,6 +17,10 @@ public final class LaunchedApp: @unchecked Sendable {
     /// The shell line as run, placeholders replaced.
     public let commandLine: String
     public let port: Int
+    /// Where it listens: 127.0.0.1, or its host's address on a --hosts network.
+    public let address: String
+    /// The namespaced host it runs on (`--hosts`); nil: this machine.
+    public let placement: HostPlacement?
     /// The command's process group: the shell's pid.
     public let groupID: pid_t
     public var guardPID: pid_t { guardProcess.pid }
@@ -35,7 +39,9 @@ public final class LaunchedApp: @unchecked Sendable {
 
     private init(spec: CommandSpec, commandLine: String, port: Int, groupID: pid_t, redisURL: String?,
                  guardProcess: ChildProcess, runDirectory: RunDirectory, redis: RedisServerProcess?,
-                 postgres: PostgresServerProcess?) {
+                 postgres: PostgresServerProcess?, placement: HostPlacement?) {
+        self.placement = placement
+        self.address = placement?.address ?? "127.0.0.1"
         self.spec = spec
         self.commandLine = commandLine
         self.port = port
@@ -57,8 +63,11 @@ public final class LaunchedApp: @unchecked Sendable {
     /// Blocks (up to `spec.readyTimeout`); `cancelled` is asked while it
     /// waits, and a true answer stops everything and throws CancellationError.
     /// `executable` is the statelab binary that runs the guard.
+    /// With `placement` it runs on that namespaced host, on port 8000 of the
+    /// host's own stack ({host} is the host's address); the servers it asks
+    /// for must then be given (the store host's).
     public static func start(_ spec: CommandSpec, executable: String = ChildProcess.currentExecutable,
-                             redisURL: String? = nil, postgresURL: String? = nil,
+                             redisURL: String? = nil, postgresURL: String? = nil, placement: HostPlacement? = nil,
                              cancelled: @Sendable () -> Bool = { false }) throws -> LaunchedApp {
         // Bad input is told before anything starts.
         _ = try spec.substituted(port: 0, redisURL: redisURL)
@@ -71,7 +80,8 @@ public final class LaunchedApp: @unchecked Sendable {
                 throw StoreError("the app directory \(cwd) is a file, not a directory; name the directory that holds it")
             }
         }
-        let directory = try RunDirectory.create()
+        let directory = try placement.map { try RunDirectory.create(in: $0.control, name: "host-\($0.index + 1)") }
+            ?? RunDirectory.create()
         var redis: RedisServerProcess?
         var postgres: PostgresServerProcess?
         var guardProcess: ChildProcess?
@@ -98,30 +108,34 @@ public final class LaunchedApp: @unchecked Sendable {
                 databaseURL = server.url.secretText
             }
             deadline = MonotonicClock.now() + UInt64(max(spec.readyTimeout, 0) * 1e9)
-            let reservation = try PortReservation(port: 0)
-            let line = try spec.substituted(port: reservation.port, redisURL: url, runDirectory: directory.path,
-                                            postgresURL: databaseURL)
+            // A namespaced host's port is free on its own stack.
+            let reservation = placement == nil ? try PortReservation(port: 0) : nil
+            let port = reservation?.port ?? HostPlacement.appPort
+            let host = placement?.address ?? "127.0.0.1"
+            let line = try spec.substituted(port: port, redisURL: url, runDirectory: directory.path,
+                                            postgresURL: databaseURL, host: host)
             var environment = ProcessInfo.processInfo.environment
-            environment.merge(spec.environment(port: reservation.port, redisURL: url, runDirectory: directory.path,
-                                               postgresURL: databaseURL)) { $1 }
+            environment.merge(spec.environment(port: port, redisURL: url, runDirectory: directory.path,
+                                               postgresURL: databaseURL, host: host)) { $1 }
             let groupFile = directory.path + "/group"
             var arguments = ["guard", "--grace", String(stopGrace), "--parent-pid", String(getpid()), "--group-file", groupFile]
             if let cwd = spec.cwd { arguments += ["--cwd", cwd] }
             arguments += ["--", "/bin/sh", "-c", line]
             // The port is free from here until the command binds it.
-            reservation.release()
+            reservation?.release()
             guardProcess = try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment,
-                                                  outputFile: directory.path + "/app.log")
+                                                  outputFile: directory.path + "/app.log",
+                                                  options: SpawnOptions(namespaces: placement?.namespaces))
             let group = try waitForGroup(file: groupFile, guardProcess: guardProcess!, deadline: deadline,
                                          spec: spec, log: directory.path + "/app.log")
-            launched = (line, reservation.port, group, url)
+            launched = (line, port, group, url)
         } catch {
             abandon()
             throw error
         }
         let app = LaunchedApp(spec: spec, commandLine: launched.line, port: launched.port, groupID: launched.group,
                               redisURL: launched.redisURL, guardProcess: guardProcess!, runDirectory: directory, redis: redis,
-                              postgres: postgres)
+                              postgres: postgres, placement: placement)
         try app.waitUntilReady(deadline: deadline, cancelled: cancelled)
         return app
     }
@@ -154,7 +168,7 @@ public final class LaunchedApp: @unchecked Sendable {
                 throw CancellationError()
             }
             if guardProcess.poll() != nil {
-                let what = Self.exitText(guardProcess) + " before GET \(spec.readyPath) on 127.0.0.1:\(port) answered"
+                let what = Self.exitText(guardProcess) + " before GET \(spec.readyPath) on \(address):\(port) answered"
                 let message = Self.failure(spec, what, tail: outputTail(lines: 10))
                 stop()
                 throw StoreError(message)
@@ -162,13 +176,16 @@ public final class LaunchedApp: @unchecked Sendable {
             let now = MonotonicClock.now()
             guard now < deadline else {
                 let seconds = ReportNumbers.plain(spec.readyTimeout) ?? "\(spec.readyTimeout)"
-                let what = "was not ready within \(seconds) s: GET \(spec.readyPath) on 127.0.0.1:\(port) gave \(last)"
+                var what = "was not ready within \(seconds) s: GET \(spec.readyPath) on \(address):\(port) gave \(last)"
+                if placement != nil {
+                    what += " (on a --hosts host the app must listen on its host's address: --host {host} or 0.0.0.0, not 127.0.0.1)"
+                }
                 let message = Self.failure(spec, what, tail: outputTail(lines: 10))
                 stop()
                 throw StoreError(message)
             }
             let remaining = Double(deadline - now) / 1e9
-            switch ReadyProbe.status(port: port, path: spec.readyPath, timeout: min(2, max(remaining, 0.05))) {
+            switch ReadyProbe.status(host: address, port: port, path: spec.readyPath, timeout: min(2, max(remaining, 0.05))) {
             case .success(let code) where (200..<300).contains(code):
                 // Ready once /proc shows a worker too: reads and kills go by the workers found there. A
                 // server /proc cannot see (in a container) gets 2 s, then runs with its workers unknown.
@@ -217,7 +234,7 @@ public final class LaunchedApp: @unchecked Sendable {
     /// The workers serving the port: processes of the command's group holding
     /// its listening socket, a pre-fork master left out (see `ProcessTree`).
     public func workerPids() -> [Int32] {
-        ProcessTree.workers(ofGroup: groupID, port: port)
+        ProcessTree.workers(ofGroup: groupID, port: port, inNamespaceOf: placement?.namespaces.holder.pid)
     }
 
     /// Every live process of the command's group.

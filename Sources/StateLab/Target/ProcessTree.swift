@@ -100,9 +100,12 @@ public enum ProcessTree {
     }
 
     /// Sockets listening on `port`, IPv4 and IPv6 (the tables read whole: see `ProcFile`).
-    public static func listeningInodes(port: Int) -> Set<UInt64> {
+    /// `inNamespaceOf`: a process whose network namespace to look in (a
+    /// --hosts host's), not this one's.
+    public static func listeningInodes(port: Int, inNamespaceOf pid: Int32? = nil) -> Set<UInt64> {
         var inodes = Set<UInt64>()
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let root = pid.map { "/proc/\($0)/net" } ?? "/proc/net"
+        for table in [root + "/tcp", root + "/tcp6"] {
             guard let text = ProcFile.read(table) else { continue }
             inodes.formUnion(listeningInodes(inTable: text, port: port))
         }
@@ -124,8 +127,8 @@ public enum ProcessTree {
 
     /// The workers of the app in process group `group` serving `port`: the
     /// live members holding a listening socket on it, leaf holders only.
-    public static func workers(ofGroup group: Int32, port: Int) -> [Int32] {
-        let listening = listeningInodes(port: port)
+    public static func workers(ofGroup group: Int32, port: Int, inNamespaceOf pid: Int32? = nil) -> [Int32] {
+        let listening = listeningInodes(port: port, inNamespaceOf: pid)
         guard !listening.isEmpty else { return [] }
         let members = members(ofGroup: group)
         let holders = Set(members.filter { !socketInodes(of: $0.pid).isDisjoint(with: listening) }.map(\.pid))

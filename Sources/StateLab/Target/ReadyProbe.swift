@@ -8,7 +8,9 @@ import Glibc
 /// cooperative pool), so it needs no event loop and no bridge to one.
 enum ReadyProbe {
     /// The answer's status code, or why there was none.
-    static func status(port: Int, path: String, timeout: Double) -> Result<Int, StoreError> {
+    /// `host`: 127.0.0.1, or a host of statelab's own --hosts network (checked as every connect is).
+    static func status(host: String = "127.0.0.1", port: Int, path: String, timeout: Double) -> Result<Int, StoreError> {
+        guard let literal = LoopbackHost.literal(host) else { return .failure(StoreError("\(LoopbackHost.Refusal(host: host))")) }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(StoreError("socket: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
@@ -19,12 +21,12 @@ enum ReadyProbe {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(literal)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return .failure(StoreError("connect: \(String(cString: strerror(errno)))")) }
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n"
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(literal):\(port)\r\nConnection: close\r\n\r\n"
         let sent = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         guard sent == request.utf8.count else { return .failure(StoreError("send: \(String(cString: strerror(errno)))")) }
         // Only the status line matters: "HTTP/1.1 200 OK".
