@@ -31,7 +31,16 @@ pid_t sl_spawn(const char *path, char *const argv[], char *const envp[],
     // Into a host's namespaces first (the child is single-threaded, as
     // setns(CLONE_NEWNS) needs; it needs root, so before any change of user).
     if (net_ns_fd >= 0 && setns(net_ns_fd, CLONE_NEWNET) != 0) _exit(124);
-    if (mount_ns_fd >= 0 && setns(mount_ns_fd, CLONE_NEWNS) != 0) _exit(124);
+    if (mount_ns_fd >= 0) {
+        // Joining a mount namespace moves the working directory to its root:
+        // keep the parent's (the same directory, bound or not in the host's view).
+        int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (setns(mount_ns_fd, CLONE_NEWNS) != 0) _exit(124);
+        if (here >= 0) {
+            if (fchdir(here) != 0) _exit(124);
+            close(here);
+        }
+    }
     // Ignored signals stay ignored across exec (statelab ignores SIGINT/SIGTERM
     // to handle them itself, NIO ignores SIGPIPE): give the child the defaults.
     struct sigaction dfl;

@@ -78,7 +78,10 @@ extension StateLabCommand {
             }
             if let hosts {
                 try InputCheck.whole("--hosts", hosts, in: InputLimits.hosts)
-                if !ownApp { throw ValidationError("--hosts runs statelab's own app on several hosts; it does not apply to --url or --app-command") }
+                if url != nil { throw ValidationError("--hosts runs statelab's app or your --app-command on several hosts; it does not apply to --url (an app already running where it runs)") }
+            }
+            if shared == .perHost && (hosts == nil || command.appCommand == nil) {
+                throw ValidationError("--shared per-host takes one counter per host of --hosts N with --app-command; add them, or use yes, no or auto")
             }
             try InputCheck.whole("--increments", increments, in: InputLimits.increments)
             try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
@@ -114,7 +117,9 @@ extension StateLabCommand {
             } else {
                 return nil
             }
-            let run = RunSpec(strategy: .global, mode: .naive, app: .defaults, expectations: [], line: 0, name: "your app", target: target)
+            var app = AppSettings.defaults
+            if case .command = target { app.hosts = hosts }
+            let run = RunSpec(strategy: .global, mode: .naive, app: app, expectations: [], line: 0, name: "your app", target: target)
             return Scenario(name: "your app", description: nil, sourcePath: target.description, app: .defaults,
                             load: LoadSettings(limit: .increments(increments), concurrency: concurrency),
                             expectations: [], runs: [run])

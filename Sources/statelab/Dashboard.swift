@@ -52,6 +52,9 @@ extension StateLabCommand {
 
         func validate() throws {
             try requestOptions.permitRemote()
+            if shared == .perHost && (app.hosts == nil || command.appCommand == nil) {
+                throw ValidationError("--shared per-host takes one counter per host of --hosts N with --app-command; add them, or use yes, no or auto")
+            }
             try InputCheck.whole("--concurrency", concurrency, in: InputLimits.concurrency)
             try InputCheck.whole("--burst", burst, in: InputLimits.burst)
             try InputCheck.whole("--fps", fps, in: InputLimits.fps)
@@ -79,8 +82,11 @@ extension StateLabCommand {
             options.postgres = app.postgres.options
             options.redisAppendOnly = options.redisAppendOnly || app.redisAppendOnly
             if let hosts = app.hosts {
-                guard options.target == .ownApp else { throw fail("--hosts runs statelab's own app on several hosts; it does not apply to --url or --app-command") }
-                if let reason = HostCluster.availability(app.config(port: 0)) { throw fail(reason) }
+                if case .url = options.target {
+                    throw fail("--hosts runs statelab's app or your --app-command on several hosts; it does not apply to --url (an app already running where it runs)")
+                }
+                let reason = options.target == .ownApp ? HostCluster.availability(app.config(port: 0)) : HostedCommand.availability()
+                if let reason { throw fail(reason) }
                 options.hosts = hosts
             }
             if options.target == .ownApp, let reason = StrategyAvailability.reason(options.settings.strategy, redisURL: app.redisURL,

@@ -97,6 +97,12 @@ extension StateLabCommand {
             if external { _ = try requestOptions.requests(fields: command.fields) }
             if !external && resetFirst { throw ValidationError("--reset-first applies to --url and --app-command only; statelab's own app starts from 0") }
             if !external && shared != .auto { throw ValidationError("--shared applies to --url and --app-command only; statelab knows how its own strategies share") }
+            if app.hosts != nil && url != nil {
+                throw ValidationError("--hosts runs statelab's app or your --app-command on several hosts; it does not apply to --url (an app already running where it runs)")
+            }
+            if shared == .perHost && (app.hosts == nil || command.appCommand == nil) {
+                throw ValidationError("--shared per-host takes one counter per host of --hosts N with --app-command; add them, or use yes, no or auto")
+            }
         }
 
         var stop: StopCondition {
@@ -107,7 +113,7 @@ extension StateLabCommand {
         func run() async throws {
             let signals = SignalWatch()
             let progress = ProgressLine(enabled: output.showProgress)
-            let target: LoadRun.Target = try userApp().map { .user($0, resetFirst: resetFirst) }
+            let target: LoadRun.Target = try userApp().map { .user($0, resetFirst: resetFirst, hosts: app.hosts) }
                 ?? .own(app.config(port: 0), faults: try app.faults(faults, stop: stop, rate: rate))
             let load = LoadRun.Load(stop: stop, concurrency: concurrency, rate: rate, timeout: timeout, threads: loadThreads,
                                     pidSource: pidFrom, progress: output.progressDetail)

@@ -258,3 +258,39 @@ struct DashboardHostsTests {
         #expect(result.stdout.isEmpty, "\(arguments): \(result.stdout)")
     }
 }
+
+/// The user's own FastAPI app, as users run it (uvicorn --workers 2), on 2
+/// namespaced hosts behind nginx: the same code keeps one SQLite file per host
+/// (its /tmp is the host's), so the counts split; with {redis_url} every host
+/// reaches the store host's redis-server and holds one count. --shared auto
+/// takes the view that explains the history, and says which.
+@Suite(.serialized, .enabled(if: HostsRequirement.runs && PythonApps.runs, "needs root, ip, nginx and the example apps' venv"))
+struct HostedAppTests {
+    static func load(_ command: String) async throws -> [String: Any] {
+        let result = try await StatelabCLI.run([
+            "load", "--hosts", "2", "--app-command", command, "--app-cwd", Repository.root.appendingPathComponent("examples/python").path,
+            "--increments", "1000", "--format", "json",
+        ], environment: PythonApps.environment, timeout: 300)
+        return try #require(result.json, "not JSON (exit \(result.status)): \(result.stdout.prefix(1000)) \(result.stderr)")
+    }
+
+    @Test func aSQLiteFilePerHostSplitsTheCount() async throws {
+        let run = try await Self.load("uvicorn sqlite_atomic:app --workers 2 --host {host} --port {port}")
+        #expect(run["verdict"] as? String == "divergent", "\(run["explanation"] ?? "")")
+        #expect(run["lost"] as? Int == 0 && run["acknowledged"] as? Int == 1_000)
+        let hosts = try #require(run["hosts"] as? [[String: Any]], "\(run)")
+        #expect(hosts.count == 2 && hosts.allSatisfy { $0["workers_agree"] as? Bool == true }, "\(hosts)")
+        #expect(hosts.compactMap { $0["count_high"] as? Int }.reduce(0, +) == 1_000, "\(hosts)")
+        let notes = run["notes"] as? [String] ?? []
+        #expect(notes.contains { $0.contains("checked as one counter per host") }, "\(notes)")
+    }
+
+    @Test(.enabled(if: RedisRequirement.runs, RedisRequirement.skipReason))
+    func redisOnTheStoreHostHoldsOneCount() async throws {
+        let run = try await Self.load("REDIS_URL={redis_url} uvicorn redis_atomic:app --workers 2 --host {host} --port {port}")
+        #expect(run["verdict"] as? String == "ok", "\(run["explanation"] ?? "")")
+        #expect(run["lost"] as? Int == 0 && run["final_max"] as? Int == 1_000)
+        let workers = try #require(run["per_worker"] as? [[String: Any]])
+        #expect(Set(workers.compactMap { $0["host"] as? Int }) == [1, 2], "\(workers)")
+    }
+}

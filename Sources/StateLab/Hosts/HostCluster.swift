@@ -196,18 +196,8 @@ public final class HostCluster: @unchecked Sendable {
         }
     }
 
-    /// What nginx logged about each host, in words ("host 2: 3 connects refused, marked down twice").
-    public func balancerEvents() -> [String] {
-        let events = nginx.hostEvents()
-        return network.hosts.compactMap { host in
-            guard let seen = events["\(host.address):\(HostPlacement.appPort)"] else { return nil }
-            var parts: [String] = []
-            if seen.connectFailures > 0 { parts.append("\(seen.connectFailures) connect\(seen.connectFailures == 1 ? "" : "s") failed") }
-            if seen.brokenAnswers > 0 { parts.append("\(seen.brokenAnswers) answer\(seen.brokenAnswers == 1 ? "" : "s") cut off") }
-            if seen.markedDown > 0 { parts.append("marked down \(seen.markedDown) time\(seen.markedDown == 1 ? "" : "s")") }
-            return parts.isEmpty ? nil : "nginx: host \(host.index! + 1) (\(host.address)): " + parts.joined(separator: ", ")
-        }
-    }
+    /// What nginx logged about each host, in words ("nginx: host 2 (ADDRESS): 3 connects failed, marked down twice").
+    public func balancerEvents() -> [String] { nginx.describeHostEvents(network.hosts) }
 
     /// Stops nginx, every host's app, the store and the network; removes the
     /// control directory. Idempotent.

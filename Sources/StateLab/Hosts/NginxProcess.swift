@@ -143,6 +143,19 @@ public final class NginxProcess: @unchecked Sendable {
         return events
     }
 
+    /// `hostEvents` per host, in words; hosts nginx said nothing about are left out.
+    func describeHostEvents(_ hosts: [HostAddress]) -> [String] {
+        let events = hostEvents()
+        return hosts.compactMap { host in
+            guard let seen = events["\(host.address):\(HostPlacement.appPort)"] else { return nil }
+            var parts: [String] = []
+            if seen.connectFailures > 0 { parts.append("\(seen.connectFailures) connect\(seen.connectFailures == 1 ? "" : "s") failed") }
+            if seen.brokenAnswers > 0 { parts.append("\(seen.brokenAnswers) answer\(seen.brokenAnswers == 1 ? "" : "s") cut off") }
+            if seen.markedDown > 0 { parts.append("marked down \(seen.markedDown) time\(seen.markedDown == 1 ? "" : "s")") }
+            return parts.isEmpty ? nil : "nginx: host \((host.index ?? -1) + 1) (\(host.address)): " + parts.joined(separator: ", ")
+        }
+    }
+
     public struct HostEvents: Sendable, Equatable {
         public var connectFailures = 0
         public var brokenAnswers = 0

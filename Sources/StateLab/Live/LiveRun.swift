@@ -219,7 +219,7 @@ public actor LiveRun {
         case .command(let spec, let sharing, let requests):
             let (target, stop) = try await TargetStarter.start(.command(spec, sharing: sharing, requests: requests), label: spec.command,
                                                                redisURL: options.redisURL, postgresURL: options.postgres.url,
-                                                               executable: options.executable)
+                                                               executable: options.executable, hosts: options.hosts)
             let workers = await target.workers()
             return (target, stop, sharing,
                     "launched \(spec.command) on port \(target.port): \(workers.count) worker pids found; k sends SIGKILL to the selected one")

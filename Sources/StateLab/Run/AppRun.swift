@@ -97,9 +97,17 @@ public enum AppRun {
                 return skipped
             }
         }
+        if plan.spec.app.hosts != nil, let reason = HostedCommand.availability() {
+            report(.skipped, nil)
+            var skipped = RunResult.skipped(label: plan.spec.label, strategy: .global, mode: .naive, workers: 0,
+                                            reason: reason, expectations: plan.spec.expectations)
+            skipped.isExternal = true
+            return skipped
+        }
         report(.starting, nil)
         let (target, stop) = try await TargetStarter.start(spec, label: plan.spec.label, redisURL: plan.redisURL,
-                                                     postgresURL: plan.postgres.url, executable: plan.executable)
+                                                     postgresURL: plan.postgres.url, executable: plan.executable,
+                                                     hosts: plan.spec.app.hosts)
         do {
             let outcome = try await RunPipeline.run(
                 target: target, plan: plan.loadPlan(host: target.host, port: target.port, fields: spec.answerFields),
@@ -107,9 +115,10 @@ public enum AppRun {
                                 baseline: true, probe: true),
                 sharing: spec.sharing, recording: plan.recording, progress: report)
             await stop()
-            let run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,
+            var run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,
                                 workers: outcome.check.perWorker.count, concurrency: plan.load.concurrency,
                                 outcome: outcome, external: true)
+            if let hosted = target as? HostedCommandTarget { run.notes += hosted.hosted.balancerEvents() }
             return run.evaluating(plan.spec.expectations)
         } catch {
             await stop()
@@ -141,9 +150,25 @@ public enum TargetStarter {
     /// The target, and how to stop what was started (nothing for a URL).
     /// Cancelling the task while a command starts stops it at once, rather
     /// than after its ready timeout.
+    /// `hosts`: a command runs on that many namespaced hosts behind nginx (`HostedCommand`).
     public static func start(_ spec: TargetSpec, label: String, redisURL: String?, postgresURL: String? = nil,
-                             executable: String = ChildProcess.currentExecutable) async throws
+                             executable: String = ChildProcess.currentExecutable, hosts: Int? = nil) async throws
         -> (any RunTarget, @Sendable () async -> Void) {
+        if let hosts, case .command(let command, _, _) = spec {
+            let cancelled = NIOLockedValueBox(false)
+            let hosted: HostedCommand
+            do {
+                hosted = try await withTaskCancellationHandler {
+                    try await OffThread.run {
+                        try HostedCommand.start(command, hosts: hosts, executable: executable, redisURL: redisURL,
+                                                postgresURL: postgresURL, cancelled: { cancelled.withLockedValue { $0 } })
+                    }
+                } onCancel: { cancelled.withLockedValue { $0 = true } }
+            } catch {
+                throw RunError(label: label, reason: "\(error)")
+            }
+            return (HostedCommandTarget(hosted: hosted, requests: spec.requests), { await OffThread.run { hosted.stop() } })
+        }
         switch spec {
         case .url(let host, let port, _, let requests):
             // /proc sees only this machine's sockets: a remote host's workers are named by their answers.

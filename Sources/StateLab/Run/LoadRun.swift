@@ -8,8 +8,8 @@ public enum LoadRun {
     public enum Target: Sendable {
         /// statelab's own app, with its fault steps.
         case own(AppConfig, faults: [FaultStep])
-        /// The user's app; `resetFirst` sends POST /reset before the load.
-        case user(TargetSpec, resetFirst: Bool)
+        /// The user's app; `resetFirst` sends POST /reset before the load; `hosts`: its command on that many hosts.
+        case user(TargetSpec, resetFirst: Bool, hosts: Int? = nil)
     }
 
     /// The load every target gets.
@@ -57,9 +57,9 @@ public enum LoadRun {
         case .own(var config, let faults):
             config.trace = recording.traces(config.mode)
             return try await runOwn(config, faults: faults, load: load, recording: recording, progress: progress)
-        case .user(let spec, let resetFirst):
-            return try await runUser(spec, resetFirst: resetFirst, load: load, redisURL: redisURL, postgresURL: postgresURL,
-                                     recording: recording, progress: progress, warn: warn)
+        case .user(let spec, let resetFirst, let hosts):
+            return try await runUser(spec, resetFirst: resetFirst, hosts: hosts, load: load, redisURL: redisURL,
+                                     postgresURL: postgresURL, recording: recording, progress: progress, warn: warn)
         }
     }
 
@@ -111,12 +111,14 @@ public enum LoadRun {
         }
     }
 
-    private static func runUser(_ spec: TargetSpec, resetFirst: Bool, load: Load, redisURL: String?, postgresURL: String?,
+    private static func runUser(_ spec: TargetSpec, resetFirst: Bool, hosts: Int?, load: Load, redisURL: String?, postgresURL: String?,
                                 recording: RunRecording, progress: @escaping @Sendable (LoadProgress) -> Void,
                                 warn: @escaping @Sendable (String) -> Void) async throws -> (RunResult, String) {
         let started: (target: any RunTarget, stop: @Sendable () async -> Void)
         do {
-            started = try await TargetStarter.start(spec, label: spec.description, redisURL: redisURL, postgresURL: postgresURL)
+            if hosts != nil, let reason = HostedCommand.availability() { throw StartError(description: reason) }
+            started = try await TargetStarter.start(spec, label: spec.description, redisURL: redisURL, postgresURL: postgresURL,
+                                                    hosts: hosts)
         } catch let error as RunError {
             throw StartError(description: error.reason)
         }

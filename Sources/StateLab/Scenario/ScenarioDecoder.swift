@@ -144,6 +144,14 @@ struct ScenarioDecoder {
             }
             let target = try self.target(targetNode, context: "\(context) target")
             let runApp = try fields["app"].map { try appSettings($0, base: app, context: "\(context) app") } ?? app
+            if case .url = target, runApp.hosts != nil {
+                throw reader.error(at: fields.key("app") ?? targetNode, "hosts in \(context), whose target is a url",
+                                   "hosts runs statelab's app or your command on several hosts; an app at a url already runs where it runs: remove hosts (or use command)")
+            }
+            if target.sharing == .perHost, runApp.hosts == nil {
+                throw reader.error(at: targetNode, "shared: per-host in \(context), which runs on one host",
+                                   "per-host takes one counter per host of app: {hosts: N}; add hosts, or use yes, no or auto")
+            }
             let own = try fields["expect"].map { try self.expectations($0, context: "\(context) expect") } ?? []
             return RunSpec(strategy: .global, mode: .naive, app: runApp, expectations: merge(expectations, with: own),
                            line: node.mark?.line ?? 1, name: name, target: target)
@@ -273,8 +281,8 @@ struct ScenarioDecoder {
                 word = try reader.text(sharedNode, "shared", example: "shared: no")
             }
             guard let parsed = Sharing(rawValue: word) else {
-                throw reader.error(at: sharedNode, "shared takes yes, no or auto, got \(ScenarioError.quote(word))",
-                                   "yes: the workers share one counter; no: each keeps its own; auto: decide from the reads")
+                throw reader.error(at: sharedNode, "shared takes yes, no, per-host or auto, got \(ScenarioError.quote(word))",
+                                   "yes: the workers share one counter; no: each keeps its own; per-host: the workers of each host share one (with hosts); auto: decide from the reads")
             }
             sharing = parsed
         }
