@@ -47,6 +47,9 @@ struct AppOptions: ParsableArguments {
         if let hosts {
             if let problem = InputLimits.problem("--hosts", hosts, in: InputLimits.hosts) { throw ValidationError(problem) }
             if listen != .reuseport { throw ValidationError("--listen shared does not apply with --hosts: each host's workers bind the port on their own stack (reuseport)") }
+            if let problem = HostCluster.loopbackServerProblem(redisURL: redisURL, postgresURL: postgres.options.url) {
+                throw ValidationError(problem)
+            }
         }
         if redisAppendOnly && (strategy != .redis || redisURL != nil) {
             throw ValidationError("--redis-appendonly applies to the redis-server statelab starts (--strategy redis, without --redis-url)")

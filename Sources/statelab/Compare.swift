@@ -79,6 +79,9 @@ extension StateLabCommand {
             if let hosts {
                 try InputCheck.whole("--hosts", hosts, in: InputLimits.hosts)
                 if url != nil { throw ValidationError("--hosts runs statelab's app or your --app-command on several hosts; it does not apply to --url (an app already running where it runs)") }
+                if let problem = HostCluster.loopbackServerProblem(redisURL: redisURL, postgresURL: postgres.options.url) {
+                    throw ValidationError(problem)
+                }
             }
             if shared == .perHost && (hosts == nil || command.appCommand == nil) {
                 throw ValidationError("--shared per-host takes one counter per host of --hosts N with --app-command; add them, or use yes, no or auto")

@@ -245,6 +245,9 @@ struct DashboardHostsTests {
         (["compare", "--hosts", "2", "--url", "http://127.0.0.1:9"], "does not apply to --url"),
         (["serve", "--hosts", "2", "--listen", "shared"], "--listen shared does not apply with --hosts"),
         (["load", "--hosts", "0"], "--hosts"),
+        (["load", "--hosts", "2", "--strategy", "redis", "--redis-url", "redis://127.0.0.1:6379"], "does not apply with --hosts"),
+        (["compare", "--hosts", "2", "--postgres-url", "postgres://u:p@127.0.0.1:5432/db"], "does not apply with --hosts"),
+        (["load", "--app-command", "true {port}", "--shared", "per-host"], "--shared per-host"),
         (["load", "--fault", "kill_host:2"], "needs several hosts"),
         (["load", "--hosts", "2", "--fault", "kill_host:3", "--fault", "restart_host:3"], "host 3 does not exist"),
         (["load", "--hosts", "2", "--strategy", "sqlite", "--mode", "atomic", "--duration", "2s",
@@ -276,7 +279,8 @@ struct HostedAppTests {
 
     @Test func aSQLiteFilePerHostSplitsTheCount() async throws {
         let run = try await Self.load("uvicorn sqlite_atomic:app --workers 2 --host {host} --port {port}")
-        #expect(run["verdict"] as? String == "divergent", "\(run["explanation"] ?? "")")
+        #expect(run["verdict"] as? String == "divergent",
+                "\(run["explanation"] ?? ""); unread \(run["unread"] ?? ""); notes \(run["notes"] ?? ""); workers \(run["per_worker"] ?? "")")
         #expect(run["lost"] as? Int == 0 && run["acknowledged"] as? Int == 1_000)
         let hosts = try #require(run["hosts"] as? [[String: Any]], "\(run)")
         #expect(hosts.count == 2 && hosts.allSatisfy { $0["workers_agree"] as? Bool == true }, "\(hosts)")

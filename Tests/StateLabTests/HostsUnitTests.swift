@@ -37,6 +37,15 @@ import Testing
         #expect(FaultPlan.problems([FaultStep(.killHost, worker: .index(1)), kill, restart, FaultStep(.restartHost)],
                                    strategy: .redis, mode: .atomic, workers: 2, load: load, hosts: 2)
             .contains { $0.contains("last host") })
+        // Workers are numbered across hosts: 2 hosts of 4 have workers 0 to 7.
+        #expect(FaultPlan.problems([FaultStep(.killWorker, worker: .index(5))], strategy: .redis, mode: .atomic,
+                                   workers: 4, load: load, hosts: 2).isEmpty)
+        #expect(FaultPlan.problems([FaultStep(.killWorker, worker: .index(8))], strategy: .redis, mode: .atomic,
+                                   workers: 4, load: load, hosts: 2).first?.contains("workers 0 to 7") == true)
+        #expect(FaultPlan.problems([FaultStep(.killHost, worker: .index(2)), FaultStep(.killWorker, worker: .index(5)),
+                                    FaultStep(.restartHost, worker: .index(2))],
+                                   strategy: .redis, mode: .atomic, workers: 4, load: load, hosts: 2)
+            .contains { $0.contains("while its host 2 is down") })
         #expect(FaultPlan.problems([FaultStep(.killStore), FaultStep(.restartStore, trigger: .delay(1))],
                                    strategy: .sqlite, mode: .atomic, workers: 2, load: load, hosts: 3).first?
             .contains("use kill_host and restart_host") == true)

@@ -29,6 +29,8 @@ public struct IncrementRecord: Sendable, Equatable, Codable {
     public var trace: IncrementTrace? = nil
     /// The load connection that sent it (Jepsen's process: one operation in flight at a time).
     public var process: Int32? = nil
+    /// The host of `pid` (`--hosts`, 0-based), set by the recorder when it folds a counter per host.
+    public var host: Int? = nil
 
     public init(outcome: Outcome, count: Int? = nil, pid: Int32? = nil, start: UInt64, end: UInt64, refused: Bool = false) {
         self.outcome = outcome

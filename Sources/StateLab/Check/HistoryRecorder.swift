@@ -183,7 +183,10 @@ public final class HistoryRecorder: @unchecked Sendable {
     /// the load's event loops; steps due at this count start here, in the same
     /// critical section, so a reset after N acknowledged starts after exactly N.
     public func add(_ increment: IncrementRecord) {
-        export?.complete(increment, step: step, host: export == nil || !views.contains(.perHost) ? nil : increment.pid.flatMap { hostOf?($0) })
+        var increment = increment
+        // The host once, outside the lock: the fold and the export use the same.
+        if views.contains(.perHost), let hostOf, let pid = increment.pid { increment.host = hostOf(pid) }
+        export?.complete(increment, step: step, host: increment.host)
         let due: [(Step, ResetToken)] = lock.withLock {
             switch increment.outcome {
             case .ok:
@@ -390,8 +393,14 @@ public final class HistoryRecorder: @unchecked Sendable {
     }
 
     /// What a report draws for the view that was checked; nil unless the recorder was made to keep it.
-    public func evidence(shared: Bool) -> RunEvidence? {
-        lock.withLock { state.evidence?.evidence(shared: shared, reads: state.reads, finalReads: state.finalReads) }
+    public func evidence(shared: Bool, perHost: Bool = false) -> RunEvidence? {
+        lock.withLock {
+            guard var evidence = state.evidence?.evidence(shared: shared, reads: state.reads, finalReads: state.finalReads)
+            else { return nil }
+            // The shared view's races are repeats across hosts too: none is drawn for a counter per host.
+            if perHost { evidence.races = [] }
+            return evidence
+        }
     }
 
     /// The latest witnessed lost update of a view, for the dashboard's race view.
@@ -414,11 +423,10 @@ public final class HistoryRecorder: @unchecked Sendable {
         let (clock, pids) = (state.clock, state.pids)
         let unsharedKey: CounterKey = increment.pid.map { .pid($0) } ?? .unknownPid
         // No array of keys: this runs once per increment, under the lock.
-        if views.contains(.perHost), let hostOf {
-            let key: CounterKey = increment.pid.flatMap(hostOf).map { .host($0) } ?? .unknownHost
-            if fold(increment, into: key, clock: clock, pidIndex: pidIndex, pids: pids), key != .unknownHost {
-                state.evidence?.duplicate(increment, shared: true)
-            }
+        if views.contains(.perHost) {
+            // No race evidence: a count repeated on two hosts is no race, and the evidence
+            // recorder pairs a repeat with any increment of that count.
+            _ = fold(increment, into: increment.host.map { .host($0) } ?? .unknownHost, clock: clock, pidIndex: pidIndex, pids: pids)
         }
         if views.contains(.shared), fold(increment, into: .shared, clock: clock, pidIndex: pidIndex, pids: pids) {
             state.evidence?.duplicate(increment, shared: true)

@@ -265,8 +265,12 @@ public enum FaultPlan {
                         problems.append(reason)
                     }
                 case .index(let index):
-                    if index >= workers {
-                        problems.append("\(step.kind.rawValue): worker \(index) does not exist; this app has workers 0 to \(workers - 1)")
+                    // With hosts, workers are numbered across them: host 1's first, then host 2's.
+                    let total = workers * (hosts ?? 1)
+                    if index >= total {
+                        problems.append("\(step.kind.rawValue): worker \(index) does not exist; this app has workers 0 to \(total - 1)")
+                    } else if hosts != nil, hostsDown.contains(index / workers + 1) {
+                        problems.append("\(step.kind.rawValue) \(index) while its host \(index / workers + 1) is down; restart_host \(index / workers + 1) first")
                     } else if step.kind == .pauseWorker {
                         paused.insert(index)
                     } else if step.kind == .resumeWorker {

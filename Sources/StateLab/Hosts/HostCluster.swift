@@ -26,6 +26,18 @@ public final class HostCluster: @unchecked Sendable {
         case postgres(PostgresServerProcess)
     }
 
+    /// A server at a URL cannot serve the hosts: each has its own loopback,
+    /// and statelab connects to nothing else. The line says so, with the fix.
+    public static func loopbackServerProblem(redisURL: String?, postgresURL: String?) -> String? {
+        if redisURL != nil {
+            return "--redis-url does not apply with --hosts: each host has its own loopback; leave it out and statelab starts redis-server on a store host every host reaches"
+        }
+        if postgresURL != nil {
+            return "--postgres-url does not apply with --hosts: each host has its own loopback; leave it out and statelab starts PostgreSQL on a store host every host reaches"
+        }
+        return nil
+    }
+
     /// Why `hosts` cannot run here, with the fix; nil when it can.
     public static func availability(_ config: AppConfig) -> String? {
         HostNetwork.availability() ?? NginxProcess.availability() ?? config.unavailability()
@@ -38,6 +50,9 @@ public final class HostCluster: @unchecked Sendable {
                              log: @escaping @Sendable (String) -> Void = { _ in }) throws -> HostCluster {
         if let problem = config.problems().first { throw StoreError(problem) }
         if let problem = InputLimits.problem("--hosts", count, in: InputLimits.hosts) { throw StoreError(problem) }
+        if let problem = loopbackServerProblem(redisURL: config.redisURL, postgresURL: config.postgres.url) {
+            throw StoreError(problem)
+        }
         if let reason = availability(config) { throw StoreError(reason) }
         let control = try RunDirectory.create()
         var network: HostNetwork?

@@ -57,6 +57,9 @@ public struct HostAddress: Sendable, Equatable {
 /// own stack, one veth on a private bridge, an address in 198.18.0.0/15, the
 /// range set aside for benchmarks) and a mount namespace (its own /tmp and
 /// /dev/shm; statelab's control directory is bound in at the same path).
+/// statelab's own shm strategy passes its segment to the workers as an open
+/// descriptor (unlinked), so each host's supervisor has its own; the host's
+/// /dev/shm is for apps that name their segments.
 ///
 /// Links are named after statelab's pid (`slb<pid>n<k>` the bridge,
 /// `slv<pid>x<j>` a veth's outer end); a run sweeps the links of a statelab
@@ -376,7 +379,10 @@ enum IPTool {
         }
         guard child.exitCode == 0 else {
             let output = log.map { LogTail.read($0, lines: 3) } ?? ""
-            throw StoreError("ip \(arguments.joined(separator: " ")) failed\(output.isEmpty ? "" : ": \(output)")")
+            let hint = output.contains("Operation not permitted")
+                ? " (--hosts needs CAP_NET_ADMIN and CAP_SYS_ADMIN: in a container, run it with --cap-add NET_ADMIN --cap-add SYS_ADMIN, or --privileged)"
+                : ""
+            throw StoreError("ip \(arguments.joined(separator: " ")) failed\(output.isEmpty ? "" : ": \(output)")\(hint)")
         }
     }
 }

@@ -29,6 +29,7 @@ public final class HostedCommand: @unchecked Sendable {
                              redisURL: String? = nil, postgresURL: String? = nil,
                              cancelled: @escaping @Sendable () -> Bool = { false }) throws -> HostedCommand {
         if let problem = InputLimits.problem("--hosts", count, in: InputLimits.hosts) { throw StoreError(problem) }
+        if let problem = HostCluster.loopbackServerProblem(redisURL: redisURL, postgresURL: postgresURL) { throw StoreError(problem) }
         if let reason = availability() { throw StoreError(reason) }
         _ = try spec.substituted(port: 0, redisURL: redisURL)  // bad placeholders before anything starts
         let needsRedis = redisURL == nil && spec.placeholdersUsed.contains("redis_url")
@@ -192,11 +193,18 @@ public struct HostedCommandTarget: RunTarget {
     }
 
     /// The reset request on every host, one after another: a state kept on
-    /// each host is reset on each. The first that did not apply is the answer.
+    /// each host is reset on each. It reaches every counter (no pid); when
+    /// some hosts applied it and another did not, what it did is uncertain.
     public func reset(through worker: Int?, timeout: Double) async -> ResetAnswer {
         var answers: [ResetAnswer] = []
         for target in targets { answers.append(await target.reset(through: nil, timeout: timeout)) }
-        return answers.first { $0.outcome != .ok } ?? answers.first ?? ResetAnswer(outcome: .fail, error: "no host")
+        let failures = answers.enumerated().filter { $0.element.outcome != .ok }
+        guard let first = failures.first else { return ResetAnswer(outcome: .ok, pid: nil, error: nil) }
+        let applied = answers.contains { $0.outcome == .ok }
+        let outcome: Outcome = applied || first.element.outcome == .indeterminate ? .indeterminate : .fail
+        return ResetAnswer(outcome: outcome, pid: nil,
+                           error: "host \(first.offset + 1): \(first.element.error ?? "not applied")"
+                               + (applied ? " (the other hosts applied it)" : ""))
     }
 
     public func workers() async -> [TargetWorker] {

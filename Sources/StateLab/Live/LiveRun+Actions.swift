@@ -14,7 +14,7 @@ extension LiveRun {
                 let pid = answer.pid.map { "pid \($0)" } ?? "a worker"
                 emit(.note(.reset, "POST /reset answered by \(pid): an app with a counter per worker reset that worker only (the kernel picks which)"))
                 if let pid = answer.pid { acknowledgedByPid[pid] = 0 }
-                if session.sharing == .yes { acknowledgedByPid = [:] }
+                if session.sharing == .yes || session.sharing == .perHost { acknowledgedByPid = [:] }
             } else {
                 emit(.error("POST /reset: \(answer.error ?? answer.outcome.rawValue)"))
             }

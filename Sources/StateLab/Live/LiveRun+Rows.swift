@@ -19,7 +19,8 @@ extension LiveRun {
             let acknowledged = acknowledgedByPid.values.reduce(0, +) + live.ok
             let values = reads.map(\.value)
             let shared = ownApp ? settings.strategy.isShared : session?.sharing != .no && Set(values).count <= 1
-            let store = StoreCount.of(values, shared: shared)
+            // A counter per host: each host's highest read, summed over the hosts.
+            let store = session?.sharing == .perHost ? StoreCount.perHost(reads) : StoreCount.of(values, shared: shared)
             emit(.live(LiveFigures(acknowledged: acknowledged, failed: live.fail, indeterminate: live.indeterminate,
                                           storeRead: store)))
         } else {

@@ -271,32 +271,38 @@ public final class RunSession: Sendable {
             var (guess, reason) = RunPipeline.guessSharing(final: recorder.finalReads)
             shared = guess
             if recorder.views.contains(.perHost), let hosts = RunPipeline.perHostCandidate(final: recorder.finalReads) {
-                // Each host's workers agree: one counter per host, or one for every host. The
-                // view that explains the history with fewer anomalies is taken, and said.
-                let asOne = recorder.check(shared: true)
-                let perHosts = recorder.check(shared: true, perHost: true)
-                if perHosts.anomalies < asOne.anomalies {
+                // Each host's workers agree: one counter per host, or one for every host. One per
+                // host is taken only when it explains the history with no anomaly at all and one
+                // shared counter cannot: a shared store that lost updates is never excused by it.
+                let asOne = checked(shared: true, perHost: false)
+                let perHosts = checked(shared: true, perHost: true)
+                if perHosts.anomalies == 0 && asOne.anomalies > 0 {
                     (shared, perHost) = (true, true)
-                    reason = "checked as one counter per host: the workers of each of the \(hosts) hosts agree, and that explains the history with fewer anomalies than one shared counter (\(ReportNumbers.grouped(perHosts.anomalies)) vs \(ReportNumbers.grouped(asOne.anomalies)) lost, unexpected or repeated); pass --shared yes or per-host to choose"
+                    reason = "checked as one counter per host: the workers of each of the \(hosts) hosts agree, and one counter per host explains every answer (one shared counter would have \(ReportNumbers.grouped(asOne.anomalies)) lost, unexpected or repeated); pass --shared yes or per-host to choose"
                 } else {
                     (shared, perHost) = (true, false)
-                    reason = "checked as one shared counter: the workers of each of the \(hosts) hosts agree, and one counter for every host explains the history with no more anomalies than one per host; pass --shared per-host to choose"
+                    reason = "checked as one shared counter: the workers of each of the \(hosts) hosts agree, and one counter per host would not explain every answer either; pass --shared per-host to choose"
                 }
             }
             lastGuess.withLockedValue { $0 = reason }
             sentences.append("--shared auto: " + reason)
         }
-        var check = recorder.check(shared: shared, perHost: perHost)
+        var check = checked(shared: shared, perHost: perHost)
         check.step = target.appRequests.step
         sentences += check.resets.map(RunPipeline.describe)
         return (check, sentences)
     }
 
+    /// The recorder's check of one view: the one place a history becomes a check.
+    private func checked(shared: Bool, perHost: Bool) -> CheckResult {
+        recorder.check(shared: shared, perHost: perHost)
+    }
+
     /// What a report draws of the view `check` took; nil unless the session keeps evidence.
-    public func evidence(for check: CheckResult) -> RunEvidence? { recorder.evidence(shared: check.shared) }
+    public func evidence(for check: CheckResult) -> RunEvidence? { recorder.evidence(shared: check.shared, perHost: check.perHost) }
 
     /// The latest witnessed lost update of the view `check` took (the dashboard's race view).
-    public func latestRace(for check: CheckResult) -> RaceTrace? { recorder.latestRace(shared: check.shared) }
+    public func latestRace(for check: CheckResult) -> RaceTrace? { check.perHost ? nil : recorder.latestRace(shared: check.shared) }
 
     /// The run's last line in an exported history: statelab's own check.
     public func exportCheck(_ check: CheckResult) { recorder.export?.check(check) }

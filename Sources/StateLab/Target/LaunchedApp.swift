@@ -224,6 +224,7 @@ public final class LaunchedApp: @unchecked Sendable {
         let code = (status >> 8) & 0xff
         switch code {
         case 125: return "could not be started"
+        case 124: return "could not join its host's namespaces (statelab's --hosts network)"
         case 129...159: return "exited on signal \(code - 128)"
         default: return "exited with code \(code)"
         }

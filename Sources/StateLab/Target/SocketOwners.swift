@@ -68,6 +68,8 @@ public final class SocketOwners: Sendable, Equatable {
 
     /// `pid` as a lookup's answer: the worker, or unknown when it is a reverse proxy.
     private func named(_ pid: Int32) -> Lookup {
+        // The app's own group (a launched command) is taken as it is: it may be nginx or h2o itself.
+        guard case .anyProcess = scope else { return .pid(pid) }
         if let proxy = state.withLockedValue({ $0.proxies[pid] }) { return Self.proxied(proxy, pid) }
         let program = ProcFile.read("/proc/\(pid)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         guard Self.proxyPrograms.contains(program) else { return .pid(pid) }
