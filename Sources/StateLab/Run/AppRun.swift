@@ -114,11 +114,13 @@ public enum AppRun {
                 steps: RunSteps(resetAfter: plan.load.resetAfter, resetWorker: nil, resetTimeout: plan.load.timeout.seconds,
                                 baseline: true, probe: true),
                 sharing: spec.sharing, recording: plan.recording, progress: report)
+            // What nginx logged about each host, before stop() removes its log.
+            let balancer = (target as? HostedCommandTarget)?.hosted.balancerEvents() ?? []
             await stop()
             var run = RunResult(label: plan.spec.label, strategy: .global, mode: .naive,
                                 workers: outcome.check.perWorker.count, concurrency: plan.load.concurrency,
                                 outcome: outcome, external: true)
-            if let hosted = target as? HostedCommandTarget { run.notes += hosted.hosted.balancerEvents() }
+            run.notes += balancer
             return run.evaluating(plan.spec.expectations)
         } catch {
             await stop()

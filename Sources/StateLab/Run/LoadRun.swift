@@ -133,15 +133,18 @@ public enum LoadRun {
                 sharing: spec.sharing, recording: recording
             ) { _, current in if let current { progress(current) } }
             let workers = await target.workers().count
+            // What nginx logged about each host, before stop() removes its log.
+            let balancer = (target as? HostedCommandTarget)?.hosted.balancerEvents() ?? []
             await stop()
             if outcome.load.okCount == 0 {
                 // Otherwise a typo in the port reads as a table of zeros and a bare verdict.
                 let what = spec.requests.op == AppRequests.counterAPI.op ? "increment" : "operation"
                 warn("no \(what) was acknowledged by \(title); is the app running there, and does it answer \(spec.requests.op)?")
             }
-            let run = RunResult(label: spec.description, strategy: .global, mode: .naive,
+            var run = RunResult(label: spec.description, strategy: .global, mode: .naive,
                                 workers: max(workers, outcome.check.perWorker.count), concurrency: load.concurrency,
                                 outcome: outcome, external: true)
+            run.notes += balancer
             return (run, title)
         } catch let error as RunError {
             await stop()
