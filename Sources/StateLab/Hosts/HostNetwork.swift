@@ -93,7 +93,8 @@ public final class HostNetwork: @unchecked Sendable {
 
     /// Creates the bridge, `count` app hosts and, with `storeHost`, one more for the shared stores.
     /// On failure everything made so far is removed again.
-    public static func create(hosts count: Int, storeHost: Bool, control: String) throws -> HostNetwork {
+    /// `visible`: directories the hosts must still see if they are under /tmp (an app's directory).
+    public static func create(hosts count: Int, storeHost: Bool, control: String, visible: [String] = []) throws -> HostNetwork {
         if let reason = availability() { throw StoreError(reason) }
         sweepStale()
         let k = sequence.withLockedValue { value -> Int in value += 1; return value }
@@ -107,7 +108,8 @@ public final class HostNetwork: @unchecked Sendable {
                 throw error
             }
         }
-        let network = HostNetwork(bridge: bridge, subnet: subnet, control: control)
+        let network = HostNetwork(bridge: bridge, subnet: subnet, control: control,
+                                  visible: visibleUnderTmp(visible, except: control))
         do {
             try IPTool.run(["link", "set", bridge, "up"], log: control)
             for index in 0..<count {
@@ -121,7 +123,11 @@ public final class HostNetwork: @unchecked Sendable {
         return network
     }
 
-    private init(bridge: String, subnet: HostSubnet, control: String) {
+    /// Directories under /tmp every host still sees (statelab's binary, the app's code).
+    private let visible: [String]
+
+    private init(bridge: String, subnet: HostSubnet, control: String, visible: [String]) {
+        self.visible = visible
         self.bridge = bridge
         self.subnet = subnet
         self.control = control
@@ -129,20 +135,46 @@ public final class HostNetwork: @unchecked Sendable {
     }
 
     /// The mounts every host gets, then a sleep that holds the namespaces.
-    /// `$1` is statelab's control directory, bound back in under the host's
-    /// own /tmp (`$3`, a directory in it); `$2` the file that says it is ready.
+    /// `$1` is statelab's control directory, `$2` the file that says it is
+    /// ready, `$3` the directory that becomes the host's own /tmp; the rest
+    /// are directories under /tmp the host must still see (statelab's
+    /// binary, the app's directory, PATH entries: code, not state). Each is
+    /// bound aside before the host's /tmp covers the machine's, then moved
+    /// back to its own path on top of it.
     static let holderScript = """
         set -e
-        exec 3<"$1"
-        mount --bind "$3" /tmp
+        ctl="$1"; marker="$2"; private="$3"; shift 3
         mount -t tmpfs -o mode=1777,size=256m statelab-host-shm /dev/shm
-        mkdir -p "$1"
-        mount --no-canonicalize --bind /proc/self/fd/3 "$1"
-        exec 3<&-
+        mkdir /dev/shm/.statelab-keep
+        i=0
+        for p in "$ctl" "$@"; do i=$((i+1)); mkdir /dev/shm/.statelab-keep/$i; mount --bind "$p" /dev/shm/.statelab-keep/$i; done
+        mount --bind "$private" /tmp
+        i=0
+        for p in "$ctl" "$@"; do i=$((i+1)); mkdir -p "$p"; mount --move /dev/shm/.statelab-keep/$i "$p"; done
+        rm -rf /dev/shm/.statelab-keep
         ip link set lo up
-        : > "$1/$2"
+        : > "$ctl/$marker"
         exec sleep infinity
         """
+
+    /// The directories under /tmp a host must still see: for each of `paths`
+    /// (and statelab's binary, its working directory, PATH's entries) under
+    /// /tmp, the top directory it is in. Everything else under /tmp is the host's own.
+    static func visibleUnderTmp(_ paths: [String], except control: String) -> [String] {
+        let candidates = paths + [ChildProcess.currentExecutable, FileManager.default.currentDirectoryPath]
+            + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        var found: [String] = []
+        for path in candidates {
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            guard absolute.hasPrefix("/tmp/"), let top = absolute.dropFirst(5).split(separator: "/").first else { continue }
+            let directory = "/tmp/" + top
+            var isDirectory: ObjCBool = false
+            guard directory != control, !found.contains(directory),
+                  FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            found.append(directory)
+        }
+        return found
+    }
 
     private func addHost(index: Int?, address: String) throws -> HostAddress {
         let name = index.map { "host-\($0 + 1)" } ?? "store"
@@ -155,7 +187,7 @@ public final class HostNetwork: @unchecked Sendable {
         let holder = try ChildProcess.spawn(
             executable: unshare,
             arguments: ["--net", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", Self.holderScript,
-                        "statelab-host", control, marker, privateTmp],
+                        "statelab-host", control, marker, privateTmp] + visible,
             outputFile: control + "/\(name).log")
         let deadline = MonotonicClock.now() + 20_000_000_000
         while access(control + "/" + marker, F_OK) != 0 {

@@ -40,7 +40,8 @@ public final class HostedCommand: @unchecked Sendable {
         var postgres: PostgresServerProcess?
         var apps: [LaunchedApp] = []
         do {
-            let made = try HostNetwork.create(hosts: count, storeHost: needsRedis || needsPostgres, control: control.path)
+            let made = try HostNetwork.create(hosts: count, storeHost: needsRedis || needsPostgres, control: control.path,
+                                              visible: spec.cwd.map { [$0] } ?? [])
             network = made
             var redisText = redisURL, postgresText = postgresURL
             if let storeHost = made.store {
